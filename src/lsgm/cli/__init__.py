@@ -1,0 +1,1 @@
+"""The ``lsgm`` command line."""

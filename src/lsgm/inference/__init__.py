@@ -1,0 +1,36 @@
+"""Exact HMM inference from potentials, shared by every model (``DESIGN.md`` §1).
+
+Models produce :class:`Potentials` (log-space ``log_init [K]``, ``log_trans [K,K]`` or
+``[T-1,K,K]``, ``log_emit [T,K]``); these kernels turn them into the likelihood, forward and
+backward variables, filtering and smoothing marginals, Viterbi paths and posterior samples.
+Each works on one sequence (batch with ``jax.vmap``) and accepts ``length`` (padding) and
+``allowed`` (restrict paths to a subset of states).
+"""
+
+from lsgm.inference.kernels import (
+    METHODS,
+    Posteriors,
+    backward,
+    filtered,
+    forward,
+    log_partition,
+    posteriors,
+)
+from lsgm.inference.potentials import LOG_FLOOR, Potentials, check_potentials
+from lsgm.inference.sampling import sample_paths
+from lsgm.inference.viterbi import viterbi
+
+__all__ = [
+    "LOG_FLOOR",
+    "METHODS",
+    "Potentials",
+    "Posteriors",
+    "backward",
+    "check_potentials",
+    "filtered",
+    "forward",
+    "log_partition",
+    "posteriors",
+    "sample_paths",
+    "viterbi",
+]

@@ -1,0 +1,180 @@
+"""Exact sum-product inference on one sequence: log Z, log alpha, log beta, filtering, posteriors.
+
+Every function takes :class:`~lsgm.inference.Potentials` of one sequence plus
+
+* ``length``: positions ``t >= length`` are padding and change no result (outputs there are
+  ``-inf`` for log-quantities and ``0`` for probabilities);
+* ``allowed``: ``[K]`` bool; restricts every sum to paths that visit allowed states only, i.e.
+  the kernels compute ``log p(x, z_{1:T} ⊂ allowed)`` (the LSGM paper's likelihood "with motif
+  states removed", used by likelihood-ratio tests);
+* ``method``: ``"scaled"`` (normalised probability-space scan, fast) or ``"log"`` (log-space
+  scan, robust reference). Both give the same numbers.
+
+Batch with ``jax.vmap``; all functions compose with ``jax.jit`` and ``jax.grad``. Shapes are
+validated at trace time (:func:`~lsgm.inference.potentials.check_potentials`).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from lsgm.inference import log_space, scaled
+from lsgm.inference.potentials import (
+    LOG_FLOOR,
+    Potentials,
+    Prepared,
+    check_potentials,
+    prepare,
+    to_public_log,
+    valid_steps,
+)
+
+Array = jax.Array
+
+#: Scan unrolling factor (measured in ``benchmarks/kernels.py``).
+UNROLL = 4
+METHODS = ("scaled", "log")
+
+
+class Posteriors(NamedTuple):
+    """Smoothed marginals of one sequence.
+
+    Attributes:
+        log_z: ``[]`` ``log p(x_{1:length})``.
+        states: ``[T, K]`` ``p(z_t = k | x)``; rows ``t >= length`` are 0.
+        transitions: ``[T-1, K, K]`` ``p(z_t = i, z_{t+1} = j | x)``; rows ``t >= length-1`` are 0.
+    """
+
+    log_z: Array
+    states: Array
+    transitions: Array
+
+
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} is not one of {METHODS}.")
+
+
+def _safe_log(x: Array) -> Array:
+    positive = x > 0
+    return jnp.where(positive, jnp.log(jnp.where(positive, x, 1.0)), LOG_FLOOR)
+
+
+def _mask_rows(prep: Prepared, x: Array, valid: Array, fill) -> Array:
+    return prep.select(valid.reshape(valid.shape + (1,) * (x.ndim - 1)), x, fill)
+
+
+def _forward_normalised(prep: Prepared, method: str) -> tuple[Array, Array]:
+    """``(log alpha_hat [T, K], log_c [T])`` with ``log alpha = log alpha_hat + cumsum(log_c)``."""
+    if method == "log":
+        return log_space.forward(prep, UNROLL)
+    fwd = scaled.forward(prep, UNROLL)
+    return _safe_log(fwd.alpha_hat), fwd.log_c
+
+
+@partial(jax.jit, static_argnames="method")
+def _log_partition(p, length, allowed, method):
+    prep = prepare(p, length, allowed)
+    return to_public_log(_forward_normalised(prep, method)[1].sum())
+
+
+def log_partition(p: Potentials, length=None, allowed=None, method: str = "scaled") -> Array:
+    """``log p(x_{1:length})`` summed over all (allowed) state paths. Returns a scalar."""
+    _check_method(method)
+    check_potentials(p, length, allowed)
+    return _log_partition(p, length, allowed, method)
+
+
+@partial(jax.jit, static_argnames="method")
+def _forward(p, length, allowed, method):
+    prep = prepare(p, length, allowed)
+    log_alpha_hat, log_c = _forward_normalised(prep, method)
+    log_alpha = log_alpha_hat + jnp.cumsum(log_c)[:, None]
+    return to_public_log(_mask_rows(prep, log_alpha, valid_steps(prep), LOG_FLOOR))
+
+
+def forward(p: Potentials, length=None, allowed=None, method: str = "scaled") -> Array:
+    """``[T, K]`` ``log alpha_t(k) = log p(x_{1:t}, z_t = k)``; ``-inf`` on padding."""
+    _check_method(method)
+    check_potentials(p, length, allowed)
+    return _forward(p, length, allowed, method)
+
+
+@partial(jax.jit, static_argnames="method")
+def _backward(p, length, allowed, method):
+    prep = prepare(p, length, allowed)
+    if method == "log":
+        log_beta_hat, log_d = log_space.backward(prep, UNROLL)
+    else:
+        bwd = scaled.backward(prep, scaled.forward(prep, UNROLL), UNROLL)
+        log_beta_hat, log_d = _safe_log(bwd.beta_hat), bwd.log_d
+    later = jnp.cumsum(log_d[::-1])[::-1]  # sum_{u >= t} log_d_u
+    log_beta = log_beta_hat + later[:, None]
+    if allowed is not None:  # no allowed path passes through a disallowed state
+        log_beta = jnp.where(jnp.asarray(allowed, bool)[None, :], log_beta, LOG_FLOOR)
+    return to_public_log(_mask_rows(prep, log_beta, valid_steps(prep), LOG_FLOOR))
+
+
+def backward(p: Potentials, length=None, allowed=None, method: str = "scaled") -> Array:
+    """``[T, K]`` ``log beta_t(k) = log p(x_{t+1:length} | z_t = k)``; ``-inf`` on padding."""
+    _check_method(method)
+    check_potentials(p, length, allowed)
+    return _backward(p, length, allowed, method)
+
+
+@partial(jax.jit, static_argnames="method")
+def _filtered(p, length, allowed, method):
+    prep = prepare(p, length, allowed)
+    if method == "log":
+        probs = jnp.exp(log_space.forward(prep, UNROLL).log_alpha_hat)
+    else:
+        probs = scaled.forward(prep, UNROLL).alpha_hat
+    return _mask_rows(prep, probs, valid_steps(prep), 0.0)
+
+
+def filtered(p: Potentials, length=None, allowed=None, method: str = "scaled") -> Array:
+    """``[T, K]`` filtering distributions ``p(z_t = k | x_{1:t})``; rows ``t >= length`` are 0."""
+    _check_method(method)
+    check_potentials(p, length, allowed)
+    return _filtered(p, length, allowed, method)
+
+
+def _posteriors_log(prep: Prepared) -> Posteriors:
+    fwd = log_space.forward(prep, UNROLL)
+    bwd = log_space.backward(prep, UNROLL)
+    states = log_space.states(fwd, bwd)
+    return Posteriors(fwd.log_c.sum(), states, log_space.pairwise(prep, fwd, bwd))
+
+
+def _posteriors_scaled(prep: Prepared) -> Posteriors:
+    fwd = scaled.forward(prep, UNROLL)
+    bwd = scaled.backward(prep, fwd, UNROLL)
+    return Posteriors(fwd.log_c.sum(), scaled.states(fwd, bwd), scaled.pairwise(prep, fwd, bwd))
+
+
+@partial(jax.jit, static_argnames="method")
+def _posteriors(p, length, allowed, method):
+    prep = prepare(p, length, allowed)
+    post = _posteriors_log(prep) if method == "log" else _posteriors_scaled(prep)
+    valid = valid_steps(prep)
+    return Posteriors(
+        log_z=to_public_log(post.log_z),
+        states=_mask_rows(prep, post.states, valid, 0.0),
+        transitions=_mask_rows(prep, post.transitions, valid[1:], 0.0),
+    )
+
+
+def posteriors(p: Potentials, length=None, allowed=None, method: str = "scaled") -> Posteriors:
+    """Forward–backward smoothing: ``log_z``, state marginals and pairwise marginals.
+
+    ``states[t, k] = p(z_t = k | x)`` and ``transitions[t, i, j] = p(z_t = i, z_{t+1} = j | x)``,
+    which are also the gradients of ``log_partition`` with respect to ``log_emit`` and
+    ``log_trans`` (time-varying), respectively.
+    """
+    _check_method(method)
+    check_potentials(p, length, allowed)
+    return _posteriors(p, length, allowed, method)

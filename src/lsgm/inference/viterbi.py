@@ -1,0 +1,60 @@
+"""Max-product decoding (Viterbi) on one sequence, in log space.
+
+    delta_1(j) = log_init(j) + log_emit_1(j)
+    delta_t(j) = max_i [delta_{t-1}(i) + log_trans_{t-1}(i, j)] + log_emit_t(j)
+    psi_t(j)   = argmax_i [delta_{t-1}(i) + log_trans_{t-1}(i, j)]
+
+then ``z_T = argmax delta_T`` and ``z_{t-1} = psi_t(z_t)``. Ties go to the lowest state index
+(as in hmmlearn). Padded steps keep ``delta`` and use the identity back-pointer, so the path
+ends at ``length - 1``; its padded entries are ``-1``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from lsgm.inference.kernels import UNROLL
+from lsgm.inference.potentials import Potentials, check_potentials, prepare, to_public_log
+
+Array = jax.Array
+
+
+@jax.jit
+def _viterbi(p, length, allowed):
+    prep = prepare(p, length, allowed)
+    T, K = prep.num_steps, prep.num_states
+    identity = jnp.arange(K, dtype=jnp.int32)
+    delta_0 = prep.log_init + prep.log_emit[0]
+
+    def forward_step(delta, inputs):
+        t, log_emit_t, scanned = inputs
+        scores = delta[:, None] + prep.trans(scanned)
+        psi = jnp.argmax(scores, axis=0).astype(jnp.int32)
+        new = jnp.max(scores, axis=0) + log_emit_t
+        valid = t < prep.length
+        return prep.select(valid, new, delta), prep.select(valid, psi, identity)
+
+    xs = (jnp.arange(1, T), prep.log_emit[1:], prep.trans_at_steps())
+    delta_last, psis = jax.lax.scan(forward_step, delta_0, xs, unroll=UNROLL)
+    last_state = jnp.argmax(delta_last).astype(jnp.int32)
+
+    def back_step(state, psi):
+        previous = psi[state]
+        return previous, previous
+
+    _, earlier = jax.lax.scan(back_step, last_state, psis, reverse=True, unroll=UNROLL)
+    path = jnp.concatenate([earlier, last_state[None]])
+    path = prep.select(jnp.arange(T) < prep.length, path, -1)
+    return path, to_public_log(jnp.max(delta_last))
+
+
+def viterbi(p: Potentials, length=None, allowed=None) -> tuple[Array, Array]:
+    """Most probable state path.
+
+    Returns:
+        ``(path [T] int32, log_score [])`` with ``log_score = max_z log p(x, z)`` over
+        (allowed) paths and ``path[t] = -1`` for ``t >= length``.
+    """
+    check_potentials(p, length, allowed)
+    return _viterbi(p, length, allowed)

@@ -1,0 +1,107 @@
+"""Shared fixtures: float64 mode for exactness tests, random potentials, brute-force enumeration."""
+
+from __future__ import annotations
+
+import itertools
+
+import jax
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+
+from lsgm.inference import Potentials
+
+
+@pytest.fixture
+def x64():
+    """Run the test body with 64-bit JAX arrays."""
+    with jax.enable_x64(True):
+        yield
+
+
+def random_potentials(
+    rng: np.random.Generator, T: int, K: int, stationary: bool, neg_inf_frac: float = 0.0
+) -> Potentials:
+    """Unnormalised random log-potentials (normalisation is not needed by the kernels)."""
+    log_init = rng.normal(size=K)
+    log_trans = rng.normal(size=(K, K) if stationary else (max(T - 1, 0), K, K))
+    log_emit = rng.normal(size=(T, K)) * 2.0
+    if neg_inf_frac:
+        log_trans = np.where(rng.random(log_trans.shape) < neg_inf_frac, -np.inf, log_trans)
+        log_emit = np.where(rng.random(log_emit.shape) < neg_inf_frac, -np.inf, log_emit)
+    return Potentials(log_init, log_trans, log_emit)
+
+
+class BruteForce:
+    """Exact answers by enumerating every state path of a tiny problem (numpy, float64)."""
+
+    def __init__(self, p: Potentials, allowed=None):
+        self.li = np.asarray(p.log_init, np.float64)
+        self.le = np.asarray(p.log_emit, np.float64)
+        self.T, self.K = self.le.shape
+        lt = np.asarray(p.log_trans, np.float64)
+        self.lt = np.broadcast_to(lt, (max(self.T - 1, 0), self.K, self.K)) if lt.ndim == 2 else lt
+        self.states_ok = np.ones(self.K, bool) if allowed is None else np.asarray(allowed, bool)
+
+    def paths(self, n: int):
+        """Every allowed state sequence of length n."""
+        ok = np.flatnonzero(self.states_ok)
+        return [np.array(z) for z in itertools.product(ok, repeat=n)]
+
+    def prefix_score(self, z) -> float:
+        with np.errstate(invalid="ignore"):
+            s = self.li[z[0]] + self.le[0, z[0]]
+            for t in range(1, len(z)):
+                s += self.lt[t - 1, z[t - 1], z[t]] + self.le[t, z[t]]
+        return s
+
+    def suffix_score(self, t: int, z_t: int, rest) -> float:
+        s, prev = 0.0, z_t
+        for u, z in enumerate(rest, start=t + 1):
+            s += self.lt[u - 1, prev, z] + self.le[u, z]
+            prev = z
+        return s
+
+    def full(self):
+        paths = self.paths(self.T)
+        scores = np.array([self.prefix_score(z) for z in paths])
+        return paths, scores
+
+    def log_z(self) -> float:
+        return logsumexp(self.full()[1])
+
+    def log_alpha(self) -> np.ndarray:
+        out = np.full((self.T, self.K), -np.inf)
+        for t in range(self.T):
+            for z in self.paths(t + 1):
+                out[t, z[-1]] = np.logaddexp(out[t, z[-1]], self.prefix_score(z))
+        return out
+
+    def log_beta(self) -> np.ndarray:
+        out = np.full((self.T, self.K), -np.inf)
+        for t in range(self.T):
+            for k in np.flatnonzero(self.states_ok):
+                rest = self.paths(self.T - 1 - t)
+                out[t, k] = logsumexp([self.suffix_score(t, k, r) for r in rest])
+        return out
+
+    def marginals(self):
+        paths, scores = self.full()
+        w = np.exp(scores - logsumexp(scores))
+        states = np.zeros((self.T, self.K))
+        pairs = np.zeros((max(self.T - 1, 0), self.K, self.K))
+        for z, wz in zip(paths, w, strict=True):
+            states[np.arange(self.T), z] += wz
+            for t in range(self.T - 1):
+                pairs[t, z[t], z[t + 1]] += wz
+        return states, pairs
+
+    def viterbi(self):
+        paths, scores = self.full()
+        best = int(np.argmax(scores))
+        return paths[best], scores[best]
+
+    def path_probs(self) -> dict[tuple, float]:
+        paths, scores = self.full()
+        w = np.exp(scores - logsumexp(scores))
+        return {tuple(int(s) for s in z): float(wz) for z, wz in zip(paths, w, strict=True)}
