@@ -1,0 +1,52 @@
+"""Emission families: ``log_prob(x) -> [T, K]``, closed-form ``m_step``, checks, sampling.
+
+Each family is an :class:`Emission` (an ``nnx.Module`` with unconstrained ``nnx.Param``
+parameters) built on pure, jittable functions whose parameters may carry a leading time
+axis (``[T, K, ...]``), for models whose emissions vary with time.
+"""
+
+from lsgm.distributions.base import Emission
+from lsgm.distributions.bernoulli import Bernoulli, BetaPrior, bernoulli_log_prob
+from lsgm.distributions.categorical import (
+    Categorical,
+    DirichletPrior,
+    categorical_expected_counts,
+    categorical_log_prob,
+)
+from lsgm.distributions.gaussian import (
+    COVARIANCE_TYPES,
+    Gaussian,
+    GaussianPrior,
+    gaussian_diag_log_prob,
+    gaussian_full_log_prob,
+    gaussian_log_prob,
+)
+from lsgm.distributions.mixture import (
+    GaussianMixture,
+    GaussianMixturePrior,
+    gaussian_mixture_log_prob,
+)
+from lsgm.distributions.poisson import Poisson, PoissonPrior, poisson_log_prob
+
+__all__ = [
+    "COVARIANCE_TYPES",
+    "Bernoulli",
+    "BetaPrior",
+    "Categorical",
+    "DirichletPrior",
+    "Emission",
+    "Gaussian",
+    "GaussianMixture",
+    "GaussianMixturePrior",
+    "GaussianPrior",
+    "Poisson",
+    "PoissonPrior",
+    "bernoulli_log_prob",
+    "categorical_expected_counts",
+    "categorical_log_prob",
+    "gaussian_diag_log_prob",
+    "gaussian_full_log_prob",
+    "gaussian_log_prob",
+    "gaussian_mixture_log_prob",
+    "poisson_log_prob",
+]

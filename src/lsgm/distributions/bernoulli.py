@@ -1,0 +1,137 @@
+"""Independent multivariate Bernoulli emissions (binary feature vectors, e.g. piano rolls).
+
+With ``p[k, d] = sigmoid(logits[k, d])``:
+
+    log p(x_t | z_t = k) = sum_d x_td log p[k, d] + (1 - x_td) log(1 - p[k, d])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from lsgm.distributions._common import (
+    check_finite,
+    check_matrix,
+    check_positive_int,
+    fail,
+    first,
+    index_str,
+    init_normal,
+    safe_log,
+)
+from lsgm.distributions.base import Emission
+from lsgm.distributions.categorical import dirichlet_map
+
+Array = jax.Array
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class BetaPrior:
+    """Beta(alpha, beta) prior on every ``p[k, d]``; the M-step returns the clipped MAP
+    ``p ∝ max(S1 + alpha - 1, 0)`` vs ``1 - p ∝ max(S0 + beta - 1, 0)`` (as
+    :class:`~lsgm.distributions.DirichletPrior` with two symbols). ``alpha = beta = 1`` is the
+    MLE. Scalars or arrays broadcasting to ``[K, D]``."""
+
+    alpha: float | Array = 1.0
+    beta: float | Array = 1.0
+
+
+@jax.jit
+def bernoulli_log_prob(logits: Array, x: Array) -> Array:
+    """Log-likelihood of binary vectors under independent Bernoullis.
+
+    Args:
+        logits: ``[K, D]`` or time-varying ``[T, K, D]``, ``logit p = log p - log(1 - p)``.
+        x: ``[T, D]`` with values in {0, 1}.
+
+    Returns:
+        ``[T, K]``: ``sum_d x log sigmoid(l) + (1 - x) log sigmoid(-l)``.
+    """
+    x = jnp.asarray(x, logits.dtype)[:, None, :]
+    log_p, log_q = jax.nn.log_sigmoid(logits), jax.nn.log_sigmoid(-logits)
+    return jnp.sum(x * log_p + (1 - x) * log_q, axis=-1)
+
+
+def _logits(p_and_q: Array) -> Array:
+    """Logits from ``[..., 2]`` pairs ``(p, 1 - p)`` (accurate near 0 and 1, finite at them)."""
+    return safe_log(p_and_q[..., 0]) - safe_log(p_and_q[..., 1])
+
+
+@jax.jit
+def _update(logits: Array, x: Array, weights: Array, prior: BetaPrior) -> Array:
+    """:class:`Bernoulli` M-step on the logits."""
+    old = jax.nn.sigmoid(logits)
+    weights = jnp.asarray(weights, old.dtype)
+    ones = weights.T @ jnp.asarray(x, old.dtype)  # [K, D]
+    zeros = weights.sum(0)[:, None] - ones
+    concentration = jnp.stack(jnp.broadcast_arrays(prior.alpha, prior.beta), -1)
+    fallback = jnp.stack([old, 1 - old], -1)
+    return _logits(dirichlet_map(jnp.stack([ones, zeros], -1), concentration, fallback))
+
+
+@jax.jit
+def _sample(key: Array, logits: Array, states: Array) -> Array:
+    return jax.random.bernoulli(key, jax.nn.sigmoid(logits[states])).astype(int)
+
+
+class Bernoulli(Emission):
+    """``K`` products of ``D`` independent Bernoullis, parameterised by ``logits [K, D]``.
+
+    Args:
+        num_states: ``K``.
+        dim: ``D``.
+        rngs: random initial logits come from ``rngs.params()``;
+            None leaves a deterministic placeholder (zeros), as ``from_*`` constructors do.
+    """
+
+    def __init__(self, num_states: int, dim: int, *, rngs: nnx.Rngs | None):
+        check_positive_int(num_states=num_states, dim=dim)
+        self.num_states, self.dim = int(num_states), int(dim)
+        self.logits = nnx.Param(init_normal(rngs, (num_states, dim), 0.5))
+
+    @classmethod
+    def from_probs(cls, probs) -> Bernoulli:
+        """Model with ``probs [K, D]`` (``p(x_d = 1 | z = k)``, in [0, 1])."""
+        probs = np.asarray(probs, dtype=np.float64)
+        if probs.ndim != 2:
+            raise ValueError(f"probs must have shape [K, D], got {probs.shape}.")
+        bad = ~((probs >= 0) & (probs <= 1))
+        if bad.any():
+            pos = first(bad)
+            raise ValueError(f"probs{index_str(pos)} = {probs[pos]} is not in [0, 1].")
+        model = cls(*probs.shape, rngs=None)
+        p = jnp.asarray(probs)
+        model.logits[...] = _logits(jnp.stack([p, 1 - p], -1))
+        return model
+
+    def probs(self) -> Array:
+        """``[K, D]`` probabilities ``p(x_d = 1 | z = k)``."""
+        return jax.nn.sigmoid(self.logits[...])
+
+    def log_prob(self, x: Array) -> Array:
+        return bernoulli_log_prob(self.logits[...], x)
+
+    def m_step(self, x: Array, weights: Array, prior: BetaPrior | None = None) -> None:
+        """``p[k, d] = sum_n w[n, k] x[n, d] / sum_n w[n, k]`` (MAP with a :class:`BetaPrior`)."""
+        prior = BetaPrior() if prior is None else prior
+        self.logits[...] = _update(self.logits[...], x, weights, prior)
+
+    def n_parameters(self) -> int:
+        return self.num_states * self.dim
+
+    def check_data(self, x: np.ndarray, where: str) -> None:
+        x = check_matrix(x, where, self.dim, "biuf", "0/1 values")
+        check_finite(x, where)
+        bad = (x != 0) & (x != 1)
+        if bad.any():
+            pos = first(bad)
+            fail(where, f"value {x[pos]} at {pos} is not 0 or 1", "binarise the data (x > 0)")
+
+    def sample(self, key: Array, states: Array) -> Array:
+        return _sample(key, self.logits[...], states)

@@ -1,0 +1,202 @@
+"""Categorical emissions over ``M`` symbols, from hard symbols or soft observations.
+
+With ``B[k, m] = p(x = m | z = k)`` (``B = softmax(logits)`` row-wise):
+
+    hard, x [T] int:            log p(x_t | z_t = k) = log B[k, x_t]
+    soft, o [T, M] on simplex:  log p(o_t | z_t = k) = log sum_m B[k, m] o_t[m]
+
+A soft observation is a distribution over the symbol actually emitted (e.g. a base call with
+its Phred quality); a one-hot row is the hard symbol. Expected counts treat that symbol as
+latent: ``counts[k, m] = sum_n w[n, k] B[k, m] o[n, m] / sum_m' B[k, m'] o[n, m']``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.scipy.special import logsumexp
+
+from lsgm.distributions._common import (
+    check_finite,
+    check_positive_int,
+    check_stochastic,
+    fail,
+    first,
+    init_normal,
+    safe_divide,
+    safe_log,
+)
+from lsgm.distributions.base import Emission
+
+Array = jax.Array
+
+#: Tolerance on the row sums of soft observations.
+SOFT_ATOL = 1e-4
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class DirichletPrior:
+    """Dirichlet prior on each row of a probability table (hmmlearn ``emissionprob_prior``).
+
+    The M-step returns the MAP estimate clipped at zero,
+    ``p[k, m] ∝ max(counts[k, m] + concentration[k, m] - 1, 0)``; ``concentration = 1`` is the
+    MLE. ``concentration`` is a scalar or broadcasts to the table.
+    """
+
+    concentration: float | Array = 1.0
+
+
+@jax.jit
+def categorical_log_prob(log_probs: Array, x: Array) -> Array:
+    """Log-likelihood of hard or soft categorical observations.
+
+    Args:
+        log_probs: ``[K, M]`` or time-varying ``[T, K, M]`` row-normalised ``log B``.
+        x: ``[T]`` integer symbols in ``[0, M)`` (hard), or ``[T, M]`` floats, each row a
+            probability vector over the symbols (soft).
+
+    Returns:
+        ``[T, K]``: ``log B[k, x_t]`` (hard) or ``log sum_m B[k, m] x_t[m]`` (soft; exact for
+        one-hot rows).
+    """
+    x = jnp.asarray(x)
+    if jnp.issubdtype(x.dtype, jnp.integer):
+        if log_probs.ndim == 2:
+            return log_probs.T[x]
+        return jnp.take_along_axis(log_probs, x[:, None, None], axis=-1)[..., 0]
+    positive = x > 0
+    log_o = jnp.where(positive, jnp.log(jnp.where(positive, x, 1)), -jnp.inf)
+    return logsumexp(log_probs + log_o[:, None, :], axis=-1)
+
+
+def categorical_expected_counts(probs: Array, x: Array, weights: Array) -> Array:
+    """``[K, M]`` weighted symbol counts ``sum_n w[n, k] p(symbol_n = m | z_n = k, x_n)``.
+
+    Args:
+        probs: ``[K, M]`` current ``B`` (only used by soft observations).
+        x: ``[N]`` hard symbols or ``[N, M]`` soft observations.
+        weights: ``[N, K]`` state posteriors.
+    """
+    x = jnp.asarray(x)
+    if jnp.issubdtype(x.dtype, jnp.integer):
+        return weights.T @ jax.nn.one_hot(x, probs.shape[-1], dtype=weights.dtype)
+    joint = probs[None] * x[:, None, :]  # [N, K, M]
+    symbol_post = safe_divide(joint, joint.sum(-1, keepdims=True), 0.0)
+    return jnp.einsum("nk,nkm->km", weights, symbol_post)
+
+
+def dirichlet_map(counts: Array, concentration, fallback: Array) -> Array:
+    """Rows ``∝ max(counts + concentration - 1, 0)`` (last axis); ``fallback`` rows where all
+    are zero (e.g. a state with no posterior mass)."""
+    mass = jnp.maximum(counts + jnp.asarray(concentration, counts.dtype) - 1, 0)
+    total = mass.sum(-1, keepdims=True)
+    return safe_divide(mass, total, fallback)
+
+
+@jax.jit
+def _update(logits: Array, x: Array, weights: Array, concentration) -> Array:
+    """:class:`Categorical` M-step on the logits."""
+    old = jax.nn.softmax(logits, axis=-1)
+    counts = categorical_expected_counts(old, x, jnp.asarray(weights, old.dtype))
+    return safe_log(dirichlet_map(counts, concentration, old))
+
+
+@jax.jit
+def _sample(key: Array, logits: Array, states: Array) -> Array:
+    return jax.random.categorical(key, logits[states], axis=-1)
+
+
+class Categorical(Emission):
+    """``K`` categorical distributions over ``M`` symbols, parameterised by ``logits [K, M]``.
+
+    Args:
+        num_states: ``K``.
+        num_symbols: ``M``.
+        rngs: random initial logits come from ``rngs.params()``;
+            None leaves a deterministic placeholder (zeros), as ``from_*`` constructors do.
+    """
+
+    def __init__(self, num_states: int, num_symbols: int, *, rngs: nnx.Rngs | None):
+        check_positive_int(num_states=num_states, num_symbols=num_symbols)
+        self.num_states, self.num_symbols = int(num_states), int(num_symbols)
+        self.logits = nnx.Param(init_normal(rngs, (num_states, num_symbols), 0.5))
+
+    @classmethod
+    def from_probs(cls, probs) -> Categorical:
+        """Model with emission table ``probs [K, M]`` (rows sum to 1; zeros allowed)."""
+        probs = check_stochastic(probs, "probs")
+        model = cls(*probs.shape, rngs=None)
+        model.logits[...] = safe_log(jnp.asarray(probs))
+        return model
+
+    def probs(self) -> Array:
+        """``[K, M]`` emission probabilities ``B``."""
+        return jax.nn.softmax(self.logits[...], axis=-1)
+
+    def log_prob(self, x: Array) -> Array:
+        return categorical_log_prob(jax.nn.log_softmax(self.logits[...], axis=-1), x)
+
+    def m_step(self, x: Array, weights: Array, prior: DirichletPrior | None = None) -> None:
+        """``B[k] ∝ max(counts[k] + concentration - 1, 0)`` (see :class:`DirichletPrior`)."""
+        concentration = 1.0 if prior is None else prior.concentration
+        self.logits[...] = _update(self.logits[...], x, weights, concentration)
+
+    def n_parameters(self) -> int:
+        return self.num_states * (self.num_symbols - 1)
+
+    def check_data(self, x: np.ndarray, where: str) -> None:
+        x = np.asarray(x)
+        M = self.num_symbols
+        if x.dtype.kind in "iu":
+            if x.ndim != 1:
+                fail(
+                    where,
+                    f"hard symbols must be a [T] array, got shape {x.shape}",
+                    "pass a 1-D array (hmmlearn's [T, 1] layout: x[:, 0])",
+                )
+            if x.size == 0:
+                fail(where, "the sequence is empty", "drop empty sequences")
+            bad = (x < 0) | (x >= M)
+            if bad.any():
+                t = first(bad)
+                fail(
+                    where,
+                    f"symbol {x[t]} at position {t} is outside [0, {M})",
+                    f"encode symbols as 0..{M - 1} or build the model with more symbols",
+                )
+        elif x.dtype.kind == "f":
+            if x.ndim != 2 or x.shape[1] != M:
+                fail(
+                    where,
+                    f"soft observations must be a [T, {M}] array, got shape {x.shape}",
+                    "give one probability vector over the symbols per position",
+                )
+            if x.shape[0] == 0:
+                fail(where, "the sequence is empty", "drop empty sequences")
+            check_finite(x, where)
+            if (x < 0).any():
+                pos = first(x < 0)
+                fail(where, f"negative probability {x[pos]} at {pos}", "clip soft rows at 0")
+            sums = x.sum(1)
+            off = np.abs(sums - 1) > SOFT_ATOL
+            if off.any():
+                t = first(off)
+                fail(
+                    where,
+                    f"soft row {t} sums to {float(sums[t]):.10g}, not 1",
+                    "normalise each row",
+                )
+        else:
+            fail(
+                where,
+                f"dtype {x.dtype} is neither integer symbols nor float soft observations",
+                "pass int symbols [T] or float probabilities [T, M]",
+            )
+
+    def sample(self, key: Array, states: Array) -> Array:
+        return _sample(key, self.logits[...], states)

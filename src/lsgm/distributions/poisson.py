@@ -1,0 +1,152 @@
+"""Independent Poisson emissions for count vectors.
+
+With rates ``lambda[k, d] = exp(log_rates[k, d])``:
+
+    log p(x_t | z_t = k) = sum_d x_td log lambda[k, d] - lambda[k, d] - log x_td!
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.scipy.special import gammaln
+
+from lsgm.distributions._common import (
+    check_finite,
+    check_matrix,
+    check_positive_int,
+    fail,
+    first,
+    index_str,
+    init_normal,
+    safe_divide,
+    safe_log,
+    seed_from_key,
+)
+from lsgm.distributions.base import Emission
+
+Array = jax.Array
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class PoissonPrior:
+    """hmmlearn ``PoissonHMM`` prior (``lambdas_prior`` alpha, ``lambdas_weight`` beta).
+
+    hmmlearn shrinks each state's weighted mean ``ybar_k = S1_k / w_k`` towards
+    ``alpha / beta`` with the *total* posterior mass ``n = sum_k w_k`` of all states:
+
+        lambda_k = (alpha + n ybar_k) / (beta + n)
+
+    (a Gamma(alpha, beta) posterior mean would use ``w_k`` instead of ``n``; we follow hmmlearn).
+    ``alpha = beta = 0`` (the default) is the MLE. Scalars or arrays broadcasting to ``[K, D]``.
+    """
+
+    lambdas_prior: float | Array = 0.0
+    lambdas_weight: float | Array = 0.0
+
+
+@jax.jit
+def poisson_log_prob(log_rates: Array, x: Array) -> Array:
+    """Log-likelihood of count vectors under independent Poissons.
+
+    Args:
+        log_rates: ``[K, D]`` or time-varying ``[T, K, D]``.
+        x: ``[T, D]`` non-negative counts.
+
+    Returns:
+        ``[T, K]``: ``sum_d x log lambda - lambda - gammaln(x + 1)``.
+    """
+    x = jnp.asarray(x, log_rates.dtype)[:, None, :]
+    return jnp.sum(x * log_rates - jnp.exp(log_rates) - gammaln(x + 1), axis=-1)
+
+
+@jax.jit
+def _update(log_rates: Array, x: Array, weights: Array, prior: PoissonPrior | None) -> Array:
+    """:class:`Poisson` M-step on the log-rates."""
+    old = jnp.exp(log_rates)
+    weights = jnp.asarray(weights, old.dtype)
+    post = weights.sum(0)[:, None]  # [K, 1]
+    ybar = safe_divide(weights.T @ jnp.asarray(x, old.dtype), post, old)
+    if prior is not None:
+        n = post.sum()
+        ybar = (prior.lambdas_prior + n * ybar) / (prior.lambdas_weight + n)
+    return safe_log(ybar)
+
+
+@jax.jit
+def _sample(key: Array, log_rates: Array, states: Array) -> Array:
+    return jax.random.poisson(key, jnp.exp(log_rates[states]))
+
+
+class Poisson(Emission):
+    """``K`` products of ``D`` independent Poissons, parameterised by ``log_rates [K, D]``.
+
+    Args:
+        num_states: ``K``.
+        dim: ``D``.
+        rngs: random initial log-rates (standard normal) come from ``rngs.params()``;
+            None leaves a deterministic placeholder (zeros), as ``from_*`` constructors do.
+    """
+
+    def __init__(self, num_states: int, dim: int, *, rngs: nnx.Rngs | None):
+        check_positive_int(num_states=num_states, dim=dim)
+        self.num_states, self.dim = int(num_states), int(dim)
+        self.log_rates = nnx.Param(init_normal(rngs, (num_states, dim)))
+
+    @classmethod
+    def from_rates(cls, rates) -> Poisson:
+        """Model with ``rates [K, D]`` (non-negative)."""
+        rates = np.asarray(rates, dtype=np.float64)
+        if rates.ndim != 2:
+            raise ValueError(f"rates must have shape [K, D], got {rates.shape}.")
+        bad = ~(np.isfinite(rates) & (rates >= 0))
+        if bad.any():
+            pos = first(bad)
+            raise ValueError(f"rates{index_str(pos)} = {rates[pos]} is not a finite rate >= 0.")
+        model = cls(*rates.shape, rngs=None)
+        model.log_rates[...] = safe_log(jnp.asarray(rates))
+        return model
+
+    def rates(self) -> Array:
+        """``[K, D]`` Poisson rates."""
+        return jnp.exp(self.log_rates[...])
+
+    def log_prob(self, x: Array) -> Array:
+        return poisson_log_prob(self.log_rates[...], x)
+
+    def m_step(self, x: Array, weights: Array, prior: PoissonPrior | None = None) -> None:
+        """hmmlearn's PoissonHMM update (see :class:`PoissonPrior`); ``ybar_k`` without one."""
+        self.log_rates[...] = _update(self.log_rates[...], x, weights, prior)
+
+    def n_parameters(self) -> int:
+        return self.num_states * self.dim
+
+    def check_data(self, x: np.ndarray, where: str) -> None:
+        x = check_matrix(x, where, self.dim, "iuf", "counts")
+        check_finite(x, where)
+        if x.dtype.kind == "f" and (x != np.round(x)).any():
+            pos = first(x != np.round(x))
+            fail(where, f"count {x[pos]} at {pos} is not an integer", "pass integer counts")
+        if (x < 0).any():
+            pos = first(x < 0)
+            fail(where, f"negative count {x[pos]} at {pos}", "Poisson data must be counts >= 0")
+
+    def sample(self, key: Array, states: Array) -> Array:
+        return _sample(key, self.log_rates[...], states)
+
+    def initialize(self, x: np.ndarray, key: Array) -> None:
+        """Random rates by the method of moments on all counts (as hmmlearn):
+        ``Gamma(shape = mean^2 / var, scale = var / mean)``."""
+        x = np.asarray(x, dtype=np.float64)
+        self.check_data(x, "initialize data")
+        mean, var = x.mean(), x.var()
+        if mean <= 0 or var <= 0:
+            raise ValueError("initialize needs counts with positive mean and variance.")
+        rng = np.random.default_rng(seed_from_key(key))
+        rates = rng.gamma(mean**2 / var, var / mean, size=(self.num_states, self.dim))
+        self.log_rates[...] = safe_log(jnp.asarray(rates, self.log_rates[...].dtype))

@@ -1,0 +1,264 @@
+"""The hidden Markov model: static tables that make potentials for the shared kernels.
+
+    p(x_{1:T}, z_{1:T}) = pi(z_1) prod_{t>1} A(z_{t-1}, z_t) prod_t p(x_t | z_t)
+
+``pi = softmax(initial_logits)``, ``A = row-softmax(transition_logits)`` restricted to
+``transition_mask`` (structural zeros stay zero through every kind of training: masked
+entries are ``-inf`` before the softmax), and ``p(x | z)`` is any
+:class:`~lsgm.distributions.Emission`. Everything the model knows about inference goes
+through :meth:`HMM.potentials` and :mod:`lsgm.inference`.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from lsgm import inference
+from lsgm.data.batching import PaddedBatch, pad_sequences, unpad
+from lsgm.distributions.base import Emission
+from lsgm.inference import Potentials
+
+Array = jax.Array
+
+
+class TransitionMask(nnx.Variable):
+    """``[K, K]`` bool: allowed transitions (not a trainable parameter)."""
+
+
+def _check_probs(name: str, probs: np.ndarray, shape: tuple[int, ...]) -> None:
+    if probs.shape != shape:
+        raise ValueError(f"{name} must have shape {list(shape)}; got {list(probs.shape)}.")
+    if not np.all(np.isfinite(probs)) or np.any(probs < 0):
+        raise ValueError(f"{name} must be finite and non-negative; got {probs}.")
+    sums = probs.sum(-1)
+    bad = np.flatnonzero(np.abs(np.atleast_1d(sums) - 1) > 1e-6)
+    if bad.size:
+        where = "" if probs.ndim == 1 else f" (row {bad[0]})"
+        value = float(np.atleast_1d(sums)[bad[0]])
+        raise ValueError(f"{name} must sum to 1{where}; it sums to {value:.6g}. Normalise it.")
+
+
+def _safe_log(p) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        return np.log(np.asarray(p, np.float64))
+
+
+class HMM(nnx.Module):
+    """A discrete-state HMM with any emission family.
+
+    Args:
+        num_states: ``K``.
+        emission: an :class:`~lsgm.distributions.Emission` with ``num_states == K``.
+        rngs: random initialisation of the initial and transition logits.
+        transition_mask: optional ``[K, K]`` bool; ``False`` entries are structural zeros
+            (e.g. left-to-right or gene-structure grammars). Each row needs a ``True``.
+
+    Example:
+        >>> import lsgm
+        >>> from flax import nnx
+        >>> hmm = lsgm.HMM(2, lsgm.distributions.Categorical(2, 4, rngs=nnx.Rngs(0)),
+        ...                rngs=nnx.Rngs(1))
+        >>> hmm.transition_probs().shape
+        (2, 2)
+    """
+
+    #: Parameter names of each part, used by the fitters' ``freeze`` argument.
+    PARAM_GROUPS = {
+        "initial": ("initial_logits",),
+        "transition": ("transition_logits",),
+        "emission": ("emission",),
+    }
+
+    def __init__(
+        self,
+        num_states: int,
+        emission: Emission,
+        *,
+        rngs: nnx.Rngs,
+        transition_mask=None,
+    ):
+        if int(num_states) < 1:
+            raise ValueError(f"num_states must be >= 1; got {num_states}.")
+        K = int(num_states)
+        if emission.num_states != K:
+            raise ValueError(
+                f"the emission has {emission.num_states} states but the HMM has {K}; "
+                "build both with the same num_states."
+            )
+        mask = np.ones((K, K), bool) if transition_mask is None else np.asarray(transition_mask)
+        if mask.shape != (K, K) or mask.dtype != bool:
+            raise ValueError(
+                f"transition_mask must be a [{K}, {K}] bool array; got {mask.dtype}{list(mask.shape)}."
+            )
+        empty = np.flatnonzero(~mask.any(1))
+        if empty.size:
+            raise ValueError(
+                f"transition_mask row {empty[0]} allows no transition; allow at least one."
+            )
+        self.num_states = K
+        self.emission = emission
+        key_init, key_trans = jax.random.split(rngs.params())
+        self.initial_logits = nnx.Param(0.1 * jax.random.normal(key_init, (K,)))
+        self.transition_logits = nnx.Param(0.1 * jax.random.normal(key_trans, (K, K)))
+        self.transition_mask = TransitionMask(jnp.asarray(mask))
+
+    @classmethod
+    def from_probs(cls, initial, transition, emission: Emission, transition_mask=None) -> HMM:
+        """An HMM with the given ``initial [K]`` and ``transition [K, K]`` probabilities.
+
+        Zero probabilities become ``-inf`` logits, i.e. structural zeros.
+        """
+        initial, transition = np.asarray(initial), np.asarray(transition)
+        K = initial.shape[0] if initial.ndim == 1 else -1
+        _check_probs("initial", initial, (K,))
+        _check_probs("transition", transition, (K, K))
+        model = cls(K, emission, rngs=nnx.Rngs(0), transition_mask=transition_mask)
+        model.initial_logits[...] = jnp.asarray(_safe_log(initial), model.initial_logits.dtype)
+        model.transition_logits[...] = jnp.asarray(
+            _safe_log(transition), model.transition_logits.dtype
+        )
+        return model
+
+    # ----------------------------------------------------------------- parameters
+    def log_initial(self) -> Array:
+        """``[K]`` ``log pi``."""
+        return jax.nn.log_softmax(self.initial_logits[...])
+
+    def log_transition(self) -> Array:
+        """``[K, K]`` ``log A`` with structural zeros at ``-inf``."""
+        logits = jnp.where(self.transition_mask[...], self.transition_logits[...], -jnp.inf)
+        return jax.nn.log_softmax(logits, axis=1)
+
+    def initial_probs(self) -> Array:
+        """``[K]`` initial state distribution."""
+        return jnp.exp(self.log_initial())
+
+    def transition_probs(self) -> Array:
+        """``[K, K]`` transition matrix (rows = from-state)."""
+        return jnp.exp(self.log_transition())
+
+    def n_parameters(self) -> int:
+        """Free scalar parameters: ``K-1`` initial, ``sum_i (allowed_i - 1)`` transition, plus
+        the emission's (the LSGM paper §3.1 count; a 52-state scalar Gaussian HMM has 2,807)."""
+        allowed = np.asarray(self.transition_mask[...]).sum(1)
+        return int(self.num_states - 1 + (allowed - 1).sum() + self.emission.n_parameters())
+
+    # ------------------------------------------------------------ one sequence
+    def potentials(self, x: Array) -> Potentials:
+        """Potentials of one sequence ``x [T, ...]``."""
+        return Potentials(self.log_initial(), self.log_transition(), self.emission.log_prob(x))
+
+    def _checked(self, x) -> Array:
+        if isinstance(x, jax.core.Tracer):
+            return x
+        self.emission.check_data(np.asarray(x), "the sequence")
+        return jnp.asarray(x)
+
+    def log_prob(self, x, length=None) -> Array:
+        """``log p(x)`` of one sequence."""
+        return inference.log_partition(self.potentials(self._checked(x)), length)
+
+    def posteriors(self, x, length=None) -> inference.Posteriors:
+        """State and pairwise posteriors of one sequence (see :func:`lsgm.inference.posteriors`)."""
+        return inference.posteriors(self.potentials(self._checked(x)), length)
+
+    def filtered(self, x, length=None) -> Array:
+        """``[T, K]`` ``p(z_t | x_{1:t})`` of one sequence."""
+        return inference.filtered(self.potentials(self._checked(x)), length)
+
+    def viterbi(self, x, length=None) -> tuple[Array, Array]:
+        """``(path [T], log_score)`` of one sequence."""
+        return inference.viterbi(self.potentials(self._checked(x)), length)
+
+    # -------------------------------------------------------- many sequences
+    def batch(self, xs, lengths=None) -> PaddedBatch:
+        """Validate every sequence and pad them (see :func:`lsgm.data.pad_sequences`)."""
+        batch = pad_sequences(xs, lengths)
+        for i, n in enumerate(batch.lengths):
+            self.emission.check_data(batch.data[i, :n], f"sequence {i}")
+        return batch
+
+    def score(self, xs, lengths=None) -> float:
+        """Total log-likelihood ``sum_i log p(x_i)`` of many sequences."""
+        batch = self.batch(xs, lengths)
+        return float(_batched(self, "log_z", batch).sum())
+
+    def score_samples(self, xs, lengths=None) -> np.ndarray:
+        """``[N]`` log-likelihood of each sequence."""
+        return np.asarray(_batched(self, "log_z", self.batch(xs, lengths)))
+
+    def predict(self, xs, lengths=None):
+        """Viterbi paths: a list of ``[T_i]`` arrays (or ``[N, T]`` padded with -1)."""
+        batch = self.batch(xs, lengths)
+        return unpad(_batched(self, "viterbi", batch), batch)
+
+    def predict_proba(self, xs, lengths=None):
+        """State posteriors: a list of ``[T_i, K]`` arrays (or ``[N, T, K]``, zero-padded)."""
+        batch = self.batch(xs, lengths)
+        return unpad(_batched(self, "states", batch), batch)
+
+    def aic(self, xs, lengths=None) -> float:
+        """Akaike information criterion ``-2 log L + 2 k``."""
+        return -2 * self.score(xs, lengths) + 2 * self.n_parameters()
+
+    def bic(self, xs, lengths=None) -> float:
+        """Bayesian information criterion ``-2 log L + k log n`` (n = number of observations)."""
+        batch = self.batch(xs, lengths)
+        log_l = float(_batched(self, "log_z", batch).sum())
+        return -2 * log_l + self.n_parameters() * np.log(batch.lengths.sum())
+
+    def sample(self, num_steps: int, key: Array) -> tuple[Array, Array]:
+        """Ancestral sampling: ``(states [T], observations [T, ...])``."""
+        if int(num_steps) < 1:
+            raise ValueError(f"num_steps must be >= 1; got {num_steps}.")
+        key_states, key_obs = jax.random.split(key)
+        states = sample_states(
+            self.log_initial(), self.log_transition(), key_states, int(num_steps)
+        )
+        return states, self.emission.sample(key_obs, states)
+
+
+@partial(jax.jit, static_argnums=(3,))
+def sample_states(log_initial: Array, log_trans: Array, key: Array, num_steps: int) -> Array:
+    """``[T]`` states of a Markov chain with ``log_trans [K, K]`` or ``[T-1, K, K]``."""
+    keys = jax.random.split(key, num_steps)
+    first = jax.random.categorical(keys[0], log_initial).astype(jnp.int32)
+
+    def step(z, inputs):
+        step_key, table = inputs
+        z_next = jax.random.categorical(step_key, table[z]).astype(jnp.int32)
+        return z_next, z_next
+
+    tables = (
+        log_trans
+        if log_trans.ndim == 3
+        else jnp.broadcast_to(log_trans, (num_steps - 1, *log_trans.shape))
+    )
+    _, rest = jax.lax.scan(step, first, (keys[1:], tables))
+    return jnp.concatenate([first[None], rest])
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _batched_impl(graphdef, op: str, state, data, lengths):
+    model = nnx.merge(graphdef, state)
+
+    def one(x, n):
+        p = model.potentials(x)
+        if op == "log_z":
+            return inference.log_partition(p, n)
+        if op == "states":
+            return inference.posteriors(p, n).states
+        return inference.viterbi(p, n)[0]
+
+    return jax.vmap(one)(data, lengths)
+
+
+def _batched(model: nnx.Module, op: str, batch: PaddedBatch) -> Array:
+    """Run one per-sequence op over a padded batch under one jit (cached per graph and shape)."""
+    graphdef, state = nnx.split(model)
+    return _batched_impl(graphdef, op, state, jnp.asarray(batch.data), jnp.asarray(batch.lengths))

@@ -1,0 +1,18 @@
+"""Fitting: Baum–Welch EM, gradient descent through the kernels, supervised counting.
+
+Models never import this package; fitters only use a model's ``potentials``, its parameters
+and (for EM) its closed-form M-steps.
+"""
+
+from lsgm.training.em import FitHistory, HMMPrior, fit_em
+from lsgm.training.gradient import GradientHistory, fit_gradient
+from lsgm.training.supervised import fit_supervised
+
+__all__ = [
+    "FitHistory",
+    "GradientHistory",
+    "HMMPrior",
+    "fit_em",
+    "fit_gradient",
+    "fit_supervised",
+]

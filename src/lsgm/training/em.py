@@ -1,0 +1,295 @@
+"""Baum–Welch (EM) for HMMs: exact E-step by the shared kernels, closed-form M-steps.
+
+E-step, per sequence (``lsgm.inference.posteriors``): ``gamma_t(k) = p(z_t = k | x)`` and
+``xi_t(i, j) = p(z_t = i, z_{t+1} = j | x)``. M-step with Dirichlet priors ``alpha``
+(``alpha = 1`` is the plain maximum-likelihood update, as in hmmlearn):
+
+    pi_k   ∝ max(sum_n gamma_{n,1}(k) + alpha_pi - 1, 0)
+    A_ij   ∝ max(sum_n sum_t xi_{n,t}(i, j) + alpha_A - 1, 0)        (masked entries stay 0)
+    emission.m_step(x, gamma, prior)                                 (family-specific)
+
+A state whose row gets no mass keeps its previous row (hmmlearn would leave it all-zero).
+One jit-compiled step serves every iteration; batches are padded once.
+
+Semi-supervised EM: ``state_labels`` (per sequence, ``-1`` = unknown) clamp the posterior at
+labelled positions by adding ``log 1{k = label}`` to the emission potentials; with every
+position labelled a single step equals :func:`lsgm.training.fit_supervised`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from lsgm import inference
+from lsgm.data.batching import PaddedBatch
+from lsgm.inference import Potentials
+from lsgm.training.common import PARTS, check_freeze, progress
+
+Array = jax.Array
+
+
+@dataclass(frozen=True)
+class HMMPrior:
+    """Conjugate priors for MAP EM.
+
+    Attributes:
+        initial: Dirichlet concentration of ``pi`` (scalar or ``[K]``); 1 = no prior.
+        transition: Dirichlet concentration of each row of ``A`` (scalar or ``[K, K]``).
+        emission: the emission family's prior object (see the family), or None.
+    """
+
+    initial: float | np.ndarray = 1.0
+    transition: float | np.ndarray = 1.0
+    emission: object = None
+
+
+@dataclass
+class FitHistory:
+    """What a fit did: the log-likelihood before each M-step, and whether it converged."""
+
+    log_likelihoods: list[float] = field(default_factory=list)
+    converged: bool = False
+    restarts: list[float] = field(default_factory=list)  # final log-likelihood per restart
+
+    @property
+    def n_iter(self) -> int:
+        return len(self.log_likelihoods)
+
+
+def label_potentials(batch: PaddedBatch, labels, num_states: int) -> np.ndarray:
+    """``[N, T, K]`` additive log-masks: 0 where allowed, -inf where a label forbids a state."""
+    out = np.zeros((batch.num_sequences, batch.max_length, num_states), np.float32)
+    if labels is None:
+        return out
+    if len(labels) != batch.num_sequences:
+        raise ValueError(
+            f"state_labels has {len(labels)} sequences but the data has {batch.num_sequences}."
+        )
+    for i, (lab, n) in enumerate(zip(labels, batch.lengths, strict=True)):
+        lab = np.asarray(lab)
+        if lab.shape != (n,):
+            raise ValueError(
+                f"state_labels[{i}] has shape {lab.shape}; sequence {i} has {n} steps."
+            )
+        if np.any((lab < -1) | (lab >= num_states)):
+            bad = int(lab[(lab < -1) | (lab >= num_states)][0])
+            raise ValueError(
+                f"state_labels[{i}] holds {bad}; use -1 (unknown) or 0..{num_states - 1}."
+            )
+        known = lab >= 0
+        out[i, :n][known] = -np.inf
+        out[i, np.flatnonzero(known), lab[known]] = 0.0
+    return out
+
+
+def _normalise_counts(counts: Array, old_log: Array) -> Array:
+    """Rows of ``counts`` as log-probabilities; a row without mass keeps ``old_log``."""
+    total = counts.sum(-1, keepdims=True)
+    with_mass = total > 0
+    probs = counts / jnp.where(with_mass, total, 1.0)
+    log = jnp.where(probs > 0, jnp.log(jnp.where(probs > 0, probs, 1.0)), -jnp.inf)
+    return jnp.where(with_mass, log, old_log)
+
+
+def e_step(model, data: Array, lengths: Array, log_mask: Array):
+    """Expected sufficient statistics of a padded batch.
+
+    Returns:
+        ``(log_likelihood, initial_counts [K], transition_counts [K, K], weights [N*T, K])``.
+    """
+
+    def one(x, n, mask):
+        p = model.potentials(x)
+        return inference.posteriors(Potentials(p.log_init, p.log_trans, p.log_emit + mask), n)
+
+    post = jax.vmap(one)(data, lengths, log_mask)
+    K = post.states.shape[-1]
+    return (
+        post.log_z.sum(),
+        post.states[:, 0].sum(0),
+        post.transitions.sum((0, 1)),
+        post.states.reshape(-1, K),
+    )
+
+
+def m_step(model, stats, prior: HMMPrior, data: Array, freeze: frozenset[str]) -> None:
+    """Closed-form update of ``model`` in place from :func:`e_step` statistics."""
+    _, initial_counts, transition_counts, weights = stats
+    if "initial" not in freeze:
+        counts = jnp.maximum(initial_counts + jnp.asarray(prior.initial) - 1, 0)
+        model.initial_logits[...] = _normalise_counts(counts, model.log_initial())
+    if "transition" not in freeze:
+        counts = jnp.maximum(transition_counts + jnp.asarray(prior.transition) - 1, 0)
+        counts = jnp.where(model.transition_mask[...], counts, 0.0)
+        model.transition_logits[...] = _normalise_counts(counts, model.log_transition())
+    if "emission" not in freeze:
+        flat = data.reshape((-1,) + data.shape[2:])
+        model.emission.m_step(flat, weights, prior.emission)
+
+
+def _make_em_step(graphdef, prior: HMMPrior, freeze: frozenset[str]):
+    """One jitted EM iteration ``state -> (new_state, log-likelihood before the update)``."""
+
+    @jax.jit
+    def step(state, data, lengths, log_mask):
+        model = nnx.merge(graphdef, state)
+        stats = e_step(model, data, lengths, log_mask)
+        m_step(model, stats, prior, data, freeze)
+        return nnx.state(model), stats[0]
+
+    return step
+
+
+def _as_prior(priors) -> HMMPrior:
+    if priors is None:
+        return HMMPrior()
+    if isinstance(priors, HMMPrior):
+        return priors
+    if isinstance(priors, dict):
+        return HMMPrior(**priors)
+    raise TypeError(f"priors must be an HMMPrior, a dict or None; got {type(priors).__name__}.")
+
+
+def _randomise(model, data: PaddedBatch, key: Array) -> None:
+    """Fresh random initial/transition rows and a data-driven emission initialisation."""
+    k_init, k_trans, k_emit = jax.random.split(key, 3)
+    K = model.num_states
+    model.initial_logits[...] = jnp.log(jax.random.dirichlet(k_init, jnp.ones(K)))
+    model.transition_logits[...] = jnp.log(jax.random.dirichlet(k_trans, jnp.ones(K), (K,)))
+    valid = np.concatenate([data.data[i, :n] for i, n in enumerate(data.lengths)])
+    model.emission.initialize(valid, k_emit)
+
+
+def check_feasible(model, batch: PaddedBatch, log_mask: np.ndarray) -> None:
+    """Raise a ``ValueError`` naming the first sequence that no state path can explain."""
+
+    @jax.jit
+    def per_sequence(state, data, lengths, mask):
+        m = nnx.merge(graphdef, state)
+
+        def one(x, n, extra):
+            p = m.potentials(x)
+            return inference.log_partition(
+                Potentials(p.log_init, p.log_trans, p.log_emit + extra), n
+            )
+
+        return jax.vmap(one)(data, lengths, mask)
+
+    graphdef, state = nnx.split(model)
+    log_z = np.asarray(
+        per_sequence(
+            state, jnp.asarray(batch.data), jnp.asarray(batch.lengths), jnp.asarray(log_mask)
+        )
+    )
+    bad = np.flatnonzero(~np.isfinite(log_z))
+    if bad.size:
+        raise ValueError(
+            f"sequence {bad[0]} has probability 0 under the model (log p = {log_z[bad[0]]}): "
+            "the transition mask, zero probabilities or state_labels forbid every path. "
+            "Relax the mask/labels or start from parameters without those zeros."
+        )
+
+
+def _run_em(model, step, batch, log_mask, max_iter, tol, show) -> FitHistory:
+    history = FitHistory()
+    _, state = nnx.split(model)
+    data, lengths = jnp.asarray(batch.data), jnp.asarray(batch.lengths)
+    mask = jnp.asarray(log_mask)
+    bar = progress(range(max_iter), "EM", show)
+    for _ in bar:
+        new_state, log_l = step(state, data, lengths, mask)
+        log_l = float(log_l)
+        if not np.isfinite(log_l):
+            raise FloatingPointError(
+                f"EM log-likelihood became {log_l} at iteration {history.n_iter}; "
+                "check the data and the initial parameters (an impossible observation?)."
+            )
+        previous = history.log_likelihoods[-1] if history.log_likelihoods else None
+        history.log_likelihoods.append(log_l)
+        state = new_state  # like hmmlearn, the M-step after the last E-step is kept
+        if hasattr(bar, "set_postfix"):
+            bar.set_postfix(log_likelihood=f"{log_l:.4f}")
+        if previous is None:
+            continue
+        delta = log_l - previous
+        if delta < -1e-6 * max(1.0, abs(previous)):
+            warnings.warn(
+                f"EM log-likelihood decreased by {-delta:.3g} at iteration "
+                f"{history.n_iter - 1}; numerical trouble or a prior/floor at work.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        if delta < tol:  # hmmlearn's ConvergenceMonitor rule
+            history.converged = True
+            break
+    nnx.update(model, state)
+    return history
+
+
+def fit_em(
+    model,
+    xs,
+    lengths=None,
+    *,
+    max_iter: int = 100,
+    tol: float = 1e-4,
+    priors=None,
+    freeze=(),
+    n_init: int = 1,
+    init: bool | None = None,
+    state_labels=None,
+    seed: int = 0,
+    progress_bar: bool = False,
+):
+    """Fit an HMM by Baum–Welch.
+
+    Args:
+        model: an :class:`lsgm.HMM` (updated in place and returned).
+        xs: a list of sequences, or a padded array with ``lengths``.
+        max_iter: at most this many EM iterations per restart.
+        tol: stop when the total log-likelihood improves by less than ``tol``.
+        priors: :class:`HMMPrior` (or a dict of its fields) for MAP estimation.
+        freeze: any of ``"initial"``, ``"transition"``, ``"emission"``: kept fixed.
+        n_init: random restarts; the one with the best final log-likelihood is kept.
+        init: re-initialise before fitting (random rows, ``emission.initialize`` e.g. k-means).
+            Default: only when ``n_init > 1``; the model's current parameters otherwise.
+        state_labels: per sequence ``[T_i]`` ints, ``-1`` = unknown (semi-supervised EM).
+        seed: seeds the restarts.
+        progress_bar: show a tqdm bar.
+
+    Returns:
+        ``(model, history)`` with ``history.log_likelihoods`` (before each M-step; never
+        decreasing up to round-off — a decrease triggers a ``RuntimeWarning``).
+    """
+    if int(max_iter) < 1 or int(n_init) < 1:
+        raise ValueError(f"max_iter and n_init must be >= 1; got {max_iter}, {n_init}.")
+    freeze = check_freeze(freeze)
+    prior = _as_prior(priors)
+    batch = model.batch(xs, lengths)
+    log_mask = label_potentials(batch, state_labels, model.num_states)
+    init = n_init > 1 if init is None else bool(init)
+    check_feasible(model, batch, log_mask)
+    step = _make_em_step(nnx.graphdef(model), prior, freeze)
+    best, best_history = None, None
+    history_restarts = []
+    for key in jax.random.split(jax.random.key(seed), n_init):
+        candidate = nnx.clone(model) if n_init > 1 else model
+        if init:
+            _randomise(candidate, batch, key)
+        history = _run_em(candidate, step, batch, log_mask, max_iter, tol, progress_bar)
+        history_restarts.append(history.log_likelihoods[-1])
+        if best_history is None or history.log_likelihoods[-1] > best_history.log_likelihoods[-1]:
+            best, best_history = candidate, history
+    if best is not model:
+        nnx.update(model, nnx.state(best))
+    best_history.restarts = history_restarts
+    return model, best_history
+
+
+__all__ = ["PARTS", "FitHistory", "HMMPrior", "e_step", "fit_em", "label_potentials", "m_step"]

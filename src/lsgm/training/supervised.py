@@ -1,0 +1,81 @@
+"""Supervised HMM fitting: maximum-likelihood counts from labelled state paths.
+
+    pi_k ∝ #{n : z_{n,1} = k} + c,    A_ij ∝ #{(n, t) : z_{n,t} = i, z_{n,t+1} = j} + c
+
+(``c`` = ``pseudocount``; masked transitions stay 0) and the emission's weighted M-step with
+one-hot weights. This is what gene finders and CpG-island models use when annotations exist.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from lsgm.training.common import check_freeze
+from lsgm.training.em import HMMPrior, m_step
+
+
+def _check_paths(model, batch, state_paths) -> np.ndarray:
+    K = model.num_states
+    if len(state_paths) != batch.num_sequences:
+        raise ValueError(
+            f"state_paths has {len(state_paths)} sequences but the data has {batch.num_sequences}."
+        )
+    paths = np.zeros(batch.data.shape[:2], np.int32)
+    allowed = np.asarray(model.transition_mask[...])
+    for i, (z, n) in enumerate(zip(state_paths, batch.lengths, strict=True)):
+        z = np.asarray(z)
+        if z.shape != (n,):
+            raise ValueError(f"state_paths[{i}] has shape {z.shape}; sequence {i} has {n} steps.")
+        if not np.issubdtype(z.dtype, np.integer) or np.any((z < 0) | (z >= K)):
+            raise ValueError(
+                f"state_paths[{i}] must hold integer states in [0, {K}); got {z[:10]}..."
+            )
+        bad = np.flatnonzero(~allowed[z[:-1], z[1:]])
+        if bad.size:
+            t = int(bad[0])
+            raise ValueError(
+                f"state_paths[{i}] has the transition {z[t]}->{z[t + 1]} at position {t}, "
+                "which transition_mask forbids."
+            )
+        paths[i, :n] = z
+    return paths
+
+
+def fit_supervised(
+    model,
+    xs,
+    state_paths,
+    lengths=None,
+    *,
+    pseudocount: float = 0.0,
+    emission_prior=None,
+    freeze=(),
+):
+    """Set the HMM's parameters from labelled sequences (in place; returns the model).
+
+    Args:
+        model: an :class:`lsgm.HMM`.
+        xs: sequences (list, or padded array with ``lengths``).
+        state_paths: one ``[T_i]`` int array of states per sequence.
+        pseudocount: added to every allowed initial and transition count.
+        emission_prior: the emission family's prior for its M-step (None = MLE).
+        freeze: parts to keep fixed (``"initial"``, ``"transition"``, ``"emission"``).
+    """
+    if pseudocount < 0:
+        raise ValueError(f"pseudocount must be >= 0; got {pseudocount}.")
+    freeze = check_freeze(freeze)
+    batch = model.batch(xs, lengths)
+    paths = _check_paths(model, batch, state_paths)
+    K = model.num_states
+    valid = np.arange(batch.max_length)[None, :] < batch.lengths[:, None]
+    onehot = np.eye(K, dtype=np.float64)[paths] * valid[..., None]
+    initial_counts = onehot[:, 0].sum(0)
+    transition_counts = np.einsum("nti,ntj->ij", onehot[:, :-1], onehot[:, 1:])
+    weights = onehot.reshape(-1, K)
+    dtype = model.initial_logits[...].dtype
+    stats = (None, jnp.asarray(initial_counts, dtype), jnp.asarray(transition_counts, dtype))
+    stats = stats + (jnp.asarray(weights, dtype),)
+    prior = HMMPrior(1.0 + pseudocount, 1.0 + pseudocount, emission_prior)
+    m_step(model, stats, prior, jnp.asarray(batch.data), freeze)
+    return model
