@@ -9,7 +9,7 @@ import pytest
 from flax import nnx
 
 import lsgm
-from lsgm.distributions import Bernoulli, Categorical, Gaussian, Poisson
+from lsgm.distributions import Bernoulli, Categorical, Gaussian, GaussianMixture, Poisson
 from lsgm.training import HMMPrior, fit_em, fit_gradient, fit_supervised
 
 PI = np.array([0.6, 0.3, 0.1])
@@ -39,10 +39,21 @@ def _families():
         ),
         "bernoulli": (Bernoulli(3, 5, rngs=rngs), lambda r: r.integers(0, 2, size=(40, 5))),
         "poisson": (Poisson(3, 2, rngs=rngs), lambda r: r.poisson(3.0, size=(40, 2))),
+        "gmm-diag": (
+            GaussianMixture(3, 2, 2, covariance="diag", rngs=rngs),
+            lambda r: r.normal(size=(40, 2)) + r.integers(0, 2, size=(40, 1)) * 3,
+        ),
+        "gaussian-spherical": (
+            Gaussian(3, 2, covariance="spherical", rngs=rngs),
+            lambda r: r.normal(size=(40, 2)),
+        ),
     }
 
 
-@pytest.mark.parametrize("family", ["categorical", "gaussian-full", "bernoulli", "poisson"])
+@pytest.mark.parametrize(
+    "family",
+    ["categorical", "gaussian-full", "gaussian-spherical", "bernoulli", "poisson", "gmm-diag"],
+)
 def test_em_never_decreases_the_likelihood(family):
     emission, draw = _families()[family]
     rng = np.random.default_rng(1)
@@ -172,3 +183,23 @@ def test_restarts_keep_the_best(categorical_data):
     _, history = fit_em(model, xs[:10], max_iter=30, n_init=3, seed=2)
     assert len(history.restarts) == 3
     assert history.log_likelihoods[-1] == max(history.restarts)
+
+
+def test_soft_observations_in_inference_em_and_gradient(categorical_data):
+    """One-hot soft observations reproduce the hard-symbol model in every fitter."""
+    _, _, xs = categorical_data
+    soft = [np.eye(4, dtype=np.float32)[x] for x in xs[:6]]
+    hard_model = lsgm.HMM(3, Categorical(3, 4, rngs=nnx.Rngs(1)), rngs=nnx.Rngs(2))
+    soft_model = lsgm.HMM(3, Categorical(3, 4, rngs=nnx.Rngs(1)), rngs=nnx.Rngs(2))
+    np.testing.assert_allclose(soft_model.score(soft), hard_model.score(xs[:6]), rtol=1e-5)
+    fit_em(hard_model, xs[:6], max_iter=5)
+    fit_em(soft_model, soft, max_iter=5)
+    np.testing.assert_allclose(soft_model.emission.probs(), hard_model.emission.probs(), atol=1e-5)
+    fit_gradient(hard_model, xs[:6], epochs=3)
+    fit_gradient(soft_model, soft, epochs=3)
+    np.testing.assert_allclose(
+        soft_model.transition_probs(), hard_model.transition_probs(), atol=1e-5
+    )
+    # A genuinely uncertain observation lowers the likelihood's sharpness but stays finite.
+    blurred = [0.7 * s + 0.3 / 4 for s in soft]
+    assert np.isfinite(soft_model.score(blurred))

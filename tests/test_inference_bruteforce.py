@@ -13,6 +13,7 @@ from lsgm.inference import (
     METHODS,
     Potentials,
     backward,
+    expected_counts,
     filtered,
     forward,
     log_partition,
@@ -81,6 +82,11 @@ def test_kernels_equal_enumeration(x64, K, T, stationary, variant):
         np.testing.assert_allclose(post.log_z, log_z, **TOL)
         np.testing.assert_allclose(post.states[cut], states, **TOL)
         np.testing.assert_allclose(post.transitions[: max(T - 1, 0)], pairs, **TOL)
+        counts = expected_counts(p, length, allowed, method)
+        np.testing.assert_allclose(counts.log_z, log_z, **TOL)
+        np.testing.assert_allclose(counts.states[cut], states, **TOL)
+        want_counts = pairs.sum(0) if stationary else pairs
+        np.testing.assert_allclose(counts.transitions[: len(want_counts)], want_counts, **TOL)
         if length is not None:  # documented padding values
             assert np.all(np.asarray(post.states[T:]) == 0)
             assert np.all(np.asarray(post.transitions[T - 1 :]) == 0)

@@ -71,3 +71,19 @@ def test_unreachable_state_gives_finite_values_and_gradients(method):
     for g in grads:
         assert np.all(np.isfinite(g))
     assert np.all(np.asarray(posteriors(p, method=method).states[:, 2]) == 0)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_second_derivatives_match_finite_differences(x64, method):
+    """The custom JVP of log Z is itself differentiable (Hessian w.r.t. log_init)."""
+    p = Potentials(*map(jnp.asarray, random_potentials(np.random.default_rng(9), 4, 3, True)))
+
+    def grad_init(log_init):
+        return jax.grad(lambda li: log_partition(p._replace(log_init=li), method=method))(log_init)
+
+    hessian = jax.jacfwd(grad_init)(p.log_init)
+    eps = 1e-5
+    for i in range(3):
+        step = jnp.zeros(3).at[i].set(eps)
+        column = (grad_init(p.log_init + step) - grad_init(p.log_init - step)) / (2 * eps)
+        np.testing.assert_allclose(hessian[:, i], column, atol=1e-7)

@@ -186,7 +186,13 @@ def gaussian_diag_log_prob(means: Array, log_var: Array, x: Array) -> Array:
     Returns:
         ``[T, K]``.
     """
-    diff = jnp.asarray(x, means.dtype)[:, None, :] - means
+    x = jnp.asarray(x, means.dtype)
+    log_var = jnp.broadcast_to(log_var, means.shape)
+    if means.ndim == 2:  # static parameters: the quadratic form as three matmuls (as hmmlearn)
+        inv = jnp.exp(-log_var)
+        quad = (x**2) @ inv.T - 2 * x @ (means * inv).T + jnp.sum(means**2 * inv, axis=-1)
+        return -0.5 * (quad + jnp.sum(log_var + _LOG_2PI, axis=-1))
+    diff = x[:, None, :] - means
     return -0.5 * jnp.sum(diff**2 * jnp.exp(-log_var) + log_var + _LOG_2PI, axis=-1)
 
 
@@ -283,11 +289,17 @@ def gaussian_m_step(
     lam = jnp.asarray(p.means_weight, means.dtype)[..., None]  # broadcasts to [*U, D]
     new_means = safe_divide(lam * mu0 + obs, lam + post[..., None], means)
 
-    diff = x.reshape((x.shape[0],) + (1,) * post.ndim + (D,)) - new_means  # [N, *U, D]
     offset = new_means - mu0
     cov_prior = jnp.asarray(p.covars_prior, means.dtype)
     if covariance in ("spherical", "diag"):
-        c_n = cov_prior + lam * offset**2 + jnp.einsum("n...,n...d->...d", weights, diff**2)
+        # sum_n w (x - mu)^2 from moments of x centred on its mean (matmuls, no [N, *U, D]
+        # array; the centring keeps the cancellation small in float32).
+        shift = jax.lax.stop_gradient(x.mean(0))
+        xc, mc = x - shift, new_means - shift
+        first = jnp.einsum("n...,nd->...d", weights, xc)
+        second = jnp.einsum("n...,nd->...d", weights, xc**2)
+        spread = second - 2 * mc * first + mc**2 * post[..., None]
+        c_n = cov_prior + lam * offset**2 + spread
         c_d = jnp.maximum(p.covars_weight - 1, 0) + post
         if covariance == "spherical":
             new = safe_divide(c_n.mean(-1), c_d, covariances)
@@ -295,6 +307,7 @@ def gaussian_m_step(
             new = safe_divide(c_n, c_d[..., None], covariances)
         return new_means, jnp.maximum(new, variance_floor)
 
+    diff = x.reshape((x.shape[0],) + (1,) * post.ndim + (D,)) - new_means  # [N, *U, D]
     scatter = jnp.einsum("n...i,n...j->...ij", weights[..., None] * diff, diff)
     c_n = lam[..., None] * offset[..., :, None] * offset[..., None, :] + scatter
     if covariance == "tied":  # one matrix per group of units: pool the statistics

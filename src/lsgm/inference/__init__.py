@@ -9,8 +9,10 @@ Each works on one sequence (batch with ``jax.vmap``) and accepts ``length`` (pad
 
 from lsgm.inference.kernels import (
     METHODS,
+    ExpectedCounts,
     Posteriors,
     backward,
+    expected_counts,
     filtered,
     forward,
     log_partition,
@@ -23,10 +25,12 @@ from lsgm.inference.viterbi import viterbi
 __all__ = [
     "LOG_FLOOR",
     "METHODS",
+    "ExpectedCounts",
     "Potentials",
     "Posteriors",
     "backward",
     "check_potentials",
+    "expected_counts",
     "filtered",
     "forward",
     "log_partition",

@@ -40,6 +40,22 @@ UNROLL = 4
 METHODS = ("scaled", "log")
 
 
+class ExpectedCounts(NamedTuple):
+    """Expected sufficient statistics of one sequence (what EM and gradients need).
+
+    Attributes:
+        log_z: ``[]`` ``log p(x_{1:length})``.
+        states: ``[T, K]`` ``p(z_t = k | x)``; rows ``t >= length`` are 0.
+        transitions: ``[K, K]`` ``sum_t p(z_t = i, z_{t+1} = j | x)`` for stationary
+            potentials (computed without a ``[T-1, K, K]`` array), ``[T-1, K, K]`` per-step
+            pairwise marginals for time-varying ones.
+    """
+
+    log_z: Array
+    states: Array
+    transitions: Array
+
+
 class Posteriors(NamedTuple):
     """Smoothed marginals of one sequence.
 
@@ -76,10 +92,54 @@ def _forward_normalised(prep: Prepared, method: str) -> tuple[Array, Array]:
     return _safe_log(fwd.alpha_hat), fwd.log_c
 
 
+def _expected_counts(prep: Prepared, method: str) -> ExpectedCounts:
+    valid = valid_steps(prep)
+    if method == "log":
+        post = _posteriors_log(prep)
+        transitions = _mask_rows(prep, post.transitions, valid[1:], 0.0)
+        if prep.is_stationary:
+            transitions = transitions.sum(0)
+        return ExpectedCounts(post.log_z, _mask_rows(prep, post.states, valid, 0.0), transitions)
+    fwd = scaled.forward(prep, UNROLL)
+    bwd = scaled.backward(prep, fwd, UNROLL)
+    if prep.is_stationary:
+        transitions = scaled.pairwise_sum(prep, fwd, bwd)
+    else:
+        transitions = scaled.pairwise(prep, fwd, bwd)
+    states = _mask_rows(prep, scaled.states(fwd, bwd), valid, 0.0)
+    return ExpectedCounts(fwd.log_c.sum(), states, transitions)
+
+
+@partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def _log_z(method, padded, log_init, log_trans, log_emit, length):
+    """log Z of prepared potentials, with the forward–backward identity as its derivative:
+
+    d log Z = <p(z_1 | x), d log_init> + <sum_t xi_t, d log_trans> + <p(z_t | x), d log_emit>.
+
+    The derivative costs one backward pass instead of reverse-mode through the forward scan,
+    and stays differentiable itself (higher-order derivatives work).
+    """
+    prep = Prepared(log_init, log_trans, log_emit, length, padded)
+    return _forward_normalised(prep, method)[1].sum()
+
+
+@_log_z.defjvp
+def _log_z_jvp(method, padded, primals, tangents):
+    d_init, d_trans, d_emit, _ = tangents
+    counts = _expected_counts(Prepared(*primals, padded), method)
+    tangent = (
+        (counts.states[0] * d_init).sum()
+        + (counts.transitions * d_trans).sum()
+        + (counts.states * d_emit).sum()
+    )
+    return counts.log_z, tangent
+
+
 @partial(jax.jit, static_argnames="method")
 def _log_partition(p, length, allowed, method):
     prep = prepare(p, length, allowed)
-    return to_public_log(_forward_normalised(prep, method)[1].sum())
+    log_z = _log_z(method, prep.padded, prep.log_init, prep.log_trans, prep.log_emit, prep.length)
+    return to_public_log(log_z)
 
 
 def log_partition(p: Potentials, length=None, allowed=None, method: str = "scaled") -> Array:
@@ -141,6 +201,25 @@ def filtered(p: Potentials, length=None, allowed=None, method: str = "scaled") -
     _check_method(method)
     check_potentials(p, length, allowed)
     return _filtered(p, length, allowed, method)
+
+
+@partial(jax.jit, static_argnames="method")
+def _expected_counts_public(p, length, allowed, method):
+    prep = prepare(p, length, allowed)
+    counts = _expected_counts(prep, method)
+    return counts._replace(log_z=to_public_log(counts.log_z))
+
+
+def expected_counts(p: Potentials, length=None, allowed=None, method: str = "scaled"):
+    """Expected sufficient statistics: ``log_z``, state marginals and summed pairwise marginals.
+
+    The E-step of Baum–Welch. For stationary potentials ``transitions`` is the ``[K, K]`` sum
+    over time of the pairwise marginals, computed with one ``[K, T] @ [T, K]`` product instead
+    of a ``[T-1, K, K]`` array; see :class:`ExpectedCounts`.
+    """
+    _check_method(method)
+    check_potentials(p, length, allowed)
+    return _expected_counts_public(p, length, allowed, method)
 
 
 def _posteriors_log(prep: Prepared) -> Posteriors:

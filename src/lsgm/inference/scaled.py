@@ -133,3 +133,14 @@ def pairwise(prep: Prepared, fwd: ScaledForward, bwd: ScaledBackward) -> Array:
     xi = _normalise_rows(fwd.alpha_hat[:-1, :, None] * fwd.trans_scaled * right[:, None, :], (1, 2))
     valid = jnp.arange(1, prep.num_steps) < prep.length
     return prep.select(valid[:, None, None], xi, 0.0)
+
+
+def pairwise_sum(prep: Prepared, fwd: ScaledForward, bwd: ScaledBackward) -> Array:
+    """``[K, K]`` ``sum_t p(z_t=i, z_{t+1}=j | x)`` for a stationary table, without
+    materialising ``[T-1, K, K]``: ``A ⊙ (alpha_hat[:-1]^T (r[1:] / n))`` with
+    ``r_t = e_t * beta_hat_t`` and ``n_t = (alpha_hat_t A) · r_{t+1}``."""
+    right = fwd.emit_scaled[1:] * bwd.beta_hat[1:]  # [T-1, K]
+    norm = ((fwd.alpha_hat[:-1] @ fwd.trans_scaled) * right).sum(1)  # [T-1]
+    valid = (norm > 0) & (jnp.arange(1, prep.num_steps) < prep.length)
+    inv = jnp.where(valid, 1.0 / jnp.where(valid, norm, 1.0), 0.0)
+    return fwd.trans_scaled * (fwd.alpha_hat[:-1].T @ (right * inv[:, None]))

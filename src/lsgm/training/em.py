@@ -62,11 +62,12 @@ class FitHistory:
         return len(self.log_likelihoods)
 
 
-def label_potentials(batch: PaddedBatch, labels, num_states: int) -> np.ndarray:
-    """``[N, T, K]`` additive log-masks: 0 where allowed, -inf where a label forbids a state."""
-    out = np.zeros((batch.num_sequences, batch.max_length, num_states), np.float32)
+def label_potentials(batch: PaddedBatch, labels, num_states: int) -> np.ndarray | None:
+    """``[N, T, K]`` additive log-masks: 0 where allowed, -inf where a label forbids a state
+    (None without labels)."""
     if labels is None:
-        return out
+        return None
+    out = np.zeros((batch.num_sequences, batch.max_length, num_states), np.float32)
     if len(labels) != batch.num_sequences:
         raise ValueError(
             f"state_labels has {len(labels)} sequences but the data has {batch.num_sequences}."
@@ -97,8 +98,9 @@ def _normalise_counts(counts: Array, old_log: Array) -> Array:
     return jnp.where(with_mass, log, old_log)
 
 
-def e_step(model, data: Array, lengths: Array, log_mask: Array):
-    """Expected sufficient statistics of a padded batch.
+def e_step(model, data: Array, lengths: Array, log_mask: Array | None = None):
+    """Expected sufficient statistics of a padded batch (``log_mask``: from
+    :func:`label_potentials`, added to the emission potentials).
 
     Returns:
         ``(log_likelihood, initial_counts [K], transition_counts [K, K], weights [N*T, K])``.
@@ -106,15 +108,17 @@ def e_step(model, data: Array, lengths: Array, log_mask: Array):
 
     def one(x, n, mask):
         p = model.potentials(x)
-        return inference.posteriors(Potentials(p.log_init, p.log_trans, p.log_emit + mask), n)
+        if mask is not None:
+            p = Potentials(p.log_init, p.log_trans, p.log_emit + mask)
+        return inference.expected_counts(p, n)
 
-    post = jax.vmap(one)(data, lengths, log_mask)
-    K = post.states.shape[-1]
+    counts = jax.vmap(one)(data, lengths, log_mask)
+    K = counts.states.shape[-1]
     return (
-        post.log_z.sum(),
-        post.states[:, 0].sum(0),
-        post.transitions.sum((0, 1)),
-        post.states.reshape(-1, K),
+        counts.log_z.sum(),
+        counts.states[:, 0].sum(0),
+        counts.transitions.sum(0),
+        counts.states.reshape(-1, K),
     )
 
 
@@ -166,8 +170,9 @@ def _randomise(model, data: PaddedBatch, key: Array) -> None:
     model.emission.initialize(valid, k_emit)
 
 
-def check_feasible(model, batch: PaddedBatch, log_mask: np.ndarray) -> None:
+def check_feasible(model, batch: PaddedBatch, log_mask: np.ndarray | None) -> None:
     """Raise a ``ValueError`` naming the first sequence that no state path can explain."""
+    graphdef, state = nnx.split(model)
 
     @jax.jit
     def per_sequence(state, data, lengths, mask):
@@ -175,18 +180,15 @@ def check_feasible(model, batch: PaddedBatch, log_mask: np.ndarray) -> None:
 
         def one(x, n, extra):
             p = m.potentials(x)
-            return inference.log_partition(
-                Potentials(p.log_init, p.log_trans, p.log_emit + extra), n
-            )
+            if extra is not None:
+                p = Potentials(p.log_init, p.log_trans, p.log_emit + extra)
+            return inference.log_partition(p, n)
 
         return jax.vmap(one)(data, lengths, mask)
 
-    graphdef, state = nnx.split(model)
-    log_z = np.asarray(
-        per_sequence(
-            state, jnp.asarray(batch.data), jnp.asarray(batch.lengths), jnp.asarray(log_mask)
-        )
-    )
+    mask = None if log_mask is None else jnp.asarray(log_mask)
+    data, lengths = jnp.asarray(batch.data), jnp.asarray(batch.lengths)
+    log_z = np.asarray(per_sequence(state, data, lengths, mask))
     bad = np.flatnonzero(~np.isfinite(log_z))
     if bad.size:
         raise ValueError(
@@ -200,7 +202,7 @@ def _run_em(model, step, batch, log_mask, max_iter, tol, show) -> FitHistory:
     history = FitHistory()
     _, state = nnx.split(model)
     data, lengths = jnp.asarray(batch.data), jnp.asarray(batch.lengths)
-    mask = jnp.asarray(log_mask)
+    mask = None if log_mask is None else jnp.asarray(log_mask)
     bar = progress(range(max_iter), "EM", show)
     for _ in bar:
         new_state, log_l = step(state, data, lengths, mask)
