@@ -1,5 +1,6 @@
 """Models: each turns observations into potentials for :mod:`lsgm.inference`."""
 
 from lsgm.models.hmm import HMM
+from lsgm.models.lsgm import LSGM
 
-__all__ = ["HMM"]
+__all__ = ["HMM", "LSGM"]

@@ -18,10 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from lsgm import inference
-from lsgm.data.batching import PaddedBatch, pad_sequences, unpad
 from lsgm.distributions.base import Emission
 from lsgm.inference import Potentials
+from lsgm.models.base import SequenceModel
 
 Array = jax.Array
 
@@ -43,12 +42,27 @@ def _check_probs(name: str, probs: np.ndarray, shape: tuple[int, ...]) -> None:
         raise ValueError(f"{name} must sum to 1{where}; it sums to {value:.6g}. Normalise it.")
 
 
+def check_transition_mask(mask, K: int) -> np.ndarray:
+    """A ``[K, K]`` bool mask (all True when ``mask`` is None); every row must allow a move."""
+    mask = np.ones((K, K), bool) if mask is None else np.asarray(mask)
+    if mask.shape != (K, K) or mask.dtype != bool:
+        raise ValueError(
+            f"transition_mask must be a [{K}, {K}] bool array; got {mask.dtype}{list(mask.shape)}."
+        )
+    empty = np.flatnonzero(~mask.any(1))
+    if empty.size:
+        raise ValueError(
+            f"transition_mask row {empty[0]} allows no transition; allow at least one."
+        )
+    return mask
+
+
 def _safe_log(p) -> np.ndarray:
     with np.errstate(divide="ignore"):
         return np.log(np.asarray(p, np.float64))
 
 
-class HMM(nnx.Module):
+class HMM(SequenceModel):
     """A discrete-state HMM with any emission family.
 
     Args:
@@ -90,16 +104,7 @@ class HMM(nnx.Module):
                 f"the emission has {emission.num_states} states but the HMM has {K}; "
                 "build both with the same num_states."
             )
-        mask = np.ones((K, K), bool) if transition_mask is None else np.asarray(transition_mask)
-        if mask.shape != (K, K) or mask.dtype != bool:
-            raise ValueError(
-                f"transition_mask must be a [{K}, {K}] bool array; got {mask.dtype}{list(mask.shape)}."
-            )
-        empty = np.flatnonzero(~mask.any(1))
-        if empty.size:
-            raise ValueError(
-                f"transition_mask row {empty[0]} allows no transition; allow at least one."
-            )
+        mask = check_transition_mask(transition_mask, K)
         self.num_states = K
         self.emission = emission
         key_init, key_trans = jax.random.split(rngs.params())
@@ -153,65 +158,6 @@ class HMM(nnx.Module):
         """Potentials of one sequence ``x [T, ...]``."""
         return Potentials(self.log_initial(), self.log_transition(), self.emission.log_prob(x))
 
-    def _checked(self, x) -> Array:
-        if isinstance(x, jax.core.Tracer):
-            return x
-        self.emission.check_data(np.asarray(x), "the sequence")
-        return jnp.asarray(x)
-
-    def log_prob(self, x, length=None) -> Array:
-        """``log p(x)`` of one sequence."""
-        return inference.log_partition(self.potentials(self._checked(x)), length)
-
-    def posteriors(self, x, length=None) -> inference.Posteriors:
-        """State and pairwise posteriors of one sequence (see :func:`lsgm.inference.posteriors`)."""
-        return inference.posteriors(self.potentials(self._checked(x)), length)
-
-    def filtered(self, x, length=None) -> Array:
-        """``[T, K]`` ``p(z_t | x_{1:t})`` of one sequence."""
-        return inference.filtered(self.potentials(self._checked(x)), length)
-
-    def viterbi(self, x, length=None) -> tuple[Array, Array]:
-        """``(path [T], log_score)`` of one sequence."""
-        return inference.viterbi(self.potentials(self._checked(x)), length)
-
-    # -------------------------------------------------------- many sequences
-    def batch(self, xs, lengths=None) -> PaddedBatch:
-        """Validate every sequence and pad them (see :func:`lsgm.data.pad_sequences`)."""
-        batch = pad_sequences(xs, lengths)
-        for i, n in enumerate(batch.lengths):
-            self.emission.check_data(batch.data[i, :n], f"sequence {i}")
-        return batch
-
-    def score(self, xs, lengths=None) -> float:
-        """Total log-likelihood ``sum_i log p(x_i)`` of many sequences."""
-        batch = self.batch(xs, lengths)
-        return float(_batched(self, "log_z", batch).sum())
-
-    def score_samples(self, xs, lengths=None) -> np.ndarray:
-        """``[N]`` log-likelihood of each sequence."""
-        return np.asarray(_batched(self, "log_z", self.batch(xs, lengths)))
-
-    def predict(self, xs, lengths=None):
-        """Viterbi paths: a list of ``[T_i]`` arrays (or ``[N, T]`` padded with -1)."""
-        batch = self.batch(xs, lengths)
-        return unpad(_batched(self, "viterbi", batch), batch)
-
-    def predict_proba(self, xs, lengths=None):
-        """State posteriors: a list of ``[T_i, K]`` arrays (or ``[N, T, K]``, zero-padded)."""
-        batch = self.batch(xs, lengths)
-        return unpad(_batched(self, "states", batch), batch)
-
-    def aic(self, xs, lengths=None) -> float:
-        """Akaike information criterion ``-2 log L + 2 k``."""
-        return -2 * self.score(xs, lengths) + 2 * self.n_parameters()
-
-    def bic(self, xs, lengths=None) -> float:
-        """Bayesian information criterion ``-2 log L + k log n`` (n = number of observations)."""
-        batch = self.batch(xs, lengths)
-        log_l = float(_batched(self, "log_z", batch).sum())
-        return -2 * log_l + self.n_parameters() * np.log(batch.lengths.sum())
-
     def sample(self, num_steps: int, key: Array) -> tuple[Array, Array]:
         """Ancestral sampling: ``(states [T], observations [T, ...])``."""
         if int(num_steps) < 1:
@@ -241,24 +187,3 @@ def sample_states(log_initial: Array, log_trans: Array, key: Array, num_steps: i
     )
     _, rest = jax.lax.scan(step, first, (keys[1:], tables))
     return jnp.concatenate([first[None], rest])
-
-
-@partial(jax.jit, static_argnums=(0, 1))
-def _batched_impl(graphdef, op: str, state, data, lengths):
-    model = nnx.merge(graphdef, state)
-
-    def one(x, n):
-        p = model.potentials(x)
-        if op == "log_z":
-            return inference.log_partition(p, n)
-        if op == "states":
-            return inference.posteriors(p, n).states
-        return inference.viterbi(p, n)[0]
-
-    return jax.vmap(one)(data, lengths)
-
-
-def _batched(model: nnx.Module, op: str, batch: PaddedBatch) -> Array:
-    """Run one per-sequence op over a padded batch under one jit (cached per graph and shape)."""
-    graphdef, state = nnx.split(model)
-    return _batched_impl(graphdef, op, state, jnp.asarray(batch.data), jnp.asarray(batch.lengths))

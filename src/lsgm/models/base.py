@@ -1,0 +1,116 @@
+"""What every sequence model shares: inference and scoring from ``potentials``.
+
+A subclass defines ``potentials(x) -> Potentials`` for one sequence, ``n_parameters()``,
+and holds an :class:`~lsgm.distributions.Emission` as ``self.emission`` (used to validate
+observations). Everything else — per-sequence inference, batched scoring and decoding over
+ragged sequences, information criteria — is written once here on top of
+:mod:`lsgm.inference`.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from lsgm import inference
+from lsgm.data.batching import PaddedBatch, pad_sequences, unpad
+from lsgm.inference import Potentials
+
+Array = jax.Array
+
+
+class SequenceModel(nnx.Module):
+    """Base class: exact inference and scoring for any model that makes potentials."""
+
+    def potentials(self, x: Array) -> Potentials:  # pragma: no cover - abstract
+        """Potentials of one sequence ``x [T, ...]``."""
+        raise NotImplementedError
+
+    def n_parameters(self) -> int:  # pragma: no cover - abstract
+        """Number of free scalar parameters."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ one sequence
+    def _checked(self, x) -> Array:
+        if isinstance(x, jax.core.Tracer):
+            return x
+        self.emission.check_data(np.asarray(x), "the sequence")
+        return jnp.asarray(x)
+
+    def log_prob(self, x, length=None) -> Array:
+        """``log p(x)`` of one sequence."""
+        return inference.log_partition(self.potentials(self._checked(x)), length)
+
+    def posteriors(self, x, length=None) -> inference.Posteriors:
+        """State and pairwise posteriors of one sequence (see :func:`lsgm.inference.posteriors`)."""
+        return inference.posteriors(self.potentials(self._checked(x)), length)
+
+    def filtered(self, x, length=None) -> Array:
+        """``[T, K]`` ``p(z_t | x_{1:t})`` of one sequence."""
+        return inference.filtered(self.potentials(self._checked(x)), length)
+
+    def viterbi(self, x, length=None) -> tuple[Array, Array]:
+        """``(path [T], log_score)`` of one sequence."""
+        return inference.viterbi(self.potentials(self._checked(x)), length)
+
+    # -------------------------------------------------------- many sequences
+    def batch(self, xs, lengths=None) -> PaddedBatch:
+        """Validate every sequence and pad them (see :func:`lsgm.data.pad_sequences`)."""
+        batch = pad_sequences(xs, lengths)
+        for i, n in enumerate(batch.lengths):
+            self.emission.check_data(batch.data[i, :n], f"sequence {i}")
+        return batch
+
+    def score(self, xs, lengths=None) -> float:
+        """Total log-likelihood ``sum_i log p(x_i)`` of many sequences."""
+        batch = self.batch(xs, lengths)
+        return float(_batched(self, "log_z", batch).sum())
+
+    def score_samples(self, xs, lengths=None) -> np.ndarray:
+        """``[N]`` log-likelihood of each sequence."""
+        return np.asarray(_batched(self, "log_z", self.batch(xs, lengths)))
+
+    def predict(self, xs, lengths=None):
+        """Viterbi paths: a list of ``[T_i]`` arrays (or ``[N, T]`` padded with -1)."""
+        batch = self.batch(xs, lengths)
+        return unpad(_batched(self, "viterbi", batch), batch)
+
+    def predict_proba(self, xs, lengths=None):
+        """State posteriors: a list of ``[T_i, K]`` arrays (or ``[N, T, K]``, zero-padded)."""
+        batch = self.batch(xs, lengths)
+        return unpad(_batched(self, "states", batch), batch)
+
+    def aic(self, xs, lengths=None) -> float:
+        """Akaike information criterion ``-2 log L + 2 k``."""
+        return -2 * self.score(xs, lengths) + 2 * self.n_parameters()
+
+    def bic(self, xs, lengths=None) -> float:
+        """Bayesian information criterion ``-2 log L + k log n`` (n = number of observations)."""
+        batch = self.batch(xs, lengths)
+        log_l = float(_batched(self, "log_z", batch).sum())
+        return -2 * log_l + self.n_parameters() * np.log(batch.lengths.sum())
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _batched_impl(graphdef, op: str, state, data, lengths):
+    model = nnx.merge(graphdef, state)
+
+    def one(x, n):
+        p = model.potentials(x)
+        if op == "log_z":
+            return inference.log_partition(p, n)
+        if op == "states":
+            return inference.posteriors(p, n).states
+        return inference.viterbi(p, n)[0]
+
+    return jax.vmap(one)(data, lengths)
+
+
+def _batched(model: nnx.Module, op: str, batch: PaddedBatch) -> Array:
+    """Run one per-sequence op over a padded batch under one jit (cached per graph and shape)."""
+    graphdef, state = nnx.split(model)
+    return _batched_impl(graphdef, op, state, jnp.asarray(batch.data), jnp.asarray(batch.lengths))

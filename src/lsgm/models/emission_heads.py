@@ -1,0 +1,110 @@
+"""Emission families that a network can parameterise, for the LSGM (``DESIGN.md`` §3).
+
+For a family the LSGM needs: the number ``P`` of raw outputs per state, how to read the
+static parameters of an :class:`~lsgm.distributions.Emission` as a ``[K, P]`` bias, the
+log-likelihood of ``x [T, ...]`` under time-varying raw parameters ``[T, K, P]``, how to feed
+an observation to the RNN (``encode``: ``[T, ...] -> [T, D_in]``), and how to sample one
+observation from ``[P]`` raw parameters.
+
+Supported: :class:`~lsgm.distributions.Categorical` (logits; hard or soft symbols),
+diagonal :class:`~lsgm.distributions.Gaussian` (means and log-variances) and
+:class:`~lsgm.distributions.Bernoulli` (logits).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from lsgm.distributions import (
+    Bernoulli,
+    Categorical,
+    Gaussian,
+    bernoulli_log_prob,
+    categorical_log_prob,
+    gaussian_diag_log_prob,
+)
+from lsgm.distributions.base import Emission
+
+Array = jax.Array
+
+
+class Family(NamedTuple):
+    """How the LSGM parameterises one emission family with a network."""
+
+    num_params: int  # P raw outputs per state
+    input_dim: int  # size of one encoded observation (RNN input)
+    bias: Callable[[Emission], Array]  # static [K, P] raw parameters of the emission
+    log_prob: Callable[[Array, Array], Array]  # (raw [T, K, P], x [T, ...]) -> [T, K]
+    encode: Callable[[Array], Array]  # x [T, ...] -> [T, input_dim]
+    sample: Callable[[Array, Array], Array]  # (key, raw [P]) -> one observation
+
+
+def _categorical(e: Categorical) -> Family:
+    M = e.num_symbols
+
+    def encode(x):
+        x = jnp.asarray(x)
+        if jnp.issubdtype(x.dtype, jnp.integer):
+            return jax.nn.one_hot(x, M)
+        return x.astype(jnp.result_type(float))
+
+    return Family(
+        num_params=M,
+        input_dim=M,
+        bias=lambda em: em.logits[...],
+        log_prob=lambda raw, x: categorical_log_prob(jax.nn.log_softmax(raw, axis=-1), x),
+        encode=encode,
+        sample=lambda key, raw: jax.random.categorical(key, raw).astype(jnp.int32),
+    )
+
+
+def _gaussian(e: Gaussian) -> Family:
+    D = e.dim
+
+    def sample(key, raw):
+        return raw[:D] + jnp.exp(0.5 * raw[D:]) * jax.random.normal(key, (D,), raw.dtype)
+
+    return Family(
+        num_params=2 * D,
+        input_dim=D,
+        bias=lambda em: jnp.concatenate([em.loc[...], em.cov_params[...]], axis=-1),
+        log_prob=lambda raw, x: gaussian_diag_log_prob(raw[..., :D], raw[..., D:], x),
+        encode=lambda x: jnp.asarray(x, jnp.result_type(float)),
+        sample=sample,
+    )
+
+
+def _bernoulli(e: Bernoulli) -> Family:
+    D = e.dim
+    return Family(
+        num_params=D,
+        input_dim=D,
+        bias=lambda em: em.logits[...],
+        log_prob=bernoulli_log_prob,
+        encode=lambda x: jnp.asarray(x, jnp.result_type(float)),
+        sample=lambda key, raw: jax.random.bernoulli(key, jax.nn.sigmoid(raw)).astype(raw.dtype),
+    )
+
+
+def family_of(emission: Emission) -> Family:
+    """The :class:`Family` adapter of an emission instance.
+
+    Raises:
+        ValueError: for families an LSGM cannot parameterise (full/tied/spherical Gaussians,
+            Poisson, mixtures), naming the supported ones.
+    """
+    if isinstance(emission, Categorical):
+        return _categorical(emission)
+    if isinstance(emission, Gaussian) and emission.covariance == "diag":
+        return _gaussian(emission)
+    if isinstance(emission, Bernoulli):
+        return _bernoulli(emission)
+    raise ValueError(
+        f"an LSGM cannot use a {type(emission).__name__} emission"
+        f"{' with covariance=' + repr(emission.covariance) if isinstance(emission, Gaussian) else ''}; "
+        "use Categorical, Gaussian(covariance='diag') or Bernoulli."
+    )

@@ -1,0 +1,321 @@
+"""The Long Short-term Graphical Model: an HMM conditioned on an RNN over the observed past.
+
+A deterministic state ``Q_t = f(Q_{t-1}, x_t)`` (GRU/LSTM layers, learned ``Q_0``, optional
+dense stack) conditions the HMM's distributions (LSGM paper §2.1, ``DESIGN.md`` §3):
+
+    p(z_1)                    = softmax(b_pi [+ W_pi u_0])
+    p(x_t | z_t = k, x_{<t})  = family(x_t; bias_k + g(u_{t-1}, k))        (emission network)
+    p(z_{t+1} = j | z_t = i, x_{1:t}) = softmax_j(B_ij + [W_A u_t]_ij)       (order 1)
+                                      = softmax_j(b_j + [W_A u_t]_j)          (order 0)
+
+with ``u_t`` the (dense-stacked) RNN state after reading ``x_1..x_t`` (``u_0`` from ``Q_0``).
+Because ``u_t`` depends on the observations only, :meth:`LSGM.potentials` yields ordinary
+time-varying potentials and every exact inference of :mod:`lsgm.inference` applies.
+
+Emission networks: ``"per_state"`` (a one-hidden-layer network per state, paper Fig. 1a) or
+``"shared"`` (one network over ``[u; e_k]`` with state embeddings ``e_k``, Fig. 1b, whose first
+layer is computed as ``W_u u_t + W_e e_k`` so the large product runs once per step, not once
+per step and state). ``conditioning="transitions"`` keeps the emissions static (the given
+:class:`~lsgm.distributions.Emission`), ``"emissions"`` keeps the transitions static, and
+``"none"`` is an HMM. With the network output weights at zero an LSGM equals the HMM with its
+static tables (:meth:`LSGM.from_hmm`).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from lsgm.distributions.base import Emission
+from lsgm.inference import Potentials
+from lsgm.models.base import SequenceModel
+from lsgm.models.emission_heads import family_of
+from lsgm.models.hmm import TransitionMask, check_transition_mask
+from lsgm.models.rnn import RecurrentStack
+
+Array = jax.Array
+CONDITIONING = ("full", "transitions", "emissions", "none")
+EMISSION_NETWORKS = ("shared", "per_state")
+
+
+def _small(scale: float = 0.01):
+    return nnx.initializers.normal(scale)
+
+
+class LSGM(SequenceModel):
+    """Long Short-term Graphical Model.
+
+    Args:
+        num_states: ``K``.
+        emission: the emission family and its static parameters (per-state output biases of
+            the emission network, or the whole emission when it is not conditioned):
+            ``Categorical``, diagonal ``Gaussian`` or ``Bernoulli``.
+        rnn: ``"gru"`` or ``"lstm"``.
+        hidden_size, num_layers: RNN size.
+        dense_layers, dense_size: a ReLU dense stack after the RNN feeding both networks.
+        order: 1 (``[K, K]`` transition logits per step) or 0 (one ``[K]`` destination
+            distribution per step, paper §2.3).
+        conditioning: ``"full"``, ``"transitions"``, ``"emissions"`` or ``"none"``.
+        emission_network: ``"shared"`` (Fig. 1b) or ``"per_state"`` (Fig. 1a).
+        embedding_dim: state-embedding size of the shared emission network.
+        emission_hidden: hidden width of the emission network (default ``2·max(in, out)``).
+        dropout: dropout rate on the RNN/dense outputs (training only: ``model.train()``).
+        transition_mask: ``[K, K]`` bool structural zeros, respected at every step.
+        initial: ``"learned"`` (static logits) or ``"q0"`` (also a head on ``Q_0``).
+        rngs: parameter initialisation and dropout.
+    """
+
+    PARAM_GROUPS = {
+        "initial": ("initial_logits", "initial_head"),
+        "transition": ("transition_logits", "transition_head"),
+        "emission": ("emission", "emission_bias", "emission_net"),
+        "rnn": ("rnn", "dense"),
+    }
+
+    def __init__(
+        self,
+        num_states: int,
+        emission: Emission,
+        *,
+        rnn: str = "gru",
+        hidden_size: int = 32,
+        num_layers: int = 1,
+        dense_layers: int = 0,
+        dense_size: int | None = None,
+        order: int = 1,
+        conditioning: str = "full",
+        emission_network: str = "shared",
+        embedding_dim: int = 16,
+        emission_hidden: int | None = None,
+        dropout: float = 0.0,
+        transition_mask=None,
+        initial: str = "learned",
+        rngs: nnx.Rngs,
+    ):
+        K = int(num_states)
+        if K < 1:
+            raise ValueError(f"num_states must be >= 1; got {num_states}.")
+        if emission.num_states != K:
+            raise ValueError(
+                f"the emission has {emission.num_states} states but the LSGM has {K}; "
+                "build both with the same num_states."
+            )
+        if order not in (0, 1):
+            raise ValueError(f"order must be 0 or 1; got {order}.")
+        if conditioning not in CONDITIONING:
+            raise ValueError(f"conditioning={conditioning!r} is not one of {CONDITIONING}.")
+        if emission_network not in EMISSION_NETWORKS:
+            raise ValueError(
+                f"emission_network={emission_network!r} is not one of {EMISSION_NETWORKS}."
+            )
+        if initial not in ("learned", "q0"):
+            raise ValueError(f"initial={initial!r} is not 'learned' or 'q0'.")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1); got {dropout}.")
+        if dense_layers < 0 or embedding_dim < 1:
+            raise ValueError(
+                f"dense_layers must be >= 0 and embedding_dim >= 1; got {dense_layers}, {embedding_dim}."
+            )
+        family = family_of(emission)
+        self.num_states, self.order, self.conditioning = K, int(order), conditioning
+        self.emission_network, self.initial_mode = emission_network, initial
+        self.emission = emission
+        self.family = family
+        self.transition_mask = TransitionMask(
+            jnp.asarray(check_transition_mask(transition_mask, K))
+        )
+
+        self.rnn = RecurrentStack(family.input_dim, hidden_size, num_layers, rnn, rngs=rngs)
+        width = int(dense_size or hidden_size)
+        sizes = [hidden_size] + [width] * dense_layers
+        self.dense = nnx.List(
+            [nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+        )
+        F = sizes[-1]
+        self.dropout = nnx.Dropout(dropout, rngs=rngs)
+
+        key = rngs.params()
+        k_init, k_trans = jax.random.split(key)
+        self.initial_logits = nnx.Param(0.1 * jax.random.normal(k_init, (K,)))
+        self.initial_head = (
+            nnx.Linear(F, K, kernel_init=_small(), rngs=rngs) if initial == "q0" else None
+        )
+        trans_shape = (K, K) if order == 1 else (K,)
+        self.transition_logits = nnx.Param(0.1 * jax.random.normal(k_trans, trans_shape))
+        head = None
+        if conditioning in ("full", "transitions"):
+            out = K * K if order == 1 else K
+            head = nnx.Linear(F, out, kernel_init=_small(), rngs=rngs)
+        self.transition_head = nnx.data(head)
+
+        bias, net = None, None
+        if conditioning in ("full", "emissions"):
+            P = family.num_params
+            bias = nnx.Param(jnp.asarray(family.bias(emission)))
+            if emission_network == "shared":
+                hidden = int(emission_hidden or 2 * max(F + embedding_dim, P))
+                net = SharedEmissionNet(F, K, P, embedding_dim, hidden, rngs=rngs)
+            else:
+                hidden = int(emission_hidden or 2 * max(F, P))
+                net = PerStateEmissionNet(F, K, P, hidden, rngs=rngs)
+        self.emission_bias = nnx.data(bias)
+        self.emission_net = nnx.data(net)
+
+    @classmethod
+    def from_hmm(cls, hmm, **kwargs) -> LSGM:
+        """An LSGM whose network outputs start at zero, so it equals ``hmm`` exactly (order 1).
+
+        The HMM's initial/transition logits and emission become the static parts; training
+        then learns how the RNN state moves them.
+        """
+        model = cls(
+            hmm.num_states, hmm.emission, transition_mask=hmm.transition_mask[...], **kwargs
+        )
+        model.initial_logits[...] = hmm.initial_logits[...]
+        if model.order == 1:
+            model.transition_logits[...] = hmm.transition_logits[...]
+        for head in (model.transition_head, model.initial_head):
+            if head is not None:
+                head.kernel[...] = jnp.zeros_like(head.kernel[...])
+                head.bias[...] = jnp.zeros_like(head.bias[...])
+        if model.emission_net is not None:
+            model.emission_net.zero_output()
+        return model
+
+    # ---------------------------------------------------------------- features
+    def _dense(self, h: Array, train_dropout: bool = True) -> Array:
+        if train_dropout:
+            h = self.dropout(h)
+        for layer in self.dense:
+            h = jax.nn.relu(layer(h))
+            if train_dropout:
+                h = self.dropout(h)
+        return h
+
+    def features(self, x: Array) -> Array:
+        """``[T+1, F]``: ``u_0`` (from ``Q_0``) and ``u_t`` after reading ``x_1..x_t``."""
+        return self._dense(self.rnn(self.family.encode(x)))
+
+    # ------------------------------------------------------------- conditionals
+    def log_initial(self, u0: Array) -> Array:
+        """``[K]`` ``log p(z_1)``."""
+        logits = self.initial_logits[...]
+        if self.initial_head is not None:
+            logits = logits + self.initial_head(u0)
+        return jax.nn.log_softmax(logits)
+
+    def log_transition(self, u: Array) -> Array:
+        """``[..., K, K]`` transition log-probabilities from features ``u [..., F]`` (the
+        static table when transitions are not conditioned)."""
+        K = self.num_states
+        logits = self.transition_logits[...]
+        if self.transition_head is not None:
+            out = self.transition_head(u)
+            out = out.reshape(out.shape[:-1] + ((K, K) if self.order == 1 else (K,)))
+            logits = logits + out
+        if self.order == 0:
+            logits = jnp.broadcast_to(logits[..., None, :], logits.shape[:-1] + (K, K))
+        logits = jnp.where(self.transition_mask[...], logits, -jnp.inf)
+        return jax.nn.log_softmax(logits, axis=-1)
+
+    def emission_params(self, u: Array) -> Array:
+        """``[..., K, P]`` raw emission parameters from features ``u [..., F]``."""
+        return self.emission_bias[...] + self.emission_net(u)
+
+    def log_emission(self, u: Array, x: Array) -> Array:
+        """``[T, K]`` ``log p(x_t | z_t, x_{<t})`` with ``u [T, F]`` = features before each step."""
+        if self.emission_net is None:
+            return self.emission.log_prob(x)
+        return self.family.log_prob(self.emission_params(u), x)
+
+    # ------------------------------------------------------------- potentials
+    def potentials(self, x: Array, length=None) -> Potentials:
+        """Time-varying potentials of one sequence ``x [T, ...]``.
+
+        ``length`` is accepted for symmetry with batching and ignored: the RNN is causal, so
+        padding after ``length`` cannot change earlier potentials.
+        """
+        del length
+        u = self.features(x)  # [T+1, F]
+        T = u.shape[0] - 1
+        # [T-1, K, K] from u_t for z_t -> z_{t+1}; the static [K, K] table when unconditioned.
+        log_trans = self.log_transition(u[1:T])
+        return Potentials(self.log_initial(u[0]), log_trans, self.log_emission(u[:T], x))
+
+    def n_parameters(self) -> int:
+        """All trainable scalars (``nnx.Param`` sizes), as the LSGM paper counts them."""
+        params = nnx.state(self, nnx.Param)
+        if self.conditioning == "none":  # the RNN then influences nothing
+            params = nnx.state(self, nnx.All(nnx.Param, nnx.Not(nnx.PathContains("rnn"))))
+            params = [leaf for path, leaf in nnx.to_flat_state(params) if "dense" not in path]
+        return int(sum(np.size(leaf) for leaf in jax.tree.leaves(params)))
+
+    # -------------------------------------------------------------- generation
+    def sample(self, num_steps: int, key: Array):
+        """Autoregressive generation: ``(states [T], observations [T, ...])``.
+
+        ``z_1 ~ p(z_1)``; then for each step: ``x_t ~ p(x | z_t, Q_{t-1})``,
+        ``Q_t = f(Q_{t-1}, x_t)``, ``z_{t+1} ~ p(z | z_t, Q_t)``. Dropout is off.
+        """
+        if int(num_steps) < 1:
+            raise ValueError(f"num_steps must be >= 1; got {num_steps}.")
+        carries = self.rnn.initial_state()
+        u0 = self._dense(self.rnn._output(carries[-1]), train_dropout=False)
+        key_first, key_steps = jax.random.split(key)
+        z0 = jax.random.categorical(key_first, self.log_initial(u0)).astype(jnp.int32)
+
+        def step(carry, step_key):
+            carries, u, z = carry
+            k_x, k_z = jax.random.split(step_key)
+            if self.emission_net is None:
+                x = self.emission.sample(k_x, z[None])[0]
+            else:
+                x = self.family.sample(k_x, self.emission_params(u)[z])
+            carries, q = self.rnn.step(carries, self.family.encode(x[None])[0])
+            u_next = self._dense(q, train_dropout=False)
+            z_next = jax.random.categorical(k_z, self.log_transition(u_next)[z]).astype(jnp.int32)
+            return (carries, u_next, z_next), (z, x)
+
+        keys = jax.random.split(key_steps, int(num_steps))
+        _, (states, obs) = jax.lax.scan(step, (carries, u0, z0), keys)
+        return states, obs
+
+
+class SharedEmissionNet(nnx.Module):
+    """One network over ``[u; e_k]``: ``W_out relu(W_u u + W_e e_k + b) + b_out`` (Fig. 1b)."""
+
+    def __init__(self, F: int, K: int, P: int, embedding_dim: int, hidden: int, *, rngs):
+        self.embedding = nnx.Param(jax.random.normal(rngs.params(), (K, embedding_dim)))
+        self.from_features = nnx.Linear(F, hidden, rngs=rngs)
+        self.from_state = nnx.Linear(embedding_dim, hidden, use_bias=False, rngs=rngs)
+        self.out = nnx.Linear(hidden, P, kernel_init=_small(), rngs=rngs)
+
+    def __call__(self, u: Array) -> Array:
+        per_step = self.from_features(u)  # [..., H]: once per step
+        per_state = self.from_state(self.embedding[...])  # [K, H]: once
+        return self.out(jax.nn.relu(per_step[..., None, :] + per_state))  # [..., K, P]
+
+    def zero_output(self) -> None:
+        self.out.kernel[...] = jnp.zeros_like(self.out.kernel[...])
+        self.out.bias[...] = jnp.zeros_like(self.out.bias[...])
+
+
+class PerStateEmissionNet(nnx.Module):
+    """A one-hidden-layer network per state (Fig. 1a), evaluated for all states at once."""
+
+    def __init__(self, F: int, K: int, P: int, hidden: int, *, rngs):
+        k1, k2 = jax.random.split(rngs.params())
+        self.w1 = nnx.Param(jax.random.normal(k1, (K, F, hidden)) / np.sqrt(F))
+        self.b1 = nnx.Param(jnp.zeros((K, hidden)))
+        self.w2 = nnx.Param(0.01 * jax.random.normal(k2, (K, hidden, P)))
+        self.b2 = nnx.Param(jnp.zeros((K, P)))
+
+    def __call__(self, u: Array) -> Array:
+        h = jax.nn.relu(jnp.einsum("...f,kfh->...kh", u, self.w1[...]) + self.b1[...])
+        return jnp.einsum("...kh,khp->...kp", h, self.w2[...]) + self.b2[...]
+
+    def zero_output(self) -> None:
+        self.w2[...] = jnp.zeros_like(self.w2[...])
+        self.b2[...] = jnp.zeros_like(self.b2[...])

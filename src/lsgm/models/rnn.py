@@ -1,0 +1,99 @@
+"""Stacked GRU / LSTM with a learned initial state, for the LSGM's deterministic state Q_t.
+
+``Q_t = f(Q_{t-1}, x_t)``; :meth:`RecurrentStack.__call__` returns ``[T+1, H]``: row 0 is the
+learned ``Q_0`` (top layer), row ``t`` has read ``x_1..x_t``. The input projection of every
+layer is one ``[T, D] @ [D, G·H]`` product outside the scan; only the recurrent product runs
+step by step. Gate equations (PyTorch conventions):
+
+    GRU:  r = σ(W_r x + U_r h + b_r), z = σ(W_z x + U_z h + b_z),
+          n = tanh(W_n x + b_n + r ⊙ (U_n h + c_n)),   h' = (1 - z) ⊙ n + z ⊙ h
+    LSTM: i, f, g, o = split(W x + U h + b);  c' = σ(f) ⊙ c + σ(i) ⊙ tanh(g);  h' = σ(o) ⊙ tanh(c')
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+Array = jax.Array
+CELLS = ("gru", "lstm")
+
+
+def _gru_step(gates_x: Array, h: Array, recurrent: nnx.Linear) -> Array:
+    H = h.shape[-1]
+    gates_h = recurrent(h)
+    r = jax.nn.sigmoid(gates_x[..., :H] + gates_h[..., :H])
+    z = jax.nn.sigmoid(gates_x[..., H : 2 * H] + gates_h[..., H : 2 * H])
+    n = jnp.tanh(gates_x[..., 2 * H :] + r * gates_h[..., 2 * H :])
+    return (1 - z) * n + z * h
+
+
+def _lstm_step(gates_x: Array, state: tuple[Array, Array], recurrent: nnx.Linear):
+    c, h = state
+    H = h.shape[-1]
+    gates = gates_x + recurrent(h)
+    i, f = jax.nn.sigmoid(gates[..., :H]), jax.nn.sigmoid(gates[..., H : 2 * H])
+    g, o = jnp.tanh(gates[..., 2 * H : 3 * H]), jax.nn.sigmoid(gates[..., 3 * H :])
+    c = f * c + i * g
+    return c, o * jnp.tanh(c)
+
+
+class RecurrentStack(nnx.Module):
+    """``num_layers`` GRU or LSTM layers with learned initial states."""
+
+    def __init__(self, input_dim: int, hidden_size: int, num_layers: int, cell: str, *, rngs):
+        if cell not in CELLS:
+            raise ValueError(f"rnn={cell!r} is not one of {CELLS}.")
+        if hidden_size < 1 or num_layers < 1:
+            raise ValueError(
+                f"hidden_size and num_layers must be >= 1; got {hidden_size}, {num_layers}."
+            )
+        self.cell, self.hidden_size, self.num_layers = cell, int(hidden_size), int(num_layers)
+        gates = 3 if cell == "gru" else 4
+        sizes = [int(input_dim)] + [self.hidden_size] * (self.num_layers - 1)
+        self.inputs = nnx.List([nnx.Linear(d, gates * hidden_size, rngs=rngs) for d in sizes])
+        self.recurrents = nnx.List(
+            [nnx.Linear(hidden_size, gates * hidden_size, rngs=rngs) for _ in sizes]
+        )
+        n_states = 1 if cell == "gru" else 2  # LSTM: (c, h)
+        self.initial = nnx.Param(jnp.zeros((self.num_layers, n_states, hidden_size)))
+
+    def initial_state(self):
+        """Per-layer initial carry (``h`` for GRU, ``(c, h)`` for LSTM)."""
+        q0 = self.initial[...]
+        if self.cell == "gru":
+            return [q0[layer, 0] for layer in range(self.num_layers)]
+        return [(q0[layer, 0], q0[layer, 1]) for layer in range(self.num_layers)]
+
+    @staticmethod
+    def _output(carry) -> Array:
+        return carry[1] if isinstance(carry, tuple) else carry
+
+    def __call__(self, x: Array) -> Array:
+        """``x [T, D]`` → ``[T+1, H]`` top-layer states (row 0 = ``Q_0``)."""
+        seq = x
+        carries = self.initial_state()
+        for layer in range(self.num_layers):
+            gates_x = self.inputs[layer](seq)  # [T, G·H], outside the scan
+            recurrent = self.recurrents[layer]
+            step_fn = _gru_step if self.cell == "gru" else _lstm_step
+
+            def step(carry, g, recurrent=recurrent, step_fn=step_fn):
+                new = step_fn(g, carry, recurrent)
+                return new, self._output(new)
+
+            _, seq = jax.lax.scan(step, carries[layer], gates_x)
+        first = self._output(carries[-1])
+        return jnp.concatenate([first[None], seq], axis=0)
+
+    def step(self, carries, x_t: Array):
+        """One step for generation: ``(carries, x_t [D]) -> (new carries, Q_t [H])``."""
+        new_carries = []
+        inp = x_t
+        for layer in range(self.num_layers):
+            step_fn = _gru_step if self.cell == "gru" else _lstm_step
+            new = step_fn(self.inputs[layer](inp), carries[layer], self.recurrents[layer])
+            new_carries.append(new)
+            inp = self._output(new)
+        return new_carries, inp

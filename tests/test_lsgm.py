@@ -1,0 +1,171 @@
+"""The LSGM: exact inference equals enumeration over its own conditionals, for every variant."""
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+from scipy.special import logsumexp
+
+import lsgm
+from lsgm.distributions import Bernoulli, Categorical, Gaussian
+from lsgm.inference import posteriors, viterbi
+
+K = 3
+# Every value of every option appears (a covering design rather than the full product).
+VARIANTS = [
+    dict(conditioning="full", order=1, emission_network="shared", rnn="gru"),
+    dict(conditioning="full", order=0, emission_network="per_state", rnn="lstm", dense_layers=1),
+    dict(conditioning="transitions", order=1, emission_network="shared", rnn="lstm"),
+    dict(conditioning="transitions", order=0, emission_network="per_state", rnn="gru"),
+    dict(conditioning="emissions", order=1, emission_network="per_state", rnn="gru", initial="q0"),
+    dict(conditioning="emissions", order=0, emission_network="shared", rnn="lstm"),
+]
+FAMILIES = {
+    "categorical": (lambda: Categorical(K, 4, rngs=nnx.Rngs(0)), lambda r: r.integers(0, 4, 4)),
+    "gaussian": (lambda: Gaussian(K, 2, rngs=nnx.Rngs(0)), lambda r: r.normal(size=(4, 2))),
+    "bernoulli": (lambda: Bernoulli(K, 3, rngs=nnx.Rngs(0)), lambda r: r.integers(0, 2, (4, 3))),
+}
+
+
+def _model(family, variant, seed=1):
+    make_emission, _ = FAMILIES[family]
+    return lsgm.LSGM(K, make_emission(), hidden_size=4, rngs=nnx.Rngs(seed), **variant)
+
+
+def _joint_log_probs(model, x):
+    """log p(x, z) for every path z, stepping the model's own conditionals one at a time
+    (RecurrentStack.step, the heads), independently of ``potentials``."""
+    T = len(x)
+    carries = model.rnn.initial_state()
+    u = [model._dense(model.rnn._output(carries[-1]), train_dropout=False)]
+    for t in range(T):
+        carries, q = model.rnn.step(carries, model.family.encode(jnp.asarray(x)[t : t + 1])[0])
+        u.append(model._dense(q, train_dropout=False))
+    emit = []
+    for t in range(T):
+        if model.emission_net is None:
+            emit.append(model.emission.log_prob(jnp.asarray(x)[t : t + 1])[0])
+        else:
+            raw = model.emission_params(u[t])  # [K, P] from Q_{t-1}
+            emit.append(model.family.log_prob(raw[None], jnp.asarray(x)[t : t + 1])[0])
+    log_init = np.asarray(model.log_initial(u[0]))
+    trans = [np.asarray(model.log_transition(u[t + 1])) for t in range(T - 1)]
+    emit = np.asarray(emit)
+    paths = list(itertools.product(range(K), repeat=T))
+    scores = []
+    for z in paths:
+        s = log_init[z[0]] + sum(emit[t, z[t]] for t in range(T))
+        s += sum(trans[t][z[t], z[t + 1]] for t in range(T - 1))
+        scores.append(s)
+    return np.array(paths), np.array(scores)
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: "-".join(map(str, v.values())))
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_inference_equals_enumeration(x64, family, variant):
+    if family != "categorical" and variant["rnn"] == "lstm":
+        pytest.skip("one RNN cell per non-categorical family keeps the suite fast")
+    model = _model(family, variant)
+    x = FAMILIES[family][1](np.random.default_rng(0))
+    paths, scores = _joint_log_probs(model, x)
+    log_z = logsumexp(scores)
+    np.testing.assert_allclose(model.log_prob(x), log_z, rtol=1e-6)
+    post = model.posteriors(x)
+    weights = np.exp(scores - log_z)
+    want = np.stack([(weights[:, None] * (paths == k)).sum(0) for k in range(K)], axis=1)
+    np.testing.assert_allclose(post.states, want, atol=1e-6)
+    path, score = model.viterbi(x)
+    np.testing.assert_array_equal(path, paths[np.argmax(scores)])
+    np.testing.assert_allclose(score, scores.max(), rtol=1e-6)
+
+
+def test_zero_network_outputs_equal_the_hmm(x64):
+    rng = np.random.default_rng(1)
+    hmm = lsgm.HMM.from_probs(
+        rng.dirichlet(np.ones(K)), rng.dirichlet(np.ones(K), size=K),
+        Categorical.from_probs(rng.dirichlet(np.ones(4), size=K)),
+    )  # fmt: skip
+    xs = [rng.integers(0, 4, n) for n in (7, 3, 12)]
+    for network in ("shared", "per_state"):
+        model = lsgm.LSGM.from_hmm(hmm, hidden_size=5, emission_network=network, rngs=nnx.Rngs(3))
+        np.testing.assert_allclose(model.score(xs), hmm.score(xs), rtol=1e-10)
+        for got, want in zip(model.predict_proba(xs), hmm.predict_proba(xs), strict=True):
+            np.testing.assert_allclose(got, want, atol=1e-10)
+
+
+def test_padded_equals_unpadded_and_batch_equals_single(x64):
+    model = _model("categorical", VARIANTS[0])
+    rng = np.random.default_rng(2)
+    xs = [rng.integers(0, 4, n) for n in (6, 2, 9)]
+    singles = [float(model.log_prob(x)) for x in xs]
+    np.testing.assert_allclose(model.score_samples(xs), singles, rtol=1e-10)
+    padded = np.zeros((3, 9), int)
+    for i, x in enumerate(xs):
+        padded[i, : len(x)] = x
+        padded[i, len(x) :] = 3  # junk after the end must not matter
+    np.testing.assert_allclose(model.score_samples(padded, lengths=[6, 2, 9]), singles, rtol=1e-10)
+    post = posteriors(model.potentials(jnp.asarray(padded[0])), length=6)
+    np.testing.assert_allclose(post.states[:6], model.posteriors(xs[0]).states, atol=1e-10)
+    np.testing.assert_array_equal(viterbi(model.potentials(jnp.asarray(padded[0])), 6)[0][:6],
+                                  model.viterbi(xs[0])[0])  # fmt: skip
+
+
+def test_gradients_match_finite_differences(x64):
+    model = _model("gaussian", VARIANTS[0])
+    x = jnp.asarray(np.random.default_rng(3).normal(size=(5, 2)))
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    params = jax.tree.map(lambda a: a.astype(jnp.float64), params)  # nnx layers default to f32
+
+    def f(p):
+        return nnx.merge(graphdef, p, rest).log_prob(x)
+
+    grads = jax.grad(f)(params)
+    flat, unravel = jax.flatten_util.ravel_pytree(params)
+    flat_grad, _ = jax.flatten_util.ravel_pytree(grads)
+    rng = np.random.default_rng(4)
+    for i in rng.choice(flat.size, 12, replace=False):
+        e = jnp.zeros_like(flat).at[i].set(1e-6)
+        fd = (f(unravel(flat + e)) - f(unravel(flat - e))) / 2e-6
+        np.testing.assert_allclose(flat_grad[i], fd, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_sampling_is_autoregressive_and_well_shaped(family):
+    model = _model(family, VARIANTS[0])
+    states, obs = model.sample(30, jax.random.key(0))
+    assert states.shape == (30,)
+    assert obs.shape[0] == 30
+    assert np.isfinite(model.log_prob(obs))
+    again = model.sample(30, jax.random.key(0))
+    np.testing.assert_array_equal(again[0], states)  # seeded
+
+
+def test_bad_input():
+    model = _model("gaussian", VARIANTS[0])
+    with pytest.raises(ValueError, match="sequence 0"):
+        model.score([np.zeros((4, 3))])  # wrong feature dimension
+    bad = np.zeros((4, 2))
+    bad[1, 0] = np.nan
+    with pytest.raises(ValueError, match="sequence 0"):
+        model.score([bad])
+    with pytest.raises(ValueError, match="empty batch"):
+        model.score([])
+    with pytest.raises(ValueError, match=r"length 9 is outside \[1, T=4\]"):
+        model.score(np.zeros((1, 4, 2)), lengths=[9])
+    with pytest.raises(ValueError, match="cannot use a Gaussian emission with covariance='full'"):
+        lsgm.LSGM(K, Gaussian(K, 2, covariance="full", rngs=nnx.Rngs(0)), rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="conditioning='both'"):
+        lsgm.LSGM(K, Categorical(K, 4, rngs=nnx.Rngs(0)), conditioning="both", rngs=nnx.Rngs(0))
+
+
+def test_transition_mask_respected_at_every_step():
+    mask = np.array([[1, 1, 0], [0, 1, 1], [1, 0, 1]], bool)
+    model = lsgm.LSGM(
+        K, Categorical(K, 4, rngs=nnx.Rngs(0)), hidden_size=4, transition_mask=mask,
+        rngs=nnx.Rngs(0),
+    )  # fmt: skip
+    p = model.potentials(jnp.array([0, 1, 2, 3, 0]))
+    assert np.all(np.isneginf(np.asarray(p.log_trans)[:, ~mask]))
