@@ -58,7 +58,7 @@ def lsgm_ops(w: Workload):
     graph_p, params, rest = nnx.split(model, nnx.Param, ...)
 
     @jax.jit
-    def grad(params, X):
+    def grad(params, rest, X):
         def loss(p):
             return batch_nll(nnx.merge(graph_p, p, rest), X, lengths, ones)
 
@@ -66,7 +66,7 @@ def lsgm_ops(w: Workload):
 
     return {
         "EM iteration": (lambda s, X: em_step(s, X, lengths, None), (state, X)),
-        "gradient": (grad, (params, X)),
+        "gradient": (grad, (params, rest, X)),
     }
 
 

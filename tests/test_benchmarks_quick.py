@@ -10,11 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize(
-    "script,rows",
-    [("kernels.py", 6), ("training.py", 4)],  # rows = ops × workloads
-)
-def test_benchmark_quick(script, rows):
+def _run(script: str) -> str:
     env = dict(os.environ, LSGM_BENCH_NO_PEERS="1")
     out = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / script), "--quick"],
@@ -24,4 +20,19 @@ def test_benchmark_quick(script, rows):
         env=env,
     )
     assert out.returncode == 0, out.stderr
-    assert sum("| hmmlearn-scaling |" in line for line in out.stdout.splitlines()) == rows
+    return out.stdout
+
+
+@pytest.mark.parametrize(
+    "script,rows",
+    [("kernels.py", 6), ("training.py", 4)],  # rows = ops × workloads
+)
+def test_peer_benchmark_quick(script, rows):
+    stdout = _run(script)
+    assert sum("| hmmlearn-scaling |" in line for line in stdout.splitlines()) == rows
+
+
+def test_lsgm_step_benchmark_quick():
+    stdout = _run("lsgm_step.py")
+    rows = [line for line in stdout.splitlines() if line.startswith("| (")]
+    assert [row.split("|")[1].strip() for row in rows] == ["(a)", "(b)"]

@@ -100,3 +100,91 @@ def unpad(values, batch: PaddedBatch):
     if batch.was_list:
         return [values[i, :n] for i, n in enumerate(batch.lengths)]
     return values
+
+
+# ------------------------------------------------------------------ length buckets
+def bucket_lengths(lengths, buckets="pow2") -> np.ndarray:
+    """The padded length of each sequence under a bucketing scheme (one shape per bucket).
+
+    Args:
+        lengths: ``[N]`` sequence lengths (each ``>= 1``).
+        buckets: ``"pow2"``: pad to the next power of two (capped at the longest sequence);
+            an int ``k >= 1``: at most ``k`` buckets whose edges are length quantiles;
+            a sequence of ints: explicit pad lengths (the longest sequence's length is added
+            when it exceeds them all); ``None``: one bucket, padded to the longest sequence.
+
+    Returns:
+        ``[N]`` int pad lengths, each ``>= lengths[i]``; at most as many distinct values as
+        buckets.
+    """
+    lengths = np.asarray(lengths).astype(np.int64).reshape(-1)
+    if lengths.size == 0:
+        raise ValueError("empty batch: no sequence lengths were given.")
+    if np.any(lengths < 1):
+        raise ValueError(f"sequence lengths must be >= 1; got {lengths.min()}.")
+    longest = int(lengths.max())
+    if buckets is None:
+        return np.full(lengths.shape, longest)
+    if isinstance(buckets, str):
+        if buckets != "pow2":
+            raise ValueError(f"buckets={buckets!r}: use 'pow2', an int, a list of lengths or None.")
+        pow2 = 2 ** np.ceil(np.log2(lengths)).astype(np.int64)
+        return np.minimum(pow2, longest)
+    if isinstance(buckets, int | np.integer):
+        if int(buckets) < 1:
+            raise ValueError(f"buckets must be >= 1 when an int; got {buckets}.")
+        qs = np.arange(1, int(buckets) + 1) / int(buckets)
+        edges = np.unique(np.quantile(lengths, qs, method="higher").astype(np.int64))
+    else:
+        edges = np.asarray(list(buckets), np.int64).reshape(-1)
+        if edges.size == 0 or np.any(edges < 1):
+            raise ValueError(f"explicit buckets must be positive pad lengths; got {list(edges)}.")
+        edges = np.unique(np.append(edges[edges < longest], longest))
+    return edges[np.searchsorted(edges, lengths, side="left")]
+
+
+class Minibatch(NamedTuple):
+    """One training step's rows: ``indices [B]`` into the data set, ``weights [B]`` (1 for a
+    real row, 0 for a filler row that repeats a real one), padded to ``pad_to`` steps."""
+
+    indices: np.ndarray
+    weights: np.ndarray
+    pad_to: int
+
+
+def bucketed_minibatches(
+    lengths, batch_size: int, buckets="pow2", rng: np.random.Generator | None = None
+) -> list[Minibatch]:
+    """Split sequences into fixed-size minibatches drawn from length buckets.
+
+    Every sequence appears in exactly one minibatch with weight 1. Each minibatch holds
+    ``batch_size`` rows from one bucket (a bucket's last, partial minibatch is filled with
+    zero-weight copies of its own rows), so the padded shapes ``[batch_size, pad_to]`` are at
+    most one per bucket: one compile each. With ``rng`` the rows inside each bucket and the
+    order of the minibatches are shuffled; without it, the order is deterministic and sorted.
+
+    Args:
+        lengths: ``[N]`` sequence lengths.
+        batch_size: rows per minibatch (``>= 1``).
+        buckets: see :func:`bucket_lengths`.
+        rng: a numpy generator for shuffling, or ``None``.
+    """
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
+    size = int(batch_size)
+    pads = bucket_lengths(lengths, buckets)
+    out = []
+    for pad in np.unique(pads):
+        members = np.flatnonzero(pads == pad)
+        if rng is not None:
+            members = rng.permutation(members)
+        fill = (-members.size) % size
+        rows = np.concatenate([members, np.resize(members, fill)])
+        weights = np.concatenate([np.ones(members.size), np.zeros(fill)])
+        for start in range(0, rows.size, size):
+            out.append(
+                Minibatch(rows[start : start + size], weights[start : start + size], int(pad))
+            )
+    if rng is not None:
+        out = [out[i] for i in rng.permutation(len(out))]
+    return out

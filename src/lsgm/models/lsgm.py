@@ -134,7 +134,8 @@ class LSGM(SequenceModel):
             [nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
         )
         F = sizes[-1]
-        self.dropout = nnx.Dropout(dropout, rngs=rngs)
+        # Random streams only when needed: a model without them batches with plain jax.vmap.
+        self.dropout = nnx.Dropout(dropout, rngs=rngs if dropout > 0 else None)
 
         key = rngs.params()
         k_init, k_trans = jax.random.split(key)

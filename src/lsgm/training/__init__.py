@@ -1,18 +1,29 @@
-"""Fitting: Baum–Welch EM, gradient descent through the kernels, supervised counting.
+"""Fitting: Baum–Welch EM, gradient descent through the kernels, supervised counting, and
+atomic checkpoints (:mod:`lsgm.training.checkpoint`).
 
 Models never import this package; fitters only use a model's ``potentials``, its parameters
 and (for EM) its closed-form M-steps.
 """
 
+from lsgm.training.checkpoint import (
+    CheckpointMismatchError,
+    load_checkpoint,
+    load_metadata,
+    save_checkpoint,
+)
 from lsgm.training.em import FitHistory, HMMPrior, fit_em
 from lsgm.training.gradient import GradientHistory, fit_gradient
 from lsgm.training.supervised import fit_supervised
 
 __all__ = [
+    "CheckpointMismatchError",
     "FitHistory",
     "GradientHistory",
     "HMMPrior",
     "fit_em",
     "fit_gradient",
     "fit_supervised",
+    "load_checkpoint",
+    "load_metadata",
+    "save_checkpoint",
 ]

@@ -1,37 +1,95 @@
 """Maximum likelihood by gradient descent through the exact kernels (optax + Flax NNX).
 
-Loss per minibatch: the negative log-likelihood per observed step,
+The training loop shared by the HMM and the LSGM. Loss per minibatch: the negative
+log-likelihood per observed step,
 
     L = - sum_n log p(x_n) / sum_n T_n,
 
 differentiated through :func:`lsgm.inference.log_partition` (``jax.grad`` of the forward
-algorithm equals the expected sufficient statistics, so this is exact). Works for any model
-with ``potentials(x)`` and a ``PARAM_GROUPS`` mapping of part name → attribute names, which
-``freeze`` uses to keep parts fixed (they are left out of the optimiser entirely).
+algorithm equals the expected sufficient statistics, so this is exact). During the first
+``entropy_epochs`` ("heating", LSGM paper §2.6) the loss is
+
+    L - entropy_weight * sum_{n,t} H(p(z_t | x_{n,1:t})) / sum_n T_n,
+
+with the filtering distributions of :func:`lsgm.inference.filtered`: maximising their entropy
+keeps the state distribution near uniform while the emissions settle.
+
+Models are duck-typed: anything with ``potentials(x)`` (one sequence), ``batch(xs, lengths)``
+(a :class:`~lsgm.data.batching.PaddedBatch`), ``train()``/``eval()`` (``nnx.Module`` has them;
+they switch dropout on and off) and, to use ``freeze``, a ``PARAM_GROUPS`` mapping of part
+name → attribute names. Frozen parts are left out of the optimiser entirely.
+
+Sequences are bucketed by length (:func:`lsgm.data.batching.bucketed_minibatches`): every
+minibatch has ``batch_size`` rows from one bucket, padded to the bucket's length, so there is
+one compile per bucket. Rows are vmapped with ``nnx.vmap`` and split RNG streams, so a model's
+dropout draws a fresh mask per sequence and step, and its RNG state advances (and is
+checkpointed) like every other variable.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
+from tqdm.auto import tqdm
 
 from lsgm import inference
-from lsgm.training.common import check_freeze, progress
+from lsgm.data.batching import Minibatch, bucket_lengths, bucketed_minibatches
+from lsgm.training.checkpoint import load_checkpoint, save_checkpoint
+from lsgm.training.common import PARTS
+
+#: File name of the training checkpoint inside ``checkpoint_dir``.
+CHECKPOINT_FILE = "checkpoint.msgpack"
 
 
 @dataclass
 class GradientHistory:
-    """Per-epoch mean negative log-likelihood per step (train, and validation if given)."""
+    """Per-epoch records of :func:`fit_gradient` (one entry per completed epoch).
+
+    Attributes:
+        train_nll: mean training NLL per step over the epoch's minibatches (the parameters
+            change within the epoch, as usual).
+        valid_nll: validation NLL per step after the epoch (empty without validation).
+        entropy: mean filtering entropy ``H(p(z_t | x_{1:t}))`` per step on the training
+            minibatches (nats), whether or not it was in the loss.
+        heated: whether the entropy term was in the loss that epoch.
+        wall_time: seconds the epoch took (training, validation and checkpointing).
+        best_epoch: index (0-based) of the epoch with the lowest validation NLL, whose
+            parameters the model holds at the end; ``None`` without validation.
+        stopped_early: whether ``patience`` ended training before ``epochs``.
+    """
 
     train_nll: list[float] = field(default_factory=list)
     valid_nll: list[float] = field(default_factory=list)
+    entropy: list[float] = field(default_factory=list)
+    heated: list[bool] = field(default_factory=list)
+    wall_time: list[float] = field(default_factory=list)
+    best_epoch: int | None = None
+    stopped_early: bool = False
+
+    @property
+    def epochs(self) -> int:
+        """Number of completed epochs."""
+        return len(self.train_nll)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GradientHistory:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
+# ------------------------------------------------------------------ model pieces
 def trainable_filter(model, freeze: frozenset[str]):
     """An NNX filter selecting the ``nnx.Param``s that are not in a frozen part."""
     groups = getattr(model, "PARAM_GROUPS", {})
@@ -41,12 +99,143 @@ def trainable_filter(model, freeze: frozenset[str]):
     return nnx.All(nnx.Param, nnx.Not(nnx.Any(*frozen)))
 
 
+def _snapshot(state):
+    """A copy of a state's containers: ``nnx.state`` returns the model's live Variables, which
+    later updates would overwrite (the arrays themselves are immutable and shared)."""
+    return jax.tree.map(lambda leaf: leaf, state)
+
+
+def _check_freeze(model, freeze) -> frozenset[str]:
+    names = {freeze} if isinstance(freeze, str) else set(freeze or ())
+    groups = getattr(model, "PARAM_GROUPS", None)
+    parts = list(groups) if groups is not None else list(PARTS)
+    unknown = names - set(parts)
+    if unknown:
+        raise ValueError(f"cannot freeze {sorted(unknown)}; choose from {parts}.")
+    if names and groups is None:
+        raise ValueError(
+            f"cannot freeze {sorted(names)}: {type(model).__name__} has no PARAM_GROUPS."
+        )
+    return frozenset(names)
+
+
+def _check_model(model) -> None:
+    missing = [a for a in ("potentials", "batch", "train", "eval") if not hasattr(model, a)]
+    if missing:
+        raise TypeError(
+            f"{type(model).__name__} cannot be trained by fit_gradient: it lacks {missing} "
+            "(a model needs potentials(x), batch(xs, lengths), train() and eval())."
+        )
+
+
+def _entropy(probs):
+    """``sum_t H(probs_t)`` of ``[T, K]`` distributions (zero rows contribute 0)."""
+    positive = probs > 0
+    plogp = jnp.where(positive, probs * jnp.log(jnp.where(positive, probs, 1.0)), 0.0)
+    return -plogp.sum()
+
+
+def batch_terms(model, data, lengths, weights, entropy: bool = True):
+    """``(sum_n w_n log p(x_n), sum_n w_n sum_t H_nt, sum_n w_n T_n)`` of a padded batch
+    (``H_nt`` the entropy of ``p(z_t | x_{n,1:t})``; zero when ``entropy`` is False).
+
+    A model with random streams (dropout) is vmapped with ``nnx.vmap`` over split RNG
+    streams: each row gets its own dropout mask, and the RNG counters advance once per call.
+    """
+
+    def one(model, x, n):
+        p = model.potentials(x)  # once per row: both terms see the same dropout mask
+        log_z = inference.log_partition(p, n)
+        return log_z, _entropy(inference.filtered(p, n)) if entropy else jnp.zeros_like(log_z)
+
+    if not jax.tree.leaves(nnx.state(model, nnx.RngState)):
+        # No random streams (e.g. an HMM, or an LSGM without dropout): a plain vmap, which
+        # also works when the caller differentiates with respect to split-off parameters.
+        rows = jax.vmap(lambda x, n: one(model, x, n))
+        log_z, ent = rows(data, lengths)
+    else:
+        rows = nnx.split_rngs(splits=data.shape[0])(
+            nnx.vmap(one, in_axes=(nnx.StateAxes({nnx.RngState: 0, ...: None}), 0, 0))
+        )
+        log_z, ent = rows(model, data, lengths)
+    weights = weights.astype(log_z.dtype)
+    return (weights * log_z).sum(), (weights * ent).sum(), (weights * lengths).sum()
+
+
 def batch_nll(model, data, lengths, weights):
     """Weighted NLL per step of a padded batch (``weights [B]`` are 0 for filler rows)."""
-    log_z = jax.vmap(lambda x, n: inference.log_partition(model.potentials(x), n))(data, lengths)
-    return -(weights * log_z).sum() / (weights * lengths).sum()
+    log_z, _, steps = batch_terms(model, data, lengths, weights, entropy=False)
+    return -log_z / steps
 
 
+@partial(jax.jit, static_argnames=("graphdef", "wrt", "heated"))
+def _train_step(state, x, n, weights, entropy_weight, *, graphdef, wrt, heated):
+    model, opt = nnx.merge(graphdef, state)
+
+    def loss_fn(model):
+        log_z, entropy, steps = batch_terms(model, x, n, weights)
+        loss = -log_z / steps
+        if heated:
+            loss = loss - entropy_weight * entropy / steps
+        return loss, (-log_z, entropy, steps)
+
+    grad_fn = nnx.value_and_grad(loss_fn, argnums=nnx.DiffState(0, wrt), has_aux=True)
+    (_, sums), grads = grad_fn(model)
+    opt.update(model, grads)
+    return nnx.split((model, opt))[1], jnp.stack(sums)
+
+
+@partial(jax.jit, static_argnames=("graphdef",))
+def _eval_step(state, x, n, weights, *, graphdef):
+    model, _ = nnx.merge(graphdef, state)
+    log_z, _, steps = batch_terms(model, x, n, weights, entropy=False)
+    return jnp.stack([-log_z, steps])
+
+
+# ------------------------------------------------------------------ arguments
+def _int_at_least(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
+    return int(value)
+
+
+def _check_real(name: str, value, *, positive: bool) -> float:
+    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+    if ok:
+        value = float(value)
+        ok = math.isfinite(value) and (value > 0 if positive else value >= 0)
+    if not ok:
+        bound = "> 0" if positive else ">= 0"
+        raise ValueError(f"{name} must be a finite number {bound}; got {value!r}.")
+    return value
+
+
+class _Buckets:
+    """The sequences of each pad length on the device, ``[n_b, pad, ...]`` per bucket (so the
+    device never holds the data padded to the longest sequence), and a minibatch's rows
+    ``([B, pad, ...], [B])`` gathered from its bucket on the device. The compiled step sees
+    only ``[B, pad]`` shapes, so it is shared by any data set with the same bucket lengths."""
+
+    def __init__(self, batch, pads: np.ndarray):
+        self.parts = {}
+        for pad in np.unique(pads):
+            members = np.flatnonzero(pads == pad)
+            data = jnp.asarray(batch.data[members, : int(pad)])
+            self.parts[int(pad)] = (members, data, jnp.asarray(batch.lengths[members]))
+
+    def rows(self, mb: Minibatch):
+        members, data, lengths = self.parts[mb.pad_to]
+        local = jnp.asarray(np.searchsorted(members, mb.indices), jnp.int32)
+        return jnp.take(data, local, axis=0), jnp.take(lengths, local, axis=0)
+
+
+def _buckets_setting(buckets):
+    if buckets is None or isinstance(buckets, str | int | np.integer):
+        return buckets if not isinstance(buckets, np.integer) else int(buckets)
+    return [int(b) for b in buckets]
+
+
+# ------------------------------------------------------------------ the loop
 def fit_gradient(
     model,
     xs,
@@ -59,69 +248,236 @@ def fit_gradient(
     validation=None,
     seed: int = 0,
     progress_bar: bool = False,
+    buckets="pow2",
+    clip_norm: float | None = None,
+    entropy_weight: float = 1.0,
+    entropy_epochs: int = 0,
+    patience: int | None = None,
+    restore_best: bool = True,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    log: Callable[[str], object] | None = None,
+    verbose: bool = False,
 ):
     """Fit by minibatch gradient descent on the exact negative log-likelihood.
 
     Args:
-        model: an HMM (or any model with ``potentials`` and ``PARAM_GROUPS``); updated in place.
+        model: an HMM, LSGM or any model with ``potentials``, ``batch``, ``train``/``eval``
+            (and ``PARAM_GROUPS`` for ``freeze``); updated in place.
         xs: training sequences (list, or padded array with ``lengths``).
         optimizer: an optax transformation (default ``optax.adam(1e-2)``).
-        epochs: passes over the data.
-        batch_size: sequences per step (default: all). The data are padded once to the
-            longest sequence, so one compile serves every step.
-        freeze: parts to keep fixed (``"initial"``, ``"transition"``, ``"emission"``).
-        validation: optional held-out sequences; their NLL per step is logged each epoch.
-        seed: shuffling seed.
+        epochs: total passes over the data (counting those of a resumed run).
+        batch_size: sequences per step. ``None``: one full-batch step per epoch, padded to the
+            longest sequence (``buckets`` unused).
+        freeze: parts to keep fixed (names from the model's ``PARAM_GROUPS``, e.g.
+            ``"initial"``, ``"transition"``, ``"emission"``).
+        validation: held-out sequences; their NLL per step is computed after each epoch,
+            drives early stopping and picks the parameters kept at the end.
+        seed: shuffling seed (epoch ``e`` shuffles with ``numpy.random.default_rng([seed, e])``,
+            so a resumed run shuffles exactly as an uninterrupted one).
+        progress_bar: show a tqdm bar over epochs.
+        buckets: length buckets for minibatches (see :func:`lsgm.data.batching.bucket_lengths`):
+            ``"pow2"`` (pad to powers of two), an int (at most that many quantile buckets),
+            a list of pad lengths, or ``None`` (pad everything to the longest).
+        clip_norm: clip gradients to this global norm (``optax.clip_by_global_norm`` before
+            the optimiser).
+        entropy_weight: weight of the filtering-entropy bonus while heating (``>= 0``).
+        entropy_epochs: number of initial "heating" epochs with the entropy bonus (0: none).
+        patience: stop after this many epochs without a lower validation NLL (needs
+            ``validation``; ``None``: never stop early).
+        restore_best: with ``validation``, end with the parameters of the best epoch.
+        checkpoint_dir: write ``checkpoint.msgpack`` there after every epoch, atomically: model
+            state (parameters and RNG streams), optimiser state, best parameters, epoch,
+            early-stopping counters and history.
+        resume: continue from the checkpoint in ``checkpoint_dir`` (start afresh when there is
+            none). With the same data and settings the result equals an uninterrupted run.
+        log: called with a one-line summary after every epoch.
+        verbose: print that line (when ``log`` is not given).
 
     Returns:
-        ``(model, history)``.
+        ``(model, history)`` with a :class:`GradientHistory`.
     """
-    if int(epochs) < 1:
-        raise ValueError(f"epochs must be >= 1; got {epochs}.")
-    freeze = check_freeze(freeze)
+    _check_model(model)
+    epochs = _int_at_least("epochs", epochs, 1)
+    if batch_size is not None:
+        batch_size = _int_at_least("batch_size", batch_size, 1)
+    seed = _int_at_least("seed", seed, 0)
+    entropy_weight = _check_real("entropy_weight", entropy_weight, positive=False)
+    entropy_epochs = _int_at_least("entropy_epochs", entropy_epochs, 0)
+    if clip_norm is not None:
+        clip_norm = _check_real("clip_norm", clip_norm, positive=True)
+    if patience is not None:
+        patience = _int_at_least("patience", patience, 1)
+        if validation is None:
+            raise ValueError("patience (early stopping) needs validation sequences.")
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume=True needs checkpoint_dir (where the checkpoint is).")
+    freeze = _check_freeze(model, freeze)
+
     batch = model.batch(xs, lengths)
     n = batch.num_sequences
-    size = n if batch_size is None else int(batch_size)
-    if not 1 <= size:
-        raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
-    size = min(size, n)
-    valid_batch = None if validation is None else model.batch(validation)
+    if n == 0:
+        raise ValueError("empty batch: no training sequences were given.")
+    size = n if batch_size is None else min(batch_size, n)
+    bucketing = None if batch_size is None else buckets
+    bucket_lengths(batch.lengths, buckets)  # a bad scheme fails now, not after an epoch
+    train_buckets = _Buckets(batch, bucket_lengths(batch.lengths, bucketing))
+
+    valid_plan = []
+    if validation is not None:
+        vbatch = model.batch(validation)
+        if vbatch.num_sequences == 0:
+            raise ValueError("empty batch: no validation sequences were given.")
+        vsize = min(size, vbatch.num_sequences) if batch_size else vbatch.num_sequences
+        valid_plan = bucketed_minibatches(vbatch.lengths, vsize, bucketing)
+        valid_buckets = _Buckets(vbatch, bucket_lengths(vbatch.lengths, bucketing))
+
     tx = optax.adam(1e-2) if optimizer is None else optimizer
+    if clip_norm is not None:
+        tx = optax.chain(optax.clip_by_global_norm(clip_norm), tx)
     wrt = trainable_filter(model, freeze)
     opt = nnx.Optimizer(model, tx, wrt=wrt)
+    not_rng = nnx.Not(nnx.RngState)
 
-    @nnx.jit
-    def train_step(model, opt, data, lens, weights):
-        loss_fn = lambda m: batch_nll(m, data, lens, weights)  # noqa: E731
-        loss, grads = nnx.value_and_grad(loss_fn, argnums=nnx.DiffState(0, wrt))(model)
-        opt.update(model, grads)
-        return loss
+    model.train()
+    train_def, state = nnx.split((model, opt))
+    model.eval()
+    eval_def = nnx.graphdef((model, opt))
+    float_dtype = jnp.result_type(float)
 
-    @nnx.jit
-    def evaluate(model, data, lens):
-        return batch_nll(model, data, lens, jnp.ones(lens.shape[0]))
-
-    data, lens = jnp.asarray(batch.data), jnp.asarray(batch.lengths)
-    rng = np.random.default_rng(seed)
+    settings = {
+        "seed": seed,
+        "batch_size": size,
+        "buckets": _buckets_setting(bucketing),
+        "entropy_weight": entropy_weight,
+        "entropy_epochs": entropy_epochs,
+        "clip_norm": clip_norm,
+        "freeze": sorted(freeze),
+        "num_sequences": n,
+        "num_steps": int(np.sum(batch.lengths)),
+        "validation": None if validation is None else int(np.sum(vbatch.lengths)),
+    }
     history = GradientHistory()
-    bar = progress(range(int(epochs)), "gradient", progress_bar)
-    for _ in bar:
-        order = rng.permutation(n)
-        order = np.concatenate([order, order[: (-n) % size]])  # fill the last minibatch
-        weights = np.ones(order.size)
-        weights[n:] = 0.0
-        total, steps = 0.0, 0
-        for start in range(0, order.size, size):
-            idx = order[start : start + size]
-            w = jnp.asarray(
-                weights[start : start + size], data.dtype if data.dtype.kind == "f" else jnp.float32
+    best = _snapshot(nnx.state(model, not_rng))  # placeholder until a validation NLL improves
+    best_valid, bad_epochs, start = math.inf, 0, 0
+    path = None if checkpoint_dir is None else os.path.join(checkpoint_dir, CHECKPOINT_FILE)
+
+    def tree():
+        return {"model": nnx.state(model), "optimizer": nnx.state(opt), "best": best}
+
+    if resume and os.path.isfile(path):
+        restored, meta = load_checkpoint(path, tree())
+        changed = sorted(k for k, v in settings.items() if meta["settings"].get(k) != v)
+        if changed:
+            was = {k: meta["settings"].get(k) for k in changed}
+            now = {k: settings[k] for k in changed}
+            raise ValueError(
+                f"cannot resume from {path!r}: settings or data differ ({changed}; checkpoint "
+                f"{was}, now {now}). Use the same ones, or a new checkpoint_dir."
             )
-            total += float(train_step(model, opt, data[idx], lens[idx], w))
-            steps += 1
-        history.train_nll.append(total / steps)
-        if valid_batch is not None:
-            v = evaluate(model, jnp.asarray(valid_batch.data), jnp.asarray(valid_batch.lengths))
-            history.valid_nll.append(float(v))
+        nnx.update(model, restored["model"])
+        nnx.update(opt, restored["optimizer"])
+        best = restored["best"]
+        state = nnx.split((model, opt))[1]
+        history = GradientHistory.from_dict(meta["history"])
+        best_valid, bad_epochs, start = meta["best_valid"], meta["bad_epochs"], meta["epoch"]
+
+    say = log
+    if say is None and verbose:
+        say = tqdm.write if progress_bar else print
+
+    todo = range(start, epochs) if not history.stopped_early else range(0)
+    if progress_bar:
+        bar = tqdm(todo, desc="gradient", initial=start, total=epochs, leave=False)
+    else:
+        bar = todo
+    for epoch in bar:
+        began = time.perf_counter()
+        heated = epoch < entropy_epochs and entropy_weight > 0
+        if batch_size is None:  # one full-batch step
+            plan = [Minibatch(np.arange(n), np.ones(n), batch.max_length)]
+        else:
+            plan = bucketed_minibatches(
+                batch.lengths, size, bucketing, np.random.default_rng([seed, epoch])
+            )
+        sums = []
+        for mb in plan:
+            state, s = _train_step(
+                state,
+                *train_buckets.rows(mb),
+                jnp.asarray(mb.weights, float_dtype),
+                jnp.asarray(entropy_weight, float_dtype),
+                graphdef=train_def,
+                wrt=wrt,
+                heated=heated,
+            )
+            sums.append(s)
+        nll, ent, steps = np.sum(np.asarray(jax.device_get(sums), np.float64), axis=0)
+        history.train_nll.append(float(nll / steps))
+        history.entropy.append(float(ent / steps))
+        history.heated.append(heated)
+        nnx.update((model, opt), state)
+
+        if validation is not None:
+            totals = [
+                _eval_step(
+                    state,
+                    *valid_buckets.rows(mb),
+                    jnp.asarray(mb.weights, float_dtype),
+                    graphdef=eval_def,
+                )
+                for mb in valid_plan
+            ]
+            v_nll, v_steps = np.sum(np.asarray(jax.device_get(totals), np.float64), axis=0)
+            valid = float(v_nll / v_steps)
+            history.valid_nll.append(valid)
+            if valid < best_valid:
+                best_valid, bad_epochs, history.best_epoch = valid, 0, epoch
+                best = _snapshot(nnx.state(model, not_rng))
+            else:
+                bad_epochs += 1
+            if patience is not None and bad_epochs >= patience:
+                history.stopped_early = True
+
+        history.wall_time.append(time.perf_counter() - began)
+        if path is not None:
+            meta = {
+                "epoch": epoch + 1,
+                "history": history.to_dict(),
+                "best_valid": best_valid,
+                "bad_epochs": bad_epochs,
+                "settings": settings,
+            }
+            save_checkpoint(path, tree(), metadata=meta)
+            history.wall_time[-1] = time.perf_counter() - began
+        if say is not None:
+            say(_summary(epoch, epochs, history, heated))
         if hasattr(bar, "set_postfix"):
-            bar.set_postfix(nll=f"{history.train_nll[-1]:.4f}")
+            post = {"nll": f"{history.train_nll[-1]:.4f}"}
+            if history.valid_nll:
+                post["valid"] = f"{history.valid_nll[-1]:.4f}"
+            bar.set_postfix(post)
+        if history.stopped_early:
+            break
+    if hasattr(bar, "close"):
+        bar.close()
+
+    if validation is not None and restore_best and history.best_epoch is not None:
+        nnx.update(model, best)
+    model.eval()
     return model, history
+
+
+def _summary(epoch: int, epochs: int, history: GradientHistory, heated: bool) -> str:
+    line = f"epoch {epoch + 1}/{epochs}: train nll/step {history.train_nll[-1]:.4f}"
+    if history.valid_nll:
+        best = history.best_epoch
+        best_text = "" if best is None else f" (best {history.valid_nll[best]:.4f} @ {best + 1})"
+        line += f", valid {history.valid_nll[-1]:.4f}{best_text}"
+    line += f", entropy/step {history.entropy[-1]:.4f}"
+    if heated:
+        line += " [heating]"
+    line += f", {history.wall_time[-1]:.2f}s"
+    if history.stopped_early:
+        line += "; early stop"
+    return line
