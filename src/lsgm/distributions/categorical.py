@@ -66,9 +66,13 @@ def categorical_log_prob(log_probs: Array, x: Array) -> Array:
     """
     x = jnp.asarray(x)
     if jnp.issubdtype(x.dtype, jnp.integer):
+        # A one-hot product rather than a gather: the gradient is then a matrix product, not
+        # a scatter-add (slow on CPU). Entries of log_probs are finite (zeros are stored as the
+        # smallest float's log), so 0 * log_probs never makes a NaN.
+        onehot = jax.nn.one_hot(x, log_probs.shape[-1], dtype=log_probs.dtype)
         if log_probs.ndim == 2:
-            return log_probs.T[x]
-        return jnp.take_along_axis(log_probs, x[:, None, None], axis=-1)[..., 0]
+            return onehot @ log_probs.T
+        return jnp.einsum("tm,tkm->tk", onehot, log_probs)
     positive = x > 0
     log_o = jnp.where(positive, jnp.log(jnp.where(positive, x, 1)), -jnp.inf)
     return logsumexp(log_probs + log_o[:, None, :], axis=-1)
