@@ -16,6 +16,7 @@ validated at trace time (:func:`~lsgm.inference.potentials.check_potentials`).
 
 from __future__ import annotations
 
+import functools
 from functools import partial
 from typing import NamedTuple
 
@@ -73,6 +74,20 @@ class Posteriors(NamedTuple):
 def _check_method(method: str) -> None:
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not one of {METHODS}.")
+
+
+def _kernel(impl):
+    """Make a public kernel from ``impl(p, length, allowed, method)``: validate the method and
+    the shapes at trace time, then run ``impl`` under ``jax.jit`` (``method`` static)."""
+    jitted = jax.jit(impl, static_argnames="method")
+
+    @functools.wraps(impl)
+    def public(p: Potentials, length=None, allowed=None, method: str = "scaled"):
+        _check_method(method)
+        check_potentials(p, length, allowed)
+        return jitted(p, length, allowed, method)
+
+    return public
 
 
 def _safe_log(x: Array) -> Array:
@@ -135,37 +150,26 @@ def _log_z_jvp(method, padded, primals, tangents):
     return counts.log_z, tangent
 
 
-@partial(jax.jit, static_argnames="method")
-def _log_partition(p, length, allowed, method):
+@_kernel
+def log_partition(p: Potentials, length=None, allowed=None, method: str = "scaled") -> Array:
+    """``log p(x_{1:length})`` summed over all (allowed) state paths. Returns a scalar."""
     prep = prepare(p, length, allowed)
     log_z = _log_z(method, prep.padded, prep.log_init, prep.log_trans, prep.log_emit, prep.length)
     return to_public_log(log_z)
 
 
-def log_partition(p: Potentials, length=None, allowed=None, method: str = "scaled") -> Array:
-    """``log p(x_{1:length})`` summed over all (allowed) state paths. Returns a scalar."""
-    _check_method(method)
-    check_potentials(p, length, allowed)
-    return _log_partition(p, length, allowed, method)
-
-
-@partial(jax.jit, static_argnames="method")
-def _forward(p, length, allowed, method):
+@_kernel
+def forward(p: Potentials, length=None, allowed=None, method: str = "scaled") -> Array:
+    """``[T, K]`` ``log alpha_t(k) = log p(x_{1:t}, z_t = k)``; ``-inf`` on padding."""
     prep = prepare(p, length, allowed)
     log_alpha_hat, log_c = _forward_normalised(prep, method)
     log_alpha = log_alpha_hat + jnp.cumsum(log_c)[:, None]
     return to_public_log(_mask_rows(prep, log_alpha, valid_steps(prep), LOG_FLOOR))
 
 
-def forward(p: Potentials, length=None, allowed=None, method: str = "scaled") -> Array:
-    """``[T, K]`` ``log alpha_t(k) = log p(x_{1:t}, z_t = k)``; ``-inf`` on padding."""
-    _check_method(method)
-    check_potentials(p, length, allowed)
-    return _forward(p, length, allowed, method)
-
-
-@partial(jax.jit, static_argnames="method")
-def _backward(p, length, allowed, method):
+@_kernel
+def backward(p: Potentials, length=None, allowed=None, method: str = "scaled") -> Array:
+    """``[T, K]`` ``log beta_t(k) = log p(x_{t+1:length} | z_t = k)``; ``-inf`` on padding."""
     prep = prepare(p, length, allowed)
     if method == "log":
         log_beta_hat, log_d = log_space.backward(prep, UNROLL)
@@ -179,15 +183,9 @@ def _backward(p, length, allowed, method):
     return to_public_log(_mask_rows(prep, log_beta, valid_steps(prep), LOG_FLOOR))
 
 
-def backward(p: Potentials, length=None, allowed=None, method: str = "scaled") -> Array:
-    """``[T, K]`` ``log beta_t(k) = log p(x_{t+1:length} | z_t = k)``; ``-inf`` on padding."""
-    _check_method(method)
-    check_potentials(p, length, allowed)
-    return _backward(p, length, allowed, method)
-
-
-@partial(jax.jit, static_argnames="method")
-def _filtered(p, length, allowed, method):
+@_kernel
+def filtered(p: Potentials, length=None, allowed=None, method: str = "scaled") -> Array:
+    """``[T, K]`` filtering distributions ``p(z_t = k | x_{1:t})``; rows ``t >= length`` are 0."""
     prep = prepare(p, length, allowed)
     if method == "log":
         probs = jnp.exp(log_space.forward(prep, UNROLL).log_alpha_hat)
@@ -196,20 +194,7 @@ def _filtered(p, length, allowed, method):
     return _mask_rows(prep, probs, valid_steps(prep), 0.0)
 
 
-def filtered(p: Potentials, length=None, allowed=None, method: str = "scaled") -> Array:
-    """``[T, K]`` filtering distributions ``p(z_t = k | x_{1:t})``; rows ``t >= length`` are 0."""
-    _check_method(method)
-    check_potentials(p, length, allowed)
-    return _filtered(p, length, allowed, method)
-
-
-@partial(jax.jit, static_argnames="method")
-def _expected_counts_public(p, length, allowed, method):
-    prep = prepare(p, length, allowed)
-    counts = _expected_counts(prep, method)
-    return counts._replace(log_z=to_public_log(counts.log_z))
-
-
+@_kernel
 def expected_counts(p: Potentials, length=None, allowed=None, method: str = "scaled"):
     """Expected sufficient statistics: ``log_z``, state marginals and summed pairwise marginals.
 
@@ -217,9 +202,8 @@ def expected_counts(p: Potentials, length=None, allowed=None, method: str = "sca
     over time of the pairwise marginals, computed with one ``[K, T] @ [T, K]`` product instead
     of a ``[T-1, K, K]`` array; see :class:`ExpectedCounts`.
     """
-    _check_method(method)
-    check_potentials(p, length, allowed)
-    return _expected_counts_public(p, length, allowed, method)
+    counts = _expected_counts(prepare(p, length, allowed), method)
+    return counts._replace(log_z=to_public_log(counts.log_z))
 
 
 def _posteriors_log(prep: Prepared) -> Posteriors:
@@ -235,8 +219,14 @@ def _posteriors_scaled(prep: Prepared) -> Posteriors:
     return Posteriors(fwd.log_c.sum(), scaled.states(fwd, bwd), scaled.pairwise(prep, fwd, bwd))
 
 
-@partial(jax.jit, static_argnames="method")
-def _posteriors(p, length, allowed, method):
+@_kernel
+def posteriors(p: Potentials, length=None, allowed=None, method: str = "scaled") -> Posteriors:
+    """Forward–backward smoothing: ``log_z``, state marginals and pairwise marginals.
+
+    ``states[t, k] = p(z_t = k | x)`` and ``transitions[t, i, j] = p(z_t = i, z_{t+1} = j | x)``,
+    which are also the gradients of ``log_partition`` with respect to ``log_emit`` and
+    ``log_trans`` (time-varying), respectively.
+    """
     prep = prepare(p, length, allowed)
     post = _posteriors_log(prep) if method == "log" else _posteriors_scaled(prep)
     valid = valid_steps(prep)
@@ -245,15 +235,3 @@ def _posteriors(p, length, allowed, method):
         states=_mask_rows(prep, post.states, valid, 0.0),
         transitions=_mask_rows(prep, post.transitions, valid[1:], 0.0),
     )
-
-
-def posteriors(p: Potentials, length=None, allowed=None, method: str = "scaled") -> Posteriors:
-    """Forward–backward smoothing: ``log_z``, state marginals and pairwise marginals.
-
-    ``states[t, k] = p(z_t = k | x)`` and ``transitions[t, i, j] = p(z_t = i, z_{t+1} = j | x)``,
-    which are also the gradients of ``log_partition`` with respect to ``log_emit`` and
-    ``log_trans`` (time-varying), respectively.
-    """
-    _check_method(method)
-    check_potentials(p, length, allowed)
-    return _posteriors(p, length, allowed, method)
