@@ -40,7 +40,7 @@ def _joint_log_probs(model, x):
     (RecurrentStack.step, the heads), independently of ``potentials``."""
     T = len(x)
     carries = model.rnn.initial_state()
-    u = [model._dense(model.rnn._output(carries[-1]), train_dropout=False)]
+    u = [model._dense(model.rnn.output(carries[-1]), train_dropout=False)]
     for t in range(T):
         carries, q = model.rnn.step(carries, model.family.encode(jnp.asarray(x)[t : t + 1])[0])
         u.append(model._dense(q, train_dropout=False))

@@ -263,7 +263,7 @@ class LSGM(SequenceModel):
         if int(num_steps) < 1:
             raise ValueError(f"num_steps must be >= 1; got {num_steps}.")
         carries = self.rnn.initial_state()
-        u0 = self._dense(self.rnn._output(carries[-1]), train_dropout=False)
+        u0 = self._dense(self.rnn.output(carries[-1]), train_dropout=False)
         key_first, key_steps = jax.random.split(key)
         z0 = jax.random.categorical(key_first, self.log_initial(u0)).astype(jnp.int32)
 

@@ -67,7 +67,8 @@ class RecurrentStack(nnx.Module):
         return [(q0[layer, 0], q0[layer, 1]) for layer in range(self.num_layers)]
 
     @staticmethod
-    def _output(carry) -> Array:
+    def output(carry) -> Array:
+        """The hidden state ``h`` of a layer's carry (``h``, or ``(c, h)`` for an LSTM)."""
         return carry[1] if isinstance(carry, tuple) else carry
 
     def __call__(self, x: Array) -> Array:
@@ -81,10 +82,10 @@ class RecurrentStack(nnx.Module):
 
             def step(carry, g, recurrent=recurrent, step_fn=step_fn):
                 new = step_fn(g, carry, recurrent)
-                return new, self._output(new)
+                return new, self.output(new)
 
             _, seq = jax.lax.scan(step, carries[layer], gates_x)
-        first = self._output(carries[-1])
+        first = self.output(carries[-1])
         return jnp.concatenate([first[None], seq], axis=0)
 
     def step(self, carries, x_t: Array):
@@ -95,5 +96,5 @@ class RecurrentStack(nnx.Module):
             step_fn = _gru_step if self.cell == "gru" else _lstm_step
             new = step_fn(self.inputs[layer](inp), carries[layer], self.recurrents[layer])
             new_carries.append(new)
-            inp = self._output(new)
+            inp = self.output(new)
         return new_carries, inp
