@@ -31,6 +31,25 @@ def median_time(fn: Callable[[], object], repeats: int, warmup: int = 3) -> floa
     return statistics.median(times)
 
 
+def time_jitted(fn, args: tuple, repeats: int) -> tuple[float, float]:
+    """``(median seconds per call, compile seconds)`` of a ``jax.jit``-ed ``fn(*args)``."""
+    import jax
+
+    compile_s = median_time(lambda: fn.lower(*args).compile(), repeats=1, warmup=0)
+    seconds = median_time(lambda: jax.block_until_ready(fn(*args)), repeats)
+    return seconds, compile_s
+
+
+def quick_arguments(description: str, argv=None, quick_help: str = "tiny sizes, one repeat"):
+    """Parse the benchmarks' shared ``--quick`` / ``--repeats`` options."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--repeats", type=int, default=7)
+    return parser.parse_args(argv)
+
+
 @dataclass
 class Row:
     """One line of a benchmark table."""

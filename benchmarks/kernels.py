@@ -10,12 +10,19 @@ reported apart, and prints a Markdown table with the speed-up (hmmlearn time / l
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Row, machine_line, markdown_table, median_time, pin_one_thread  # noqa: E402
+from common import (  # noqa: E402
+    Row,
+    machine_line,
+    markdown_table,
+    median_time,
+    pin_one_thread,
+    quick_arguments,
+    time_jitted,
+)
 
 pin_one_thread()
 
@@ -93,8 +100,7 @@ def run(n: int, T: int, repeats: int) -> list[Row]:
         X = jnp.asarray(w.X, jnp.int32 if kind == "categorical" else jnp.float32)
         ours, peer = lsgm_ops(w), hmmlearn_ops(w)
         for op, fn in ours.items():
-            compile_s = median_time(lambda fn=fn: fn.lower(X).compile(), repeats=1, warmup=0)
-            ours_s = median_time(lambda fn=fn: jax.block_until_ready(fn(X)), repeats)
+            ours_s, compile_s = time_jitted(fn, (X,), repeats)
             peer_s = None if peer is None else median_time(peer[op], repeats)
             label = f"{kind} K=8, {n}×{T}"
             rows.append(Row(label, op, ours_s, "hmmlearn-scaling", peer_s, compile_s))
@@ -102,10 +108,7 @@ def run(n: int, T: int, repeats: int) -> list[Row]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat")
-    parser.add_argument("--repeats", type=int, default=7)
-    args = parser.parse_args(argv)
+    args = quick_arguments(__doc__.splitlines()[0], argv)
     n, T, repeats = (4, 50, 1) if args.quick else (200, 1000, args.repeats)
     rows = run(n, T, repeats)
     print(f"# Inference kernels, float32, one thread\n\n{machine_line()}\n")

@@ -14,12 +14,19 @@ be installed.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Row, machine_line, markdown_table, median_time, pin_one_thread  # noqa: E402
+from common import (  # noqa: E402
+    Row,
+    machine_line,
+    markdown_table,
+    median_time,
+    pin_one_thread,
+    quick_arguments,
+    time_jitted,
+)
 
 pin_one_thread()
 
@@ -115,8 +122,7 @@ def run(n: int, T: int, repeats: int, quick: bool) -> list[Row]:
         ours, peer, dyn = lsgm_ops(w), hmmlearn_ops(w), dynamax_times(w, quick)
         for op, (fn, args) in ours.items():
             jitted = fn if hasattr(fn, "lower") else jax.jit(fn)
-            compile_s = median_time(lambda: jitted.lower(*args).compile(), repeats=1, warmup=0)
-            ours_s = median_time(lambda: jax.block_until_ready(jitted(*args)), repeats)
+            ours_s, compile_s = time_jitted(jitted, args, repeats)
             label = f"{kind} K=8, {n}×{T}"
             peer_s = None if peer is None or op not in peer else median_time(peer[op], repeats)
             rows.append(Row(label, op, ours_s, "hmmlearn-scaling", peer_s, compile_s))
@@ -126,10 +132,7 @@ def run(n: int, T: int, repeats: int, quick: bool) -> list[Row]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat, no dynamax")
-    parser.add_argument("--repeats", type=int, default=7)
-    args = parser.parse_args(argv)
+    args = quick_arguments(__doc__.splitlines()[0], argv, "tiny sizes, one repeat, no dynamax")
     n, T, repeats = (4, 50, 1) if args.quick else (200, 1000, args.repeats)
     rows = run(n, T, repeats, args.quick)
     print(f"# EM iteration and gradient, float32, one thread\n\n{machine_line()}\n")

@@ -98,6 +98,13 @@ def _normalise_counts(counts: Array, old_log: Array) -> Array:
     return jnp.where(with_mass, log, old_log)
 
 
+def _with_labels(p: Potentials, log_mask: Array | None) -> Potentials:
+    """Potentials with a :func:`label_potentials` row added to the emissions (None: as is)."""
+    if log_mask is None:
+        return p
+    return Potentials(p.log_init, p.log_trans, p.log_emit + log_mask)
+
+
 def e_step(model, data: Array, lengths: Array, log_mask: Array | None = None):
     """Expected sufficient statistics of a padded batch (``log_mask``: from
     :func:`label_potentials`, added to the emission potentials).
@@ -108,9 +115,7 @@ def e_step(model, data: Array, lengths: Array, log_mask: Array | None = None):
 
     def one(x, n, mask):
         p = model.potentials(x)
-        if mask is not None:
-            p = Potentials(p.log_init, p.log_trans, p.log_emit + mask)
-        return inference.expected_counts(p, n)
+        return inference.expected_counts(_with_labels(p, mask), n)
 
     counts = jax.vmap(one)(data, lengths, log_mask)
     K = counts.states.shape[-1]
@@ -180,9 +185,7 @@ def check_feasible(model, batch: PaddedBatch, log_mask: np.ndarray | None) -> No
 
         def one(x, n, extra):
             p = m.potentials(x)
-            if extra is not None:
-                p = Potentials(p.log_init, p.log_trans, p.log_emit + extra)
-            return inference.log_partition(p, n)
+            return inference.log_partition(_with_labels(p, extra), n)
 
         return jax.vmap(one)(data, lengths, mask)
 
