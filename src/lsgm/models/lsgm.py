@@ -119,6 +119,16 @@ class LSGM(SequenceModel):
                 f"dense_layers must be >= 0 and embedding_dim >= 1; got {dense_layers}, {embedding_dim}."
             )
         family = family_of(emission)
+        #: The constructor's settings (hashable, static), for saving and rebuilding the model.
+        self.settings = (
+            ("rnn", rnn), ("hidden_size", int(hidden_size)), ("num_layers", int(num_layers)),
+            ("dense_layers", int(dense_layers)),
+            ("dense_size", None if dense_size is None else int(dense_size)),
+            ("order", int(order)), ("conditioning", conditioning),
+            ("emission_network", emission_network), ("embedding_dim", int(embedding_dim)),
+            ("emission_hidden", None if emission_hidden is None else int(emission_hidden)),
+            ("dropout", float(dropout)), ("initial", initial),
+        )  # fmt: skip
         self.num_states, self.order, self.conditioning = K, int(order), conditioning
         self.emission_network, self.initial_mode = emission_network, initial
         self.emission = emission

@@ -111,7 +111,14 @@ def read_checkpoint(path) -> tuple[dict[str, np.ndarray], dict[str, str], dict]:
             f"{str(path)!r} has checkpoint version {payload['version']}; this lsgm reads "
             f"<= {VERSION}. Upgrade lsgm."
         )
-    return payload["arrays"], dict(payload.get("prng_keys", {})), json.loads(payload["metadata"])
+    try:
+        arrays, keys = payload["arrays"], dict(payload.get("prng_keys", {}))
+        metadata = json.loads(payload["metadata"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{str(path)!r} is a damaged lsgm checkpoint ({err!r}).") from err
+    if not isinstance(arrays, dict) or not isinstance(metadata, dict):
+        raise ValueError(f"{str(path)!r} is a damaged lsgm checkpoint (bad layout).")
+    return arrays, keys, metadata
 
 
 def load_metadata(path) -> dict:

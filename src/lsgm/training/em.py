@@ -18,8 +18,10 @@ position labelled a single step equals :func:`lsgm.training.fit_supervised`.
 
 from __future__ import annotations
 
+import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -29,7 +31,10 @@ from flax import nnx
 from lsgm import inference
 from lsgm.data.batching import PaddedBatch
 from lsgm.inference import Potentials
+from lsgm.training.checkpoint import load_checkpoint, save_checkpoint
 from lsgm.training.common import PARTS, check_freeze, progress
+
+EM_CHECKPOINT = "em_checkpoint.msgpack"
 
 Array = jax.Array
 
@@ -201,12 +206,17 @@ def check_feasible(model, batch: PaddedBatch, log_mask: np.ndarray | None) -> No
         )
 
 
-def _run_em(model, step, batch, log_mask, max_iter, tol, show) -> FitHistory:
-    history = FitHistory()
+def _run_em(
+    model, step, batch, log_mask, max_iter, tol, show, history=None, after_iteration=None
+) -> FitHistory:
+    """EM iterations until convergence or ``max_iter`` in all (counting ``history``'s, for a
+    resumed restart); ``after_iteration(state, history)`` runs after each one."""
+    history = FitHistory() if history is None else history
     _, state = nnx.split(model)
     data, lengths = jnp.asarray(batch.data), jnp.asarray(batch.lengths)
     mask = None if log_mask is None else jnp.asarray(log_mask)
-    bar = progress(range(max_iter), "EM", show)
+    last = history.n_iter if history.converged else max_iter
+    bar = progress(range(history.n_iter, last), "EM", show)
     for _ in bar:
         new_state, log_l = step(state, data, lengths, mask)
         log_l = float(log_l)
@@ -220,10 +230,8 @@ def _run_em(model, step, batch, log_mask, max_iter, tol, show) -> FitHistory:
         state = new_state  # like hmmlearn, the M-step after the last E-step is kept
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(log_likelihood=f"{log_l:.4f}")
-        if previous is None:
-            continue
-        delta = log_l - previous
-        if delta < -1e-6 * max(1.0, abs(previous)):
+        delta = np.inf if previous is None else log_l - previous
+        if previous is not None and delta < -1e-6 * max(1.0, abs(previous)):
             warnings.warn(
                 f"EM log-likelihood decreased by {-delta:.3g} at iteration "
                 f"{history.n_iter - 1}; numerical trouble or a prior/floor at work.",
@@ -232,9 +240,26 @@ def _run_em(model, step, batch, log_mask, max_iter, tol, show) -> FitHistory:
             )
         if delta < tol:  # hmmlearn's ConvergenceMonitor rule
             history.converged = True
+        if after_iteration is not None:
+            after_iteration(state, history)
+        if history.converged:
             break
     nnx.update(model, state)
     return history
+
+
+def _load_em_checkpoint(path: Path, model, settings: dict):
+    """``(metadata, {"current", "best"} states)`` of an EM checkpoint, or None if absent."""
+    if not path.is_file():
+        return None
+    template = {"current": nnx.state(model), "best": nnx.state(model)}
+    tree, meta = load_checkpoint(path, template)
+    if meta.get("settings") != settings:
+        raise ValueError(
+            f"{path}: the checkpoint was written with settings {meta.get('settings')}, not "
+            f"{settings}; resume with the same settings or use another checkpoint folder."
+        )
+    return meta, tree
 
 
 def fit_em(
@@ -251,6 +276,8 @@ def fit_em(
     state_labels=None,
     seed: int = 0,
     progress_bar: bool = False,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = False,
 ):
     """Fit an HMM by Baum–Welch.
 
@@ -267,6 +294,10 @@ def fit_em(
         state_labels: per sequence ``[T_i]`` ints, ``-1`` = unknown (semi-supervised EM).
         seed: seeds the restarts.
         progress_bar: show a tqdm bar.
+        checkpoint_dir: write ``em_checkpoint.msgpack`` there after every iteration,
+            atomically (current restart, its parameters and history, the best restart so far).
+        resume: continue from that checkpoint (start afresh when there is none); with the
+            same data and settings the result equals an uninterrupted fit.
 
     Returns:
         ``(model, history)`` with ``history.log_likelihoods`` (before each M-step; never
@@ -281,13 +312,43 @@ def fit_em(
     init = n_init > 1 if init is None else bool(init)
     check_feasible(model, batch, log_mask)
     step = _make_em_step(nnx.graphdef(model), prior, freeze)
+    settings = {"n_init": int(n_init), "seed": int(seed), "max_iter": int(max_iter), "tol": tol}
+    path = None if checkpoint_dir is None else Path(checkpoint_dir) / EM_CHECKPOINT
+    saved = _load_em_checkpoint(path, model, settings) if resume and path is not None else None
+    start = saved[0]["restart"] if saved else 0
     best, best_history = None, None
     history_restarts = []
-    for key in jax.random.split(jax.random.key(seed), n_init):
+    if saved:
+        meta, tree = saved
+        history_restarts = list(meta["restarts"])
+        if meta["best_history"] is not None:
+            best, best_history = nnx.clone(model), FitHistory(**meta["best_history"])
+            nnx.update(best, tree["best"])
+    keys = jax.random.split(jax.random.key(seed), n_init)
+    for restart in range(start, int(n_init)):
         candidate = nnx.clone(model) if n_init > 1 else model
-        if init:
-            _randomise(candidate, batch, key)
-        history = _run_em(candidate, step, batch, log_mask, max_iter, tol, progress_bar)
+        history = None
+        if saved and restart == start:
+            nnx.update(candidate, saved[1]["current"])
+            history = FitHistory(**saved[0]["history"])
+        elif init:
+            _randomise(candidate, batch, keys[restart])
+
+        def save(state, hist, restart=restart, best=best, best_history=best_history):
+            tree = {"current": state, "best": state if best is None else nnx.state(best)}
+            meta = {
+                "restart": restart,
+                "history": {"log_likelihoods": hist.log_likelihoods, "converged": hist.converged},
+                "best_history": None if best_history is None else asdict(best_history),
+                "restarts": history_restarts,
+                "settings": settings,
+            }
+            save_checkpoint(path, tree, meta)
+
+        history = _run_em(
+            candidate, step, batch, log_mask, max_iter, tol, progress_bar,
+            history=history, after_iteration=None if path is None else save,
+        )  # fmt: skip
         history_restarts.append(history.log_likelihoods[-1])
         if best_history is None or history.log_likelihoods[-1] > best_history.log_likelihoods[-1]:
             best, best_history = candidate, history

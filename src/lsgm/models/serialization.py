@@ -1,0 +1,190 @@
+"""Model files: an HMM or LSGM with its configuration, alphabet and a format version.
+
+A model file is one :mod:`lsgm.training.checkpoint` file (msgpack via
+:mod:`flax.serialization`; never a pickle) written atomically. Its arrays are the model's
+``nnx.State``; its JSON metadata holds
+
+* ``format`` = ``"lsgm-model"`` and ``format_version`` (:data:`MODEL_FORMAT_VERSION`),
+* ``kind`` (``"HMM"`` / ``"LSGM"``), ``num_states``, the emission family and its sizes,
+  and for an LSGM its constructor settings — enough to rebuild the model before its
+  arrays are loaded and checked path by path, shape by shape;
+* ``sha256`` of the arrays, so a corrupted file is detected, not silently loaded;
+* free-form ``info`` chosen by the caller (the CLI stores the alphabet, input kind, state
+  names and the training summary there).
+
+    save_model("cpg.lsgm", model, info={"alphabet": "ACGT"})
+    model, info = load_model("cpg.lsgm")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib.metadata import PackageNotFoundError, version
+
+import numpy as np
+from flax import nnx
+
+from lsgm.distributions import Bernoulli, Categorical, Gaussian, GaussianMixture, Poisson
+from lsgm.distributions.base import Emission
+from lsgm.models.hmm import HMM
+from lsgm.models.lsgm import LSGM
+
+MODEL_FORMAT = "lsgm-model"
+#: Bumped whenever a saved model's layout changes; files of another version are refused.
+MODEL_FORMAT_VERSION = 1
+
+#: Emission family name -> (class, the constructor's size arguments after ``num_states``).
+FAMILIES: dict[str, tuple[type, tuple[str, ...]]] = {
+    "categorical": (Categorical, ("num_symbols",)),
+    "gaussian": (Gaussian, ("dim", "covariance", "variance_floor")),
+    "bernoulli": (Bernoulli, ("dim",)),
+    "poisson": (Poisson, ("dim",)),
+    "gmm": (GaussianMixture, ("dim", "num_components", "covariance", "variance_floor")),
+}
+
+
+def _lsgm_version() -> str:
+    try:
+        return version("lsgm")
+    except PackageNotFoundError:  # pragma: no cover - source tree without install
+        return "unknown"
+
+
+def emission_config(emission: Emission) -> dict:
+    """``{"family": name, <size arguments>}`` of an emission, enough to rebuild it."""
+    for name, (cls, fields) in FAMILIES.items():
+        if type(emission) is cls:
+            return {"family": name, **{f: getattr(emission, f) for f in fields}}
+    raise ValueError(f"cannot save an emission of type {type(emission).__name__}.")
+
+
+def build_emission(config: dict, num_states: int, rngs: nnx.Rngs) -> Emission:
+    """A fresh emission from :func:`emission_config`'s dict."""
+    family = config.get("family")
+    if family not in FAMILIES:
+        raise ValueError(f"unknown emission family {family!r}; known: {sorted(FAMILIES)}.")
+    cls, fields = FAMILIES[family]
+    args = {f: config[f] for f in fields}
+    return cls(num_states, **args, rngs=rngs)
+
+
+def model_config(model) -> dict:
+    """The JSON-serialisable configuration that :func:`build_model` turns back into ``model``."""
+    if isinstance(model, LSGM):
+        kind, settings = "LSGM", dict(model.settings)
+    elif isinstance(model, HMM):
+        kind, settings = "HMM", {}
+    else:
+        raise ValueError(f"cannot save a {type(model).__name__}; only HMM and LSGM models.")
+    return {
+        "kind": kind,
+        "num_states": int(model.num_states),
+        "emission": emission_config(model.emission),
+        "settings": settings,
+    }
+
+
+def build_model(config: dict, rngs: nnx.Rngs | None = None):
+    """A fresh model (random parameters) of :func:`model_config`'s configuration."""
+    rngs = nnx.Rngs(0) if rngs is None else rngs
+    K = int(config["num_states"])
+    emission = build_emission(config["emission"], K, rngs)
+    if config["kind"] == "HMM":
+        return HMM(K, emission, rngs=rngs)
+    if config["kind"] == "LSGM":
+        return LSGM(K, emission, **config["settings"], rngs=rngs)
+    raise ValueError(f"unknown model kind {config['kind']!r}; known: HMM, LSGM.")
+
+
+def _digest(arrays: dict[str, np.ndarray], metadata: dict) -> str:
+    """sha256 over the metadata (less the digest itself) and every array's name, dtype, shape
+    and bytes."""
+    h = hashlib.sha256()
+    rest = {k: v for k, v in metadata.items() if k != "sha256"}
+    h.update(json.dumps(rest, sort_keys=True).encode())
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def save_model(path, model, info: dict | None = None) -> None:
+    """Write ``model`` (HMM or LSGM) and a JSON-serialisable ``info`` dict to ``path``, atomically."""
+    from lsgm.training.checkpoint import flatten_arrays, save_checkpoint
+
+    state = nnx.state(model)
+    metadata = {
+        "format": MODEL_FORMAT,
+        "format_version": MODEL_FORMAT_VERSION,
+        "lsgm_version": _lsgm_version(),
+        **model_config(model),
+        "info": info or {},
+    }
+    metadata["sha256"] = _digest(flatten_arrays(state)[0], metadata)
+    save_checkpoint(path, state, metadata)
+
+
+def read_model_metadata(path) -> dict:
+    """The metadata of a model file, after checking its format and version."""
+    from lsgm.training.checkpoint import read_checkpoint
+
+    try:
+        _, _, meta = read_checkpoint(path)
+    except FileNotFoundError as err:
+        raise ValueError(f"{path}: no such model file.") from err
+    except ValueError as err:
+        raise ValueError(
+            f"{path}: not a readable lsgm model file (corrupted or another format): {err}"
+        ) from err
+    if meta.get("format") != MODEL_FORMAT:
+        raise ValueError(
+            f"{path}: an lsgm checkpoint but not a model file (format {meta.get('format')!r}); "
+            "pass a file written by `lsgm fit` or lsgm.save_model."
+        )
+    if meta.get("format_version") != MODEL_FORMAT_VERSION:
+        raise ValueError(
+            f"{path}: model format version {meta.get('format_version')} (written by lsgm "
+            f"{meta.get('lsgm_version')}); this lsgm {_lsgm_version()} reads version "
+            f"{MODEL_FORMAT_VERSION}. Use the matching lsgm version or refit the model."
+        )
+    return meta
+
+
+def load_model(path):
+    """``(model, info)`` from a file written by :func:`save_model`.
+
+    Raises:
+        ValueError: a missing, corrupted or foreign file, another format version, or arrays
+            that do not match the recorded configuration — each naming the file.
+    """
+    from lsgm.training.checkpoint import CheckpointMismatchError, flatten_arrays, load_checkpoint
+
+    meta = read_model_metadata(path)
+    try:
+        model = build_model(meta)
+        state, _ = load_checkpoint(path, nnx.state(model))
+    except (KeyError, TypeError) as err:
+        raise ValueError(
+            f"{path}: the model configuration is incomplete or invalid ({err})."
+        ) from err
+    except CheckpointMismatchError as err:
+        raise ValueError(f"{path}: corrupted model file: {err}") from err
+    if _digest(flatten_arrays(state)[0], meta) != meta.get("sha256"):
+        raise ValueError(
+            f"{path}: corrupted model file (its checksum does not match); "
+            "restore it from a copy or refit."
+        )
+    nnx.update(model, state)
+    return model, meta.get("info", {})
+
+
+__all__ = [
+    "MODEL_FORMAT_VERSION",
+    "build_model",
+    "load_model",
+    "model_config",
+    "read_model_metadata",
+    "save_model",
+]
