@@ -1,0 +1,155 @@
+"""``lsgm score``, ``lsgm decode`` and ``lsgm posterior``: a model file applied to data files."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+
+from lsgm.cli.common import LoadedModel, add_output_options, emit, message
+from lsgm.data.files import atomic_write_bytes, atomic_write_text, check_writable_dir
+from lsgm.data.intervals import format_bed, path_to_intervals
+
+
+def _common(p) -> None:
+    p.add_argument("model", help="model file written by `lsgm fit`")
+    p.add_argument("data", nargs="+", help="data files of the kind the model was trained on")
+    p.add_argument("--split", default=None, help="piano-roll split to read (default: all)")
+    add_output_options(p)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("score", help="log-likelihood and per-symbol perplexity of data")
+    _common(p)
+    p.add_argument("-o", "--output", help="also write a per-sequence TSV here")
+    p.set_defaults(run=run_score)
+
+    p = sub.add_parser("decode", help="Viterbi state paths as TSV, or BED intervals of states")
+    _common(p)
+    p.add_argument("-o", "--output", required=True,
+                   help="output file: .tsv (one row per position) or .bed (intervals)")  # fmt: skip
+    p.add_argument("--bed-states", help="comma-separated state names written to BED "
+                   "(default: every state)")  # fmt: skip
+    p.set_defaults(run=run_decode)
+
+    p = sub.add_parser("posterior", help="state posteriors p(z_t | x) as TSV or NPZ")
+    _common(p)
+    p.add_argument("-o", "--output", required=True, help="output file: .tsv or .npz")
+    p.set_defaults(run=run_posterior)
+
+
+def _output(path: str, allowed: tuple[str, ...]) -> Path:
+    out = Path(path)
+    if out.suffix.lower() not in allowed:
+        raise ValueError(
+            f"{out}: the output must end in {' or '.join(allowed)}; got {out.suffix or 'no suffix'!r}."
+        )
+    check_writable_dir(out.parent)
+    return out
+
+
+def run_score(args) -> int:
+    out = _output(args.output, (".tsv",)) if args.output else None
+    lm = LoadedModel(args.model)
+    data, xs = lm.read(args.data, args.split)
+    message(args, f"scoring {len(xs)} sequences ({data.num_steps} steps)")
+    per_seq = lm.model.score_samples(xs)
+    total = float(per_seq.sum())
+    per_step = total / data.num_steps
+    result = {
+        "model": str(lm.path),
+        "num_sequences": len(xs),
+        "num_steps": data.num_steps,
+        "log_likelihood": total,
+        "log_likelihood_per_step": per_step,
+        "perplexity": math.exp(-per_step),
+        "per_sequence": [
+            {"name": n, "length": len(x), "log_likelihood": float(v)}
+            for n, x, v in zip(data.names, xs, per_seq, strict=True)
+        ],
+    }
+    if out is not None:
+        rows = ["name\tlength\tlog_likelihood\tper_step\n"] + [
+            f"{n}\t{len(x)}\t{v:.6f}\t{v / len(x):.6f}\n"
+            for n, x, v in zip(data.names, xs, per_seq, strict=True)
+        ]
+        atomic_write_text(out, "".join(rows))
+    unit = "symbol" if lm.spec.kind == "sequence" else "step"
+    emit(args, result, [
+        f"{len(xs)} sequences, {data.num_steps} {unit}s",
+        f"log-likelihood {total:.4f}  ({per_step:.4f} per {unit})",
+        f"perplexity per {unit} {math.exp(-per_step):.4f}",
+    ])  # fmt: skip
+    return 0
+
+
+def run_decode(args) -> int:
+    out = _output(args.output, (".tsv", ".bed"))
+    lm = LoadedModel(args.model)
+    keep = None
+    if args.bed_states:
+        keep = [s.strip() for s in args.bed_states.split(",")]
+        unknown = sorted(set(keep) - set(lm.state_names))
+        if unknown:
+            raise ValueError(
+                f"--bed-states {unknown} are not states of {lm.path}; its states are "
+                f"{', '.join(lm.state_names)}."
+            )
+    data, xs = lm.read(args.data, args.split)
+    message(args, f"decoding {len(xs)} sequences ({data.num_steps} steps)")
+    paths = lm.model.predict(xs)
+    if out.suffix.lower() == ".bed":
+        intervals = [
+            iv for name, path in zip(data.names, paths, strict=True)
+            for iv in path_to_intervals(np.asarray(path), name, lm.state_names, keep)
+        ]  # fmt: skip
+        atomic_write_text(out, format_bed(intervals))
+        written = len(intervals)
+    else:
+        buf = io.StringIO()
+        buf.write("name\tposition\tstate\tstate_name\n")
+        for name, path in zip(data.names, paths, strict=True):
+            for t, k in enumerate(np.asarray(path)):
+                buf.write(f"{name}\t{t + 1}\t{k}\t{lm.state_names[k]}\n")
+        atomic_write_text(out, buf.getvalue())
+        written = data.num_steps
+    counts = np.bincount(
+        np.concatenate([np.asarray(p) for p in paths]), minlength=len(lm.state_names)
+    )
+    result = {
+        "output": str(out),
+        "num_sequences": len(xs),
+        "rows": written,
+        "state_counts": dict(zip(lm.state_names, counts.tolist(), strict=True)),
+    }
+    emit(
+        args, result, [f"wrote {out} ({written} {'intervals' if out.suffix == '.bed' else 'rows'})"]
+    )
+    return 0
+
+
+def run_posterior(args) -> int:
+    out = _output(args.output, (".tsv", ".npz"))
+    lm = LoadedModel(args.model)
+    data, xs = lm.read(args.data, args.split)
+    message(args, f"posteriors of {len(xs)} sequences ({data.num_steps} steps)")
+    probs = [np.asarray(p) for p in lm.model.predict_proba(xs)]
+    if out.suffix.lower() == ".npz":
+        buf = io.BytesIO()
+        arrays = {f"seq{i}": p for i, p in enumerate(probs)}
+        np.savez_compressed(
+            buf, names=np.asarray(data.names), state_names=np.asarray(lm.state_names), **arrays
+        )
+        atomic_write_bytes(out, buf.getvalue())
+    else:
+        text = io.StringIO()
+        text.write("name\tposition\t" + "\t".join(lm.state_names) + "\n")
+        for name, p in zip(data.names, probs, strict=True):
+            for t, row in enumerate(p):
+                text.write(f"{name}\t{t + 1}\t" + "\t".join(f"{v:.6g}" for v in row) + "\n")
+        atomic_write_text(out, text.getvalue())
+    emit(args, {"output": str(out), "num_sequences": len(xs), "num_steps": data.num_steps},
+         [f"wrote {out}"])  # fmt: skip
+    return 0

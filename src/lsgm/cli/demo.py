@@ -1,0 +1,5 @@
+"""``lsgm demo``: placeholder replaced below."""
+
+
+def register(sub) -> None:
+    pass

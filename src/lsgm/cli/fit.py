@@ -1,0 +1,279 @@
+"""``lsgm fit``: build an HMM or LSGM, train it on data files, write a model file."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import optax
+from Bio import SeqIO
+from flax import nnx
+
+from lsgm.cli.common import add_output_options, emit, message, positive_int
+from lsgm.cli.inputs import InputSpec, input_kind, prepare, read_inputs
+from lsgm.data.fasta import _open as open_text
+from lsgm.data.files import check_writable_dir
+from lsgm.models.serialization import build_model, save_model
+
+DEFAULT_EMISSION = {"sequence": "categorical", "pianoroll": "bernoulli", "table": "gaussian"}
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "fit",
+        help="train an HMM or LSGM on data files and write a model file",
+        description="Train an HMM (Baum-Welch, gradient or supervised counting) or an LSGM "
+        "(gradient) on FASTA/FASTQ, piano-roll/MIDI or numeric table files.",
+    )
+    p.add_argument("data", nargs="+", help="training files (FASTA/FASTQ[.gz], .mat/.json/.mid, "
+                   ".npy/.npz/.csv/.tsv)")  # fmt: skip
+    p.add_argument("-o", "--output", required=True, help="model file to write")
+    g = p.add_argument_group("model")
+    g.add_argument("--model", choices=["hmm", "lsgm"], default="hmm")
+    g.add_argument("--states", type=int, default=None, help="number of hidden states K")
+    g.add_argument("--emission", choices=["categorical", "gaussian", "bernoulli", "poisson", "gmm"],
+                   help="emission family (default: from the data type)")  # fmt: skip
+    g.add_argument("--covariance", choices=["diag", "full", "spherical", "tied"], default="diag")
+    g.add_argument("--components", type=int, default=2, help="mixture components (gmm)")
+    g.add_argument("--state-names", help="comma-separated names of the states")
+    l = p.add_argument_group("LSGM")
+    l.add_argument("--rnn", choices=["gru", "lstm"], default="gru")
+    l.add_argument("--hidden-size", type=int, default=32)
+    l.add_argument("--num-layers", type=int, default=1)
+    l.add_argument("--dense-layers", type=int, default=0)
+    l.add_argument("--order", type=int, choices=[0, 1], default=1)
+    l.add_argument("--conditioning", choices=["full", "transitions", "emissions", "none"],
+                   default="full")  # fmt: skip
+    l.add_argument("--emission-network", choices=["shared", "per_state"], default="shared")
+    l.add_argument("--embedding-dim", type=int, default=16)
+    l.add_argument("--dropout", type=float, default=0.0)
+    d = p.add_argument_group("data")
+    d.add_argument("--alphabet", default="ACGT", help="sequence symbols in index order")
+    d.add_argument("--ambiguous", choices=["error", "soft"], default="error",
+                   help="IUPAC codes such as N: an error, or soft observations")  # fmt: skip
+    d.add_argument("--quality", choices=["ignore", "soft"], default="ignore",
+                   help="FASTQ Phred qualities: ignored, or soft observations")  # fmt: skip
+    d.add_argument("--reverse-complement", action="store_true", help="read the reverse strand")
+    d.add_argument("--split", default=None, help="piano-roll split to read (default: train)")
+    d.add_argument("--labels", help="FASTA of per-position state letters (supervised fitting)")
+    d.add_argument("--validation", nargs="+", help="validation files (gradient training)")
+    t = p.add_argument_group("training")
+    t.add_argument("--trainer", choices=["em", "gradient", "supervised"],
+                   help="default: supervised with --labels, em for HMMs, gradient for LSGMs")  # fmt: skip
+    t.add_argument("--max-iter", type=int, default=100, help="EM iterations")
+    t.add_argument("--tol", type=float, default=1e-4, help="EM convergence tolerance")
+    t.add_argument("--n-init", type=int, default=1, help="EM random restarts")
+    t.add_argument("--epochs", type=int, default=20)
+    t.add_argument("--batch-size", type=int, default=16)
+    t.add_argument("--learning-rate", type=float, default=1e-2)
+    t.add_argument("--clip-norm", type=float, default=1.0)
+    t.add_argument("--patience", type=int, default=None, help="early-stopping patience (epochs)")
+    t.add_argument("--entropy-epochs", type=int, default=0, help="entropy-regularised epochs")
+    t.add_argument("--pseudocount", type=float, default=1.0, help="supervised pseudocount")
+    t.add_argument("--checkpoint-dir", help="write a checkpoint there after every iteration/epoch")
+    t.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir")
+    add_output_options(p)
+    p.set_defaults(run=run)
+
+
+def read_labels(path, names: list[str], lengths: list[int], alphabet: str | None):
+    """Per-record state indices from a FASTA of label letters matching the data records.
+
+    Returns ``(labels, alphabet)``: one int32 ``[T_i]`` array per record; state ``k`` is the
+    ``k``-th letter of ``alphabet`` (default: the sorted distinct letters of the file).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such labels file.")
+    with open_text(path) as handle:
+        if handle.read(1) != ">":
+            raise ValueError(f"{path}: line 1 must start a FASTA record ('>').")
+    with open_text(path) as handle:
+        records = [(r.id, str(r.seq)) for r in SeqIO.parse(handle, "fasta")]
+    if len(records) != len(names):
+        raise ValueError(
+            f"{path}: {len(records)} label records for {len(names)} data records; give one "
+            "label record per sequence, in the same order."
+        )
+    letters = alphabet or "".join(sorted({c for _, s in records for c in s}))
+    index = {c: i for i, c in enumerate(letters)}
+    labels = []
+    for number, ((rid, text), name, n) in enumerate(zip(records, names, lengths, strict=True), 1):
+        where = f"{path}: record {number} ({rid})"
+        if rid != name.removesuffix("(-)"):
+            raise ValueError(f"{where}: its name differs from the data record {name!r}.")
+        if len(text) != n:
+            raise ValueError(f"{where}: {len(text)} labels for a sequence of {n} symbols.")
+        bad = next((i for i, c in enumerate(text) if c not in index), None)
+        if bad is not None:
+            raise ValueError(
+                f"{where}, position {bad + 1}: label {text[bad]!r} is not one of {letters!r}."
+            )
+        labels.append(np.fromiter((index[c] for c in text), np.int32, len(text)))
+    return labels, letters
+
+
+def _spec(args, kind: str) -> InputSpec:
+    split = args.split if args.split is not None else ("train" if kind == "pianoroll" else None)
+    return InputSpec(
+        kind=kind,
+        alphabet=args.alphabet,
+        ambiguous=args.ambiguous,
+        quality=args.quality,
+        soft=args.ambiguous == "soft" or args.quality == "soft",
+        reverse_complement=args.reverse_complement,
+        split=split,
+    )
+
+
+def _model_config(args, family: str, K: int, xs, spec: InputSpec) -> dict:
+    if family == "categorical":
+        emission = {"family": family, "num_symbols": len(spec.alphabet)}
+        if spec.kind != "sequence":
+            emission["num_symbols"] = int(max(int(x.max()) for x in xs)) + 1
+    else:
+        emission = {"family": family, "dim": int(xs[0].shape[1])}
+        if family in ("gaussian", "gmm"):
+            emission |= {"covariance": args.covariance, "variance_floor": 1e-3}
+        if family == "gmm":
+            emission["num_components"] = positive_int("--components", args.components)
+    settings = {}
+    if args.model == "lsgm":
+        if family not in ("categorical", "gaussian", "bernoulli") or args.covariance != "diag":
+            raise ValueError(
+                f"an LSGM supports categorical, diagonal gaussian and bernoulli emissions; "
+                f"got {family} ({args.covariance}). Use --model hmm for the others."
+            )
+        settings = {
+            "rnn": args.rnn,
+            "hidden_size": positive_int("--hidden-size", args.hidden_size),
+            "num_layers": positive_int("--num-layers", args.num_layers),
+            "dense_layers": args.dense_layers,
+            "order": args.order,
+            "conditioning": args.conditioning,
+            "emission_network": args.emission_network,
+            "embedding_dim": positive_int("--embedding-dim", args.embedding_dim),
+            "dropout": args.dropout,
+        }
+    return {"kind": args.model.upper(), "num_states": K, "emission": emission, "settings": settings}
+
+
+def run(args) -> int:
+    if args.states is not None:
+        positive_int("--states", args.states)
+    kind = input_kind(args.data[0])
+    spec = _spec(args, kind)
+    family = args.emission or DEFAULT_EMISSION[kind]
+    if kind == "sequence" and family != "categorical":
+        raise ValueError(f"sequence files need --emission categorical; got {family}.")
+    out = Path(args.output)
+    check_writable_dir(out.parent)
+    if args.resume and not args.checkpoint_dir:
+        raise ValueError("--resume needs --checkpoint-dir (the folder of the interrupted run).")
+    data = read_inputs(args.data, spec)
+    xs = prepare(data, spec, family, None, "the model")
+    trainer = args.trainer or (
+        "supervised" if args.labels else ("em" if args.model == "hmm" else "gradient")
+    )
+    labels, label_letters = None, None
+    if args.labels:
+        labels, label_letters = read_labels(args.labels, data.names, [len(x) for x in xs], None)
+    elif trainer == "supervised":
+        raise ValueError("--trainer supervised needs --labels FILE (per-position state letters).")
+    K = args.states or (len(label_letters) if label_letters else 2)
+    if label_letters and len(label_letters) > K:
+        raise ValueError(
+            f"{args.labels}: {len(label_letters)} label letters ({label_letters!r}) but --states "
+            f"is {K}; use at least as many states as labels."
+        )
+    if args.model == "lsgm" and trainer != "gradient":
+        raise ValueError(f"an LSGM is trained by --trainer gradient, not {trainer}.")
+    names = _state_names(args, K, label_letters)
+    config = _model_config(args, family, K, xs, spec)
+    model = build_model(config, nnx.Rngs(args.seed))
+    message(args, f"fitting a {K}-state {config['kind']} ({family}) on {len(xs)} sequences, "
+                  f"{data.num_steps} steps, trainer {trainer}")  # fmt: skip
+    start = time.perf_counter()
+    history = _train(args, trainer, model, xs, labels, spec, family)
+    seconds = time.perf_counter() - start
+    info = {
+        "input": spec.to_dict() | {"dim": config["emission"].get("dim")},
+        "state_names": names,
+        "training": {
+            "trainer": trainer,
+            "data": [str(p) for p in args.data],
+            "num_sequences": len(xs),
+            "num_steps": data.num_steps,
+            "seconds": round(seconds, 3),
+            "history": history,
+        },
+    }
+    save_model(out, model, info)
+    log_l = float(model.score(xs))
+    result = {
+        "model": str(out),
+        "kind": config["kind"],
+        "num_states": K,
+        "emission": family,
+        "trainer": trainer,
+        "n_parameters": model.n_parameters(),
+        "log_likelihood": log_l,
+        "log_likelihood_per_step": log_l / data.num_steps,
+        "seconds": seconds,
+        "history": history,
+    }
+    emit(args, result, [
+        f"wrote {out}: {config['kind']} with {K} states, {model.n_parameters()} parameters",
+        f"training log-likelihood {log_l:.4f} ({log_l / data.num_steps:.4f} per step), "
+        f"{seconds:.1f} s",
+    ])  # fmt: skip
+    return 0
+
+
+def _state_names(args, K: int, label_letters: str | None) -> list[str]:
+    if args.state_names:
+        names = [n.strip() for n in args.state_names.split(",")]
+        if len(names) != K or not all(names):
+            raise ValueError(f"--state-names needs {K} non-empty comma-separated names; got "
+                             f"{args.state_names!r}.")  # fmt: skip
+        return names
+    if label_letters:
+        return list(label_letters) + [f"state{k}" for k in range(len(label_letters), K)]
+    return [f"state{k}" for k in range(K)]
+
+
+def _train(args, trainer: str, model, xs, labels, spec: InputSpec, family: str) -> dict:
+    from lsgm.training import fit_em, fit_gradient, fit_supervised
+
+    show = not (args.quiet or args.json)
+    if trainer == "supervised":
+        fit_supervised(model, xs, labels, pseudocount=args.pseudocount)
+        return {}
+    if trainer == "em":
+        positive_int("--max-iter", args.max_iter)
+        positive_int("--n-init", args.n_init)
+        _, h = fit_em(
+            model, xs, max_iter=args.max_iter, tol=args.tol, n_init=args.n_init,
+            init=True, state_labels=labels, seed=args.seed, progress_bar=show,
+            checkpoint_dir=args.checkpoint_dir, resume=args.resume,
+        )  # fmt: skip
+        return {"log_likelihood": h.log_likelihoods, "converged": h.converged}
+    positive_int("--epochs", args.epochs)
+    positive_int("--batch-size", args.batch_size)
+    if not args.learning_rate > 0:
+        raise ValueError(f"--learning-rate must be > 0; got {args.learning_rate}.")
+    validation = None
+    if args.validation:
+        vdata = read_inputs(args.validation, spec)
+        validation = prepare(vdata, spec, family, xs[0].shape[1] if xs[0].ndim == 2 else None,
+                             "the training data")  # fmt: skip
+    kwargs = {"state_labels": labels} if labels is not None else {}
+    _, h = fit_gradient(
+        model, xs, optimizer=optax.adam(args.learning_rate), epochs=args.epochs,
+        batch_size=min(args.batch_size, len(xs)), validation=validation, seed=args.seed,
+        progress_bar=show, clip_norm=args.clip_norm, entropy_epochs=args.entropy_epochs,
+        patience=args.patience if validation is not None else None,
+        checkpoint_dir=args.checkpoint_dir, resume=args.resume, **kwargs,
+    )  # fmt: skip
+    return {"train_nll": h.train_nll, "valid_nll": h.valid_nll, "best_epoch": h.best_epoch}

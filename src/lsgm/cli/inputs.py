@@ -1,0 +1,190 @@
+"""Reading the CLI's data files into sequences, by file type.
+
+Three kinds of input, recorded in a model file so that every later command reads its data
+the same way:
+
+* ``"sequence"`` — FASTA/FASTQ (optionally gzipped) over an alphabet (``ACGT`` by default),
+  read with :func:`lsgm.data.read_sequences`: integer symbols ``[T]``, or soft observations
+  ``[T, M]`` (IUPAC codes with ``--ambiguous soft``, Phred qualities with ``--quality soft``);
+* ``"pianoroll"`` — ``.mat`` / ``.json`` piano rolls or MIDI files: ``[T, 88]`` binary;
+* ``"table"`` — ``.npy`` / ``.npz`` / ``.csv`` / ``.tsv``: ``[T]`` or ``[T, D]`` numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lsgm.data import read_sequences
+from lsgm.data.pianoroll import read_pianoroll
+from lsgm.data.tabular import read_table
+
+SEQUENCE_SUFFIXES = (".fa", ".fasta", ".fna", ".fas", ".fq", ".fastq")
+PIANOROLL_SUFFIXES = (".mat", ".json", ".mid", ".midi")
+TABLE_SUFFIXES = (".npy", ".npz", ".csv", ".tsv")
+
+
+def _suffix(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz" and len(suffixes) >= 2:
+        return suffixes[-2]
+    return suffixes[-1] if suffixes else ""
+
+
+def input_kind(path) -> str:
+    """``"sequence"``, ``"pianoroll"`` or ``"table"`` from a file name's suffix."""
+    path = Path(path)
+    suffix = _suffix(path)
+    if suffix in SEQUENCE_SUFFIXES:
+        return "sequence"
+    if suffix in PIANOROLL_SUFFIXES:
+        return "pianoroll"
+    if suffix in TABLE_SUFFIXES:
+        return "table"
+    supported = SEQUENCE_SUFFIXES + PIANOROLL_SUFFIXES + TABLE_SUFFIXES
+    raise ValueError(
+        f"{path}: unknown file type {suffix or '(no suffix)'!r}; use one of "
+        f"{', '.join(supported)} (FASTA/FASTQ and tables may be gzipped)."
+    )
+
+
+@dataclass
+class InputSpec:
+    """How to read data for a model (stored in the model file's ``info["input"]``)."""
+
+    kind: str
+    alphabet: str = "ACGT"
+    ambiguous: str = "error"
+    quality: str = "ignore"
+    soft: bool = False
+    reverse_complement: bool = False
+    split: str | None = None
+    dim: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "extra"}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> InputSpec:
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
+class Dataset:
+    """Sequences read from one or more files, with a name per sequence."""
+
+    names: list[str]
+    xs: list[np.ndarray]
+    sources: list[str]
+
+    @property
+    def num_steps(self) -> int:
+        return int(sum(len(x) for x in self.xs))
+
+
+def _read_sequence_file(path: Path, spec: InputSpec) -> tuple[list[str], list[np.ndarray]]:
+    records = read_sequences(
+        path, alphabet=spec.alphabet, ambiguous=spec.ambiguous, quality=spec.quality
+    )
+    names = [r.name for r in records]
+    xs = [r.data for r in records]
+    if spec.reverse_complement:
+        if spec.alphabet != "ACGT":
+            raise ValueError(
+                f"--reverse-complement needs the DNA alphabet ACGT; the alphabet is "
+                f"{spec.alphabet!r}."
+            )
+        # Reverse complement of index symbols: reverse, then A<->T (0<->3), C<->G (1<->2).
+        xs = [x[::-1, ::-1].copy() if x.ndim == 2 else (3 - x[::-1]).astype(np.int32) for x in xs]
+        names = [f"{n}(-)" for n in names]
+    return names, xs
+
+
+def _read_pianoroll_file(path: Path, spec: InputSpec) -> tuple[list[str], list[np.ndarray]]:
+    splits = read_pianoroll(path)
+    if spec.split is None:
+        chosen = list(splits)
+    elif spec.split in splits:
+        chosen = [spec.split]
+    else:
+        raise ValueError(
+            f"{path}: no split {spec.split!r}; it has {', '.join(splits)}. Pass --split with one "
+            "of those."
+        )
+    names, xs = [], []
+    for split in chosen:
+        for i, roll in enumerate(splits[split]):
+            names.append(f"{path.stem}:{split}:{i}")
+            xs.append(np.asarray(roll, np.float32))
+    return names, xs
+
+
+def read_inputs(paths, spec: InputSpec) -> Dataset:
+    """Read every file with ``spec``; a file of another kind than ``spec.kind`` is an error."""
+    names, xs, sources = [], [], []
+    for p in paths:
+        path = Path(p)
+        if not path.is_file():
+            raise ValueError(f"{path}: no such file.")
+        kind = input_kind(path)
+        if kind != spec.kind:
+            raise ValueError(
+                f"{path}: a {kind} file, but the model reads {spec.kind} data "
+                f"({_describe(spec)}); pass a file of that kind."
+            )
+        if kind == "sequence":
+            n, x = _read_sequence_file(path, spec)
+        elif kind == "pianoroll":
+            n, x = _read_pianoroll_file(path, spec)
+        else:
+            x = read_table(path)
+            n = [f"{path.stem}:{i}" for i in range(len(x))]
+        names += n
+        xs += x
+        sources += [str(path)] * len(x)
+    if not xs:
+        raise ValueError("no sequences were read; pass at least one non-empty data file.")
+    return Dataset(names, xs, sources)
+
+
+def _describe(spec: InputSpec) -> str:
+    if spec.kind == "sequence":
+        return f"FASTA/FASTQ over the alphabet {spec.alphabet!r}"
+    if spec.kind == "pianoroll":
+        return ".mat/.json piano rolls or MIDI"
+    return ".npy/.npz/.csv/.tsv tables"
+
+
+def prepare(data: Dataset, spec: InputSpec, family: str, dim: int | None, where: str) -> list:
+    """The sequences as the emission family needs them: soft symbols one-hot when any record is
+    soft (a batch needs one layout); floats for Gaussians; the feature count checked."""
+    xs = data.xs
+    if spec.kind == "sequence":
+        M = len(spec.alphabet)
+        if spec.soft or any(x.ndim == 2 for x in xs):
+            eye = np.eye(M, dtype=np.float32)
+            xs = [x if x.ndim == 2 else eye[x] for x in xs]
+        return xs
+    if family == "categorical":
+        bad = [i for i, x in enumerate(xs) if x.dtype.kind not in "iu"]
+        if bad or any(x.ndim == 2 and x.shape[1] != 1 for x in xs):
+            raise ValueError(
+                f"{data.sources[bad[0] if bad else 0]}: a categorical model needs one integer "
+                "symbol per step (a 1-D array or a one-column table of integers)."
+            )
+        xs = [x.reshape(-1).astype(np.int32) for x in xs]
+        return xs
+    xs = [x[:, None] if x.ndim == 1 else x for x in xs]
+    if family in ("gaussian", "gmm"):
+        xs = [x.astype(np.float32) for x in xs]
+    if dim is not None:
+        for x, source in zip(xs, data.sources, strict=True):
+            if x.shape[1] != dim:
+                raise ValueError(
+                    f"{source}: {x.shape[1]} features per step, but {where} expects {dim}; "
+                    "pass data with the model's feature count."
+                )
+    return xs
