@@ -1,10 +1,18 @@
-"""The console script is installed and answers --version."""
+"""The console script: --version, and every subcommand end to end on tiny files in the repo."""
 
+import json
 import subprocess
 import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
 
 import lsgm
 from lsgm.cli.main import main
+from lsgm.data import read_sequences
+from lsgm.data.pianoroll import read_json, read_midi
+from lsgm.models.serialization import load_model
 
 
 def test_version_flag(capsys):
@@ -25,3 +33,111 @@ def test_console_script_runs():
 
 def test_no_command_is_a_usage_error():
     assert main([]) == 2
+
+
+# ----------------------------------------------------------------- end to end, every command
+DATA = Path(__file__).parent / "data"
+DNA, LABELS = str(DATA / "cli_dna.fa"), str(DATA / "cli_labels.fa")
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def run_json(capsys, argv) -> dict:
+    capsys.readouterr()
+    assert main([*argv, "--json"]) == 0, capsys.readouterr().err
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture(scope="module")
+def supervised_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "cpg.lsgm"
+    assert main(["fit", DNA, "--labels", LABELS, "-o", str(path), "--quiet"]) == 0
+    return path
+
+
+def test_fit_supervised_info_score_decode_posterior(supervised_model, tmp_path, capsys):
+    info = run_json(capsys, ["info", str(supervised_model)])
+    assert info["kind"] == "HMM" and info["state_names"] == ["C", "N"]
+    assert info["input"]["alphabet"] == "ACGT" and info["training"]["trainer"] == "supervised"
+    # score equals the library on the same model and data
+    score = run_json(capsys, ["score", str(supervised_model), DNA])
+    model, _ = load_model(supervised_model)
+    xs = [r.data for r in read_sequences(DNA)]
+    assert score["log_likelihood"] == pytest.approx(model.score(xs), rel=1e-6)
+    assert score["perplexity"] == pytest.approx(np.exp(-score["log_likelihood"] / 360), rel=1e-6)
+    # decode: TSV rows = positions, BED intervals of the island state match Viterbi runs
+    run_json(capsys, ["decode", str(supervised_model), DNA, "-o", str(tmp_path / "d.tsv")])
+    rows = (tmp_path / "d.tsv").read_text().splitlines()
+    assert rows[0].split("\t") == ["name", "position", "state", "state_name"]
+    assert len(rows) == 1 + 360
+    paths = model.predict(xs)
+    assert [int(r.split("\t")[2]) for r in rows[1:121]] == list(np.asarray(paths[0]))
+    bed = tmp_path / "islands.bed"
+    run_json(capsys, ["decode", str(supervised_model), DNA, "-o", str(bed), "--bed-states", "C"])
+    intervals = [line.split("\t") for line in bed.read_text().splitlines()]
+    assert intervals and all(iv[3] == "C" for iv in intervals)
+    called = sum(int(iv[2]) - int(iv[1]) for iv in intervals)
+    assert called == sum(int((np.asarray(p) == 0).sum()) for p in paths)
+    # the synthetic island (positions 41-80) is found in every window
+    for name in ("win1", "win2", "win3"):
+        mine = [iv for iv in intervals if iv[0] == name]
+        assert any(int(iv[1]) < 60 < int(iv[2]) for iv in mine)
+    # posteriors: TSV and NPZ, rows sum to one and equal the library's
+    run_json(capsys, ["posterior", str(supervised_model), DNA, "-o", str(tmp_path / "p.npz")])
+    npz = np.load(tmp_path / "p.npz")
+    expected = model.predict_proba(xs)
+    np.testing.assert_allclose(npz["seq1"], expected[1], atol=1e-6)
+    assert list(npz["state_names"]) == ["C", "N"]
+    run_json(capsys, ["posterior", str(supervised_model), DNA, "-o", str(tmp_path / "p.tsv")])
+    lines = (tmp_path / "p.tsv").read_text().splitlines()
+    probs = np.array([[float(v) for v in ln.split("\t")[2:]] for ln in lines[1:]])
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-4)
+
+
+def test_sample_and_plot(supervised_model, tmp_path, capsys):
+    out = run_json(capsys, ["sample", str(supervised_model), "-o", str(tmp_path / "s.fa"),
+                            "-n", "75", "--num-sequences", "2", "--seed", "3"])  # fmt: skip
+    records = read_sequences(tmp_path / "s.fa")
+    assert [len(r.data) for r in records] == [75, 75] and len(out["states"]) == 2
+    again = run_json(capsys, ["sample", str(supervised_model), "-o", str(tmp_path / "t.fa"),
+                              "-n", "75", "--num-sequences", "2", "--seed", "3"])  # fmt: skip
+    assert again["states"] == out["states"]  # --seed makes it reproducible
+    plots = run_json(capsys, ["plot", str(supervised_model), DNA, "-o", str(tmp_path / "pl")])
+    names = sorted(Path(p).name for p in plots["outputs"])
+    assert names == ["emissions.png", "posteriors.png", "state_logo.png", "transitions.png",
+                     "viterbi.png"]  # fmt: skip
+    assert all(Path(p).read_bytes()[:8] == PNG for p in plots["outputs"])
+
+
+def test_fit_em_gaussian_table_and_lsgm(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(-2, 1, (60, 2)), rng.normal(2, 1, (60, 2))]).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    fit = run_json(capsys, ["fit", str(tmp_path / "x.npy"), "--states", "2", "-o",
+                            str(tmp_path / "g.lsgm"), "--max-iter", "30"])  # fmt: skip
+    assert fit["emission"] == "gaussian" and fit["history"]["log_likelihood"]
+    ll = fit["history"]["log_likelihood"]
+    assert all(b >= a - 1e-3 for a, b in zip(ll, ll[1:], strict=False))  # EM is monotone
+    lsgm_fit = run_json(capsys, [
+        "fit", DNA, "--model", "lsgm", "--states", "2", "--hidden-size", "4", "--epochs", "3",
+        "--batch-size", "3", "-o", str(tmp_path / "l.lsgm"), "--learning-rate", "0.05"])  # fmt: skip
+    nll = lsgm_fit["history"]["train_nll"]
+    assert lsgm_fit["kind"] == "LSGM" and len(nll) == 3 and nll[-1] < nll[0]
+    score = run_json(capsys, ["score", str(tmp_path / "l.lsgm"), DNA])
+    assert score["log_likelihood"] == pytest.approx(lsgm_fit["log_likelihood"], rel=1e-5)
+
+
+def test_music_fit_sample_midi(tmp_path, capsys):
+    fit = run_json(capsys, ["fit", str(DATA / "music_tiny.json"), "--states", "2", "-o",
+                            str(tmp_path / "m.lsgm"), "--max-iter", "5"])  # fmt: skip
+    assert fit["emission"] == "bernoulli"
+    out = run_json(capsys, ["sample", str(tmp_path / "m.lsgm"), "-o", str(tmp_path / "s.mid"),
+                            "-n", "16"])  # fmt: skip
+    roll = read_midi(tmp_path / "s.mid", step_seconds=0.5)
+    assert roll.shape[1] == 88 and roll.shape[0] <= 16
+    assert (tmp_path / "s.png").read_bytes()[:8] == PNG
+    assert out["outputs"] == [str(tmp_path / "s.mid"), str(tmp_path / "s.png")]
+    # the test split of the same file scores; train split is what fit used
+    assert read_json(DATA / "music_tiny.json")["train"][0].shape[1] == 88
+    score = run_json(capsys, ["score", str(tmp_path / "m.lsgm"), str(DATA / "music_tiny.json"),
+                              "--split", "test"])  # fmt: skip
+    assert score["num_sequences"] == 1 and np.isfinite(score["log_likelihood"])
