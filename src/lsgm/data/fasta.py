@@ -83,7 +83,7 @@ def _encode(seq: str, where: str, alphabet: str, ambiguous: str, qualities=None)
         if ambiguous != "soft":
             raise ValueError(
                 f"{where}, position {pos + 1}: ambiguous IUPAC code {letter!r}; pass "
-                "ambiguous='soft' to read it as a uniform distribution over "
+                "ambiguous='soft' (CLI: --ambiguous soft) to read it as a uniform distribution over "
                 f"{', '.join(bases)}."
             )
         row = np.zeros(M, np.float32)
