@@ -6,7 +6,10 @@ Public namespace:
 * :mod:`lsgm.distributions` — emission families;
 * :class:`lsgm.HMM` — the hidden Markov model; :class:`lsgm.LSGM` — the RNN-conditioned HMM;
 * :mod:`lsgm.training` — ``fit_em``, ``fit_gradient``, ``fit_supervised``;
-* :mod:`lsgm.operators` — the DiffBio-compatible ``DifferentiableHMM``.
+* :mod:`lsgm.operators` — the DiffBio-compatible ``DifferentiableHMM``;
+* :func:`lsgm.save_model` / :func:`lsgm.load_model` — model files;
+* :mod:`lsgm.data` (FASTA/FASTQ, GFF3, BED, piano rolls/MIDI, tables), :mod:`lsgm.plots`,
+  :mod:`lsgm.apps` (CpG islands, gene structure, music) and the ``lsgm`` command line.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -14,10 +17,21 @@ from importlib.metadata import PackageNotFoundError, version
 from lsgm import distributions, inference, training
 from lsgm.inference import Potentials
 from lsgm.models import HMM, LSGM
+from lsgm.models.serialization import load_model, save_model
 
 try:
     __version__ = version("lsgm")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0+unknown"
 
-__all__ = ["HMM", "LSGM", "Potentials", "__version__", "distributions", "inference", "training"]
+__all__ = [
+    "HMM",
+    "LSGM",
+    "Potentials",
+    "__version__",
+    "distributions",
+    "inference",
+    "load_model",
+    "save_model",
+    "training",
+]

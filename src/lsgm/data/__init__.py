@@ -2,12 +2,27 @@
 
 from lsgm.data.batching import PaddedBatch, pad_sequences, unpad
 from lsgm.data.fasta import SequenceRecord, read_sequences, reverse_complement
+from lsgm.data.gff import Feature, feature_labels, read_gff, write_gff
+from lsgm.data.intervals import Interval, path_to_intervals, write_bed
+from lsgm.data.pianoroll import read_midi, read_pianoroll, write_midi
+from lsgm.data.tabular import read_table
 
 __all__ = [
+    "Feature",
+    "Interval",
     "PaddedBatch",
     "SequenceRecord",
+    "feature_labels",
     "pad_sequences",
+    "path_to_intervals",
+    "read_gff",
+    "read_midi",
+    "read_pianoroll",
     "read_sequences",
+    "read_table",
     "reverse_complement",
     "unpad",
+    "write_bed",
+    "write_gff",
+    "write_midi",
 ]
