@@ -14,6 +14,17 @@ algorithm equals the expected sufficient statistics, so this is exact). During t
 with the filtering distributions of :func:`lsgm.inference.filtered`: maximising their entropy
 keeps the state distribution near uniform while the emissions settle.
 
+Label-supervised training: ``state_labels`` (per sequence ``[T_i]`` ints, ``-1`` = unknown)
+clamp the state at labelled positions by adding ``log 1{k = label_t}`` to ``log_emit`` (the
+masks of :func:`lsgm.training.em.label_potentials`, as in semi-supervised EM), so ``log p(x)``
+becomes
+
+    log p(x, z_L = labels_L) = log sum_{z : z_t = label_t for t in L} p(x, z),
+
+``L`` the labelled positions. With every position labelled this is the joint log-likelihood
+``log p(x, z)`` (supervised training, e.g. of an LSGM on annotated sequences); with none it is
+``log p(x)``. The filtering entropy is then that of the clamped filter (0 at labelled steps).
+
 Models are duck-typed: anything with ``potentials(x)`` (one sequence), ``batch(xs, lengths)``
 (a :class:`~lsgm.data.batching.PaddedBatch`), ``train()``/``eval()`` (``nnx.Module`` has them;
 they switch dropout on and off) and, to use ``freeze``, a ``PARAM_GROUPS`` mapping of part
@@ -46,6 +57,7 @@ from lsgm import inference
 from lsgm.data.batching import Minibatch, bucket_lengths, bucketed_minibatches
 from lsgm.training.checkpoint import load_checkpoint, save_checkpoint
 from lsgm.training.common import PARTS
+from lsgm.training.em import _with_labels, label_potentials
 
 #: File name of the training checkpoint inside ``checkpoint_dir``.
 CHECKPOINT_FILE = "checkpoint.msgpack"
@@ -57,8 +69,10 @@ class GradientHistory:
 
     Attributes:
         train_nll: mean training NLL per step over the epoch's minibatches (the parameters
-            change within the epoch, as usual).
-        valid_nll: validation NLL per step after the epoch (empty without validation).
+            change within the epoch, as usual); with ``state_labels`` it is
+            ``-log p(x, z_L = labels_L)`` per step.
+        valid_nll: validation NLL per step after the epoch (empty without validation); with
+            ``validation_labels`` it is ``-log p(x, z_L = labels_L)`` per step.
         entropy: mean filtering entropy ``H(p(z_t | x_{1:t}))`` per step on the training
             minibatches (nats), whether or not it was in the loss.
         heated: whether the entropy term was in the loss that epoch.
@@ -135,45 +149,51 @@ def _entropy(probs):
     return -plogp.sum()
 
 
-def batch_terms(model, data, lengths, weights, entropy: bool = True):
+def batch_terms(model, data, lengths, weights, entropy: bool = True, log_mask=None):
     """``(sum_n w_n log p(x_n), sum_n w_n sum_t H_nt, sum_n w_n T_n)`` of a padded batch
     (``H_nt`` the entropy of ``p(z_t | x_{n,1:t})``; zero when ``entropy`` is False).
+
+    ``log_mask [B, T, K]`` (from :func:`lsgm.training.em.label_potentials`; None: no labels)
+    is added to each row's ``log_emit``: ``log p(x_n)`` becomes ``log p(x_n, z_L = labels)``
+    and the filter is clamped at the labelled steps.
 
     A model with random streams (dropout) is vmapped with ``nnx.vmap`` over split RNG
     streams: each row gets its own dropout mask, and the RNG counters advance once per call.
     """
 
-    def one(model, x, n):
-        p = model.potentials(x)  # once per row: both terms see the same dropout mask
+    def one(model, x, n, mask):
+        # potentials once per row: both terms see the same dropout mask
+        p = _with_labels(model.potentials(x), mask)
         log_z = inference.log_partition(p, n)
         return log_z, _entropy(inference.filtered(p, n)) if entropy else jnp.zeros_like(log_z)
 
     if not jax.tree.leaves(nnx.state(model, nnx.RngState)):
         # No random streams (e.g. an HMM, or an LSGM without dropout): a plain vmap, which
         # also works when the caller differentiates with respect to split-off parameters.
-        rows = jax.vmap(lambda x, n: one(model, x, n))
-        log_z, ent = rows(data, lengths)
+        rows = jax.vmap(lambda x, n, mask: one(model, x, n, mask))
+        log_z, ent = rows(data, lengths, log_mask)
     else:
         rows = nnx.split_rngs(splits=data.shape[0])(
-            nnx.vmap(one, in_axes=(nnx.StateAxes({nnx.RngState: 0, ...: None}), 0, 0))
+            nnx.vmap(one, in_axes=(nnx.StateAxes({nnx.RngState: 0, ...: None}), 0, 0, 0))
         )
-        log_z, ent = rows(model, data, lengths)
+        log_z, ent = rows(model, data, lengths, log_mask)
     weights = weights.astype(log_z.dtype)
     return (weights * log_z).sum(), (weights * ent).sum(), (weights * lengths).sum()
 
 
-def batch_nll(model, data, lengths, weights):
-    """Weighted NLL per step of a padded batch (``weights [B]`` are 0 for filler rows)."""
-    log_z, _, steps = batch_terms(model, data, lengths, weights, entropy=False)
+def batch_nll(model, data, lengths, weights, log_mask=None):
+    """Weighted NLL per step of a padded batch (``weights [B]`` are 0 for filler rows;
+    ``log_mask``: label clamps as in :func:`batch_terms`, giving ``-log p(x, z_L)``)."""
+    log_z, _, steps = batch_terms(model, data, lengths, weights, entropy=False, log_mask=log_mask)
     return -log_z / steps
 
 
 @partial(jax.jit, static_argnames=("graphdef", "wrt", "heated"))
-def _train_step(state, x, n, weights, entropy_weight, *, graphdef, wrt, heated):
+def _train_step(state, x, n, log_mask, weights, entropy_weight, *, graphdef, wrt, heated):
     model, opt = nnx.merge(graphdef, state)
 
     def loss_fn(model):
-        log_z, entropy, steps = batch_terms(model, x, n, weights)
+        log_z, entropy, steps = batch_terms(model, x, n, weights, log_mask=log_mask)
         loss = -log_z / steps
         if heated:
             loss = loss - entropy_weight * entropy / steps
@@ -186,9 +206,9 @@ def _train_step(state, x, n, weights, entropy_weight, *, graphdef, wrt, heated):
 
 
 @partial(jax.jit, static_argnames=("graphdef",))
-def _eval_step(state, x, n, weights, *, graphdef):
+def _eval_step(state, x, n, log_mask, weights, *, graphdef):
     model, _ = nnx.merge(graphdef, state)
-    log_z, _, steps = batch_terms(model, x, n, weights, entropy=False)
+    log_z, _, steps = batch_terms(model, x, n, weights, entropy=False, log_mask=log_mask)
     return jnp.stack([-log_z, steps])
 
 
@@ -213,20 +233,76 @@ def _check_real(name: str, value, *, positive: bool) -> float:
 class _Buckets:
     """The sequences of each pad length on the device, ``[n_b, pad, ...]`` per bucket (so the
     device never holds the data padded to the longest sequence), and a minibatch's rows
-    ``([B, pad, ...], [B])`` gathered from its bucket on the device. The compiled step sees
-    only ``[B, pad]`` shapes, so it is shared by any data set with the same bucket lengths."""
+    ``([B, pad, ...], [B], [B, pad, K] or None)`` gathered from its bucket on the device: data,
+    lengths and the label masks (``log_mask [N, T, K]`` from
+    :func:`~lsgm.training.em.label_potentials`, or None), which follow the data. The compiled
+    step sees only ``[B, pad]`` shapes, so it is shared by any data set with the same bucket
+    lengths."""
 
-    def __init__(self, batch, pads: np.ndarray):
+    def __init__(self, batch, pads: np.ndarray, log_mask: np.ndarray | None = None):
         self.parts = {}
         for pad in np.unique(pads):
             members = np.flatnonzero(pads == pad)
             data = jnp.asarray(batch.data[members, : int(pad)])
-            self.parts[int(pad)] = (members, data, jnp.asarray(batch.lengths[members]))
+            mask = None if log_mask is None else jnp.asarray(log_mask[members, : int(pad)])
+            self.parts[int(pad)] = (members, data, jnp.asarray(batch.lengths[members]), mask)
 
     def rows(self, mb: Minibatch):
-        members, data, lengths = self.parts[mb.pad_to]
+        members, data, lengths, mask = self.parts[mb.pad_to]
         local = jnp.asarray(np.searchsorted(members, mb.indices), jnp.int32)
-        return jnp.take(data, local, axis=0), jnp.take(lengths, local, axis=0)
+        masks = None if mask is None else jnp.take(mask, local, axis=0)
+        return jnp.take(data, local, axis=0), jnp.take(lengths, local, axis=0), masks
+
+
+def _labelled_steps(labels) -> int | None:
+    """Number of labelled positions (the checkpoint's record of the labels; None: no labels)."""
+    if labels is None:
+        return None
+    return int(sum(np.count_nonzero(np.asarray(lab) >= 0) for lab in labels))
+
+
+def _check_labels_feasible(model, labels, name: str) -> None:
+    """Raise a ``ValueError`` when two consecutive labels make a transition that the model's
+    ``transition_mask`` forbids (every path would then have probability 0)."""
+    mask = getattr(model, "transition_mask", None)
+    if labels is None or mask is None:
+        return
+    allowed = np.asarray(mask[...])
+    for i, lab in enumerate(labels):
+        lab = np.asarray(lab)
+        both = (lab[:-1] >= 0) & (lab[1:] >= 0)
+        bad = np.flatnonzero(both & ~allowed[np.maximum(lab[:-1], 0), np.maximum(lab[1:], 0)])
+        if bad.size:
+            t = int(bad[0])
+            raise ValueError(
+                f"{name}[{i}] has the transition {lab[t]}->{lab[t + 1]} at positions {t}, "
+                f"{t + 1} (0-based), which the model's transition_mask forbids; fix the labels "
+                "or set them to -1 there."
+            )
+
+
+def _label_masks(model, batch, labels, name: str) -> np.ndarray | None:
+    """Validated ``[N, T, K]`` label masks (:func:`~lsgm.training.em.label_potentials`) of a
+    padded batch; None without labels. Errors name ``name`` (the argument)."""
+    if labels is None:
+        return None
+    K = getattr(model, "num_states", None)
+    if K is None:
+        raise ValueError(f"{name} needs a model with num_states; {type(model).__name__} has none.")
+    if isinstance(labels, np.ndarray) and labels.ndim == 1:
+        raise ValueError(f"{name} must be one [T_i] array per sequence; got one 1-D array.")
+    for i, lab in enumerate(labels):
+        lab = np.asarray(lab)
+        if lab.size and not np.issubdtype(lab.dtype, np.integer):
+            raise ValueError(
+                f"{name}[{i}] has dtype {lab.dtype}; labels must be integers (-1 = unknown)."
+            )
+    try:
+        mask = label_potentials(batch, labels, K)
+    except ValueError as err:
+        raise ValueError(str(err).replace("state_labels", name)) from err
+    _check_labels_feasible(model, labels, name)
+    return mask
 
 
 def _buckets_setting(buckets):
@@ -246,6 +322,8 @@ def fit_gradient(
     batch_size: int | None = None,
     freeze=(),
     validation=None,
+    state_labels=None,
+    validation_labels=None,
     seed: int = 0,
     progress_bar: bool = False,
     buckets="pow2",
@@ -273,6 +351,12 @@ def fit_gradient(
             ``"initial"``, ``"transition"``, ``"emission"``).
         validation: held-out sequences; their NLL per step is computed after each epoch,
             drives early stopping and picks the parameters kept at the end.
+        state_labels: per training sequence ``[T_i]`` ints, ``-1`` = unknown, else a state in
+            ``[0, K)``: the loss becomes ``-log p(x, z_L = labels_L)`` per step (every position
+            labelled: the joint NLL ``-log p(x, z)``, i.e. supervised training). Labels follow
+            their sequences through buckets, shuffling, the entropy term and checkpoints.
+        validation_labels: the same for ``validation`` (then the validation NLL is
+            ``-log p(x, z_L)`` per step); without them the validation NLL is ``-log p(x)``.
         seed: shuffling seed (epoch ``e`` shuffles with ``numpy.random.default_rng([seed, e])``,
             so a resumed run shuffles exactly as an uninterrupted one).
         progress_bar: show a tqdm bar over epochs.
@@ -313,6 +397,8 @@ def fit_gradient(
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir (where the checkpoint is).")
     freeze = _check_freeze(model, freeze)
+    if validation_labels is not None and validation is None:
+        raise ValueError("validation_labels needs validation sequences (validation=...).")
 
     batch = model.batch(xs, lengths)
     n = batch.num_sequences
@@ -321,7 +407,8 @@ def fit_gradient(
     size = n if batch_size is None else min(batch_size, n)
     bucketing = None if batch_size is None else buckets
     bucket_lengths(batch.lengths, buckets)  # a bad scheme fails now, not after an epoch
-    train_buckets = _Buckets(batch, bucket_lengths(batch.lengths, bucketing))
+    log_mask = _label_masks(model, batch, state_labels, "state_labels")
+    train_buckets = _Buckets(batch, bucket_lengths(batch.lengths, bucketing), log_mask)
 
     valid_plan = []
     if validation is not None:
@@ -330,7 +417,8 @@ def fit_gradient(
             raise ValueError("empty batch: no validation sequences were given.")
         vsize = min(size, vbatch.num_sequences) if batch_size else vbatch.num_sequences
         valid_plan = bucketed_minibatches(vbatch.lengths, vsize, bucketing)
-        valid_buckets = _Buckets(vbatch, bucket_lengths(vbatch.lengths, bucketing))
+        vmask = _label_masks(model, vbatch, validation_labels, "validation_labels")
+        valid_buckets = _Buckets(vbatch, bucket_lengths(vbatch.lengths, bucketing), vmask)
 
     tx = optax.adam(1e-2) if optimizer is None else optimizer
     if clip_norm is not None:
@@ -356,6 +444,8 @@ def fit_gradient(
         "num_sequences": n,
         "num_steps": int(np.sum(batch.lengths)),
         "validation": None if validation is None else int(np.sum(vbatch.lengths)),
+        "labelled_steps": _labelled_steps(state_labels),
+        "validation_labelled_steps": _labelled_steps(validation_labels),
     }
     history = GradientHistory()
     best = _snapshot(nnx.state(model, not_rng))  # placeholder until a validation NLL improves
@@ -413,6 +503,13 @@ def fit_gradient(
             )
             sums.append(s)
         nll, ent, steps = np.sum(np.asarray(jax.device_get(sums), np.float64), axis=0)
+        if log_mask is not None and np.isposinf(nll):
+            raise ValueError(
+                f"the labelled training NLL is inf in epoch {epoch + 1}: for some sequence "
+                "the state_labels allow only paths of probability 0 under the model (zero "
+                "initial/transition probabilities or emissions). Relax the labels (-1 = "
+                "unknown) or start from parameters without those zeros."
+            )
         history.train_nll.append(float(nll / steps))
         history.entropy.append(float(ent / steps))
         history.heated.append(heated)

@@ -1,0 +1,2 @@
+"""Applications of the models to real data: :mod:`lsgm.apps.genomics` (CpG islands, gene
+structure) and :mod:`lsgm.apps.music`."""
