@@ -127,21 +127,27 @@ def test_dinucleotide_hmm_counts_dinucleotides_and_emits_its_own_base():
     initial = np.full(8, 0.5)
     initial[[4, 1]] += 1  # A- and C+
     np.testing.assert_allclose(model.initial_probs(), initial / initial.sum(), rtol=1e-5)
-    # Viterbi on a soft window maps the 8 states to island labels
-    (calls,) = cpg.island_calls(model, [_window("CGCGN", "11110")])
-    assert calls.dtype == bool and calls.shape == (5,)
+    np.testing.assert_array_equal(cpg.island_states(model), [1, 1, 1, 1, 0, 0, 0, 0])
 
 
-def test_two_state_hmm_is_the_supervised_count():
-    train = [_window("ACGCG", "00111"), _window("CGTA", "1100")]
-    model = cpg.fit_two_state_hmm(train, pseudocount=0.0)
-    np.testing.assert_allclose(model.initial_probs(), [0.5, 0.5], atol=1e-6)
-    # transitions: 0->0 x2, 0->1 x1, 1->1 x3, 1->0 x1
-    np.testing.assert_allclose(model.transition_probs(), [[2 / 3, 1 / 3], [0.25, 0.75]], atol=1e-6)
-    # emissions: background A, C, T, A; island G, C, G, C, G
+def test_two_state_hmm_is_the_supervised_count(windows, quick_results):
+    # the quick run's training windows: the compiled M-step is reused
+    train = cpg.split_windows(windows)[0][: quick_results["windows"]["train"]]
+    model = cpg.fit_two_state_hmm(train, pseudocount=1.0)
+    initial, transition, emission = np.ones(2), np.ones((2, 2)), np.ones((2, 4))
+    for w in train:  # counts by hand, plus the pseudocount 1
+        y = w.labels
+        initial[y[0]] += 1
+        np.add.at(transition, (y[:-1], y[1:]), 1)
+        emission += np.stack([np.eye(4)[w.x][y == k].sum(0) for k in (0, 1)])
+    np.testing.assert_allclose(model.initial_probs(), initial / initial.sum(), rtol=1e-5)
     np.testing.assert_allclose(
-        model.emission.probs(), [[0.5, 0.25, 0, 0.25], [0, 0.4, 0.6, 0]], atol=1e-6
+        model.transition_probs(), transition / transition.sum(1, keepdims=True), rtol=1e-5
     )
+    np.testing.assert_allclose(
+        model.emission.probs(), emission / emission.sum(1, keepdims=True), rtol=1e-5
+    )
+    np.testing.assert_array_equal(cpg.island_states(model), [0, 1])
 
 
 # ------------------------------------------------------------------ scores and intervals

@@ -17,6 +17,7 @@ import pytest
 from flax import nnx
 
 import lsgm
+from lsgm.data import files as files_module
 from lsgm.data.batching import bucket_lengths, bucketed_minibatches
 from lsgm.distributions import Categorical, Gaussian
 from lsgm.training import (
@@ -299,8 +300,8 @@ def test_atomic_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     # the serializer fails, the fsync fails (bytes written, not yet renamed), the rename fails
     for target, name in [
         (checkpoint_module.serialization, "msgpack_serialize"),
-        (checkpoint_module.os, "fsync"),
-        (checkpoint_module.os, "replace"),
+        (files_module.os, "fsync"),
+        (files_module.os, "replace"),
     ]:
         with monkeypatch.context() as m:
             m.setattr(target, name, boom)

@@ -105,7 +105,8 @@ def fit_two_state_hmm(train: Sequence[Window], pseudocount: float = 1.0) -> lsgm
     """
     if not train:
         raise ValueError("no training windows were given.")
-    model = lsgm.HMM(2, Categorical(2, len(BASES), rngs=nnx.Rngs(0)), rngs=nnx.Rngs(1))
+    # the emission table is a placeholder (zeros) until the counts overwrite it
+    model = lsgm.HMM(2, Categorical(2, len(BASES), rngs=None), rngs=nnx.Rngs(1))
     prior = DirichletPrior(1.0 + pseudocount)
     labels = [w.labels for w in train]
     return fit_supervised(
@@ -273,7 +274,7 @@ def calls_to_intervals(
 # ------------------------------------------------------------------ the experiment
 #: Sizes of the quick (CI / ``lsgm demo --quick``) and full runs.
 QUICK = {"train": 60, "valid": 10, "test": 20, "epochs": 2, "hidden_size": 8}
-FULL = {"epochs": 15, "hidden_size": 32}
+FULL = {"epochs": 12, "hidden_size": 32}
 
 
 def _n_parameters(model) -> int:
