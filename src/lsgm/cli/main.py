@@ -1,7 +1,7 @@
 """Entry point of the ``lsgm`` console script.
 
-Subcommands: ``fit``, ``score``, ``decode``, ``posterior``, ``sample``, ``plot``, ``info``
-and ``demo`` (see ``lsgm COMMAND --help``). Exit codes: 0 success, 1 error (bad input, a
+Subcommands: ``fit``, ``score``, ``decode``, ``posterior``, ``sample``, ``plot``, ``info``,
+``demo`` and ``experiment NAME`` (see ``lsgm COMMAND --help``). Exit codes: 0 success, 1 error (bad input, a
 failed run — one line on stderr naming the file, line or value and the fix), 2 usage error
 (argparse).
 """
@@ -19,7 +19,7 @@ USER_ERRORS = (ValueError, OSError, FloatingPointError)
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every subcommand registered."""
-    from lsgm.cli import apply, demo, fit, generate
+    from lsgm.cli import apply, demo, experiment, fit, generate
 
     parser = argparse.ArgumentParser(
         prog="lsgm",
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"lsgm {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (fit, apply, generate, demo):
+    for module in (fit, apply, generate, demo, experiment):
         module.register(sub)
     return parser
 
