@@ -12,7 +12,7 @@ from flax import nnx
 
 from lsgm.cli.common import add_output_options, emit, message, positive_int
 from lsgm.cli.inputs import InputSpec, input_kind, prepare, read_inputs
-from lsgm.data.fasta import _open as open_text
+from lsgm.data.fasta import open_text
 from lsgm.data.files import check_writable_dir
 from lsgm.models.serialization import build_model, save_model
 

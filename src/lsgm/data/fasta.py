@@ -52,7 +52,8 @@ def reverse_complement(seq: str) -> str:
     return seq.upper().translate(_COMPLEMENT)[::-1]
 
 
-def _open(path: Path):
+def open_text(path: Path):
+    """A text handle on ``path``, gunzipping when it starts with the gzip magic bytes."""
     with open(path, "rb") as probe:
         magic = probe.read(2)
     if magic == b"\x1f\x8b":
@@ -128,7 +129,7 @@ def read_sequences(
     if not path.is_file():
         raise ValueError(f"{path}: no such file.")
     try:
-        with _open(path) as handle:
+        with open_text(path) as handle:
             text_start = handle.read(1)
         if text_start not in (">", "@"):
             found = repr(text_start) if text_start else "an empty file"
@@ -137,7 +138,7 @@ def read_sequences(
             )
         fmt = "fasta" if text_start == ">" else "fastq"
         records = []
-        with _open(path) as handle:
+        with open_text(path) as handle:
             for number, rec in enumerate(SeqIO.parse(handle, fmt), start=1):
                 where = f"{path}: record {number} ({rec.id})"
                 quals = rec.letter_annotations.get("phred_quality") if quality == "soft" else None
