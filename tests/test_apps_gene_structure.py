@@ -10,6 +10,7 @@ import pytest
 from sklearn.metrics import precision_recall_fscore_support
 
 from lsgm.apps.genomics import gene_structure as gs
+from lsgm.cli.main import main
 from lsgm.data import read_sequences
 from lsgm.data.gff import Feature, feature_labels, read_gff, write_gff
 from lsgm.training import fit_supervised
@@ -171,7 +172,8 @@ def test_run_gene_structure_cli(tmp_path, capsys):
     out = tmp_path / "run"
     args = ["--fasta", str(fasta), "--gff", str(gff), "--train", "left", "--test", "right"]
     args += ["--test-fasta", str(FASTA), "--test-gff", str(GFF), "--test-sources", "WormBase"]
-    result = gs.main([*args, "--out", str(out)])
+    assert main(["experiment", "gene-structure", *args, "-o", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
     assert result["train"]["loci"] == 1 and result["train"]["excluded_loci"] == []
     assert result["test"]["bases"] == 1900 and result["cross"]["bases"] == 3800
     for key in ("test", "cross"):
@@ -180,7 +182,7 @@ def test_run_gene_structure_cli(tmp_path, capsys):
         assert 0 <= r["f1"] <= 1
     saved = json.loads((out / "results.json").read_text())
     assert saved["test"]["f1"] == pytest.approx(result["test"]["f1"])
-    assert json.loads(capsys.readouterr().out)["cross"]["bases"] == 3800
+    assert "| cross |" in (out / "results.md").read_text()
     assert read_gff(out / "test.predicted.gff3")[0].seqid == "right"
     assert (out / "cross.predicted_exons.bed").exists()
     with pytest.raises(ValueError, match=r"seqids \['chrQ'\] are not in"):

@@ -37,12 +37,11 @@ Training is supervised (:func:`fit_gene_hmm`, counting from annotated state path
 optimal within each chunk but not across chunk boundaries (the grammar may be broken there).
 Per-base exon precision/recall/F1: :func:`exon_scores`; predictions as GFF3/BED:
 :func:`predicted_features`, :func:`predicted_exons`. The whole experiment is
-:func:`run_gene_structure` (also ``python -m lsgm.apps.genomics.gene_structure --help``).
+:func:`run_gene_structure` (command line: ``lsgm experiment gene-structure --help``).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from collections.abc import Iterable, Sequence
@@ -482,52 +481,3 @@ def run_gene_structure(
     if out_dir is not None:
         atomic_write_text(Path(out_dir) / "results.json", json.dumps(result, indent=2) + "\n")
     return result
-
-
-def main(argv: Sequence[str] | None = None) -> dict:
-    """Command line: ``python -m lsgm.apps.genomics.gene_structure --help``."""
-    ap = argparse.ArgumentParser(
-        prog="python -m lsgm.apps.genomics.gene_structure",
-        description="Train the 13-state gene-structure HMM on annotated chromosomes and score "
-        "per-base exon calls on held-out chromosomes (and optionally another genome).",
-    )
-    ap.add_argument("--fasta", required=True, help="genome FASTA (.fa or .fa.gz)")
-    ap.add_argument("--gff", required=True, help="its GFF3 annotation (.gff or .gff.gz)")
-    ap.add_argument("--train", required=True, help="comma-separated training seqids")
-    ap.add_argument("--test", required=True, help="comma-separated held-out seqids")
-    ap.add_argument("--sources", default="WormBase", help="GFF column-2 sources to use")
-    ap.add_argument("--test-fasta", help="a second genome to score (cross-species)")
-    ap.add_argument("--test-gff", help="its GFF3 annotation")
-    ap.add_argument("--test-sources", default="TAIR10", help="its curated sources")
-    ap.add_argument("--cross-seqids", help="comma-separated seqids of the second genome")
-    ap.add_argument("--pseudocount", type=float, default=1.0)
-    ap.add_argument("--chunk-size", type=int, default=None)
-    ap.add_argument("--quick", action="store_true", help=f"first {QUICK_BASES} bases only")
-    ap.add_argument("--out", help="folder for results.json and predicted GFF3/BED")
-    args = ap.parse_args(argv)
-
-    def split(text):
-        return None if text is None else [s for s in text.split(",") if s]
-
-    result = run_gene_structure(
-        args.fasta,
-        args.gff,
-        train_seqids=split(args.train),
-        test_seqids=split(args.test),
-        sources=split(args.sources),
-        test_fasta=args.test_fasta,
-        test_gff=args.test_gff,
-        test_sources=split(args.test_sources),
-        cross_seqids=split(args.cross_seqids),
-        quick=args.quick,
-        pseudocount=args.pseudocount,
-        chunk_size=args.chunk_size,
-        out_dir=args.out,
-    )
-    summary = {k: v for k, v in result.items() if k != "model"}
-    print(json.dumps(summary, indent=2))
-    return result
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,88 @@
+"""``lsgm experiment cpg`` and ``lsgm experiment gene-structure``: genome segmentation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from lsgm.cli.common import add_output_options, emit, message
+from lsgm.data.files import atomic_write_text, check_writable_dir
+from lsgm.data.intervals import format_bed
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "cpg",
+        help="CpG islands: supervised HMMs vs an LSGM on the bundled human 2-kb windows",
+        description="Per-base CpG-island calls on held-out windows (bundled data, hg19): "
+        "two-state and dinucleotide HMMs and an LSGM trained on the labels.",
+    )
+    p.add_argument("--quick", action="store_true", help="small subsets (seconds)")
+    p.add_argument("--epochs", type=int, default=None, help="LSGM epochs (default: the mode's)")
+    p.add_argument("-o", "--output", default="lsgm-cpg", help="output folder")
+    add_output_options(p)
+    p.set_defaults(run=run_cpg)
+
+    p = sub.add_parser(
+        "gene-structure",
+        help="gene structure: a codon-phase HMM trained from GFF3 labels, exon F1 on held-out "
+        "chromosomes (and another genome)",
+    )
+    p.add_argument("--fasta", required=True, help="genome FASTA (.fa or .fa.gz)")
+    p.add_argument("--gff", required=True, help="its GFF3 annotation (.gff or .gff.gz)")
+    p.add_argument("--train", required=True, help="comma-separated training seqids")
+    p.add_argument("--test", required=True, help="comma-separated held-out seqids")
+    p.add_argument("--sources", default="WormBase", help="GFF column-2 sources to use")
+    p.add_argument("--test-fasta", help="a second genome to score (cross-species)")
+    p.add_argument("--test-gff", help="its GFF3 annotation")
+    p.add_argument("--test-sources", default="TAIR10", help="its curated sources")
+    p.add_argument("--cross-seqids", help="comma-separated seqids of the second genome")
+    p.add_argument("--pseudocount", type=float, default=1.0)
+    p.add_argument("--chunk-size", type=int, default=None, help="Viterbi chunk (default: exact)")
+    p.add_argument("--quick", action="store_true", help="first bases of every sequence only")
+    p.add_argument("-o", "--output", default="lsgm-gene-structure",
+                   help="folder for results.json and the predicted GFF3/BED")  # fmt: skip
+    add_output_options(p)
+    p.set_defaults(run=run_gene_structure)
+
+
+def run_cpg(args) -> int:
+    from lsgm.apps.genomics.cpg import format_results
+    from lsgm.apps.genomics.cpg import run_cpg as run
+
+    outdir = check_writable_dir(args.output)
+    message(args, f"CpG islands ({'quick' if args.quick else 'full'})")
+    result = run(quick=args.quick, seed=args.seed, lsgm_epochs=args.epochs,
+                 progress_bar=not (args.quiet or args.json))  # fmt: skip
+    atomic_write_text(outdir / "cpg_islands.bed", format_bed(result["test_intervals"]))
+    table = format_results(result)
+    summary = {k: result[k] for k in ("mode", "seed", "windows", "models", "best_model")}
+    atomic_write_text(outdir / "results.json", json.dumps(summary, indent=2))
+    atomic_write_text(outdir / "results.md", f"# CpG islands ({result['mode']})\n\n{table}\n")
+    emit(args, summary, [table, f"wrote {outdir}/results.md, results.json, cpg_islands.bed"])
+    return 0
+
+
+def run_gene_structure(args) -> int:
+    from lsgm.apps.genomics.gene_structure import run_gene_structure as run
+
+    def split(text):
+        return None if text is None else [s for s in text.split(",") if s]
+
+    outdir = check_writable_dir(args.output)
+    result = run(
+        args.fasta, args.gff, train_seqids=split(args.train), test_seqids=split(args.test),
+        sources=split(args.sources), test_fasta=args.test_fasta, test_gff=args.test_gff,
+        test_sources=split(args.test_sources), cross_seqids=split(args.cross_seqids),
+        quick=args.quick, pseudocount=args.pseudocount, chunk_size=args.chunk_size,
+        out_dir=outdir,
+    )  # fmt: skip
+    summary = {k: v for k, v in result.items() if k != "model"}
+    rows = ["| test set | precision | recall | F1 |", "|---|---:|---:|---:|"]
+    for key in ("test", "cross"):
+        if key in result:
+            r = result[key]
+            rows.append(f"| {key} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} |")
+    atomic_write_text(Path(outdir) / "results.md", "# Gene structure\n\n" + "\n".join(rows) + "\n")
+    emit(args, summary, [*rows, f"wrote {outdir}/results.json, results.md, predicted GFF3/BED"])
+    return 0
