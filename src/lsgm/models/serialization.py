@@ -126,12 +126,12 @@ def save_model(path, model, info: dict | None = None) -> None:
     save_checkpoint(path, state, metadata)
 
 
-def read_model_metadata(path) -> dict:
-    """The metadata of a model file, after checking its format and version."""
+def _read(path) -> tuple[dict, dict]:
+    """``(arrays, metadata)`` of a model file after checking format, version and checksum."""
     from lsgm.training.checkpoint import read_checkpoint
 
     try:
-        _, _, meta = read_checkpoint(path)
+        arrays, _, meta = read_checkpoint(path)
     except FileNotFoundError as err:
         raise ValueError(f"{path}: no such model file.") from err
     except ValueError as err:
@@ -149,34 +149,38 @@ def read_model_metadata(path) -> dict:
             f"{meta.get('lsgm_version')}); this lsgm {_lsgm_version()} reads version "
             f"{MODEL_FORMAT_VERSION}. Use the matching lsgm version or refit the model."
         )
-    return meta
+    if _digest(arrays, meta) != meta.get("sha256"):
+        raise ValueError(
+            f"{path}: corrupted model file (its checksum does not match); restore it from a "
+            "copy or refit."
+        )
+    return arrays, meta
+
+
+def read_model_metadata(path) -> dict:
+    """The metadata of a model file, after checking its format, version and checksum."""
+    return _read(path)[1]
 
 
 def load_model(path):
-    """``(model, info)`` from a file written by :func:`save_model`.
+    """``(model, info)`` from a file written by :func:`save_model`, in inference mode
+    (``model.eval()``: dropout off).
 
     Raises:
         ValueError: a missing, corrupted or foreign file, another format version, or arrays
             that do not match the recorded configuration — each naming the file.
     """
-    from lsgm.training.checkpoint import CheckpointMismatchError, flatten_arrays, load_checkpoint
+    from lsgm.training.checkpoint import CheckpointMismatchError, load_checkpoint
 
-    meta = read_model_metadata(path)
+    _, meta = _read(path)
     try:
         model = build_model(meta)
         state, _ = load_checkpoint(path, nnx.state(model))
-    except (KeyError, TypeError) as err:
-        raise ValueError(
-            f"{path}: the model configuration is incomplete or invalid ({err})."
-        ) from err
-    except CheckpointMismatchError as err:
-        raise ValueError(f"{path}: corrupted model file: {err}") from err
-    if _digest(flatten_arrays(state)[0], meta) != meta.get("sha256"):
-        raise ValueError(
-            f"{path}: corrupted model file (its checksum does not match); "
-            "restore it from a copy or refit."
-        )
+    except (KeyError, TypeError, ValueError) as err:  # CheckpointMismatchError is a ValueError
+        kind = "arrays" if isinstance(err, CheckpointMismatchError) else "configuration"
+        raise ValueError(f"{path}: invalid model file ({kind}): {err}") from err
     nnx.update(model, state)
+    model.eval()  # inference mode: dropout off (``model.train()`` turns it back on)
     return model, meta.get("info", {})
 
 
