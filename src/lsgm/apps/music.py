@@ -1,22 +1,29 @@
-"""Polyphonic music as piano rolls: a Bernoulli HMM (EM) and an LSGM (gradient) on JSB Chorales.
+"""Polyphonic music as piano rolls: a Bernoulli HMM, an RNN and the LSGM (LSGM paper §2.6, §3.3).
 
-A piano roll ``x [T, 88]`` has ``x[t, j] = 1`` when MIDI note ``21 + j`` sounds in frame
-``t``. Both models emit 88 independent Bernoullis per state:
+A piano roll ``x [T, 88]`` has ``x[t, j] = 1`` when MIDI note ``21 + j`` sounds in frame ``t``.
+Every model emits 88 independent Bernoullis given its state:
 
-    HMM:   p(x_t | z_t = k)            = prod_j Bern(x_tj; sigma(l_kj))
-    LSGM:  p(x_t | z_t = k, x_{<t})    = prod_j Bern(x_tj; sigma(l_kj + g(Q_{t-1}, k)_j))
+    HMM:   p(x_t | z_t = k)          = prod_j Bern(x_tj; sigma(l_kj))                  (EM)
+    RNN:   p(x_t | x_{<t})           = prod_j Bern(x_tj; sigma(b_j + g(Q_{t-1})_j))
+    LSGM:  p(x_t | z_t = k, x_{<t})  = prod_j Bern(x_tj; sigma(l_kj + g(Q_{t-1}, e_k)_j)),
+           p(z_{t+1} = j | z_t = i, x_{1:t}) = softmax_j(B_ij + [W Q_t]_ij)
 
-with transitions conditioned on ``Q_t`` too (LSGM paper §2.6). The metric is the LSGM paper's
-"average log-likelihood per frame per sequence": the mean over test sequences of
-``log p(x_{1:T}) / T``.
+``Q_t`` is a GRU over the frames followed by one dense ReLU layer feeding both networks (the
+paper's modification of Fig. 3a); the emission network is the shared one with state
+embeddings (Fig. 1b). The "RNN" baseline is the same network with a single state (an LSGM with
+``K = 1`` is exactly a GRU with independent Bernoulli outputs). Training follows §3.3: Adam,
+the filtering-entropy regulariser for the first ten epochs, then early stopping after three
+epochs without a lower validation NLL; dropout 0.5. The LSGM starts from the fitted HMM
+(:meth:`~lsgm.LSGM.from_hmm`), so it starts exactly where the HMM ends.
 
-This module is the small harness ``lsgm demo`` runs; the full Table-3 experiment (all three
-data sets, the paper's model sizes, an RNN baseline) is a separate issue.
+Metric: the paper's "average log-likelihood per frame per sequence", the mean over test
+sequences of ``log p(x_{1:T}) / T`` (nats).
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -26,6 +33,15 @@ from flax import nnx
 from lsgm.distributions import Bernoulli, BetaPrior
 from lsgm.models import HMM, LSGM
 from lsgm.training import HMMPrior, fit_em, fit_gradient
+
+#: The paper's sizes (§3.3): (states, GRU units); JSB differs from the other corpora.
+PAPER_SIZES = {"jsb": (32, 128), "nottingham": (16, 512), "piano-midi": (16, 512)}
+#: Table 3 of the LSGM paper (nats per frame): LSGM, RNN-NADE and RNN rows.
+PAPER_TABLE3 = {
+    "LSGM": {"nottingham": -2.09, "jsb": -5.91, "piano-midi": -7.96},
+    "RNN-NADE": {"nottingham": -2.31, "jsb": -5.56, "piano-midi": -7.05},
+    "RNN": {"nottingham": -4.46, "jsb": -8.71, "piano-midi": -8.37},
+}
 
 
 def per_frame_log_likelihood(model, rolls: list[np.ndarray]) -> float:
@@ -46,27 +62,122 @@ def fit_music_hmm(train, *, num_states: int, max_iter: int, seed: int = 0, progr
     return model, history
 
 
-def fit_music_lsgm(
-    train, valid, *, hmm: HMM, hidden_size: int, epochs: int, batch_size: int | None = 16,
-    seed: int = 0, progress_bar=False, checkpoint_dir=None,
+def music_lsgm(hmm: HMM, hidden_size: int, *, dropout: float = 0.5, seed: int = 0) -> LSGM:
+    """The paper's music LSGM (GRU, one dense layer, first order, shared emission network),
+    starting exactly at ``hmm``."""
+    return LSGM.from_hmm(hmm, rnn="gru", hidden_size=hidden_size, dense_layers=1,
+                         embedding_dim=16, dropout=dropout, rngs=nnx.Rngs(seed))  # fmt: skip
+
+
+def music_rnn(hidden_size: int, dim: int = 88, *, dropout: float = 0.5, seed: int = 0) -> LSGM:
+    """The RNN baseline: a GRU (+ dense layer) with independent Bernoulli outputs (one state)."""
+    return LSGM(1, Bernoulli(1, dim, rngs=nnx.Rngs(seed)), rnn="gru", hidden_size=hidden_size,
+                dense_layers=1, conditioning="emissions", embedding_dim=4, dropout=dropout,
+                rngs=nnx.Rngs(seed + 1))  # fmt: skip
+
+
+def fit_music_network(
+    model: LSGM, train, valid, *, epochs: int, entropy_epochs: int = 10, patience: int = 3,
+    batch_size: int | None = 32, learning_rate: float = 1e-3, seed: int = 0,
+    progress_bar: bool = False, checkpoint_dir=None, resume: bool = False,
 ):  # fmt: skip
-    """An LSGM started at ``hmm`` (:meth:`LSGM.from_hmm`), trained by Adam with early stopping
-    (``batch_size=None``: one full-batch step per epoch, a single compile)."""
-    model = LSGM.from_hmm(hmm, hidden_size=hidden_size, embedding_dim=16, rngs=nnx.Rngs(seed))
-    model, history = fit_gradient(
-        model, train, optimizer=optax.adam(3e-3), epochs=epochs, batch_size=batch_size,
-        validation=valid, patience=3, clip_norm=1.0, seed=seed, progress_bar=progress_bar,
-        checkpoint_dir=checkpoint_dir,
+    """Adam with clipping; entropy regulariser for ``entropy_epochs``, then early stopping.
+
+    ``batch_size=None``: one full-batch step per epoch (one compile; quick runs)."""
+    return fit_gradient(
+        model, train, optimizer=optax.adam(learning_rate), epochs=epochs, batch_size=batch_size,
+        validation=valid, patience=patience, clip_norm=1.0, entropy_epochs=entropy_epochs,
+        seed=seed, progress_bar=progress_bar, checkpoint_dir=checkpoint_dir, resume=resume,
     )  # fmt: skip
-    return model, history
+
+
+def fit_music_lsgm(train, valid, *, hmm: HMM, hidden_size: int, epochs: int, **kwargs):
+    """:func:`music_lsgm` from ``hmm`` trained by :func:`fit_music_network` (``kwargs``;
+    ``dropout`` and ``seed`` also set the model's)."""
+    model = music_lsgm(hmm, hidden_size, dropout=kwargs.pop("dropout", 0.5),
+                       seed=kwargs.get("seed", 0))  # fmt: skip
+    return fit_music_network(model, train, valid, epochs=epochs, **kwargs)
+
+
+def run_music(
+    data: dict[str, list[np.ndarray]],
+    *,
+    name: str = "jsb",
+    quick: bool = False,
+    epochs: int = 100,
+    seed: int = 0,
+    checkpoint_dir=None,
+    resume: bool = False,
+    progress_bar: bool = False,
+    models=("HMM", "RNN", "LSGM"),
+) -> dict:
+    """HMM, RNN and LSGM on one data set's train/valid/test splits.
+
+    Sizes are the paper's (:data:`PAPER_SIZES`; the HMM has the LSGM's number of states);
+    ``quick``: 12/6/6 sequences, 4 states, 16 GRU units, 3 epochs without the entropy term,
+    full-batch steps (one compile per model: a smoke run, seconds).
+    ``checkpoint_dir``/``resume``: per-model training checkpoints (``DIR/RNN``, ``DIR/LSGM``).
+
+    Returns ``{"results": {model: {"test_ll_per_frame", "n_parameters", "seconds", "epochs",
+    "valid_nll_per_step"}}, "models", "histories", "sizes", "test"}``.
+    """
+    train, valid, test = data["train"], data["valid"], data["test"]
+    K, hidden = PAPER_SIZES.get(name, PAPER_SIZES["nottingham"])
+    fit = {"epochs": epochs, "entropy_epochs": 10, "batch_size": 32, "learning_rate": 1e-3}
+    if quick:
+        train, valid, test = train[:12], valid[:6], test[:6]
+        K, hidden = 4, 16
+        fit = {"epochs": 3, "entropy_epochs": 0, "batch_size": None, "learning_rate": 1e-2}
+    ckpt = None if checkpoint_dir is None else Path(checkpoint_dir)
+    results, fitted, histories = {}, {}, {}
+    hmm = None
+    for kind in ("HMM", *[m for m in models if m != "HMM"]):
+        start = time.perf_counter()
+        if kind == "HMM":
+            hmm, history = fit_music_hmm(train, num_states=K, max_iter=10 if quick else 100,
+                                         seed=seed, progress_bar=progress_bar)  # fmt: skip
+            model, n_epochs = hmm, history.n_iter
+        else:
+            model = (
+                music_rnn(hidden, seed=seed)
+                if kind == "RNN"
+                else music_lsgm(hmm, hidden, seed=seed)
+            )
+            model, history = fit_music_network(
+                model, train, valid, seed=seed, progress_bar=progress_bar, resume=resume,
+                checkpoint_dir=None if ckpt is None else ckpt / kind, **fit,
+            )  # fmt: skip
+            n_epochs = history.epochs
+        if kind not in models:
+            continue
+        results[kind] = {
+            "test_ll_per_frame": per_frame_log_likelihood(model, test),
+            "n_parameters": model.n_parameters(),
+            "seconds": time.perf_counter() - start,
+            "epochs": n_epochs,
+            "valid_nll_per_step": list(getattr(history, "valid_nll", [])),
+        }
+        fitted[kind], histories[kind] = model, history
+    return {
+        "results": results,
+        "models": fitted,
+        "histories": histories,
+        "sizes": {
+            "train": len(train),
+            "valid": len(valid),
+            "test": len(test),
+            "states": K,
+            "hidden": hidden,
+        },  # fmt: skip
+        "test": test,
+    }
 
 
 def run_jsb(*, quick: bool, seed: int = 0, progress_bar: bool = False) -> dict:
-    """HMM vs LSGM on the bundled JSB Chorales; held-out log-likelihood per frame.
-
-    ``quick``: 40 training chorales, 20 validation and 20 test, a 4-state model and 3 epochs
-    (seconds; for CI). Otherwise the full split, 8 states, 15 epochs at most.
-    """
+    """HMM vs LSGM on the bundled JSB Chorales, as ``lsgm demo`` runs them: quick, 40/20/20
+    chorales, 4 states, 3 epochs; full, every chorale, 8 states, 64 GRU units, 15 epochs
+    (smaller than the paper's model, to fit the demo's time; ``lsgm experiment music`` runs
+    the paper's)."""
     from lsgm.datasets.music import load_jsb_chorales
 
     data = load_jsb_chorales()
@@ -86,7 +197,7 @@ def run_jsb(*, quick: bool, seed: int = 0, progress_bar: bool = False) -> dict:
     start = time.perf_counter()
     lsgm, lsgm_history = fit_music_lsgm(
         train, valid, hmm=hmm, hidden_size=hidden, epochs=epochs, batch_size=batch, seed=seed,
-        progress_bar=progress_bar,
+        progress_bar=progress_bar, dropout=0.0, entropy_epochs=0, learning_rate=3e-3,
     )  # fmt: skip
     results["LSGM"] = {
         "test_ll_per_frame": per_frame_log_likelihood(lsgm, test),
@@ -108,4 +219,16 @@ def sample_roll(model, num_frames: int, seed: int = 0) -> np.ndarray:
     return np.asarray(x, np.uint8)
 
 
-__all__ = ["fit_music_hmm", "fit_music_lsgm", "per_frame_log_likelihood", "run_jsb", "sample_roll"]
+__all__ = [
+    "PAPER_SIZES",
+    "PAPER_TABLE3",
+    "fit_music_hmm",
+    "fit_music_lsgm",
+    "fit_music_network",
+    "music_lsgm",
+    "music_rnn",
+    "per_frame_log_likelihood",
+    "run_jsb",
+    "run_music",
+    "sample_roll",
+]

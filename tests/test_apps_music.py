@@ -1,0 +1,61 @@
+"""Music: the bundled data sets have the published splits; `lsgm experiment music --quick`
+trains all three models (validation NLL falls), writes the Table-3 layout and a readable MIDI."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lsgm.cli.main import main
+from lsgm.data.pianoroll import frame_counts, read_midi
+from lsgm.datasets.music import load_music
+
+TINY = Path(__file__).parent / "data" / "music_tiny.mat"
+
+
+@pytest.mark.parametrize(
+    ("name", "sizes", "frames"),
+    [
+        ("jsb", (229, 76, 77), 23_134),
+        ("nottingham", (694, 173, 170), 266_537),
+        ("piano-midi", (87, 12, 25), 103_487),
+    ],
+)
+def test_bundled_splits_and_frame_counts(name, sizes, frames):
+    data = load_music(name)
+    assert tuple(len(data[s]) for s in ("train", "valid", "test")) == sizes
+    assert sum(frame_counts(data).values()) == frames
+    assert all(r.shape[1] == 88 and set(np.unique(r)) <= {0.0, 1.0} for r in data["test"])
+
+
+def test_unknown_bundled_name():
+    with pytest.raises(ValueError, match="no bundled music data set 'bach'"):
+        load_music("bach")
+
+
+def test_experiment_music_quick(tmp_path, capsys):
+    out = tmp_path / "music"
+    code = main(["experiment", "music", "--quick", "--dataset", str(TINY), "-o", str(out),
+                 "--models", "HMM,LSGM", "--json"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    result = json.loads(capsys.readouterr().out)["music-tiny"]["results"]
+    assert set(result) == {"HMM", "LSGM"}
+    nll = result["LSGM"]["valid_nll_per_step"]
+    assert len(nll) == 3 and nll[-1] < nll[0]  # training lowers the validation NLL
+    assert result["LSGM"]["n_parameters"] > result["HMM"]["n_parameters"]
+    table = (out / "results.md").read_text()
+    assert "| LSGM (paper) |" in table and "| HMM (lsgm) |" in table and "RNN (lsgm)" not in table
+    roll = read_midi(out / "music-tiny_lsgm_sample.mid", step_seconds=0.5)
+    assert roll.shape[1] == 88 and 0 < roll.shape[0] <= 64
+
+
+def test_rnn_baseline_is_a_one_state_gru_with_bernoulli_outputs():
+    from lsgm.apps.music import music_rnn
+
+    rnn = music_rnn(8, dim=5, dropout=0.0)
+    assert rnn.num_states == 1 and rnn.conditioning == "emissions"
+    x = np.array([[1, 0, 0, 1, 0], [0, 1, 1, 0, 0], [0, 0, 0, 0, 1]], np.float32)
+    p = rnn.potentials(x)
+    # one state: log p(x) is the sum of the per-frame Bernoulli log-likelihoods
+    assert float(rnn.log_prob(x)) == pytest.approx(float(p.log_emit.sum()), rel=1e-6)
