@@ -14,6 +14,7 @@ diagonal :class:`~lsgm.distributions.Gaussian` (means and log-variances) and
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import NamedTuple
 
 import jax
@@ -43,8 +44,10 @@ class Family(NamedTuple):
     sample: Callable[[Array, Array], Array]  # (key, raw [P]) -> one observation
 
 
-def _categorical(e: Categorical) -> Family:
-    M = e.num_symbols
+# One Family object per (family, size): the LSGM keeps it as a static attribute, so models of
+# the same configuration have equal graph definitions and share compiled functions.
+@cache
+def _categorical(M: int) -> Family:
 
     def encode(x):
         x = jnp.asarray(x)
@@ -62,8 +65,8 @@ def _categorical(e: Categorical) -> Family:
     )
 
 
-def _gaussian(e: Gaussian) -> Family:
-    D = e.dim
+@cache
+def _gaussian(D: int) -> Family:
 
     def sample(key, raw):
         return raw[:D] + jnp.exp(0.5 * raw[D:]) * jax.random.normal(key, (D,), raw.dtype)
@@ -78,8 +81,8 @@ def _gaussian(e: Gaussian) -> Family:
     )
 
 
-def _bernoulli(e: Bernoulli) -> Family:
-    D = e.dim
+@cache
+def _bernoulli(D: int) -> Family:
     return Family(
         num_params=D,
         input_dim=D,
@@ -98,11 +101,11 @@ def family_of(emission: Emission) -> Family:
             Poisson, mixtures), naming the supported ones.
     """
     if isinstance(emission, Categorical):
-        return _categorical(emission)
+        return _categorical(emission.num_symbols)
     if isinstance(emission, Gaussian) and emission.covariance == "diag":
-        return _gaussian(emission)
+        return _gaussian(emission.dim)
     if isinstance(emission, Bernoulli):
-        return _bernoulli(emission)
+        return _bernoulli(emission.dim)
     raise ValueError(
         f"an LSGM cannot use a {type(emission).__name__} emission"
         f"{' with covariance=' + repr(emission.covariance) if isinstance(emission, Gaussian) else ''}; "
