@@ -1,0 +1,483 @@
+"""Genome language models: next-base prediction with character-level RNNs, an HMM and an LSGM.
+
+Genome-RNN paper (Zhang & Kamath 2016, §4.2): a character-level RNN reads a genome and
+predicts the next base; the metric is the perplexity
+
+    PP = exp( -(1/N) sum_t log p(x_t | x_{<t}) )        (N predicted bases),
+
+4 for bases drawn uniformly at random, 1 for a perfectly predictable sequence.
+
+* **Data.** :func:`read_genome` streams a FASTA (gzip or plain) or raw-text genome once into
+  a compact ``int8`` array (``A=0, C=1, G=2, T=3``; 4.6 MB for *E. coli*; no per-base Python
+  objects). :func:`split_genome` keeps the last ``test_fraction`` of it as the held-out
+  region. Every model is fed windows *by index* into that array; no padded copy of the genome
+  is ever made.
+* **RNN** (:class:`CharRNN`): embedding → ``num_layers`` vanilla-RNN / GRU / LSTM layers →
+  softmax over 4 bases. :func:`fit_char_rnn` trains it as char-rnn does (the paper's code):
+  the training region is cut into ``batch_size`` contiguous streams, each read in chunks of
+  ``seq_length`` bases by truncated back-propagation, carrying the hidden state from chunk
+  to chunk (zero at the start of each epoch); Adam, gradient clipping at norm 5.
+* **HMM / LSGM** (:func:`fit_windows`): ``K``-state categorical models trained by Adam on
+  the exact mean NLL per base of non-overlapping training windows of ``window`` bases, in
+  shuffled minibatches (no state carried between windows).
+* **Evaluation** (:func:`evaluate`): the held-out region is cut into consecutive windows of
+  ``eval_length`` bases (the last one shorter). The RNN starts each window from the zero
+  state and predicts bases ``2..n`` of it (the first base is context only, as in the paper's
+  ``n - 1`` predictions). The HMM and LSGM score each window exactly, ``log p(x_1..x_n)``, so
+  their count *includes* the first base of each window, predicted by the initial
+  distribution with no context. That is the only conditioning difference; with windows of
+  10,000 bases it moves the perplexity by well under 0.001.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from lsgm.distributions import Categorical
+from lsgm.models import HMM, LSGM
+from lsgm.models.rnn import _gru_step, _lstm_step
+from lsgm.training.gradient import batch_nll
+
+Array = jax.Array
+ALPHABET = "ACGT"
+CELLS = ("rnn", "gru", "lstm")
+SYNTHETIC = {"random": "randomgenome_input.txt", "repeat": "repeatgenome_input.txt"}
+#: The paper's perplexities on its two synthetic genomes (§4.2).
+PAPER_SYNTHETIC = {"random": 4.003, "repeat": 1.002}
+
+_LUT = np.full(256, -1, dtype=np.int8)
+for _i, _c in enumerate(ALPHABET):
+    _LUT[ord(_c)] = _LUT[ord(_c.lower())] = _i
+
+
+# ------------------------------------------------------------------ reading a genome
+def _open_binary(path: Path):
+    with open(path, "rb") as handle:
+        magic = handle.read(2)
+    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+
+
+def read_genome(path, *, record: int | None = None) -> np.ndarray:
+    """Read one genome sequence into an ``int8`` array ``[N]`` (``A=0, C=1, G=2, T=3``).
+
+    The file is read line by line (gzip detected from its first bytes) and each line is
+    encoded with a 256-entry lookup table into a growing ``int8`` buffer, so memory is about
+    one byte per base. Accepted: FASTA (``>`` headers; lowercase bases are soft-masked bases
+    and read as uppercase) or raw text (lines of bases, no header, e.g. the paper's synthetic
+    genomes).
+
+    Args:
+        path: the file.
+        record: which FASTA record (0-based) to read; ``None`` requires the file to hold one.
+
+    Raises:
+        ValueError: a missing file, no bases, a symbol other than ``ACGTacgt`` (naming the
+            line, column and symbol), several records without ``record``, or ``record`` out
+            of range.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such genome file.")
+    buffer = np.empty(1 << 16, dtype=np.int8)
+    size, current, n_records, wanted = 0, -1, 0, 0 if record is None else int(record)
+    with _open_binary(path) as handle:
+        for line_no, raw in enumerate(handle, start=1):
+            line = raw.rstrip(b"\r\n")
+            if line.startswith(b">"):
+                n_records += 1
+                current += 1
+                continue
+            if not line.strip():
+                continue
+            if current == -1:  # raw text without a header: one record
+                current, n_records = 0, 1
+            if current != wanted:
+                continue
+            codes = _LUT[np.frombuffer(line, dtype=np.uint8)]
+            bad = np.flatnonzero(codes < 0)
+            if bad.size:
+                col = int(bad[0])
+                raise ValueError(
+                    f"{path}, line {line_no}, column {col + 1}: symbol {chr(line[col])!r} is "
+                    "not one of A, C, G, T; a genome language model needs plain bases "
+                    "(remove or replace ambiguous bases first)."
+                )
+            if size + codes.size > buffer.size:
+                buffer = np.resize(buffer, max(2 * buffer.size, size + codes.size))
+            buffer[size : size + codes.size] = codes
+            size += codes.size
+    if record is None and n_records > 1:
+        raise ValueError(
+            f"{path} holds {n_records} records; choose one with record=<0-based index>."
+        )
+    if record is not None and not 0 <= wanted < max(n_records, 1):
+        raise ValueError(f"{path}: record={record} is out of range ({n_records} records).")
+    if size == 0:
+        raise ValueError(f"{path}: no bases found.")
+    return buffer[:size].copy()
+
+
+def load_synthetic_genome(name: str) -> np.ndarray:
+    """The paper's bundled 30,000-base synthetic genome ``"random"`` or ``"repeat"``
+    (``AGCTTGAGGC`` repeated) as ``int8 [30000]``."""
+    from lsgm.datasets import data_path
+
+    if name not in SYNTHETIC:
+        raise ValueError(f"unknown synthetic genome {name!r}; choose one of {list(SYNTHETIC)}.")
+    return read_genome(data_path(SYNTHETIC[name]))
+
+
+def split_genome(codes: np.ndarray, test_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """``(train, test)`` views: the held-out region is the last ``round(N·test_fraction)``
+    bases (a contiguous region, not random bases)."""
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1); got {test_fraction}.")
+    n_test = int(round(len(codes) * test_fraction))
+    if n_test < 2 or len(codes) - n_test < 2:
+        raise ValueError(
+            f"a genome of {len(codes)} bases is too short to hold out {test_fraction:.0%} of it."
+        )
+    return codes[:-n_test], codes[-n_test:]
+
+
+# ------------------------------------------------------------------ the character-level RNN
+def _rnn_step(gates_x: Array, h: Array, recurrent: nnx.Linear) -> Array:
+    """Vanilla (Elman) cell: ``h' = tanh(W x + b + U h + c)``."""
+    return jnp.tanh(gates_x + recurrent(h))
+
+
+_STEPS = {"rnn": _rnn_step, "gru": _gru_step, "lstm": _lstm_step}
+_GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+
+
+class CharRNN(nnx.Module):
+    """Embedding → stacked recurrent cells → ``Linear(H, 4)``: ``p(x_{t+1} | x_{<=t}, carry)``.
+
+    Shapes: ``x [B, T]`` ints in ``0..3``; :meth:`__call__` returns logits ``[B, T, 4]`` (row
+    ``t`` predicts base ``t + 1``) and the new carry. The carry is a list with one entry per
+    layer: ``h [B, H]`` (``(c, h)`` for an LSTM). Input projections of each layer run as one
+    product outside the time scan. Cells: ``"rnn"`` (tanh), ``"gru"``, ``"lstm"`` (the
+    equations of :mod:`lsgm.models.rnn`).
+    """
+
+    def __init__(
+        self,
+        cell: str = "gru",
+        hidden_size: int = 128,
+        num_layers: int = 2,
+        embedding_dim: int = 16,
+        *,
+        rngs: nnx.Rngs,
+    ):
+        if cell not in CELLS:
+            raise ValueError(f"cell={cell!r} is not one of {CELLS}.")
+        if hidden_size < 1 or num_layers < 1 or embedding_dim < 1:
+            raise ValueError(
+                "hidden_size, num_layers and embedding_dim must be >= 1; got "
+                f"{hidden_size}, {num_layers}, {embedding_dim}."
+            )
+        self.cell, self.hidden_size, self.num_layers = cell, int(hidden_size), int(num_layers)
+        G, H = _GATES[cell], self.hidden_size
+        self.embed = nnx.Embed(4, embedding_dim, rngs=rngs)
+        sizes = [int(embedding_dim)] + [H] * (self.num_layers - 1)
+        self.inputs = nnx.List([nnx.Linear(d, G * H, rngs=rngs) for d in sizes])
+        self.recurrents = nnx.List([nnx.Linear(H, G * H, rngs=rngs) for _ in sizes])
+        self.out = nnx.Linear(H, 4, rngs=rngs)
+
+    def zero_carry(self, batch: int) -> list:
+        """The zero state for ``batch`` streams."""
+        h = jnp.zeros((batch, self.hidden_size))
+        return [(h, h) if self.cell == "lstm" else h for _ in range(self.num_layers)]
+
+    def __call__(self, x: Array, carry: list) -> tuple[Array, list]:
+        seq = self.embed(x)  # [B, T, E]
+        step_fn = _STEPS[self.cell]
+        new_carry = []
+        for layer in range(self.num_layers):
+            gates_x = jnp.swapaxes(self.inputs[layer](seq), 0, 1)  # [T, B, G·H]
+            recurrent = self.recurrents[layer]
+
+            def step(c, g, recurrent=recurrent):
+                new = step_fn(g, c, recurrent)
+                return new, (new[1] if isinstance(new, tuple) else new)
+
+            last, hs = jax.lax.scan(step, carry[layer], gates_x)
+            new_carry.append(last)
+            seq = jnp.swapaxes(hs, 0, 1)  # [B, T, H]
+        return self.out(seq), new_carry
+
+    def n_parameters(self) -> int:
+        """Number of trainable scalars."""
+        return int(sum(v.size for v in jax.tree.leaves(nnx.state(self, nnx.Param))))
+
+
+_OPTIMIZERS: dict = {}
+
+
+def _adam(learning_rate: float, clip_norm: float) -> optax.GradientTransformation:
+    """Adam after global-norm clipping, one object per setting: a new optax object has new
+    closures, hence a new static part of the optimizer's graph and a recompiled step."""
+    key = (float(learning_rate), float(clip_norm))
+    if key not in _OPTIMIZERS:
+        _OPTIMIZERS[key] = optax.chain(optax.clip_by_global_norm(clip_norm),
+                                       optax.adam(learning_rate))  # fmt: skip
+    return _OPTIMIZERS[key]
+
+
+@nnx.jit
+def _rnn_train_step(model, optimizer, chunk, carry):
+    def loss_fn(model):
+        logits, new_carry = model(chunk[:, :-1], carry)
+        nll = optax.softmax_cross_entropy_with_integer_labels(logits, chunk[:, 1:])
+        return nll.mean(), new_carry
+
+    (loss, new_carry), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
+    optimizer.update(model, grads)
+    return loss, jax.lax.stop_gradient(new_carry)
+
+
+def fit_char_rnn(
+    model: CharRNN,
+    codes: np.ndarray,
+    *,
+    seq_length: int = 50,
+    batch_size: int = 50,
+    epochs: int = 1,
+    learning_rate: float = 2e-3,
+    clip_norm: float = 5.0,
+    log: Callable[[str], object] | None = None,
+) -> dict:
+    """Train ``model`` in place on ``codes [N]`` by truncated BPTT over contiguous streams.
+
+    The first ``batch_size · n`` bases (``n = N // batch_size``) are viewed as
+    ``[batch_size, n]`` streams (a reshape, no copy); step ``s`` of an epoch reads columns
+    ``s·L .. s·L + L`` (``L = seq_length``; inputs ``L`` bases, targets shifted by one) and
+    starts from the carry the previous step ended with. Loss: mean cross-entropy per
+    predicted base. Returns ``{"train_nll": [per-epoch mean], "steps": int, "seconds": float}``.
+    """
+    if seq_length < 1 or batch_size < 1 or epochs < 1:
+        raise ValueError(
+            f"seq_length, batch_size and epochs must be >= 1; got {seq_length}, "
+            f"{batch_size}, {epochs}."
+        )
+    n = len(codes) // batch_size
+    steps = (n - 1) // seq_length
+    if steps < 1:
+        raise ValueError(
+            f"{len(codes)} training bases are too few for batch_size={batch_size} streams of "
+            f"seq_length={seq_length} + 1 bases; lower either."
+        )
+    streams = codes[: batch_size * n].reshape(batch_size, n)
+    optimizer = nnx.Optimizer(model, _adam(learning_rate, clip_norm), wrt=nnx.Param)
+    history, start = [], time.perf_counter()
+    for epoch in range(epochs):
+        carry, total = model.zero_carry(batch_size), jnp.zeros(())
+        for s in range(steps):
+            chunk = jnp.asarray(streams[:, s * seq_length : s * seq_length + seq_length + 1],
+                                dtype=jnp.int32)  # fmt: skip
+            loss, carry = _rnn_train_step(model, optimizer, chunk, carry)
+            total = total + loss
+            if log is not None and (s + 1) % 500 == 0:
+                log(f"  {model.cell} epoch {epoch + 1} step {s + 1}/{steps} nll {float(loss):.4f}")
+        history.append(float(total) / steps)
+    return {"train_nll": history, "steps": steps * epochs, "seconds": time.perf_counter() - start}
+
+
+# ------------------------------------------------------------------ HMM and LSGM on windows
+def make_hmm(num_states: int, *, seed: int = 0) -> HMM:
+    """A random ``K``-state HMM over the 4 bases."""
+    return HMM(num_states, Categorical(num_states, 4, rngs=nnx.Rngs(seed)),
+               rngs=nnx.Rngs(seed + 1))  # fmt: skip
+
+
+def make_lsgm(num_states: int, *, hidden_size: int = 32, seed: int = 0) -> LSGM:
+    """A ``K``-state LSGM over the 4 bases (one GRU layer, shared emission network)."""
+    return LSGM(num_states, Categorical(num_states, 4, rngs=nnx.Rngs(seed)), rnn="gru",
+                hidden_size=hidden_size, embedding_dim=8, rngs=nnx.Rngs(seed + 1))  # fmt: skip
+
+
+@nnx.jit
+def _window_train_step(model, optimizer, x):
+    B, T = x.shape
+    lengths, weights = jnp.full((B,), T), jnp.ones((B,))
+
+    def loss_fn(model):
+        return batch_nll(model, x, lengths, weights)
+
+    loss, grads = nnx.value_and_grad(loss_fn)(model)
+    optimizer.update(model, grads)
+    return loss
+
+
+def fit_windows(
+    model,
+    codes: np.ndarray,
+    *,
+    window: int = 100,
+    batch_size: int = 50,
+    epochs: int = 1,
+    learning_rate: float = 1e-2,
+    clip_norm: float = 5.0,
+    max_windows: int | None = None,
+    seed: int = 0,
+    log: Callable[[str], object] | None = None,
+) -> dict:
+    """Train an HMM or LSGM in place on non-overlapping windows of ``codes``.
+
+    Window ``i`` is ``codes[i·W : (i+1)·W]`` (``W = window``); each epoch visits the
+    windows in a new random order (``numpy.random.default_rng([seed, epoch])``) in
+    minibatches of ``batch_size`` gathered by index, minimising the exact NLL per base
+    ``-sum_b log p(x_b) / (B·W)`` with Adam. The last incomplete minibatch of an epoch is
+    skipped (at most ``batch_size - 1`` windows). ``max_windows``: use only that many windows
+    spread evenly over the region (for a time budget). Returns the history dict.
+    """
+    n_windows = len(codes) // window
+    if max_windows is not None and max_windows < n_windows:
+        chosen = np.linspace(0, n_windows - 1, max_windows).round().astype(np.int64)
+    else:
+        chosen = np.arange(n_windows)
+    if len(chosen) < batch_size:
+        raise ValueError(
+            f"{len(chosen)} windows of {window} bases are fewer than batch_size={batch_size}; "
+            "lower batch_size or window."
+        )
+    optimizer = nnx.Optimizer(model, _adam(learning_rate, clip_norm), wrt=nnx.Param)
+    offsets = np.arange(window)
+    history, steps, start = [], 0, time.perf_counter()
+    for epoch in range(epochs):
+        order = np.random.default_rng([seed, epoch]).permutation(chosen)
+        total, count = 0.0, 0
+        for b in range(len(order) // batch_size):
+            idx = order[b * batch_size : (b + 1) * batch_size]
+            x = jnp.asarray(codes[idx[:, None] * window + offsets], dtype=jnp.int32)
+            loss = float(_window_train_step(model, optimizer, x))
+            total, count, steps = total + loss, count + 1, steps + 1
+            if log is not None and count % 200 == 0:
+                log(f"  {type(model).__name__} epoch {epoch + 1} step {count} nll {loss:.4f}")
+        history.append(total / count)
+    return {"train_nll": history, "steps": steps, "windows": int(len(chosen)),
+            "seconds": time.perf_counter() - start}  # fmt: skip
+
+
+# ------------------------------------------------------------------ evaluation
+def eval_windows(n: int, eval_length: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of consecutive windows covering ``[0, n)``; the last may be shorter."""
+    if eval_length < 2:
+        raise ValueError(f"eval_length must be >= 2; got {eval_length}.")
+    return [(s, min(s + eval_length, n)) for s in range(0, n, eval_length)]
+
+
+@nnx.jit
+def _rnn_window_logp(model, x, lengths):
+    logits, _ = model(x[:, :-1], model.zero_carry(x.shape[0]))
+    logp = -optax.softmax_cross_entropy_with_integer_labels(logits, x[:, 1:])
+    mask = jnp.arange(1, x.shape[1])[None, :] < lengths[:, None]
+    return jnp.where(mask, logp, 0.0).sum()
+
+
+def _padded(codes: np.ndarray, spans: list[tuple[int, int]], rows: int, width: int):
+    x = np.zeros((rows, width), dtype=np.int32)
+    lengths = np.zeros(rows, dtype=np.int64)
+    for row, (a, b) in enumerate(spans):
+        x[row, : b - a], lengths[row] = codes[a:b], b - a
+    return x, lengths
+
+
+def evaluate(model, codes: np.ndarray, *, eval_length: int = 10_000, group: int = 8) -> dict:
+    """Held-out perplexity of ``model`` (a :class:`CharRNN`, HMM or LSGM) on ``codes``.
+
+    ``codes`` is cut by :func:`eval_windows`; windows are scored ``group`` at a time, padded
+    to one ``[min(group, windows), eval_length]`` shape (one compile; memory: that many
+    positions; padding rows and positions count for nothing). RNN: ``sum log p(x_t | x_{window start..t-1})`` over
+    bases ``2..n`` of each window. HMM/LSGM: ``sum log p(window)`` (exact forward algorithm),
+    all ``n`` bases. Returns ``{"perplexity", "nll_per_base", "bases", "windows"}``.
+    """
+    spans = eval_windows(len(codes), eval_length)
+    total, bases = 0.0, 0
+    is_rnn = isinstance(model, CharRNN)
+    rows = min(group, len(spans))
+    for g in range(0, len(spans), group):
+        x, lengths = _padded(codes, spans[g : g + group], rows, eval_length)
+        real = lengths > 0
+        if is_rnn:
+            total += float(_rnn_window_logp(model, jnp.asarray(x), jnp.asarray(lengths)))
+            bases += int((lengths[real] - 1).sum())
+        else:
+            total += float(np.sum(model.score_samples(x, np.maximum(lengths, 1))[real]))
+            bases += int(lengths.sum())
+    nll = -total / bases
+    return {"perplexity": math.exp(nll), "nll_per_base": nll, "bases": bases,
+            "windows": len(spans)}  # fmt: skip
+
+
+# ------------------------------------------------------------------ one genome, all models
+def run_genome(
+    codes: np.ndarray,
+    *,
+    cells=("gru",),
+    hidden_size: int = 128,
+    num_layers: int = 2,
+    seq_length: int = 50,
+    batch_size: int = 50,
+    epochs: int = 1,
+    learning_rate: float = 2e-3,
+    num_states: int = 8,
+    lsgm_hidden: int = 32,
+    window: int = 100,
+    window_epochs: int = 1,
+    max_windows: int | None = None,
+    test_fraction: float = 0.1,
+    eval_length: int = 10_000,
+    generative: bool = True,
+    with_hmm: bool = True,
+    seed: int = 0,
+    log: Callable[[str], object] | None = None,
+) -> dict:
+    """Fit RNNs (one per cell in ``cells``) and, with ``generative``, a ``num_states`` LSGM and
+    (``with_hmm``) HMM on the training region of ``codes``; held-out perplexity, parameter
+    counts, times.
+
+    Returns ``{"bases": {...}, "models": {name: {"perplexity", "n_parameters",
+    "fit_seconds", "train_nll", ...}}}``.
+    """
+    train, test = split_genome(codes, test_fraction)
+    results = {}
+    for i, cell in enumerate(cells):
+        model = CharRNN(cell, hidden_size, num_layers, rngs=nnx.Rngs(seed + i))
+        history = fit_char_rnn(model, train, seq_length=seq_length, batch_size=batch_size,
+                               epochs=epochs, learning_rate=learning_rate, log=log)  # fmt: skip
+        name = f"{cell.upper()} {num_layers}x{hidden_size}"
+        results[name] = {"kind": "rnn", "n_parameters": model.n_parameters(),
+                         "fit_seconds": history["seconds"], "train_nll": history["train_nll"],
+                         "steps": history["steps"], **evaluate(model, test, eval_length=eval_length)}  # fmt: skip
+        if log is not None:
+            log(f"  {name}: perplexity {results[name]['perplexity']:.4f}")
+    if generative:
+        models = [("lsgm", make_lsgm(num_states, hidden_size=lsgm_hidden, seed=seed))]
+        if with_hmm:
+            models.insert(0, ("hmm", make_hmm(num_states, seed=seed)))
+        for kind, model in models:
+            history = fit_windows(model, train, window=window, batch_size=batch_size,
+                                  epochs=window_epochs, max_windows=max_windows, seed=seed,
+                                  log=log)  # fmt: skip
+            name = (
+                f"HMM K={num_states}" if kind == "hmm" else f"LSGM K={num_states} GRU {lsgm_hidden}"
+            )
+            results[name] = {"kind": kind, "n_parameters": int(model.n_parameters()),
+                             "fit_seconds": history["seconds"], "train_nll": history["train_nll"],
+                             "steps": history["steps"], "train_windows": history["windows"],
+                             **evaluate(model, test, eval_length=eval_length)}  # fmt: skip
+            if log is not None:
+                log(f"  {name}: perplexity {results[name]['perplexity']:.4f}")
+    return {"bases": {"total": int(len(codes)), "train": int(len(train)), "test": int(len(test))},
+            "models": results}  # fmt: skip
