@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache, partial
 from pathlib import Path
 
 import jax
@@ -180,23 +181,38 @@ def _randomise(model, data: PaddedBatch, key: Array) -> None:
     model.emission.initialize(valid, k_emit)
 
 
+@lru_cache(maxsize=64)
+def _cached_em_step(graphdef, prior: HMMPrior, freeze: frozenset[str]):
+    return _make_em_step(graphdef, prior, freeze)
+
+
+def em_step_for(graphdef, prior: HMMPrior, freeze: frozenset[str]):
+    """The jitted EM step, shared by every fit of the same model structure, prior and
+    ``freeze`` (so repeated fits compile once); priors holding arrays are not hashable and
+    get a fresh step."""
+    try:
+        return _cached_em_step(graphdef, prior, freeze)
+    except TypeError:
+        return _make_em_step(graphdef, prior, freeze)
+
+
+@partial(jax.jit, static_argnums=0)
+def _log_z_per_sequence(graphdef, state, data, lengths, mask):
+    m = nnx.merge(graphdef, state)
+
+    def one(x, n, extra):
+        p = m.potentials(x)
+        return inference.log_partition(_with_labels(p, extra), n)
+
+    return jax.vmap(one)(data, lengths, mask)
+
+
 def check_feasible(model, batch: PaddedBatch, log_mask: np.ndarray | None) -> None:
     """Raise a ``ValueError`` naming the first sequence that no state path can explain."""
     graphdef, state = nnx.split(model)
-
-    @jax.jit
-    def per_sequence(state, data, lengths, mask):
-        m = nnx.merge(graphdef, state)
-
-        def one(x, n, extra):
-            p = m.potentials(x)
-            return inference.log_partition(_with_labels(p, extra), n)
-
-        return jax.vmap(one)(data, lengths, mask)
-
     mask = None if log_mask is None else jnp.asarray(log_mask)
     data, lengths = jnp.asarray(batch.data), jnp.asarray(batch.lengths)
-    log_z = np.asarray(per_sequence(state, data, lengths, mask))
+    log_z = np.asarray(_log_z_per_sequence(graphdef, state, data, lengths, mask))
     bad = np.flatnonzero(~np.isfinite(log_z))
     if bad.size:
         raise ValueError(
@@ -311,7 +327,7 @@ def fit_em(
     log_mask = label_potentials(batch, state_labels, model.num_states)
     init = n_init > 1 if init is None else bool(init)
     check_feasible(model, batch, log_mask)
-    step = _make_em_step(nnx.graphdef(model), prior, freeze)
+    step = em_step_for(nnx.graphdef(model), prior, freeze)
     settings = {"n_init": int(n_init), "seed": int(seed), "max_iter": int(max_iter), "tol": tol}
     path = None if checkpoint_dir is None else Path(checkpoint_dir) / EM_CHECKPOINT
     saved = _load_em_checkpoint(path, model, settings) if resume and path is not None else None
