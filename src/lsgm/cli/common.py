@@ -22,11 +22,31 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
 
-def positive_int(name: str, value: int) -> int:
-    """``value`` if it is >= 1, else a ValueError naming the option and the fix."""
-    if value < 1:
+def positive_int(name: str, value: int | None) -> int | None:
+    """``value`` if it is >= 1 (or None: an option left at its default), else a ValueError
+    naming the option and the fix."""
+    if value is not None and value < 1:
         raise ValueError(f"{name} must be a positive integer; got {value}.")
     return value
+
+
+def text_table(rows: list[list[str]]) -> list[str]:
+    """Rows of cells as aligned text lines (first column left, the others right-aligned),
+    with a rule under the header row."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    out = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in
+                     enumerate(zip(r, widths, strict=True))) for r in rows]  # fmt: skip
+    out.insert(1, "  ".join("-" * w for w in widths))
+    return out
+
+
+def markdown_table(rows: list[list[str]]) -> list[str]:
+    """Rows of cells as a Markdown table (the first row is the header)."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    out = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
+           for r in rows]  # fmt: skip
+    out.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return out
 
 
 class LoadedModel:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 
-from lsgm.cli.common import add_output_options, emit, message
+from lsgm.cli.common import add_output_options, emit, message, text_table
 from lsgm.data.files import atomic_write_text, check_writable_dir
 from lsgm.data.intervals import format_bed
 
@@ -29,14 +29,6 @@ def register(sub) -> None:
     p.add_argument("--quick", action="store_true", help="small subsets, for a check in seconds")
     add_output_options(p)
     p.set_defaults(run=run)
-
-
-def _table(rows: list[list[str]]) -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    out = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in
-                     enumerate(zip(r, widths, strict=True))) for r in rows]  # fmt: skip
-    out.insert(1, "  ".join("-" * w for w in widths))
-    return out
 
 
 def run(args) -> int:
@@ -81,7 +73,7 @@ def run(args) -> int:
     for name, r in jsb["results"].items():
         jsb_rows.append([name, f"{r['test_ll_per_frame']:.3f}", str(r["n_parameters"]),
                          f"{r['seconds']:.1f}"])  # fmt: skip
-    lines = _table(cpg_rows) + [""] + _table(jsb_rows)
+    lines = text_table(cpg_rows) + [""] + text_table(jsb_rows)
     outputs = [bed, *cpg_plots, *jsb_plots, midi, roll_png]
     result = {
         "mode": mode,

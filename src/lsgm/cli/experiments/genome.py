@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 
-from lsgm.cli.common import add_output_options, emit, message
+from lsgm.cli.common import add_output_options, emit, markdown_table, message
 from lsgm.data.files import atomic_write_text, check_writable_dir
 
 
@@ -70,14 +70,6 @@ def register(sub) -> None:
     c.set_defaults(run=run_chromatin)
 
 
-def _table(rows: list[list[str]]) -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    out = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
-           for r in rows]  # fmt: skip
-    out.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return out
-
-
 def _write(outdir, name: str, mode: str, seconds: float, lines: list[str], result: dict):
     atomic_write_text(outdir / "results.json", json.dumps(result, indent=2, default=float))
     atomic_write_text(outdir / "results.md", "\n".join(
@@ -115,7 +107,7 @@ def run_genome_lm(args) -> int:
                                          "bases": r["bases"]}  # fmt: skip
             rows.append([name, model, str(m["n_parameters"]), f"{m['perplexity']:.4f}",
                          f"{g.PAPER_SYNTHETIC[name]:.3f}", f"{m['fit_seconds']:.1f}"])  # fmt: skip
-        lines += _table(rows) + [""]
+        lines += markdown_table(rows) + [""]
     for path, codes in genomes:
         message(args, f"genome {path} ({len(codes):,} bases)")
         cfg = (dict(cells=("gru",), hidden_size=32, num_layers=1, batch_size=16,
@@ -133,7 +125,7 @@ def run_genome_lm(args) -> int:
         for name, m in r["models"].items():
             rows.append([name, str(m["n_parameters"]), f"{m['perplexity']:.4f}",
                          f"{m['fit_seconds']:.1f}"])  # fmt: skip
-        lines += _table(rows) + [""]
+        lines += markdown_table(rows) + [""]
     seconds = time.perf_counter() - started
     result["seconds"] = seconds
     _write(outdir, "genome-lm", mode, seconds, lines, result)
@@ -171,7 +163,7 @@ def run_chromatin(args) -> int:
                f"{t['f1_rnn']:.3f}", f"{t['f1_kmer_lr']:.3f}"]  # fmt: skip
         rows.append(row + ([] if args.no_lsgm else [f"{t['f1_lsgm']:.3f}"]))
     seconds = time.perf_counter() - started
-    lines = _table(rows) + [
+    lines = markdown_table(rows) + [
         "",
         f"BiGRU ({r['rnn']['n_parameters']:,} parameters, best epoch {r['rnn']['best_epoch']}, "
         f"{r['rnn']['seconds']:.0f} s) beats k-mer LR on {r['rnn_wins']} of "

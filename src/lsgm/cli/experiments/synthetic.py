@@ -21,7 +21,7 @@ import time
 
 import jax
 
-from lsgm.cli.common import add_output_options, emit, message
+from lsgm.cli.common import add_output_options, emit, message, positive_int, text_table
 from lsgm.data.files import atomic_write_text, check_writable_dir
 
 
@@ -60,20 +60,6 @@ def register(sub) -> None:
     p.set_defaults(run=run_scalar)
 
 
-def _table(rows: list[list[str]]) -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    out = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in
-                     enumerate(zip(r, widths, strict=True))) for r in rows]  # fmt: skip
-    out.insert(1, "  ".join("-" * w for w in widths))
-    return out
-
-
-def _positive(name: str, value: int | None) -> int | None:
-    if value is not None and value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value}.")
-    return value
-
-
 def _hardware() -> str:
     """``"<CPU model>, <n> CPUs, JAX on CPU"`` (the model from ``/proc/cpuinfo`` when readable)."""
     name = platform.processor() or platform.machine()
@@ -99,10 +85,10 @@ def run_lambda(args) -> int:
     settings = synthetic.QUICK_LAMBDA if args.quick else synthetic.LambdaSettings()
     changes = {
         "lambdas": None if args.lambdas is None else tuple(args.lambdas),
-        "train": _positive("--train", args.train),
-        "valid": _positive("--valid", args.valid),
-        "test": _positive("--test", args.test),
-        "epochs": _positive("--epochs", args.epochs),
+        "train": positive_int("--train", args.train),
+        "valid": positive_int("--valid", args.valid),
+        "test": positive_int("--test", args.test),
+        "epochs": positive_int("--epochs", args.epochs),
     }
     for lam in changes["lambdas"] or ():
         if not 0.0 <= lam <= 1.0:
@@ -128,7 +114,7 @@ def run_lambda(args) -> int:
     lines = [
         "Test log-likelihood per sample (sum of log p(x) over test sequences / number of steps)",
         "",
-        *_table(rows),
+        *text_table(rows),
         "",
         f"Parameters: HMM {counts['hmm']} free (hmmlearn's count; {counts['hmm_paper_count']} "
         f"counting each 4×4 covariance as 16 entries, the paper's 68); LSGM "
@@ -162,7 +148,7 @@ def run_scalar(args) -> int:
         if bad:
             raise ValueError(f"--states: every size must be a positive integer; got {bad[0]}.")
         settings = dataclasses.replace(settings, states=tuple(args.states))
-    if _positive("--epochs", args.epochs) is not None:
+    if positive_int("--epochs", args.epochs) is not None:
         settings = dataclasses.replace(settings, epochs=args.epochs)
     outdir = check_writable_dir(args.output)
     mode = "quick" if args.quick else "full"
@@ -190,7 +176,7 @@ def run_scalar(args) -> int:
         f"n = {result['observations']} training points; BIC = -2 log L + k log n "
         "(k: free parameters, hmmlearn's count)",
         "",
-        *_table(rows),
+        *text_table(rows),
         "",
         "Paper: BIC-selected HMM 52 states, 2,807 parameters, 1.416 per point; LSGM 10 states, "
         "2 recurrent units, 284 parameters, 2.259 per point.",
@@ -199,7 +185,7 @@ def run_scalar(args) -> int:
     seconds = time.perf_counter() - started
     result.pop("histories")
     result.update(mode=mode, seconds=seconds, hardware=_hardware(), outputs=[str(plot)])
-    md = ["```", *lines, "```", "", "BIC curve:", "", "```", *_table(curve), "```"]
+    md = ["```", *lines, "```", "", "BIC curve:", "", "```", *text_table(curve), "```"]
     _write(outdir, "synthetic-scalar", mode, seconds, md, result)
     emit(args, result, [*lines, "", f"wrote results.md, results.json and bic_curve.png to "
                         f"{outdir}/ in {seconds:.0f} s"])  # fmt: skip
