@@ -110,10 +110,13 @@ def run_music(
     resume: bool = False,
     progress_bar: bool = False,
     models=("HMM", "RNN", "LSGM"),
+    learning_rate: float = 1e-3,
+    patience: int = 3,
 ) -> dict:
     """HMM, RNN and LSGM on one data set's train/valid/test splits.
 
     Sizes are the paper's (:data:`PAPER_SIZES`; the HMM has the LSGM's number of states);
+    Adam at ``learning_rate``, early stopping after ``patience`` epochs without progress;
     ``quick``: 12/6/6 sequences, 4 states, 16 GRU units, 3 epochs without the entropy term,
     full-batch steps (one compile per model: a smoke run, seconds).
     ``checkpoint_dir``/``resume``: per-model training checkpoints (``DIR/RNN``, ``DIR/LSGM``).
@@ -123,11 +126,13 @@ def run_music(
     """
     train, valid, test = data["train"], data["valid"], data["test"]
     K, hidden = PAPER_SIZES.get(name, PAPER_SIZES["nottingham"])
-    fit = {"epochs": epochs, "entropy_epochs": 10, "batch_size": 32, "learning_rate": 1e-3}
+    fit = {"epochs": epochs, "entropy_epochs": 10, "batch_size": 32,
+           "learning_rate": learning_rate, "patience": patience}  # fmt: skip
     if quick:
         train, valid, test = train[:12], valid[:6], test[:6]
         K, hidden = 4, 16
-        fit = {"epochs": 3, "entropy_epochs": 0, "batch_size": None, "learning_rate": 1e-2}
+        fit = {"epochs": 3, "entropy_epochs": 0, "batch_size": None, "learning_rate": 1e-2,
+               "patience": patience}  # fmt: skip
     ckpt = None if checkpoint_dir is None else Path(checkpoint_dir)
     results, fitted, histories = {}, {}, {}
     hmm = None

@@ -24,6 +24,9 @@ def register(sub) -> None:
     p.add_argument("--epochs", type=int, default=100, help="most epochs (early stopping decides)")
     p.add_argument("--models", default="HMM,RNN,LSGM",
                    help="comma-separated subset of HMM,RNN,LSGM (the LSGM starts from the HMM)")  # fmt: skip
+    p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's rate (1e-3)")
+    p.add_argument("--patience", type=int, default=3,
+                   help="epochs without a lower validation NLL before stopping (3, the paper's)")  # fmt: skip
     p.add_argument("--checkpoint-dir", help="per-epoch checkpoints (DIR/DATASET/MODEL)")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir")
     p.add_argument("-o", "--output", default="lsgm-music", help="output folder")
@@ -53,6 +56,9 @@ def run(args) -> int:
     from lsgm.plots import plot_piano_roll
 
     positive_int("--epochs", args.epochs)
+    positive_int("--patience", args.patience)
+    if not args.learning_rate > 0:
+        raise ValueError(f"--learning-rate must be > 0; got {args.learning_rate}.")
     if args.resume and not args.checkpoint_dir:
         raise ValueError("--resume needs --checkpoint-dir (the folder of the interrupted run).")
     outdir = check_writable_dir(args.output)
@@ -69,7 +75,8 @@ def run(args) -> int:
         ckpt = None if args.checkpoint_dir is None else Path(args.checkpoint_dir) / name
         run_ = run_music(data, name=name, quick=args.quick, epochs=args.epochs, seed=args.seed,
                          checkpoint_dir=ckpt, resume=args.resume, progress_bar=show,
-                         models=models)  # fmt: skip
+                         models=models, learning_rate=args.learning_rate,
+                         patience=args.patience)  # fmt: skip
         results[name] = {"results": run_["results"], "sizes": run_["sizes"]}
         for model, r in run_["results"].items():
             table.setdefault(model, {})[name] = r
