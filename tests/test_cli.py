@@ -119,7 +119,7 @@ def test_fit_em_gaussian_table_and_lsgm(tmp_path, capsys):
     assert all(b >= a - 1e-3 for a, b in zip(ll, ll[1:], strict=False))  # EM is monotone
     lsgm_fit = run_json(capsys, [
         "fit", DNA, "--model", "lsgm", "--states", "2", "--hidden-size", "4", "--epochs", "3",
-        "--batch-size", "3", "-o", str(tmp_path / "l.lsgm"), "--learning-rate", "0.05"])  # fmt: skip
+        "--batch-size", "3", "-o", str(tmp_path / "l.lsgm"), "--learning-rate", "0.005"])  # fmt: skip
     nll = lsgm_fit["history"]["train_nll"]
     assert lsgm_fit["kind"] == "LSGM" and len(nll) == 3 and nll[-1] < nll[0]
     score = run_json(capsys, ["score", str(tmp_path / "l.lsgm"), DNA])
@@ -141,3 +141,17 @@ def test_music_fit_sample_midi(tmp_path, capsys):
     score = run_json(capsys, ["score", str(tmp_path / "m.lsgm"), str(DATA / "music_tiny.json"),
                               "--split", "test"])  # fmt: skip
     assert score["num_sequences"] == 1 and np.isfinite(score["log_likelihood"])
+
+
+def test_lsgm_on_labels_starts_from_the_counted_hmm_and_finds_the_islands(tmp_path, capsys):
+    model = tmp_path / "lab.lsgm"
+    fit = run_json(capsys, ["fit", DNA, "--labels", LABELS, "--model", "lsgm", "--epochs", "2",
+                            "--hidden-size", "4", "--batch-size", "3", "-o", str(model)])  # fmt: skip
+    assert fit["trainer"] == "gradient" and fit["kind"] == "LSGM"
+    nll = fit["history"]["train_nll"]  # the joint NLL -log p(x, z) per base
+    assert nll[-1] <= nll[0]
+    bed = tmp_path / "islands.bed"
+    run_json(capsys, ["decode", str(model), DNA, "-o", str(bed), "--bed-states", "C"])
+    for name in ("win1", "win2", "win3"):  # the synthetic islands span positions 41-80
+        calls = [ln.split("\t") for ln in bed.read_text().splitlines() if ln.startswith(name)]
+        assert any(int(c[1]) < 60 < int(c[2]) for c in calls)

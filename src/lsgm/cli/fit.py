@@ -48,6 +48,9 @@ def register(sub) -> None:
     l.add_argument("--emission-network", choices=["shared", "per_state"], default="shared")
     l.add_argument("--embedding-dim", type=int, default=16)
     l.add_argument("--dropout", type=float, default=0.0)
+    l.add_argument("--init", choices=["hmm", "random"], default="hmm",
+                   help="start the LSGM at an HMM fitted first (by counting with --labels, else "
+                   "20 EM iterations), exactly (LSGM.from_hmm); or at random weights")  # fmt: skip
     d = p.add_argument_group("data")
     d.add_argument("--alphabet", default="ACGT", help="sequence symbols in index order")
     d.add_argument("--ambiguous", choices=["error", "soft"], default="error",
@@ -60,7 +63,8 @@ def register(sub) -> None:
     d.add_argument("--validation", nargs="+", help="validation files (gradient training)")
     t = p.add_argument_group("training")
     t.add_argument("--trainer", choices=["em", "gradient", "supervised"],
-                   help="default: supervised with --labels, em for HMMs, gradient for LSGMs")  # fmt: skip
+                   help="default: gradient for LSGMs (on the labels' joint likelihood with "
+                   "--labels); supervised with --labels, else em, for HMMs")  # fmt: skip
     t.add_argument("--max-iter", type=int, default=100, help="EM iterations")
     t.add_argument("--tol", type=float, default=1e-4, help="EM convergence tolerance")
     t.add_argument("--n-init", type=int, default=1, help="EM random restarts")
@@ -174,7 +178,7 @@ def run(args) -> int:
     data = read_inputs(args.data, spec)
     xs = prepare(data, spec, family, None, "the model")
     trainer = args.trainer or (
-        "supervised" if args.labels else ("em" if args.model == "hmm" else "gradient")
+        "gradient" if args.model == "lsgm" else ("supervised" if args.labels else "em")
     )
     labels, label_letters = None, None
     if args.labels:
@@ -192,6 +196,8 @@ def run(args) -> int:
     names = _state_names(args, K, label_letters)
     config = _model_config(args, family, K, xs, spec)
     model = build_model(config, nnx.Rngs(args.seed))
+    if args.model == "lsgm" and args.init == "hmm":
+        model = _lsgm_from_hmm(args, config, xs, labels)
     message(args, f"fitting a {K}-state {config['kind']} ({family}) on {len(xs)} sequences, "
                   f"{data.num_steps} steps, trainer {trainer}")  # fmt: skip
     start = time.perf_counter()
@@ -241,6 +247,19 @@ def _state_names(args, K: int, label_letters: str | None) -> list[str]:
     if label_letters:
         return list(label_letters) + [f"state{k}" for k in range(len(label_letters), K)]
     return [f"state{k}" for k in range(K)]
+
+
+def _lsgm_from_hmm(args, config: dict, xs, labels):
+    """An LSGM equal to an HMM fitted first: by counting from ``labels``, else by EM."""
+    from lsgm.models import LSGM
+    from lsgm.training import fit_em, fit_supervised
+
+    hmm = build_model({**config, "kind": "HMM", "settings": {}}, nnx.Rngs(args.seed))
+    if labels is not None:
+        fit_supervised(hmm, xs, labels, pseudocount=args.pseudocount)
+    else:
+        fit_em(hmm, xs, max_iter=20, init=True, seed=args.seed)
+    return LSGM.from_hmm(hmm, **config["settings"], rngs=nnx.Rngs(args.seed))
 
 
 def _train(args, trainer: str, model, xs, labels, spec: InputSpec, family: str) -> dict:
