@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from lsgm import inference
+from lsgm import distributed, inference
 from lsgm.data.batching import PaddedBatch, pad_sequences, unpad
 from lsgm.inference import Potentials
 
@@ -65,24 +65,30 @@ class SequenceModel(nnx.Module):
             self.emission.check_data(batch.data[i, :n], f"sequence {i}")
         return batch
 
-    def score(self, xs, lengths=None) -> float:
-        """Total log-likelihood ``sum_i log p(x_i)`` of many sequences."""
+    def score(self, xs, lengths=None, *, mesh=None) -> float:
+        """Total log-likelihood ``sum_i log p(x_i)`` of many sequences (``mesh``: see
+        :meth:`score_samples`)."""
         batch = self.batch(xs, lengths)
-        return float(_batched(self, "log_z", batch).sum())
+        return float(_batched(self, "log_z", batch, mesh).sum())
 
-    def score_samples(self, xs, lengths=None) -> np.ndarray:
-        """``[N]`` log-likelihood of each sequence."""
-        return np.asarray(_batched(self, "log_z", self.batch(xs, lengths)))
+    def score_samples(self, xs, lengths=None, *, mesh=None) -> np.ndarray:
+        """``[N]`` log-likelihood of each sequence.
 
-    def predict(self, xs, lengths=None):
+        ``mesh``: a :class:`jax.sharding.Mesh` (:func:`lsgm.distributed.make_mesh`) to split
+        the sequences over its devices (parameters replicated); None: one device. The same
+        holds for :meth:`score`, :meth:`predict` and :meth:`predict_proba`.
+        """
+        return np.asarray(_batched(self, "log_z", self.batch(xs, lengths), mesh))
+
+    def predict(self, xs, lengths=None, *, mesh=None):
         """Viterbi paths: a list of ``[T_i]`` arrays (or ``[N, T]`` padded with -1)."""
         batch = self.batch(xs, lengths)
-        return unpad(_batched(self, "viterbi", batch), batch)
+        return unpad(_batched(self, "viterbi", batch, mesh), batch)
 
-    def predict_proba(self, xs, lengths=None):
+    def predict_proba(self, xs, lengths=None, *, mesh=None):
         """State posteriors: a list of ``[T_i, K]`` arrays (or ``[N, T, K]``, zero-padded)."""
         batch = self.batch(xs, lengths)
-        return unpad(_batched(self, "states", batch), batch)
+        return unpad(_batched(self, "states", batch, mesh), batch)
 
     def aic(self, xs, lengths=None) -> float:
         """Akaike information criterion ``-2 log L + 2 k``."""
@@ -110,7 +116,16 @@ def _batched_impl(graphdef, op: str, state, data, lengths):
     return jax.vmap(one)(data, lengths)
 
 
-def _batched(model: nnx.Module, op: str, batch: PaddedBatch) -> Array:
-    """Run one per-sequence op over a padded batch under one jit (cached per graph and shape)."""
+def _batched(model: nnx.Module, op: str, batch: PaddedBatch, mesh=None) -> Array:
+    """Run one per-sequence op over a padded batch under one jit (cached per graph and shape).
+
+    With a ``mesh`` the rows are split over its devices (padded to a multiple of the device
+    count; the filler rows are dropped from the result) and the parameters replicated."""
     graphdef, state = nnx.split(model)
-    return _batched_impl(graphdef, op, state, jnp.asarray(batch.data), jnp.asarray(batch.lengths))
+    if mesh is None:
+        data, lengths = jnp.asarray(batch.data), jnp.asarray(batch.lengths)
+        return _batched_impl(graphdef, op, state, data, lengths)
+    sharded = distributed.shard_batch(batch, mesh)
+    state = distributed.replicate(state, mesh)
+    out = _batched_impl(graphdef, op, state, sharded.data, sharded.lengths)
+    return distributed.gather(out)[: batch.num_sequences]

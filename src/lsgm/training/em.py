@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from lsgm import inference
+from lsgm import distributed, inference
 from lsgm.data.batching import PaddedBatch
 from lsgm.inference import Potentials
 from lsgm.training.checkpoint import load_checkpoint, save_checkpoint
@@ -111,9 +111,15 @@ def _with_labels(p: Potentials, log_mask: Array | None) -> Potentials:
     return Potentials(p.log_init, p.log_trans, p.log_emit + log_mask)
 
 
-def e_step(model, data: Array, lengths: Array, log_mask: Array | None = None):
+def e_step(
+    model, data: Array, lengths: Array, log_mask: Array | None = None, weights: Array | None = None
+):
     """Expected sufficient statistics of a padded batch (``log_mask``: from
     :func:`label_potentials`, added to the emission potentials).
+
+    ``weights [N]`` (0 or 1; None: all 1) drop rows: a row of weight 0 contributes exactly
+    nothing (the filler rows of :func:`lsgm.distributed.pad_rows`, whose length is 0 — the
+    kernels still count step 0 of such a row in ``log_z``).
 
     Returns:
         ``(log_likelihood, initial_counts [K], transition_counts [K, K], weights [N*T, K])``.
@@ -124,6 +130,11 @@ def e_step(model, data: Array, lengths: Array, log_mask: Array | None = None):
         return inference.expected_counts(_with_labels(p, mask), n)
 
     counts = jax.vmap(one)(data, lengths, log_mask)
+    if weights is not None:
+        keep = weights > 0
+        counts = jax.tree.map(
+            lambda a: jnp.where(keep.reshape(keep.shape + (1,) * (a.ndim - 1)), a, 0.0), counts
+        )
     K = counts.states.shape[-1]
     return (
         counts.log_z.sum(),
@@ -148,17 +159,32 @@ def m_step(model, stats, prior: HMMPrior, data: Array, freeze: frozenset[str]) -
         model.emission.m_step(flat, weights, prior.emission)
 
 
-def _make_em_step(graphdef, prior: HMMPrior, freeze: frozenset[str]):
-    """One jitted EM iteration ``state -> (new_state, log-likelihood before the update)``."""
+def _make_em_step(graphdef, prior: HMMPrior, freeze: frozenset[str], mesh=None):
+    """One jitted EM iteration ``state -> (new_state, log-likelihood before the update)``.
 
-    @jax.jit
-    def step(state, data, lengths, log_mask):
+    With a ``mesh`` the step also takes row ``weights [N]`` (its inputs are sharded by rows,
+    see :mod:`lsgm.distributed`); the sums of the E-step become all-reduces across devices and
+    the new parameters come out replicated."""
+
+    if mesh is None:
+
+        @jax.jit
+        def step(state, data, lengths, log_mask):
+            model = nnx.merge(graphdef, state)
+            stats = e_step(model, data, lengths, log_mask)
+            m_step(model, stats, prior, data, freeze)
+            return nnx.state(model), stats[0]
+
+        return step
+
+    @partial(jax.jit, out_shardings=distributed.replicated(mesh))
+    def sharded_step(state, data, lengths, log_mask, weights):
         model = nnx.merge(graphdef, state)
-        stats = e_step(model, data, lengths, log_mask)
+        stats = e_step(model, data, lengths, log_mask, weights)
         m_step(model, stats, prior, data, freeze)
         return nnx.state(model), stats[0]
 
-    return step
+    return sharded_step
 
 
 def _as_prior(priors) -> HMMPrior:
@@ -182,18 +208,18 @@ def _randomise(model, data: PaddedBatch, key: Array) -> None:
 
 
 @lru_cache(maxsize=64)
-def _cached_em_step(graphdef, prior: HMMPrior, freeze: frozenset[str]):
-    return _make_em_step(graphdef, prior, freeze)
+def _cached_em_step(graphdef, prior: HMMPrior, freeze: frozenset[str], mesh=None):
+    return _make_em_step(graphdef, prior, freeze, mesh)
 
 
-def em_step_for(graphdef, prior: HMMPrior, freeze: frozenset[str]):
-    """The jitted EM step, shared by every fit of the same model structure, prior and
-    ``freeze`` (so repeated fits compile once); priors holding arrays are not hashable and
+def em_step_for(graphdef, prior: HMMPrior, freeze: frozenset[str], mesh=None):
+    """The jitted EM step, shared by every fit of the same model structure, prior, ``freeze``
+    and mesh (so repeated fits compile once); priors holding arrays are not hashable and
     get a fresh step."""
     try:
-        return _cached_em_step(graphdef, prior, freeze)
+        return _cached_em_step(graphdef, prior, freeze, mesh)
     except TypeError:
-        return _make_em_step(graphdef, prior, freeze)
+        return _make_em_step(graphdef, prior, freeze, mesh)
 
 
 @partial(jax.jit, static_argnums=0)
@@ -207,12 +233,19 @@ def _log_z_per_sequence(graphdef, state, data, lengths, mask):
     return jax.vmap(one)(data, lengths, mask)
 
 
-def check_feasible(model, batch: PaddedBatch, log_mask: np.ndarray | None) -> None:
-    """Raise a ``ValueError`` naming the first sequence that no state path can explain."""
+def check_feasible(model, batch: PaddedBatch, log_mask: np.ndarray | None, mesh=None) -> None:
+    """Raise a ``ValueError`` naming the first sequence that no state path can explain
+    (``mesh``: rows split over its devices, see :mod:`lsgm.distributed`)."""
     graphdef, state = nnx.split(model)
-    mask = None if log_mask is None else jnp.asarray(log_mask)
-    data, lengths = jnp.asarray(batch.data), jnp.asarray(batch.lengths)
-    log_z = np.asarray(_log_z_per_sequence(graphdef, state, data, lengths, mask))
+    if mesh is None:
+        mask = None if log_mask is None else jnp.asarray(log_mask)
+        data, lengths = jnp.asarray(batch.data), jnp.asarray(batch.lengths)
+        log_z = np.asarray(_log_z_per_sequence(graphdef, state, data, lengths, mask))
+    else:
+        data, lengths, mask = _sharded_inputs(batch, log_mask, mesh)[:3]
+        state = distributed.replicate(state, mesh)
+        log_z = _log_z_per_sequence(graphdef, state, data, lengths, mask)
+        log_z = distributed.gather(log_z)[: batch.num_sequences]
     bad = np.flatnonzero(~np.isfinite(log_z))
     if bad.size:
         raise ValueError(
@@ -222,19 +255,41 @@ def check_feasible(model, batch: PaddedBatch, log_mask: np.ndarray | None) -> No
         )
 
 
+def _sharded_inputs(batch: PaddedBatch, log_mask: np.ndarray | None, mesh):
+    """``(data, lengths, log_mask, weights)`` padded to a multiple of the device count with rows
+    that contribute nothing, and split over ``mesh`` by rows (:mod:`lsgm.distributed`)."""
+    data, lengths, weights, mask = distributed.pad_rows(
+        batch.data, batch.lengths, mesh.size, None, log_mask
+    )
+    put = partial(distributed.shard_rows, mesh=mesh)
+    return (
+        put(data),
+        put(lengths.astype(np.int32)),
+        None if mask is None else put(mask),
+        put(weights.astype(np.float32)),
+    )
+
+
 def _run_em(
-    model, step, batch, log_mask, max_iter, tol, show, history=None, after_iteration=None
-) -> FitHistory:
+    model, step, batch, log_mask, max_iter, tol, show, history=None, after_iteration=None,
+    mesh=None,
+) -> FitHistory:  # fmt: skip
     """EM iterations until convergence or ``max_iter`` in all (counting ``history``'s, for a
-    resumed restart); ``after_iteration(state, history)`` runs after each one."""
+    resumed restart); ``after_iteration(state, history)`` runs after each one. With a
+    ``mesh`` the batch is split over its devices by rows and the parameters are replicated."""
     history = FitHistory() if history is None else history
     _, state = nnx.split(model)
-    data, lengths = jnp.asarray(batch.data), jnp.asarray(batch.lengths)
-    mask = None if log_mask is None else jnp.asarray(log_mask)
+    if mesh is None:
+        data, lengths = jnp.asarray(batch.data), jnp.asarray(batch.lengths)
+        mask = None if log_mask is None else jnp.asarray(log_mask)
+        inputs = (data, lengths, mask)
+    else:
+        inputs = _sharded_inputs(batch, log_mask, mesh)
+        state = distributed.replicate(state, mesh)
     last = history.n_iter if history.converged else max_iter
     bar = progress(range(history.n_iter, last), "EM", show)
     for _ in bar:
-        new_state, log_l = step(state, data, lengths, mask)
+        new_state, log_l = step(state, *inputs)
         log_l = float(log_l)
         if not np.isfinite(log_l):
             raise FloatingPointError(
@@ -294,6 +349,7 @@ def fit_em(
     progress_bar: bool = False,
     checkpoint_dir: str | os.PathLike | None = None,
     resume: bool = False,
+    mesh=None,
 ):
     """Fit an HMM by Baum–Welch.
 
@@ -314,6 +370,9 @@ def fit_em(
             atomically (current restart, its parameters and history, the best restart so far).
         resume: continue from that checkpoint (start afresh when there is none); with the
             same data and settings the result equals an uninterrupted fit.
+        mesh: a :class:`jax.sharding.Mesh` (see :func:`lsgm.distributed.make_mesh`): data
+            parallel EM, the sequences split over its devices, the expected counts summed
+            across them (all-reduce), the parameters replicated. None: one device.
 
     Returns:
         ``(model, history)`` with ``history.log_likelihoods`` (before each M-step; never
@@ -326,8 +385,10 @@ def fit_em(
     batch = model.batch(xs, lengths)
     log_mask = label_potentials(batch, state_labels, model.num_states)
     init = n_init > 1 if init is None else bool(init)
-    check_feasible(model, batch, log_mask)
-    step = em_step_for(nnx.graphdef(model), prior, freeze)
+    if mesh is not None:
+        distributed.row_sharding(mesh)  # a clear error for a wrong mesh argument
+    check_feasible(model, batch, log_mask, mesh)
+    step = em_step_for(nnx.graphdef(model), prior, freeze, mesh)
     settings = {"n_init": int(n_init), "seed": int(seed), "max_iter": int(max_iter), "tol": tol}
     path = None if checkpoint_dir is None else Path(checkpoint_dir) / EM_CHECKPOINT
     saved = _load_em_checkpoint(path, model, settings) if resume and path is not None else None
@@ -363,7 +424,7 @@ def fit_em(
 
         history = _run_em(
             candidate, step, batch, log_mask, max_iter, tol, progress_bar,
-            history=history, after_iteration=None if path is None else save,
+            history=history, after_iteration=None if path is None else save, mesh=mesh,
         )  # fmt: skip
         history_restarts.append(history.log_likelihoods[-1])
         if best_history is None or history.log_likelihoods[-1] > best_history.log_likelihoods[-1]:

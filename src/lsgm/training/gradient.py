@@ -44,7 +44,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 
 import jax
 import jax.numpy as jnp
@@ -53,7 +53,7 @@ import optax
 from flax import nnx
 from tqdm.auto import tqdm
 
-from lsgm import inference
+from lsgm import distributed, inference
 from lsgm.data.batching import Minibatch, bucket_lengths, bucketed_minibatches
 from lsgm.training.checkpoint import load_checkpoint, save_checkpoint
 from lsgm.training.common import PARTS
@@ -212,6 +212,37 @@ def _eval_step(state, x, n, log_mask, weights, *, graphdef):
     return jnp.stack([-log_z, steps])
 
 
+@lru_cache(maxsize=16)
+def _mesh_steps(mesh):
+    """``(train_step, eval_step)`` for rows split over ``mesh``: the same functions, compiled
+    with replicated outputs (the parameter and optimiser state, the summed NLL)."""
+    out = distributed.replicated(mesh)
+    train = jax.jit(
+        _train_step.__wrapped__,
+        static_argnames=("graphdef", "wrt", "heated"),
+        out_shardings=out,
+    )
+    return train, jax.jit(_eval_step.__wrapped__, static_argnames=("graphdef",), out_shardings=out)
+
+
+def _sharded_rows(rows, weights, mesh):
+    """A minibatch ``(x [B, T, ...], n [B], log_mask or None)`` and ``weights [B]``, padded to
+    a multiple of the device count with rows of length 0 and weight 0 (they copy a real row's
+    observations) and split over ``mesh`` by rows."""
+    x, n, mask = rows
+    fill = (-x.shape[0]) % mesh.size
+    if fill:
+
+        def pad(a):
+            return jnp.concatenate([a, jnp.zeros((fill,) + a.shape[1:], a.dtype)])
+
+        x = jnp.concatenate([x, jnp.repeat(x[:1], fill, axis=0)])
+        n, weights = pad(n), pad(weights)
+        mask = None if mask is None else pad(mask)
+    put = partial(distributed.shard_rows, mesh=mesh)
+    return put(x), put(n), None if mask is None else put(mask), put(weights)
+
+
 # ------------------------------------------------------------------ arguments
 def _int_at_least(name: str, value, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
@@ -336,6 +367,7 @@ def fit_gradient(
     resume: bool = False,
     log: Callable[[str], object] | None = None,
     verbose: bool = False,
+    mesh=None,
 ):
     """Fit by minibatch gradient descent on the exact negative log-likelihood.
 
@@ -377,6 +409,11 @@ def fit_gradient(
             none). With the same data and settings the result equals an uninterrupted run.
         log: called with a one-line summary after every epoch.
         verbose: print that line (when ``log`` is not given).
+        mesh: a :class:`jax.sharding.Mesh` (see :func:`lsgm.distributed.make_mesh`): data
+            parallel training, each minibatch's rows split over its devices (padded to a
+            multiple of the device count with rows of weight 0), the gradient summed across
+            them (all-reduce), parameters and optimiser state replicated. None: one device.
+            With dropout the masks differ from a single-device run (other RNG splits).
 
     Returns:
         ``(model, history)`` with a :class:`GradientHistory`.
@@ -397,6 +434,8 @@ def fit_gradient(
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir (where the checkpoint is).")
     freeze = _check_freeze(model, freeze)
+    if mesh is not None:
+        distributed.row_sharding(mesh)  # a clear error for a wrong mesh argument
     if validation_labels is not None and validation is None:
         raise ValueError("validation_labels needs validation sequences (validation=...).")
 
@@ -476,6 +515,15 @@ def fit_gradient(
     if say is None and verbose:
         say = tqdm.write if progress_bar else print
 
+    train_step, eval_step = _train_step, _eval_step
+    if mesh is not None:
+        train_step, eval_step = _mesh_steps(mesh)
+        state = distributed.replicate(state, mesh)
+
+    def inputs(buckets, mb):
+        rows, weights = buckets.rows(mb), jnp.asarray(mb.weights, float_dtype)
+        return (*rows, weights) if mesh is None else _sharded_rows(rows, weights, mesh)
+
     todo = range(start, epochs) if not history.stopped_early else range(0)
     if progress_bar:
         bar = tqdm(todo, desc="gradient", initial=start, total=epochs, leave=False)
@@ -492,10 +540,9 @@ def fit_gradient(
             )
         sums = []
         for mb in plan:
-            state, s = _train_step(
+            state, s = train_step(
                 state,
-                *train_buckets.rows(mb),
-                jnp.asarray(mb.weights, float_dtype),
+                *inputs(train_buckets, mb),
                 jnp.asarray(entropy_weight, float_dtype),
                 graphdef=train_def,
                 wrt=wrt,
@@ -517,13 +564,7 @@ def fit_gradient(
 
         if validation is not None:
             totals = [
-                _eval_step(
-                    state,
-                    *valid_buckets.rows(mb),
-                    jnp.asarray(mb.weights, float_dtype),
-                    graphdef=eval_def,
-                )
-                for mb in valid_plan
+                eval_step(state, *inputs(valid_buckets, mb), graphdef=eval_def) for mb in valid_plan
             ]
             v_nll, v_steps = np.sum(np.asarray(jax.device_get(totals), np.float64), axis=0)
             valid = float(v_nll / v_steps)
