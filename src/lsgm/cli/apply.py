@@ -12,6 +12,10 @@ from lsgm.cli.common import LoadedModel, add_output_options, emit, message
 from lsgm.data.files import atomic_write_bytes, atomic_write_text, check_writable_dir
 from lsgm.data.intervals import format_bed, path_to_intervals
 
+#: HMM sequences longer than this are decoded one at a time by the exact chunked kernels
+#: (:mod:`lsgm.inference.chunked`); shorter ones (and every LSGM sequence) in one padded batch.
+CHUNKED_MIN_LENGTH = 100_000
+
 
 def _common(p) -> None:
     p.add_argument("model", help="model file written by `lsgm fit`")
@@ -47,6 +51,35 @@ def _output(path: str, allowed: tuple[str, ...]) -> Path:
             f"{out}: the output must end in {' or '.join(allowed)}; got {out.suffix or 'no suffix'!r}."
         )
     check_writable_dir(out.parent)
+    return out
+
+
+def _per_sequence(lm: LoadedModel, xs: list, op: str) -> list[np.ndarray]:
+    """Viterbi paths (``op="viterbi"``, ``[T_i]``) or state posteriors (``"states"``,
+    ``[T_i, K]``) of every sequence, in order. An HMM (stationary potentials) runs sequences
+    longer than :data:`CHUNKED_MIN_LENGTH` through the chunked kernels (same results, no
+    padding of the other sequences to the longest length); the rest go through the model's
+    batched ``predict`` / ``predict_proba``."""
+    import jax.numpy as jnp
+
+    from lsgm.inference.chunked import chunked_posteriors, chunked_viterbi
+    from lsgm.models.hmm import HMM
+
+    long = [isinstance(lm.model, HMM) and len(x) > CHUNKED_MIN_LENGTH for x in xs]
+    short = [x for x, is_long in zip(xs, long, strict=True) if not is_long]
+    batched = iter([])
+    if short:
+        batched = iter(
+            lm.model.predict(short) if op == "viterbi" else lm.model.predict_proba(short)
+        )
+    out = []
+    for i, (x, is_long) in enumerate(zip(xs, long, strict=True)):
+        if not is_long:
+            out.append(np.asarray(next(batched)))
+            continue
+        lm.model.emission.check_data(np.asarray(x), f"sequence {i}")
+        p = lm.model.potentials(jnp.asarray(x))
+        out.append(np.asarray(chunked_viterbi(p)[0] if op == "viterbi" else chunked_posteriors(p)))
     return out
 
 
@@ -99,7 +132,7 @@ def run_decode(args) -> int:
             )
     data, xs = lm.read(args.data, args.split)
     message(args, f"decoding {len(xs)} sequences ({data.num_steps} steps)")
-    paths = lm.model.predict(xs)
+    paths = _per_sequence(lm, xs, "viterbi")
     if out.suffix.lower() == ".bed":
         intervals = [
             iv for name, path in zip(data.names, paths, strict=True)
@@ -135,7 +168,7 @@ def run_posterior(args) -> int:
     lm = LoadedModel(args.model)
     data, xs = lm.read(args.data, args.split)
     message(args, f"posteriors of {len(xs)} sequences ({data.num_steps} steps)")
-    probs = [np.asarray(p) for p in lm.model.predict_proba(xs)]
+    probs = _per_sequence(lm, xs, "states")
     if out.suffix.lower() == ".npz":
         buf = io.BytesIO()
         arrays = {f"seq{i}": p for i, p in enumerate(probs)}

@@ -4,9 +4,15 @@ Models produce :class:`Potentials` (log-space ``log_init [K]``, ``log_trans [K,K
 ``[T-1,K,K]``, ``log_emit [T,K]``); these kernels turn them into the likelihood, forward and
 backward variables, filtering and smoothing marginals, Viterbi paths and posterior samples.
 Each works on one sequence (batch with ``jax.vmap``) and accepts ``length`` (padding) and
-``allowed`` (restrict paths to a subset of states).
+``allowed`` (restrict paths to a subset of states). ``chunked_*`` are exact blocked variants for
+very long sequences with stationary potentials (:mod:`lsgm.inference.chunked`).
 """
 
+from lsgm.inference.chunked import (
+    chunked_log_partition,
+    chunked_posteriors,
+    chunked_viterbi,
+)
 from lsgm.inference.kernels import (
     METHODS,
     ExpectedCounts,
@@ -29,6 +35,9 @@ __all__ = [
     "Potentials",
     "Posteriors",
     "backward",
+    "chunked_log_partition",
+    "chunked_posteriors",
+    "chunked_viterbi",
     "check_potentials",
     "expected_counts",
     "filtered",
