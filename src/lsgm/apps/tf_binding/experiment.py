@@ -100,8 +100,11 @@ def _subset(array: PBMArray, limit: int | None, seed: int) -> PBMArray:
     return array.subset(np.sort(rng.choice(len(array), limit, replace=False)))
 
 
-def _train_net(name, config, model, data, s: PBMSettings, seed, lr, freeze=None) -> Fitted:
+def _train_net(name, config, model, data, s: PBMSettings, seed, lr, freeze=None,
+               log=None) -> Fitted:  # fmt: skip
     x_tr, y_tr, x_va, y_va = data
+    if log:
+        log(f"training {name} ({config}) on {len(x_tr):,} probes")
     started = time.perf_counter()
     history = fit_regression(
         model, x_tr, y_tr, x_valid=x_va, y_valid=y_va, learning_rate=lr,
@@ -120,7 +123,7 @@ def _best(candidates: list[Fitted]) -> Fitted:
 
 def fit_motif_models(
     data, s: PBMSettings, seed: int, *, init_pwms: Sequence[np.ndarray] | None = None,
-    freeze_pwms: bool = False, with_lsgm: bool = True,
+    freeze_pwms: bool = False, with_lsgm: bool = True, log=None,
 ) -> list[Fitted]:  # fmt: skip
     """The static-transition motif HMM, then (``with_lsgm``) the LSTM-transition LSGM started
     at it. ``init_pwms``: ``M`` ``[W, 4]`` PWMs (else seeded from enriched k-mers)."""
@@ -137,18 +140,18 @@ def fit_motif_models(
     hmm.init_readout(y_tr, x_tr)
     freeze = nnx.PathContains("pwm") if freeze_pwms else None
     config = f"{len(widths)} motif(s) × {max(widths)}" + (", strands ±" if s.both_strands else "")
-    out = [_train_net("hmm", config, hmm, data, s, seed, s.motif_learning_rate, freeze)]
+    out = [_train_net("hmm", config, hmm, data, s, seed, s.motif_learning_rate, freeze, log)]
     if with_lsgm:
         lsgm = motif_model.MotifModel.from_static(
             hmm, rnn="lstm", hidden_size=s.lsgm_hidden, num_layers=s.lsgm_layers,
             rngs=nnx.Rngs(seed + 1),
         )  # fmt: skip
         config_l = f"{config}, LSTM {s.lsgm_layers}×{s.lsgm_hidden}"
-        out.append(_train_net("lsgm", config_l, lsgm, data, s, seed, s.learning_rate, freeze))
+        out.append(_train_net("lsgm", config_l, lsgm, data, s, seed, s.learning_rate, freeze, log))
     return out
 
 
-def fit_baselines(data, s: PBMSettings, seed: int, names: Sequence[str]) -> list[Fitted]:
+def fit_baselines(data, s: PBMSettings, seed: int, names: Sequence[str], log=None) -> list[Fitted]:
     """DeepBind / DeeperBind (best configuration by validation ρ) and k-mer ridge."""
     x_tr, y_tr, x_va, y_va = data
     out = []
@@ -156,14 +159,14 @@ def fit_baselines(data, s: PBMSettings, seed: int, names: Sequence[str]) -> list
         out.append(_best([
             _train_net("deepbind", f"{f} filters × {w}",
                        baselines.DeepBind(num_filters=f, filter_length=w, rngs=nnx.Rngs(seed)),
-                       data, s, seed, s.learning_rate)
+                       data, s, seed, s.learning_rate, log=log)
             for f, w in s.deepbind_configs
         ]))  # fmt: skip
     if "deeperbind" in names:
         out.append(_best([
             _train_net("deeperbind", f"{f} filters × {w}, LSTM",
                        baselines.DeeperBind(num_filters=f, filter_length=w, rngs=nnx.Rngs(seed)),
-                       data, s, seed, s.learning_rate)
+                       data, s, seed, s.learning_rate, log=log)
             for f, w in s.deeperbind_configs
         ]))  # fmt: skip
     if "kmer" in names:
@@ -186,13 +189,13 @@ def _check_models(models: Sequence[str]) -> tuple[str, ...]:
 
 
 def fit_all(data, s: PBMSettings, seed: int, models: Sequence[str], init_pwms=None,
-            freeze_pwms: bool = False) -> list[Fitted]:  # fmt: skip
+            freeze_pwms: bool = False, log=None) -> list[Fitted]:  # fmt: skip
     """Every requested model on one ``(x_train, y_train, x_valid, y_valid)`` split."""
     fitted = []
     if "hmm" in models:
         fitted += fit_motif_models(data, s, seed, init_pwms=init_pwms, freeze_pwms=freeze_pwms,
-                                   with_lsgm="lsgm" in models)  # fmt: skip
-    fitted += fit_baselines(data, s, seed, models)
+                                   with_lsgm="lsgm" in models, log=log)  # fmt: skip
+    fitted += fit_baselines(data, s, seed, models, log)
     return fitted
 
 
@@ -236,7 +239,7 @@ def run_pbm(
         test = _subset(test, s.max_test, seed + 1)
         result.update(test=test.path, test_probes=len(test))
         data = _split(x_all, y_all, s, seed)
-        fitted = fit_all(data, s, seed, models, init_pwms, freeze_pwms)
+        fitted = fit_all(data, s, seed, models, init_pwms, freeze_pwms, log)
         rows = []
         for f in fitted:
             rho = spearman(f.predict(test.sequences), test.intensities)
