@@ -19,8 +19,9 @@ def pin_one_thread() -> None:
         os.environ[var] = "1"
 
 
-def median_time(fn: Callable[[], object], repeats: int, warmup: int = 3) -> float:
-    """Median wall time of ``fn()`` in seconds (``fn`` must block until its result is ready)."""
+def wall_times(fn: Callable[[], object], repeats: int, warmup: int) -> list[float]:
+    """Wall times of ``repeats`` calls of ``fn()`` in seconds, after ``warmup`` untimed calls
+    (``fn`` must block until its result is ready)."""
     for _ in range(warmup):
         fn()
     times = []
@@ -28,7 +29,12 @@ def median_time(fn: Callable[[], object], repeats: int, warmup: int = 3) -> floa
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
+
+
+def median_time(fn: Callable[[], object], repeats: int, warmup: int = 3) -> float:
+    """Median wall time of ``fn()`` in seconds (see :func:`wall_times`)."""
+    return statistics.median(wall_times(fn, repeats, warmup))
 
 
 def time_jitted(fn, args: tuple, repeats: int) -> tuple[float, float]:

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine_line, pin_one_thread  # noqa: E402
+from common import machine_line, pin_one_thread, wall_times  # noqa: E402
 
 pin_one_thread()
 
@@ -86,13 +86,7 @@ def batched_ops(chunked: bool = False) -> dict:
 
 def min_time(fn, repeats: int) -> float:
     """Minimum wall time of ``fn()`` over ``repeats`` calls after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return min(wall_times(fn, repeats, warmup=1))
 
 
 def measure(B: int, T: int, K: int, repeats: int, chunked: bool = False) -> dict[str, float]:

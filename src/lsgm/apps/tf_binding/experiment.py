@@ -155,20 +155,18 @@ def fit_baselines(data, s: PBMSettings, seed: int, names: Sequence[str], log=Non
     """DeepBind / DeeperBind (best configuration by validation ρ) and k-mer ridge."""
     x_tr, y_tr, x_va, y_va = data
     out = []
-    if "deepbind" in names:
-        out.append(_best([
-            _train_net("deepbind", f"{f} filters × {w}",
-                       baselines.DeepBind(num_filters=f, filter_length=w, rngs=nnx.Rngs(seed)),
-                       data, s, seed, s.learning_rate, log=log)
-            for f, w in s.deepbind_configs
-        ]))  # fmt: skip
-    if "deeperbind" in names:
-        out.append(_best([
-            _train_net("deeperbind", f"{f} filters × {w}, LSTM",
-                       baselines.DeeperBind(num_filters=f, filter_length=w, rngs=nnx.Rngs(seed)),
-                       data, s, seed, s.learning_rate, log=log)
-            for f, w in s.deeperbind_configs
-        ]))  # fmt: skip
+    networks = (
+        ("deepbind", baselines.DeepBind, s.deepbind_configs, ""),
+        ("deeperbind", baselines.DeeperBind, s.deeperbind_configs, ", LSTM"),
+    )
+    for name, cls, configs, suffix in networks:
+        if name in names:
+            out.append(_best([
+                _train_net(name, f"{f} filters × {w}{suffix}",
+                           cls(num_filters=f, filter_length=w, rngs=nnx.Rngs(seed)),
+                           data, s, seed, s.learning_rate, log=log)
+                for f, w in configs
+            ]))  # fmt: skip
     if "kmer" in names:
         started = time.perf_counter()
         ridge = baselines.KmerRegression(k=s.kmer).fit(x_tr, y_tr)

@@ -41,6 +41,8 @@ def register(sub) -> None:
     p.add_argument("--valid", type=int, help="validation sequences (default 5000)")
     p.add_argument("--test", type=int, help="test sequences (default 5000)")
     p.add_argument("--epochs", type=int, help="LSGM epochs at most (default 40)")
+    p.add_argument("--hidden-size", type=int, help="LSGM GRU units (default 1)")
+    p.add_argument("--learning-rate", type=float, help="LSGM Adam rate (default 0.01)")
     add_output_options(p)
     p.set_defaults(run=run_lambda)
 
@@ -89,7 +91,11 @@ def run_lambda(args) -> int:
         "valid": positive_int("--valid", args.valid),
         "test": positive_int("--test", args.test),
         "epochs": positive_int("--epochs", args.epochs),
+        "hidden_size": positive_int("--hidden-size", args.hidden_size),
+        "learning_rate": args.learning_rate,
     }
+    if args.learning_rate is not None and not args.learning_rate > 0:
+        raise ValueError(f"--learning-rate must be > 0; got {args.learning_rate}.")
     for lam in changes["lambdas"] or ():
         if not 0.0 <= lam <= 1.0:
             raise ValueError(f"--lambdas: every λ must be in [0, 1]; got {lam}.")
