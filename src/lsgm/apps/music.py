@@ -112,10 +112,13 @@ def run_music(
     models=("HMM", "RNN", "LSGM"),
     learning_rate: float = 1e-3,
     patience: int = 3,
+    num_states: int | None = None,
+    hidden_size: int | None = None,
 ) -> dict:
     """HMM, RNN and LSGM on one data set's train/valid/test splits.
 
-    Sizes are the paper's (:data:`PAPER_SIZES`; the HMM has the LSGM's number of states);
+    Sizes are the paper's (:data:`PAPER_SIZES`; the HMM has the LSGM's number of states)
+    unless ``num_states`` / ``hidden_size`` (GRU units of the RNN and the LSGM) are given;
     Adam at ``learning_rate``, early stopping after ``patience`` epochs without progress;
     ``quick``: 12/6/6 sequences, 4 states, 16 GRU units, 3 epochs without the entropy term,
     full-batch steps (one compile per model: a smoke run, seconds).
@@ -126,6 +129,7 @@ def run_music(
     """
     train, valid, test = data["train"], data["valid"], data["test"]
     K, hidden = PAPER_SIZES.get(name, PAPER_SIZES["nottingham"])
+    K, hidden = num_states or K, hidden_size or hidden
     fit = {"epochs": epochs, "entropy_epochs": 10, "batch_size": 32,
            "learning_rate": learning_rate, "patience": patience}  # fmt: skip
     if quick:

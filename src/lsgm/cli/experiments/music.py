@@ -27,6 +27,10 @@ def register(sub) -> None:
     p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's rate (1e-3)")
     p.add_argument("--patience", type=int, default=3,
                    help="epochs without a lower validation NLL before stopping (3, the paper's)")  # fmt: skip
+    p.add_argument("--states", type=int,
+                   help="HMM/LSGM states (default: the paper's, 32 for JSB, else 16)")  # fmt: skip
+    p.add_argument("--hidden-size", type=int,
+                   help="GRU units of the RNN and LSGM (default: the paper's, 128 JSB, else 512)")  # fmt: skip
     p.add_argument("--checkpoint-dir", help="per-epoch checkpoints (DIR/DATASET/MODEL)")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir")
     p.add_argument("-o", "--output", default="lsgm-music", help="output folder")
@@ -57,6 +61,8 @@ def run(args) -> int:
 
     positive_int("--epochs", args.epochs)
     positive_int("--patience", args.patience)
+    positive_int("--states", args.states)
+    positive_int("--hidden-size", args.hidden_size)
     if not args.learning_rate > 0:
         raise ValueError(f"--learning-rate must be > 0; got {args.learning_rate}.")
     if args.resume and not args.checkpoint_dir:
@@ -76,7 +82,8 @@ def run(args) -> int:
         run_ = run_music(data, name=name, quick=args.quick, epochs=args.epochs, seed=args.seed,
                          checkpoint_dir=ckpt, resume=args.resume, progress_bar=show,
                          models=models, learning_rate=args.learning_rate,
-                         patience=args.patience)  # fmt: skip
+                         patience=args.patience, num_states=args.states,
+                         hidden_size=args.hidden_size)  # fmt: skip
         results[name] = {"results": run_["results"], "sizes": run_["sizes"]}
         for model, r in run_["results"].items():
             table.setdefault(model, {})[name] = r
