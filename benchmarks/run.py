@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import subprocess
 import sys
 import time
@@ -63,7 +64,14 @@ def demote(text: str) -> str:
     return "\n".join("##" + line if line.startswith("#") else line for line in text.splitlines())
 
 
-def run_script(argv: list[str], timeout: float) -> tuple[int, str, str, float]:
+def run_script(argv: list[str], timeout: float, quick: bool = False) -> tuple[int, str, str, float]:
+    """Run one benchmark script; ``quick``: with XLA's backend optimisations off (they only
+    cost compile time there: quick runs measure nothing)."""
+    env = dict(os.environ)
+    if quick:
+        env["XLA_FLAGS"] = (
+            env.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
+        ).strip()
     start = time.perf_counter()
     try:
         done = subprocess.run(
@@ -71,6 +79,7 @@ def run_script(argv: list[str], timeout: float) -> tuple[int, str, str, float]:
             capture_output=True,
             text=True,
             timeout=timeout,
+            env=env,
         )
         code, stdout, stderr = done.returncode, done.stdout, done.stderr
     except subprocess.TimeoutExpired as e:
@@ -113,7 +122,7 @@ def main(argv=None) -> int:
             print(f"[{title}] {note}", file=sys.stderr)
             continue
         print(f"[{title}] python benchmarks/{' '.join(script)}", file=sys.stderr)
-        code, stdout, stderr, seconds = run_script(script, args.timeout)
+        code, stdout, stderr, seconds = run_script(script, args.timeout, args.quick)
         parts += [f"`python benchmarks/{' '.join(script)}` ({seconds:.0f} s)", ""]
         parts += [demote(stdout.strip()), ""]
         notes = [line for line in stderr.splitlines() if line.startswith("note:")]

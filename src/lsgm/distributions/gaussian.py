@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from jax.custom_derivatives import SymbolicZero
 
 from lsgm.distributions._common import (
     REAL_KINDS,
@@ -172,6 +173,67 @@ def check_covariances(cov, covariance: str, shape: tuple[int, ...]) -> np.ndarra
 # --- log-densities -------------------------------------------------------------------
 
 
+#: Up to this dimension the diagonal log-density is summed feature by feature (one fused loop
+#: over ``[T, K]``); above it, computed as one ``[T, 2D] @ [2D, K]`` product.
+DIRECT_MAX_DIM = 16
+
+
+def _diag_features_log_prob(means: Array, log_var: Array, x: Array) -> Array:
+    """``[T, K]`` ``[x^2, x] @ W^T + c`` with ``W = [-inv / 2, mu * inv]``, ``inv = exp(-log_var)``,
+    ``c = -1/2 sum_d (mu^2 inv + log_var + log 2 pi)``: the expanded quadratic form as one
+    matrix product with contraction ``2D`` (as hmmlearn, slightly less exact than the direct
+    sum when ``|x| >> |x - mu|``)."""
+    weights, const = _diag_feature_weights(means, log_var)
+    return jnp.concatenate([x * x, x], -1) @ weights.T + const
+
+
+def _diag_feature_weights(means: Array, log_var: Array) -> tuple[Array, Array]:
+    """``(W [K, 2D], c [K])`` of :func:`_diag_features_log_prob`."""
+    inv = jnp.exp(-log_var)
+    weights = jnp.concatenate([-0.5 * inv, means * inv], -1)
+    return weights, -0.5 * jnp.sum(means**2 * inv + log_var + _LOG_2PI, axis=-1)
+
+
+@jax.custom_jvp
+def _diag_static_log_prob(means: Array, log_var: Array, x: Array) -> Array:
+    """``[T, K]`` ``-1/2 sum_d ((x_d - mu_kd)^2 inv_kd + log_var_kd + log 2 pi)`` for static
+    ``[K, D]`` parameters: summed over ``d`` directly (exact, one fused pass) for
+    ``D <= DIRECT_MAX_DIM``, by :func:`_diag_features_log_prob` above. The derivative is the
+    (linear) derivative of the matrix-product form: its transpose with respect to the
+    parameters is one ``[2D, T] @ [T, K]`` product, not a reduction over ``[T, K, D]``."""
+    D = means.shape[-1]
+    if D > DIRECT_MAX_DIM:
+        return _diag_features_log_prob(means, log_var, x)
+    inv = jnp.exp(-log_var)
+    const = -0.5 * jnp.sum(log_var + _LOG_2PI, axis=-1)  # [K]
+    quad = sum((x[:, d, None] - means[:, d]) ** 2 * inv[:, d] for d in range(D))
+    return const - 0.5 * quad
+
+
+def _instantiate(tangent, primal):
+    if isinstance(tangent, SymbolicZero):
+        return jnp.zeros_like(primal)
+    return tangent
+
+
+@partial(_diag_static_log_prob.defjvp, symbolic_zeros=True)
+def _diag_static_log_prob_jvp(primals, tangents):
+    means, log_var, x = primals
+    d_means, d_log_var, d_x = tangents
+    out = _diag_static_log_prob(means, log_var, x)
+    params = (means, log_var)
+    if isinstance(d_means, SymbolicZero) and isinstance(d_log_var, SymbolicZero):
+        tangent = jnp.zeros_like(out)
+    else:
+        d_params = (_instantiate(d_means, means), _instantiate(d_log_var, log_var))
+        (weights, _), (d_weights, d_const) = jax.jvp(_diag_feature_weights, params, d_params)
+        tangent = jnp.concatenate([x * x, x], -1) @ d_weights.T + d_const
+    if not isinstance(d_x, SymbolicZero):  # d/dx_d = -(x_d - mu_kd) inv_kd
+        weights, _ = _diag_feature_weights(means, log_var)
+        tangent = tangent + jnp.concatenate([2 * x * d_x, d_x], -1) @ weights.T
+    return out, tangent
+
+
 @jax.jit
 def gaussian_diag_log_prob(means: Array, log_var: Array, x: Array) -> Array:
     """Diagonal-covariance Gaussian log-densities.
@@ -188,10 +250,8 @@ def gaussian_diag_log_prob(means: Array, log_var: Array, x: Array) -> Array:
     """
     x = jnp.asarray(x, means.dtype)
     log_var = jnp.broadcast_to(log_var, means.shape)
-    if means.ndim == 2:  # static parameters: the quadratic form as three matmuls (as hmmlearn)
-        inv = jnp.exp(-log_var)
-        quad = (x**2) @ inv.T - 2 * x @ (means * inv).T + jnp.sum(means**2 * inv, axis=-1)
-        return -0.5 * (quad + jnp.sum(log_var + _LOG_2PI, axis=-1))
+    if means.ndim == 2:
+        return _diag_static_log_prob(means, log_var, x)
     diff = x[:, None, :] - means
     return -0.5 * jnp.sum(diff**2 * jnp.exp(-log_var) + log_var + _LOG_2PI, axis=-1)
 
@@ -283,21 +343,22 @@ def gaussian_m_step(
     x = jnp.asarray(x, means.dtype)
     weights = jnp.asarray(weights, means.dtype)
     D = x.shape[-1]
-    post = weights.sum(0)  # [*U]
-    obs = jnp.einsum("n...,nd->...d", weights, x)
     mu0 = jnp.asarray(p.means_prior, means.dtype)
     lam = jnp.asarray(p.means_weight, means.dtype)[..., None]  # broadcasts to [*U, D]
-    new_means = safe_divide(lam * mu0 + obs, lam + post[..., None], means)
-
-    offset = new_means - mu0
     cov_prior = jnp.asarray(p.covars_prior, means.dtype)
     if covariance in ("spherical", "diag"):
-        # sum_n w (x - mu)^2 from moments of x centred on its mean (matmuls, no [N, *U, D]
-        # array; the centring keeps the cancellation small in float32).
+        # Zeroth, first and second moments of x centred on its mean, by one matrix product
+        # w^T [1, xc, xc^2] (no [N, *U, D] array; the centring keeps the cancellation of
+        # sum_n w (x - mu)^2 = second - 2 mc first + mc^2 post small in float32).
         shift = jax.lax.stop_gradient(x.mean(0))
-        xc, mc = x - shift, new_means - shift
-        first = jnp.einsum("n...,nd->...d", weights, xc)
-        second = jnp.einsum("n...,nd->...d", weights, xc**2)
+        xc = x - shift
+        features = jnp.concatenate([jnp.ones_like(xc[:, :1]), xc, xc * xc], -1)  # [N, 2D+1]
+        moments = jnp.einsum("n...,nf->...f", weights, features)
+        post, first, second = moments[..., 0], moments[..., 1 : D + 1], moments[..., D + 1 :]
+        obs = first + post[..., None] * shift
+        new_means = safe_divide(lam * mu0 + obs, lam + post[..., None], means)
+        offset = new_means - mu0
+        mc = new_means - shift
         spread = second - 2 * mc * first + mc**2 * post[..., None]
         c_n = cov_prior + lam * offset**2 + spread
         c_d = jnp.maximum(p.covars_weight - 1, 0) + post
@@ -307,6 +368,10 @@ def gaussian_m_step(
             new = safe_divide(c_n, c_d[..., None], covariances)
         return new_means, jnp.maximum(new, variance_floor)
 
+    post = weights.sum(0)  # [*U]
+    obs = jnp.einsum("n...,nd->...d", weights, x)
+    new_means = safe_divide(lam * mu0 + obs, lam + post[..., None], means)
+    offset = new_means - mu0
     diff = x.reshape((x.shape[0],) + (1,) * post.ndim + (D,)) - new_means  # [N, *U, D]
     scatter = jnp.einsum("n...i,n...j->...ij", weights[..., None] * diff, diff)
     c_n = lam[..., None] * offset[..., :, None] * offset[..., None, :] + scatter

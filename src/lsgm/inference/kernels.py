@@ -116,12 +116,13 @@ def _expected_counts(prep: Prepared, method: str) -> ExpectedCounts:
             transitions = transitions.sum(0)
         return ExpectedCounts(post.log_z, _mask_rows(prep, post.states, valid, 0.0), transitions)
     fwd = scaled.forward(prep, UNROLL)
-    bwd = scaled.backward(prep, fwd, UNROLL)
     if prep.is_stationary:
-        transitions = scaled.pairwise_sum(prep, fwd, bwd)
-    else:
-        transitions = scaled.pairwise(prep, fwd, bwd)
-    states = _mask_rows(prep, scaled.states(fwd, bwd), valid, 0.0)
+        states, transitions = scaled.backward_counts(prep, fwd, UNROLL)
+        return ExpectedCounts(fwd.log_c.sum(), states, transitions)
+    bwd = scaled.backward(prep, fwd, UNROLL)
+    smoothed = scaled.smooth(prep, fwd, bwd)
+    transitions = scaled.pairwise(prep, fwd, bwd, smoothed)
+    states = _mask_rows(prep, smoothed.states, valid, 0.0)
     return ExpectedCounts(fwd.log_c.sum(), states, transitions)
 
 
@@ -199,8 +200,9 @@ def expected_counts(p: Potentials, length=None, allowed=None, method: str = "sca
     """Expected sufficient statistics: ``log_z``, state marginals and summed pairwise marginals.
 
     The E-step of Baum–Welch. For stationary potentials ``transitions`` is the ``[K, K]`` sum
-    over time of the pairwise marginals, computed with one ``[K, T] @ [T, K]`` product instead
-    of a ``[T-1, K, K]`` array; see :class:`ExpectedCounts`.
+    over time of the pairwise marginals, accumulated inside the backward scan
+    (:func:`lsgm.inference.scaled.backward_counts`; ``method="log"``: summed from the
+    ``[T-1, K, K]`` marginals); see :class:`ExpectedCounts`.
     """
     counts = _expected_counts(prepare(p, length, allowed), method)
     return counts._replace(log_z=to_public_log(counts.log_z))
@@ -216,7 +218,9 @@ def _posteriors_log(prep: Prepared) -> Posteriors:
 def _posteriors_scaled(prep: Prepared) -> Posteriors:
     fwd = scaled.forward(prep, UNROLL)
     bwd = scaled.backward(prep, fwd, UNROLL)
-    return Posteriors(fwd.log_c.sum(), scaled.states(fwd, bwd), scaled.pairwise(prep, fwd, bwd))
+    smoothed = scaled.smooth(prep, fwd, bwd)
+    pairwise = scaled.pairwise(prep, fwd, bwd, smoothed)
+    return Posteriors(fwd.log_c.sum(), smoothed.states, pairwise)
 
 
 @_kernel
