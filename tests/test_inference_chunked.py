@@ -74,8 +74,8 @@ def test_chunked_float64_precision(x64):
 
 def test_chunked_viterbi_float32_precision_on_long_sequences():
     """Emissions near -100 per step: the running max-score reaches -10^6, where a plain float32
-    accumulation loses the per-step differences (the plain kernel picks ~1 % wrong states here);
-    the chunked kernel shifts by the maximum every step and finds the float64 optimum."""
+    accumulation loses the per-step differences (the unshifted plain kernel picked ~1 % wrong
+    states here); both kernels shift by the maximum every step and find the float64 optimum."""
     rng = np.random.default_rng(0)
     log_init, log_trans = np.log([0.5, 0.5]), np.log([[0.999, 0.001], [0.001, 0.999]])
     log_emit = -100.0 + rng.normal(size=(10007, 2))
@@ -84,6 +84,7 @@ def test_chunked_viterbi_float32_precision_on_long_sequences():
         p64 = Potentials(*(jnp.asarray(a, jnp.float64) for a in (log_init, log_trans, log_emit)))
         best = np.asarray(viterbi(p64)[0])
     np.testing.assert_array_equal(chunked_viterbi(p32)[0], best)
+    np.testing.assert_array_equal(viterbi(p32)[0], best)
 
 
 def test_chunked_structural_zeros_and_enumeration():
