@@ -52,9 +52,10 @@ def _settings(args):
 
     base = QUICK if args.quick else PBMSettings()
     for option in ("num_motifs", "motif_width", "lsgm_hidden", "epochs", "patience", "max_train",
-                   "max_test", "cv"):  # fmt: skip
-        if option != "cv" or args.cv:
-            positive_int("--" + option.replace("_", "-"), getattr(args, option))
+                   "max_test"):  # fmt: skip
+        positive_int("--" + option.replace("_", "-"), getattr(args, option))
+    if args.cv:  # 0 (the default) = no cross-validation
+        positive_int("--cv", args.cv)
     changes = {
         "num_motifs": args.num_motifs, "motif_width": args.motif_width,
         "lsgm_hidden": args.lsgm_hidden, "max_epochs": args.epochs, "patience": args.patience,
@@ -66,7 +67,7 @@ def _settings(args):
     return dataclasses.replace(base, **{k: v for k, v in changes.items() if v is not None})
 
 
-def _initial_pwms(args, width: int) -> list[np.ndarray] | None:
+def _initial_pwms(args) -> list[np.ndarray] | None:
     from lsgm.data.motifs import find_motif, read_motifs
 
     if not args.motifs:
@@ -88,7 +89,7 @@ def run_pbm_command(args) -> int:
     outdir = check_writable_dir(args.output)
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
     settings = _settings(args)
-    init = _initial_pwms(args, settings.motif_width)
+    init = _initial_pwms(args)
     train = read_pbm(args.train)
     test = read_pbm(args.test) if args.test else None
     message(args, f"array 1: {len(train):,} probes" + (f"; array 2: {len(test):,}" if test else ""))
