@@ -108,7 +108,7 @@ def test_scalar_generator_follows_its_documented_rules():
     first = x[:, 0]
     assert abs(first.mean() - 1.0) < 0.03 and abs(first.std() - 0.3) < 0.02
     resid = x[:, 1:] - sys_.factors[z[:, 1:]] * x[:, :-1]
-    assert abs(resid.mean()) < 1e-3 and abs(resid.std() - 0.02) < 1e-3
+    assert abs(resid.mean()) < 1e-3 and abs(resid.std() / sys_.noise - 1) < 0.05
     # the target regime (from the mean of the last 5 emissions) is taken 90% of the time
     hits = total = 0
     for t in range(1, 25):
@@ -152,7 +152,10 @@ def test_lambda_sweep_quick(tmp_path, capsys):
     assert r1["difference"] == pytest.approx(r1["lsgm"] - r1["hmm"], abs=1e-9)
     counts = result["parameters"]
     assert counts["hmm"] == 2 + 6 + 12 + 30 and counts["hmm_paper_count"] == 68
-    assert counts["lsgm_used"] == counts["lsgm"] - 24
+    # 1-unit GRU on R^4 (12 + 3 + 3 + 3 + 1 initial state), transition head 1 -> 9 (18) and
+    # static logits (9 + 3), emission bias 3x8 and per-state nets 3x(1 + 1 + 8 + 8); the static
+    # Gaussians, which no conditioned emission reads, are not counted
+    assert counts["lsgm"] == 22 + 30 + 24 + 54
     text = (out / "results.md").read_text()
     assert "LSGM − HMM" in text and "68" in text
     pictures = sorted(out.glob("*.png"))

@@ -256,8 +256,14 @@ class LSGM(SequenceModel):
         return Potentials(self.log_initial(u[0]), log_trans, self.log_emission(u[:T], x))
 
     def n_parameters(self) -> int:
-        """All trainable scalars (``nnx.Param`` sizes), as the LSGM paper counts them."""
+        """The trainable scalars (``nnx.Param`` sizes) the likelihood depends on, as the LSGM
+        paper counts them: every parameter except those nothing reads — the RNN and dense
+        layers when ``conditioning="none"``, and the static emission when an emission network
+        produces the emission parameters (its output is added to ``emission_bias``, which
+        holds the static values, so the static emission module is then dead weight)."""
         params = nnx.state(self, nnx.Param)
+        if self.emission_net is not None:
+            params = nnx.state(self, nnx.All(nnx.Param, nnx.Not(nnx.PathContains("emission"))))
         if self.conditioning == "none":  # the RNN then influences nothing
             params = nnx.state(self, nnx.All(nnx.Param, nnx.Not(nnx.PathContains("rnn"))))
             params = [leaf for path, leaf in nnx.to_flat_state(params) if "dense" not in path]
