@@ -175,3 +175,25 @@ def test_transition_mask_respected_at_every_step():
     )  # fmt: skip
     p = model.potentials(jnp.array([0, 1, 2, 3, 0]))
     assert np.all(np.isneginf(np.asarray(p.log_trans)[:, ~mask]))
+
+
+@pytest.mark.parametrize("variant", VARIANTS + [dict(conditioning="none")], ids=str)
+def test_n_parameters_counts_exactly_what_the_likelihood_reads(variant):
+    """``n_parameters`` = the sizes of the parameter arrays the log-likelihood has a gradient
+    for (the static emission under an emission network, the RNN of an unconditioned model
+    are not counted)."""
+    model = _model("gaussian", variant)
+    x = FAMILIES["gaussian"][1](np.random.default_rng(2))
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    leaves, tree = jax.tree.flatten(params)  # perturbed: no gradient vanishes by accident
+    noise = np.random.default_rng(3)
+    params = tree.unflatten([p + 0.3 * noise.standard_normal(np.shape(p)) for p in leaves])
+
+    def log_lik(p):
+        return nnx.merge(graphdef, p, rest).log_prob(x)
+
+    grads = jax.grad(log_lik)(params)
+    read = sum(
+        int(np.size(g)) for g in jax.tree.leaves(grads) if np.any(np.asarray(g) != 0)
+    )  # fmt: skip
+    assert model.n_parameters() == read

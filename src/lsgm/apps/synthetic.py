@@ -69,6 +69,7 @@ GRU_UNITS = 33  # 12 means + 12 variances + 9 switching logits
 GRU_GAIN = 3.0
 UPDATE_GATE_BIAS = 1.0
 MEAN_SCALE = 3.0
+VARIANCE_SCALE = 1.0
 LOGIT_SCALE = 3.0
 LAMBDAS = (0.0, 0.25, 0.5, 1.0)
 #: Paper sizes of the λ-sweep: train / validation / test sequences and their length.
@@ -149,7 +150,7 @@ class LambdaSystem:
         """Mixed ``(means [N,3,4], variances [N,3,4], switch [N,3,3])`` from ``h [N, 33]``."""
         N, K, D = h.shape[0], NUM_REGIMES, DIM
         mu_t = MEAN_SCALE * h[:, : K * D].reshape(N, K, D)
-        var_t = np.exp(h[:, K * D : 2 * K * D].reshape(N, K, D))
+        var_t = VARIANCE_SCALE * np.exp(h[:, K * D : 2 * K * D].reshape(N, K, D))
         switch_t = np.exp(_log_softmax(LOGIT_SCALE * h[:, 2 * K * D :].reshape(N, K, K)))
         keep = 1.0 - lam
         return (

@@ -46,6 +46,7 @@ def register(sub) -> None:
     p.add_argument("--learning-rate", type=float, help="LSGM Adam rate (default 0.01)")
     p.add_argument("--patience", type=int,
                    help="LSGM epochs without validation gain before stopping (default 4)")  # fmt: skip
+    p.add_argument("--batch-size", type=int, help="LSGM sequences per step (default 1000)")
     add_output_options(p)
     p.set_defaults(run=run_lambda)
 
@@ -103,6 +104,7 @@ def run_lambda(args) -> int:
         "hidden_size": positive_int("--hidden-size", args.hidden_size),
         "learning_rate": args.learning_rate,
         "patience": positive_int("--patience", args.patience),
+        "batch_size": positive_int("--batch-size", args.batch_size),
     }
     if args.learning_rate is not None and not args.learning_rate > 0:
         raise ValueError(f"--learning-rate must be > 0; got {args.learning_rate}.")
