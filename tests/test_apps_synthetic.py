@@ -68,7 +68,8 @@ def test_lambda_process_draws_from_its_history_driven_distributions():
     assert abs(resid.mean()) < 0.02 and abs(resid.var() - 1) < 0.03
     # mixing: λ̄·static + λ·f(history) with positive f-variances and normalised f-rows
     f_var = (data.variances - (1 - lam) * system.variances) / lam
-    assert f_var.min() > np.exp(-1) - 1e-9 and f_var.max() < np.exp(1) + 1e-9
+    bounds = S.VARIANCE_SCALE * np.exp([-1.0, 1.0])  # VARIANCE_SCALE · exp(h), h in (-1, 1)
+    assert f_var.min() > bounds[0] - 1e-9 and f_var.max() < bounds[1] + 1e-9
     probs = np.exp(data.log_trans)
     np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-12)
     f_switch = (probs - (1 - lam) * system.switch) / lam

@@ -68,8 +68,9 @@ DIM = 4
 GRU_UNITS = 33  # 12 means + 12 variances + 9 switching logits
 GRU_GAIN = 3.0
 UPDATE_GATE_BIAS = 1.0
-MEAN_SCALE = 3.0
-VARIANCE_SCALE = 1.0
+MEAN_SCALE = 2.5
+VARIANCE_SCALE = 0.15
+STATIC_VARIANCES = (0.006, 0.018)
 LOGIT_SCALE = 3.0
 LAMBDAS = (0.0, 0.25, 0.5, 1.0)
 #: Paper sizes of the λ-sweep: train / validation / test sequences and their length.
@@ -165,7 +166,7 @@ def lambda_system(seed: int = 0) -> LambdaSystem:
     rng = np.random.default_rng(seed)
     K, D, H = NUM_REGIMES, DIM, GRU_UNITS
     means = rng.standard_normal((K, D))
-    variances = rng.uniform(0.01, 0.03, (K, D))
+    variances = rng.uniform(*STATIC_VARIANCES, (K, D))
     switch = np.stack([rng.dirichlet(1.0 + 4.0 * (np.arange(K) == p)) for p in range(K)])
     bound = GRU_GAIN / math.sqrt(H)
     w_x, w_h = rng.uniform(-bound, bound, (D, 3 * H)), rng.uniform(-bound, bound, (H, 3 * H))
@@ -444,16 +445,19 @@ def _optimizer(learning_rate: float) -> optax.GradientTransformation:
 
 
 def lsgm_from_hmm(hmm: HMM, *, hidden_size: int, emission_hidden: int, order: int = 1,
-                  seed: int = 0) -> LSGM:  # fmt: skip
+                  seed: int = 0, emission_network: str = "per_state",
+                  embedding_dim: int = 2) -> LSGM:  # fmt: skip
     """A first- or zeroth-order full LSGM with per-state emission networks (Fig. 1a) and a
     GRU of ``hidden_size`` units that equals ``hmm`` (diagonal Gaussians) at the start: its
     network outputs are zero (:meth:`LSGM.from_hmm`). Returned as the cached model object of
     this configuration, with fresh parameters (see :data:`_TEMPLATES`)."""
     fresh = LSGM.from_hmm(
-        hmm, hidden_size=hidden_size, emission_network="per_state",
-        emission_hidden=emission_hidden, order=order, conditioning="full", rngs=nnx.Rngs(seed),
+        hmm, hidden_size=hidden_size, emission_network=emission_network,
+        emission_hidden=emission_hidden, embedding_dim=embedding_dim, order=order,
+        conditioning="full", rngs=nnx.Rngs(seed),
     )  # fmt: skip
-    key = (hmm.num_states, hmm.emission.dim, int(hidden_size), int(emission_hidden), int(order))
+    key = (hmm.num_states, hmm.emission.dim, int(hidden_size), int(emission_hidden), int(order),
+           emission_network, int(embedding_dim))  # fmt: skip
     template = _TEMPLATES.setdefault(key, fresh)
     if template is not fresh:
         nnx.update(template, nnx.state(fresh))
@@ -464,6 +468,7 @@ def fit_lsgm_from_hmm(
     hmm: HMM, train: Array, valid: Array | None, *, hidden_size: int, emission_hidden: int,
     order: int = 1, epochs: int = 100, batch_size: int | None = None,
     learning_rate: float = 1e-2, patience: int = 10, seed: int = 0, progress_bar: bool = False,
+    emission_network: str = "per_state", embedding_dim: int = 2,
 ):  # fmt: skip
     """The LSGM of :func:`lsgm_from_hmm` trained by Adam (gradients clipped to global norm
     :data:`CLIP_NORM`) on the exact likelihood of ``train [N, T, D]``, early-stopped on
@@ -473,7 +478,8 @@ def fit_lsgm_from_hmm(
     Returns ``(model, info)``; ``model`` is an independent copy.
     """
     model = lsgm_from_hmm(hmm, hidden_size=hidden_size, emission_hidden=emission_hidden,
-                          order=order, seed=seed)  # fmt: skip
+                          order=order, seed=seed, emission_network=emission_network,
+                          embedding_dim=embedding_dim)  # fmt: skip
     start = time.perf_counter()
     model, history = fit_gradient(
         model, list(train), optimizer=_optimizer(learning_rate), epochs=epochs,
@@ -519,7 +525,7 @@ class LambdaSettings:
 #: ``--quick``: λ ∈ {0, 1}, 300 / 100 / 300 sequences, full-batch training (one compile).
 QUICK_LAMBDA = LambdaSettings(
     lambdas=(0.0, 1.0), train=300, valid=100, test=300, epochs=80, batch_size=None,
-    learning_rate=5e-2, patience=8, em_iterations=100,
+    learning_rate=1e-2, patience=8, em_iterations=100,
 )  # fmt: skip
 
 
@@ -595,6 +601,19 @@ def run_lambda_sweep(
 
 
 # ------------------------------------------------------------------ experiment 2: scalar BIC
+class ScalarLSGM(NamedTuple):
+    """One LSGM of the scalar study: transition ``order`` (0 or 1), emission ``network``
+    (``"per_state"``, Fig. 1a, or ``"shared"``, Fig. 1b) and its hidden width."""
+
+    order: int
+    network: str
+    emission_hidden: int
+
+    @property
+    def label(self) -> str:
+        return f"order {self.order}, {self.network.replace('_', '-')} emission net"
+
+
 @dataclasses.dataclass(frozen=True)
 class ScalarSettings:
     """Sizes and settings of the scalar study (defaults: the paper's 1,000 sequences and
@@ -608,8 +627,10 @@ class ScalarSettings:
     length: int = SEQUENCE_LENGTH
     lsgm_states: int = 10
     hidden_size: int = 2
-    emission_hidden: int = 1
-    orders: tuple[int, ...] = (1, 0)
+    lsgms: tuple[ScalarLSGM, ...] = (
+        ScalarLSGM(1, "per_state", 1), ScalarLSGM(0, "per_state", 1), ScalarLSGM(0, "shared", 2),
+    )  # fmt: skip
+    embedding_dim: int = 2
     epochs: int = 2000
     batch_size: int | None = 50
     learning_rate: float = 3e-3
@@ -622,7 +643,8 @@ class ScalarSettings:
 #: ``--quick``: 200 training sequences, one 10-state HMM and one zeroth-order LSGM trained
 #: full-batch for 300 epochs without validation (fewest compiles; the test suite runs it).
 QUICK_SCALAR = ScalarSettings(
-    states=(10,), train=200, valid=0, test=200, orders=(0,), epochs=300,
+    states=(10,), train=200, valid=0, test=200, lsgms=(ScalarLSGM(0, "per_state", 1),),
+    epochs=300,
     batch_size=None, learning_rate=2e-2, patience=8, em_iterations=100, restarts=1,
 )  # fmt: skip
 
@@ -669,25 +691,31 @@ def run_scalar_study(
                                         max_iter=settings.em_iterations,
                                         restarts=settings.restarts)  # fmt: skip
     lsgms, histories = [], {}
-    for order in settings.orders:
+    for variant in settings.lsgms:
+        variant = ScalarLSGM(*variant)
         lsgm, info = fit_lsgm_from_hmm(
             start_hmm, train.x, None if valid is None else valid.x,
-            hidden_size=settings.hidden_size,
-            emission_hidden=settings.emission_hidden, order=order, epochs=settings.epochs,
+            hidden_size=settings.hidden_size, emission_hidden=variant.emission_hidden,
+            order=variant.order, emission_network=variant.network,
+            embedding_dim=settings.embedding_dim, epochs=settings.epochs,
             batch_size=settings.batch_size, learning_rate=settings.learning_rate,
             patience=settings.patience, seed=seed, progress_bar=progress_bar,
         )  # fmt: skip
         s_train, s_test = model_score(lsgm, train.x), model_score(lsgm, test.x)
         lsgms.append({
-            "order": int(order), "states": settings.lsgm_states,
+            "order": variant.order, "network": variant.network,
+            "emission_hidden": variant.emission_hidden, "label": variant.label,
+            "states": settings.lsgm_states,
             "parameters": lsgm.n_parameters(),
             "parameter_ratio": best["parameters"] / lsgm.n_parameters(),
             "train_ll": s_train.mean, "test_ll": s_test.mean, "test_se": s_test.se,
             "fit": {k: v for k, v in info.items() if k not in ("train_nll", "valid_nll")},
         })  # fmt: skip
-        histories[f"order{order}"] = {"train": info["train_nll"], "valid": info["valid_nll"]}
+        histories[f"order{variant.order}-{variant.network}"] = {
+            "train": info["train_nll"], "valid": info["valid_nll"],
+        }  # fmt: skip
         if log is not None:
-            log(f"LSGM order {order}: LL/point {s_train.mean:.3f} (test {s_test.mean:.3f})")
+            log(f"LSGM ({variant.label}): LL/point {s_train.mean:.3f} (test {s_test.mean:.3f})")
     oracle = per_sample_score(
         generator_log_likelihood(test), np.full(settings.test, settings.length)
     )
@@ -710,6 +738,7 @@ __all__ = [
     "QUICK_SCALAR",
     "LambdaSettings",
     "LambdaSystem",
+    "ScalarLSGM",
     "ScalarSettings",
     "ScalarSystem",
     "Score",

@@ -64,8 +64,6 @@ def register(sub) -> None:
     p.add_argument("--epochs", type=int, help="LSGM epochs at most (default 2000)")
     p.add_argument("--restarts", type=int,
                    help="EM initialisations per HMM size, the best kept (default 3)")  # fmt: skip
-    p.add_argument("--emission-hidden", type=int,
-                   help="hidden width of each state's emission network (default 1)")  # fmt: skip
     p.add_argument("--noise", type=float,
                    help="the generator's noise standard deviation (default 0.005)")  # fmt: skip
     add_output_options(p)
@@ -168,7 +166,6 @@ def run_scalar(args) -> int:
     changes = {
         "epochs": positive_int("--epochs", args.epochs),
         "restarts": positive_int("--restarts", args.restarts),
-        "emission_hidden": positive_int("--emission-hidden", args.emission_hidden),
     }
     if args.noise is not None:
         if not (math.isfinite(args.noise) and args.noise > 0):
@@ -190,7 +187,7 @@ def run_scalar(args) -> int:
     rows.append(["HMM, BIC-selected", str(best["states"]), str(best["parameters"]), "1",
                  f"{best['bic']:.1f}", f"{best['train_ll']:.3f}", f"{best['test_ll']:.3f}"])  # fmt: skip
     for r in result["lsgms"]:
-        rows.append([f"LSGM, order {r['order']}", str(r["states"]), str(r["parameters"]),
+        rows.append([f"LSGM, {r['label']}", str(r["states"]), str(r["parameters"]),
                      f"{r['parameter_ratio']:.1f}", "-", f"{r['train_ll']:.3f}",
                      f"{r['test_ll']:.3f}"])  # fmt: skip
     rows.append(["generator (oracle)", "3", "-", "-", "-", "-", f"{result['oracle_test_ll']:.3f}"])
@@ -236,7 +233,7 @@ def _plot_bic(result: dict, path):
                    label="HMM LL/point (train)")  # fmt: skip
         for i, r in enumerate(result["lsgms"]):
             right.axhline(r["train_ll"], color=f"C{2 + i}", ls="--",
-                          label=f"LSGM order {r['order']} ({r['parameters']} params)")  # fmt: skip
+                          label=f"LSGM {r['label']} ({r['parameters']} params)")  # fmt: skip
         right.set_ylabel("log-likelihood per point")
         handles = ax.get_legend_handles_labels()
         more = right.get_legend_handles_labels()
