@@ -68,7 +68,7 @@ def test_lambda_process_draws_from_its_history_driven_distributions():
     assert abs(resid.mean()) < 0.02 and abs(resid.var() - 1) < 0.03
     # mixing: λ̄·static + λ·f(history) with positive f-variances and normalised f-rows
     f_var = (data.variances - (1 - lam) * system.variances) / lam
-    bounds = S.VARIANCE_SCALE * np.exp([-1.0, 1.0])  # VARIANCE_SCALE · exp(h), h in (-1, 1)
+    bounds = system.scales.variance * np.exp([-1.0, 1.0])  # variance · exp(h), h in (-1, 1)
     assert f_var.min() > bounds[0] - 1e-9 and f_var.max() < bounds[1] + 1e-9
     probs = np.exp(data.log_trans)
     np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-12)
@@ -183,3 +183,23 @@ def test_scalar_study_quick(tmp_path, capsys):
     assert result["oracle_test_ll"] > lsgm_row["test_ll"]
     assert (out / "bic_curve.png").read_bytes()[:8] == PNG
     assert "BIC-selected" in (out / "results.md").read_text()
+
+
+def test_lambda_calibration_quick(tmp_path, capsys):
+    out = tmp_path / "cal"
+    code = main(["experiment", "synthetic-lambda", "--calibrate", "--quick", "-o", str(out),
+                 "--json"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    result = json.loads(capsys.readouterr().out)
+    assert result == json.loads((out / "calibration.json").read_text())
+    rows = result["rows"]
+    assert len(rows) == 2 and rows[0]["rms"] <= rows[1]["rms"]
+    paper = {float(k): v[0] for k, v in S.PAPER_TABLE1.items()}
+    for r in rows:
+        scores = {float(k): v for k, v in r["hmm"].items()}
+        assert set(scores) == set(paper)
+        want = np.sqrt(np.mean([(scores[k] - paper[k]) ** 2 for k in paper]))
+        assert r["rms"] == pytest.approx(want)
+    # the two candidates share the static variances: the same λ = 0 score
+    assert rows[0]["hmm"]["0.0"] == rows[1]["hmm"]["0.0"]
+    assert "paper HMM" in (out / "calibration.md").read_text()

@@ -7,7 +7,7 @@ reconstructions** of the paper's description. Every choice is listed here and in
 **1. Multidimensional long-range data (Table 1, the λ-sweep).** Three regimes ``i``, observations
 ``x_t ∈ R^4``. A fixed random *system* (drawn once from ``system_seed``, the same for every λ):
 
-* static means ``mu_i ~ N(0, I_4)`` and diagonal variances ``s2_i ~ U(0.01, 0.03)`` per
+* static means ``mu_i ~ N(0, I_4)`` and diagonal variances ``s2_i ~ U(0.006, 0.018)`` per
   coordinate (small against the mean separation, so the regimes are distinct at λ = 0);
 * a static switching matrix ``a`` with rows ``~ Dirichlet(1 + 4·1{p = q})`` (sticky);
 * ``f``: a GRU with 33 units and PyTorch's gate equations and default initialisation (every
@@ -16,9 +16,12 @@ reconstructions** of the paper's description. Every choice is listed here and in
   memory) and ``h_0 = 0``. ``h_{t-1} = f(x_{1:t-1})`` has read the observations before step
   ``t``; its 33 outputs in ``(-1, 1)`` split as 12 + 12 + 9:
 
-      mu_i(t)   = MEAN_SCALE · h[4i : 4i+4]                     (12 means)
-      s2_i(t)   = exp(h[12+4i : 16+4i])                          (12 variances, positivity map)
-      a_pq(t)   = softmax_q(LOGIT_SCALE · h[24+3p : 27+3p])      (9 logits, row normalisation)
+      mu_i(t)   = 2.5 · h[4i : 4i+4]                        (12 means)
+      s2_i(t)   = 0.15 · exp(h[12+4i : 16+4i])              (12 variances, positivity map)
+      a_pq(t)   = softmax_q(3 · h[24+3p : 27+3p])           (9 logits, row normalisation)
+
+The scales (:class:`LambdaScales`) are calibrated so that a 3-state HMM scores close to the
+paper's HMM column of Table 1 (:func:`calibrate_lambda_scales`; the LSGM plays no part).
 
 With ``λ̄ = 1 - λ``: ``z_1 ~ U{0, 1, 2}``, ``p(z_t = q | z_{t-1} = p) = λ̄ a_pq + λ a_pq(t)`` and
 ``x_t | z_t = i ~ N(λ̄ mu_i + λ mu_i(t), diag(λ̄ s2_i + λ s2_i(t)))``. At λ = 0 the data is an
@@ -68,10 +71,6 @@ DIM = 4
 GRU_UNITS = 33  # 12 means + 12 variances + 9 switching logits
 GRU_GAIN = 3.0
 UPDATE_GATE_BIAS = 1.0
-MEAN_SCALE = 2.5
-VARIANCE_SCALE = 0.15
-STATIC_VARIANCES = (0.006, 0.018)
-LOGIT_SCALE = 3.0
 LAMBDAS = (0.0, 0.25, 0.5, 1.0)
 #: Paper sizes of the λ-sweep: train / validation / test sequences and their length.
 PAPER_LAMBDA_SIZES = (90_000, 5_000, 5_000)
@@ -121,6 +120,18 @@ def _diag_gaussian_log_pdf(x: Array, means: Array, variances: Array) -> Array:
 
 
 @dataclasses.dataclass(frozen=True)
+class LambdaScales:
+    """The λ-process's free scales: static variances ``static_variance · U(0.01, 0.03)``, history
+    means ``mean · h``, history variances ``variance · exp(h)``, switch logits ``logit · h``.
+    The defaults are the result of :func:`calibrate_lambda_scales` (see the module docstring)."""
+
+    static_variance: float = 0.6
+    mean: float = 2.5
+    variance: float = 0.15
+    logit: float = 3.0
+
+
+@dataclasses.dataclass(frozen=True)
 class LambdaSystem:
     """The fixed random system behind every λ (see the module docstring).
 
@@ -128,6 +139,7 @@ class LambdaSystem:
         means, variances: ``[3, 4]`` static regime means and diagonal variances.
         switch: ``[3, 3]`` static switching matrix (rows sum to 1).
         w_x: ``[4, 99]``, w_h: ``[33, 99]``, b_x, b_h: ``[99]`` GRU weights, gates ``(r, z, n)``.
+        scales: the :class:`LambdaScales` of the history-driven maps.
     """
 
     means: Array
@@ -137,6 +149,7 @@ class LambdaSystem:
     w_h: Array
     b_x: Array
     b_h: Array
+    scales: LambdaScales
 
     def gru_step(self, h: Array, x: Array) -> Array:
         """``h [N, 33]``, ``x [N, 4]`` → the next GRU state (PyTorch gate equations)."""
@@ -149,10 +162,10 @@ class LambdaSystem:
 
     def step_params(self, h: Array, lam: float) -> tuple[Array, Array, Array]:
         """Mixed ``(means [N,3,4], variances [N,3,4], switch [N,3,3])`` from ``h [N, 33]``."""
-        N, K, D = h.shape[0], NUM_REGIMES, DIM
-        mu_t = MEAN_SCALE * h[:, : K * D].reshape(N, K, D)
-        var_t = VARIANCE_SCALE * np.exp(h[:, K * D : 2 * K * D].reshape(N, K, D))
-        switch_t = np.exp(_log_softmax(LOGIT_SCALE * h[:, 2 * K * D :].reshape(N, K, K)))
+        N, K, D, sc = h.shape[0], NUM_REGIMES, DIM, self.scales
+        mu_t = sc.mean * h[:, : K * D].reshape(N, K, D)
+        var_t = sc.variance * np.exp(h[:, K * D : 2 * K * D].reshape(N, K, D))
+        switch_t = np.exp(_log_softmax(sc.logit * h[:, 2 * K * D :].reshape(N, K, K)))
         keep = 1.0 - lam
         return (
             keep * self.means + lam * mu_t,
@@ -161,18 +174,20 @@ class LambdaSystem:
         )
 
 
-def lambda_system(seed: int = 0) -> LambdaSystem:
-    """The random system of the λ-process, drawn from ``numpy.random.default_rng(seed)``."""
+def lambda_system(seed: int = 0, scales: LambdaScales | None = None) -> LambdaSystem:
+    """The random system of the λ-process, drawn from ``numpy.random.default_rng(seed)``
+    (the same draws for any ``scales``; default :class:`LambdaScales`)."""
+    scales = LambdaScales() if scales is None else scales
     rng = np.random.default_rng(seed)
     K, D, H = NUM_REGIMES, DIM, GRU_UNITS
     means = rng.standard_normal((K, D))
-    variances = rng.uniform(*STATIC_VARIANCES, (K, D))
+    variances = scales.static_variance * rng.uniform(0.01, 0.03, (K, D))
     switch = np.stack([rng.dirichlet(1.0 + 4.0 * (np.arange(K) == p)) for p in range(K)])
     bound = GRU_GAIN / math.sqrt(H)
     w_x, w_h = rng.uniform(-bound, bound, (D, 3 * H)), rng.uniform(-bound, bound, (H, 3 * H))
     b_x, b_h = rng.uniform(-bound, bound, 3 * H), rng.uniform(-bound, bound, 3 * H)
     b_x[H : 2 * H] += UPDATE_GATE_BIAS
-    return LambdaSystem(means, variances, switch, w_x, w_h, b_x, b_h)
+    return LambdaSystem(means, variances, switch, w_x, w_h, b_x, b_h, scales)
 
 
 def _check_sizes(num_sequences: int, length: int) -> None:
@@ -197,6 +212,7 @@ def generate_lambda_data(
     seed: int = 0,
     system_seed: int = 0,
     return_params: bool = False,
+    scales: LambdaScales | None = None,
 ) -> SyntheticData:
     """Sequences of the multidimensional long-range process (paper §2.4, Fig. 4).
 
@@ -207,6 +223,7 @@ def generate_lambda_data(
         seed: the draws of states and noise (``numpy.random.default_rng(seed)``).
         system_seed: the fixed system (:func:`lambda_system`), shared by every λ.
         return_params: also return the per-step log-potentials, means and variances.
+        scales: the generator's scales (default :class:`LambdaScales`, the calibrated ones).
 
     Returns:
         :class:`SyntheticData` with ``x [N, T, 4]``; deterministic for given arguments.
@@ -215,7 +232,7 @@ def generate_lambda_data(
     if not 0.0 <= float(lam) <= 1.0:
         raise ValueError(f"lam must be in [0, 1]; got {lam}.")
     lam, N, T = float(lam), int(num_sequences), int(length)
-    system = lambda_system(system_seed)
+    system = lambda_system(system_seed, scales)
     rng = np.random.default_rng(seed)
     K = NUM_REGIMES
     x = np.empty((N, T, DIM))
@@ -600,6 +617,51 @@ def run_lambda_sweep(
     }
 
 
+#: The candidate scales searched for :class:`LambdaScales` (two grids, 36 points): a coarse
+#: one, then a finer one around its best region.
+CALIBRATION_GRID = tuple(
+    LambdaScales(static_variance=f, variance=v, mean=m)
+    for grid in (((1.0, 0.5, 0.25), (0.2, 0.3, 0.5), (2.0, 3.0, 4.0)),
+                 ((0.6,), (0.05, 0.1, 0.15), (2.5, 3.0, 3.5)))
+    for f in grid[0] for v in grid[1] for m in grid[2]
+)  # fmt: skip
+
+
+def calibrate_lambda_scales(
+    grid=CALIBRATION_GRID, *, train: int = 5000, test: int = 2000, seed: int = 0,
+    em_iterations: int = 300, log=None,
+) -> list[dict]:  # fmt: skip
+    """Score each candidate :class:`LambdaScales` by how closely a 3-state full-covariance HMM
+    (the λ-sweep's, EM) reproduces the paper's HMM column of Table 1: for every λ of
+    :data:`PAPER_TABLE1` the HMM is fitted on ``train`` sequences and scored per sample on
+    ``test`` others (seeds ``10·seed + 1`` and ``+ 3``, system ``seed``).
+
+    Returns one row per candidate, best first: ``scales`` (dict), ``hmm`` (λ → score) and
+    ``rms`` (root-mean-square distance to the paper's four values, nats per sample). The
+    LSGM plays no part. λ = 0 does not depend on the history scales, so it is fitted once per
+    static-variance factor.
+    """
+    rows, at_zero = [], {}
+    for scales in grid:
+        scores = {}
+        for lam in PAPER_TABLE1:
+            if lam == 0.0 and scales.static_variance in at_zero:
+                scores[lam] = at_zero[scales.static_variance]
+                continue
+            common = {"system_seed": seed, "scales": scales}
+            tr = generate_lambda_data(train, lam, seed=10 * seed + 1, **common)
+            te = generate_lambda_data(test, lam, seed=10 * seed + 3, **common)
+            hmm, _ = fit_gaussian_hmm(tr.x, NUM_REGIMES, "full", seed=seed, max_iter=em_iterations)
+            scores[lam] = model_score(hmm, te.x).mean
+            if lam == 0.0:
+                at_zero[scales.static_variance] = scores[lam]
+        rms = math.sqrt(np.mean([(scores[lam] - PAPER_TABLE1[lam][0]) ** 2 for lam in scores]))
+        rows.append({"scales": dataclasses.asdict(scales), "hmm": scores, "rms": rms})
+        if log is not None:
+            log(f"{scales}: " + " ".join(f"{v:.2f}" for v in scores.values()) + f"  RMS {rms:.2f}")
+    return sorted(rows, key=lambda r: r["rms"])
+
+
 # ------------------------------------------------------------------ experiment 2: scalar BIC
 class ScalarLSGM(NamedTuple):
     """One LSGM of the scalar study: transition ``order`` (0 or 1), emission ``network``
@@ -732,10 +794,13 @@ def run_scalar_study(
 
 
 __all__ = [
+    "CALIBRATION_GRID",
     "LAMBDAS",
     "PAPER_TABLE1",
     "QUICK_LAMBDA",
     "QUICK_SCALAR",
+    "calibrate_lambda_scales",
+    "LambdaScales",
     "LambdaSettings",
     "LambdaSystem",
     "ScalarLSGM",

@@ -47,6 +47,10 @@ def register(sub) -> None:
     p.add_argument("--patience", type=int,
                    help="LSGM epochs without validation gain before stopping (default 4)")  # fmt: skip
     p.add_argument("--batch-size", type=int, help="LSGM sequences per step (default 1000)")
+    p.add_argument("--calibrate", action="store_true",
+                   help="instead of the sweep: score the generator's candidate scales by how "
+                   "closely a 3-state HMM reproduces the paper's HMM column (writes "
+                   "calibration.md; --quick: 2 candidates, 300/200 sequences)")  # fmt: skip
     add_output_options(p)
     p.set_defaults(run=run_lambda)
 
@@ -92,6 +96,8 @@ def run_lambda(args) -> int:
     from lsgm.apps import synthetic
     from lsgm.plots import plot_training_curve
 
+    if args.calibrate:
+        return run_calibration(args)
     settings = synthetic.QUICK_LAMBDA if args.quick else synthetic.LambdaSettings()
     changes = {
         "lambdas": None if args.lambdas is None else tuple(args.lambdas),
@@ -151,6 +157,49 @@ def run_lambda(args) -> int:
     _write(outdir, "synthetic-lambda", mode, seconds, ["```", *lines, "```"], result)
     emit(args, result, [*lines, "", f"wrote results.md, results.json and {len(plots)} plots "
                         f"to {outdir}/ in {seconds:.0f} s"])  # fmt: skip
+    return 0
+
+
+def run_calibration(args) -> int:
+    """``synthetic-lambda --calibrate``: the grid search behind the generator's scales."""
+    from lsgm.apps import synthetic
+
+    grid, sizes = synthetic.CALIBRATION_GRID, {"train": 5000, "test": 2000}
+    if args.quick:
+        grid, sizes = grid[:2], {"train": 300, "test": 200}
+    outdir = check_writable_dir(args.output)
+    mode = "quick" if args.quick else "full"
+    message(args, f"synthetic-lambda --calibrate ({mode}): {len(grid)} candidates, "
+                  f"{sizes['train']} / {sizes['test']} sequences per λ")  # fmt: skip
+    started = time.perf_counter()
+    rows = synthetic.calibrate_lambda_scales(
+        grid, seed=args.seed, log=lambda text: message(args, text), **sizes
+    )  # fmt: skip
+    paper = [f"{v[0]:.2f}" for v in synthetic.PAPER_TABLE1.values()]
+    table = [
+        [
+            "static var. factor",
+            "mean",
+            "variance",
+            *[f"λ={k:g}" for k in synthetic.PAPER_TABLE1],
+            "RMS",
+        ]
+    ]
+    table.append(["paper HMM", "", "", *paper, ""])
+    for r in rows:
+        sc = r["scales"]
+        table.append([f"{sc['static_variance']:g}", f"{sc['mean']:g}", f"{sc['variance']:g}",
+                      *[f"{v:.2f}" for v in r["hmm"].values()], f"{r['rms']:.2f}"])  # fmt: skip
+    seconds = time.perf_counter() - started
+    result = {"rows": rows, "sizes": sizes, "mode": mode, "seconds": seconds,
+              "hardware": _hardware()}  # fmt: skip
+    lines = ["3-state HMM test log-likelihood per sample against the paper's HMM column, "
+             "best first", "", *text_table(table)]  # fmt: skip
+    atomic_write_text(outdir / "calibration.json", json.dumps(result, indent=2, default=float))
+    header = f"# synthetic-lambda --calibrate ({mode}, {seconds:.0f} s, {_hardware()})"
+    atomic_write_text(outdir / "calibration.md", "\n".join([header, "", "```", *lines, "```", ""]))
+    emit(args, result, [*lines, "", f"wrote calibration.md and calibration.json to {outdir}/ "
+                        f"in {seconds:.0f} s"])  # fmt: skip
     return 0
 
 
