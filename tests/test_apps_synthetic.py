@@ -203,3 +203,16 @@ def test_lambda_calibration_quick(tmp_path, capsys):
     # the two candidates share the static variances: the same λ = 0 score
     assert rows[0]["hmm"]["0.0"] == rows[1]["hmm"]["0.0"]
     assert "paper HMM" in (out / "calibration.md").read_text()
+
+
+def test_lambda_scales_option_changes_the_generator(tmp_path, capsys):
+    default = S.generate_lambda_data(5, 1.0, length=4, seed=1)
+    wider = S.generate_lambda_data(5, 1.0, length=4, seed=1, scales=S.LambdaScales(mean=6.0))
+    assert not np.array_equal(default.x, wider.x)
+    np.testing.assert_array_equal(  # λ = 0 reads only the static variance factor
+        S.generate_lambda_data(5, 0.0, seed=1, scales=S.LambdaScales(mean=6.0, variance=1.0)).x,
+        S.generate_lambda_data(5, 0.0, seed=1).x,
+    )
+    code = main(["experiment", "synthetic-lambda", "--scales", "1", "0", "0.1", "-o",
+                 str(tmp_path / "x")])  # fmt: skip
+    assert code != 0 and "--scales must be three positive numbers" in capsys.readouterr().err

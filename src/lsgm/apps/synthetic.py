@@ -537,6 +537,7 @@ class LambdaSettings:
     learning_rate: float = 1e-2
     patience: int = 4
     em_iterations: int = 300
+    scales: LambdaScales = LambdaScales()
 
 
 #: ``--quick``: λ ∈ {0, 1}, 300 / 100 / 300 sequences, full-batch training (one compile).
@@ -549,7 +550,7 @@ QUICK_LAMBDA = LambdaSettings(
 def lambda_datasets(lam: float, settings: LambdaSettings, seed: int = 0):
     """``(train, valid, test)`` of one λ: seeds ``10·seed + 1, 2, 3`` for the draws and
     ``system_seed = seed`` (so every λ shares the system and the random numbers)."""
-    common = {"length": settings.length, "system_seed": seed}
+    common = {"length": settings.length, "system_seed": seed, "scales": settings.scales}
     train = generate_lambda_data(settings.train, lam, seed=10 * seed + 1, **common)
     valid = generate_lambda_data(settings.valid, lam, seed=10 * seed + 2, **common)
     test = generate_lambda_data(settings.test, lam, seed=10 * seed + 3, return_params=True,
