@@ -40,7 +40,7 @@ emissions ``x_{t-5..t-1}`` (fewer at the start), i.e. their sum over 5: the *tar
 makes the values overshoot the band and oscillate between about 0.7 and 1.9 (5th and
 95th percentiles after step 10; a relaxation oscillator). The noise scale is the one choice
 calibrated against a number the paper reports: with ``σ = 0.02`` the BIC selects a 32-state
-HMM, with ``σ = 0.005`` one of about 44 states (the paper's: 52); smaller noise makes value
+HMM, with ``σ = 0.005`` one of 39 states (the paper's: 52); smaller noise makes value
 levels finer, so the BIC pays for more states. The exact log-likelihood again follows from
 the forward algorithm.
 
