@@ -89,10 +89,12 @@ def _hardware() -> str:
     return f"{name}, {os.cpu_count()} CPUs, JAX {jax.__version__} on {jax.default_backend()}"
 
 
-def _write(outdir, name: str, mode: str, seconds: float, lines: list[str], result: dict) -> None:
-    atomic_write_text(outdir / "results.json", json.dumps(result, indent=2, default=float))
+def _write(outdir, name: str, mode: str, seconds: float, lines: list[str], result: dict,
+           stem: str = "results") -> None:  # fmt: skip
+    """``STEM.json`` (the result) and ``STEM.md`` (a header naming the run, then ``lines``)."""
+    atomic_write_text(outdir / f"{stem}.json", json.dumps(result, indent=2, default=float))
     header = f"# {name} ({mode}, {seconds:.0f} s, {_hardware()})"
-    atomic_write_text(outdir / "results.md", "\n".join([header, "", *lines, ""]))
+    atomic_write_text(outdir / f"{stem}.md", "\n".join([header, "", *lines, ""]))
 
 
 def run_lambda(args) -> int:
@@ -205,9 +207,8 @@ def run_calibration(args) -> int:
               "hardware": _hardware()}  # fmt: skip
     lines = ["3-state HMM test log-likelihood per sample against the paper's HMM column, "
              "best first", "", *text_table(table)]  # fmt: skip
-    atomic_write_text(outdir / "calibration.json", json.dumps(result, indent=2, default=float))
-    header = f"# synthetic-lambda --calibrate ({mode}, {seconds:.0f} s, {_hardware()})"
-    atomic_write_text(outdir / "calibration.md", "\n".join([header, "", "```", *lines, "```", ""]))
+    _write(outdir, "synthetic-lambda --calibrate", mode, seconds, ["```", *lines, "```"], result,
+           stem="calibration")  # fmt: skip
     emit(args, result, [*lines, "", f"wrote calibration.md and calibration.json to {outdir}/ "
                         f"in {seconds:.0f} s"])  # fmt: skip
     return 0
