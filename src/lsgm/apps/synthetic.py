@@ -407,7 +407,7 @@ def fit_gaussian_hmm(
         raise ValueError(f"restarts must be >= 1; got {restarts}.")
     K, D = int(num_states), train.shape[-1]
     start = time.perf_counter()
-    best, finals = None, []
+    best, finals = None, []  # best: (hmm, history, log-likelihoods, warnings) of the top fit
     for r in range(int(restarts)):
         emission = Gaussian(K, D, covariance, rngs=None)  # placeholder: initialize sets it
         emission.initialize(train.reshape(-1, D), jax.random.key(seed + r))
@@ -416,9 +416,9 @@ def fit_gaussian_hmm(
             warnings.simplefilter("always", RuntimeWarning)
             hmm, history = fit_em(hmm, list(train), max_iter=max_iter, tol=tol, init=False)
         lls = np.asarray(history.log_likelihoods)
-        finals.append(float(lls[-1]))
-        if best is None or finals[-1] > best[2][-1]:
+        if best is None or lls[-1] > max(finals):
             best = (hmm, history, lls, caught)
+        finals.append(float(lls[-1]))
     hmm, history, lls, caught = best
     drops = -np.diff(lls) if len(lls) > 1 else np.zeros(1)
     info = {

@@ -261,13 +261,11 @@ class LSGM(SequenceModel):
         layers when ``conditioning="none"``, and the static emission when an emission network
         produces the emission parameters (its output is added to ``emission_bias``, which
         holds the static values, so the static emission module is then dead weight)."""
-        params = nnx.state(self, nnx.Param)
+        unread = {"rnn", "dense"} if self.conditioning == "none" else set()
         if self.emission_net is not None:
-            params = nnx.state(self, nnx.All(nnx.Param, nnx.Not(nnx.PathContains("emission"))))
-        if self.conditioning == "none":  # the RNN then influences nothing
-            params = nnx.state(self, nnx.All(nnx.Param, nnx.Not(nnx.PathContains("rnn"))))
-            params = [leaf for path, leaf in nnx.to_flat_state(params) if "dense" not in path]
-        return int(sum(np.size(leaf) for leaf in jax.tree.leaves(params)))
+            unread.add("emission")
+        flat = nnx.to_flat_state(nnx.state(self, nnx.Param))
+        return int(sum(np.size(leaf) for path, leaf in flat if path[0] not in unread))
 
     # -------------------------------------------------------------- generation
     def sample(self, num_steps: int, key: Array):

@@ -89,6 +89,15 @@ def _hardware() -> str:
     return f"{name}, {os.cpu_count()} CPUs, JAX {jax.__version__} on {jax.default_backend()}"
 
 
+def _start(args, name: str, what: str):
+    """``(output folder, "quick" or "full", start time)`` after checking the folder and
+    announcing ``name (mode): what``."""
+    outdir = check_writable_dir(args.output)
+    mode = "quick" if args.quick else "full"
+    message(args, f"{name} ({mode}): {what}")
+    return outdir, mode, time.perf_counter()
+
+
 def _write(outdir, name: str, mode: str, seconds: float, lines: list[str], result: dict,
            stem: str = "results") -> None:  # fmt: skip
     """``STEM.json`` (the result) and ``STEM.md`` (a header naming the run, then ``lines``)."""
@@ -126,11 +135,9 @@ def run_lambda(args) -> int:
         static, mean, variance = args.scales
         changes["scales"] = synthetic.LambdaScales(static, mean, variance)
     settings = dataclasses.replace(settings, **{k: v for k, v in changes.items() if v is not None})
-    outdir = check_writable_dir(args.output)
-    mode = "quick" if args.quick else "full"
-    message(args, f"synthetic-lambda ({mode}): {settings.train} / {settings.valid} / "
-                  f"{settings.test} sequences, λ = {list(settings.lambdas)}")  # fmt: skip
-    started = time.perf_counter()
+    outdir, mode, started = _start(args, "synthetic-lambda", f"{settings.train} / "
+                                   f"{settings.valid} / {settings.test} sequences, "
+                                   f"λ = {list(settings.lambdas)}")  # fmt: skip
     result = synthetic.run_lambda_sweep(
         settings, seed=args.seed, progress_bar=not (args.quiet or args.json),
         log=lambda text: message(args, text),
@@ -179,25 +186,18 @@ def run_calibration(args) -> int:
     grid, sizes = synthetic.CALIBRATION_GRID, {"train": 5000, "test": 2000}
     if args.quick:
         grid, sizes = grid[:2], {"train": 300, "test": 200}
-    outdir = check_writable_dir(args.output)
-    mode = "quick" if args.quick else "full"
-    message(args, f"synthetic-lambda --calibrate ({mode}): {len(grid)} candidates, "
-                  f"{sizes['train']} / {sizes['test']} sequences per λ")  # fmt: skip
-    started = time.perf_counter()
+    outdir, mode, started = _start(args, "synthetic-lambda --calibrate",
+                                   f"{len(grid)} candidates, {sizes['train']} / "
+                                   f"{sizes['test']} sequences per λ")  # fmt: skip
     rows = synthetic.calibrate_lambda_scales(
         grid, seed=args.seed, log=lambda text: message(args, text), **sizes
     )  # fmt: skip
     paper = [f"{v[0]:.2f}" for v in synthetic.PAPER_TABLE1.values()]
+    lams = [f"λ={k:g}" for k in synthetic.PAPER_TABLE1]
     table = [
-        [
-            "static var. factor",
-            "mean",
-            "variance",
-            *[f"λ={k:g}" for k in synthetic.PAPER_TABLE1],
-            "RMS",
-        ]
+        ["static var. factor", "mean", "variance", *lams, "RMS"],
+        ["paper HMM", "", "", *paper, ""],
     ]
-    table.append(["paper HMM", "", "", *paper, ""])
     for r in rows:
         sc = r["scales"]
         table.append([f"{sc['static_variance']:g}", f"{sc['mean']:g}", f"{sc['variance']:g}",
@@ -232,11 +232,8 @@ def run_scalar(args) -> int:
             raise ValueError(f"--noise must be a positive number; got {args.noise}.")
         changes["system"] = dataclasses.replace(settings.system, noise=args.noise)
     settings = dataclasses.replace(settings, **{k: v for k, v in changes.items() if v is not None})
-    outdir = check_writable_dir(args.output)
-    mode = "quick" if args.quick else "full"
-    message(args, f"synthetic-scalar ({mode}): {settings.train} sequences, HMMs with "
-                  f"{list(settings.states)} states")  # fmt: skip
-    started = time.perf_counter()
+    outdir, mode, started = _start(args, "synthetic-scalar", f"{settings.train} sequences, "
+                                   f"HMMs with {list(settings.states)} states")  # fmt: skip
     result = synthetic.run_scalar_study(
         settings, seed=args.seed, progress_bar=not (args.quiet or args.json),
         log=lambda text: message(args, text),
