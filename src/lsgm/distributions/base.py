@@ -15,6 +15,7 @@ from __future__ import annotations
 import abc
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
@@ -42,6 +43,14 @@ class Emission(nnx.Module, abc.ABC):
 
         Must be jittable (no data-dependent Python control flow).
         """
+
+    def log_prior(self, prior=None) -> Array | None:
+        """Log-density of the current parameters under ``prior``, up to an additive constant:
+        the term MAP EM adds to the log-likelihood, so that ``log p(x | theta) + log_prior``
+        never decreases over EM iterations. 0 without a prior; None when the family's
+        M-step with this prior maximises no fixed objective (EM then cannot monitor it).
+        Must be jittable."""
+        return jnp.zeros(()) if prior is None else None
 
     @abc.abstractmethod
     def n_parameters(self) -> int:

@@ -25,7 +25,7 @@ from lsgm.distributions._common import (
     safe_log,
 )
 from lsgm.distributions.base import Emission
-from lsgm.distributions.categorical import dirichlet_map
+from lsgm.distributions.categorical import dirichlet_log_density, dirichlet_map
 
 Array = jax.Array
 
@@ -121,6 +121,15 @@ class Bernoulli(Emission):
         """``p[k, d] = sum_n w[n, k] x[n, d] / sum_n w[n, k]`` (MAP with a :class:`BetaPrior`)."""
         prior = BetaPrior() if prior is None else prior
         self.logits[...] = _update(self.logits[...], x, weights, prior)
+
+    def log_prior(self, prior: BetaPrior | None = None) -> Array:
+        """``sum_{k,d} (alpha - 1) log p + (beta - 1) log(1 - p)`` (0 without a prior)."""
+        if prior is None:
+            return jnp.zeros(())
+        logits = self.logits[...]
+        log_pq = jnp.stack([jax.nn.log_sigmoid(logits), jax.nn.log_sigmoid(-logits)], -1)
+        concentration = jnp.stack(jnp.broadcast_arrays(prior.alpha, prior.beta), -1)
+        return dirichlet_log_density(log_pq, concentration)
 
     def n_parameters(self) -> int:
         return self.num_states * self.dim

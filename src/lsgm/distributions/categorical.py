@@ -104,6 +104,18 @@ def dirichlet_map(counts: Array, concentration, fallback: Array) -> Array:
     return safe_divide(mass, total, fallback)
 
 
+def dirichlet_log_density(log_probs: Array, concentration) -> Array:
+    """Unnormalised Dirichlet log-density ``sum (concentration - 1) log p`` of the rows of
+    ``log_probs`` (the objective :func:`dirichlet_map` maximises with the counts' term).
+
+    Entries with ``p = 0`` (masked, or set to zero by a clipped MAP when
+    ``concentration < 1``) are left out: they are fixed at the boundary, where the density
+    of a concentration below one is unbounded."""
+    alpha = jnp.asarray(concentration, log_probs.dtype)
+    finite = jnp.isfinite(log_probs)
+    return jnp.sum(jnp.where(finite, (alpha - 1) * jnp.where(finite, log_probs, 0.0), 0.0))
+
+
 @jax.jit
 def _update(logits: Array, x: Array, weights: Array, concentration) -> Array:
     """:class:`Categorical` M-step on the logits."""
@@ -151,6 +163,14 @@ class Categorical(Emission):
         """``B[k] ∝ max(counts[k] + concentration - 1, 0)`` (see :class:`DirichletPrior`)."""
         concentration = 1.0 if prior is None else prior.concentration
         self.logits[...] = _update(self.logits[...], x, weights, concentration)
+
+    def log_prior(self, prior: DirichletPrior | None = None) -> Array:
+        """``sum_k sum_m (concentration - 1) log B[k, m]`` (0 without a prior)."""
+        if prior is None:
+            return jnp.zeros(())
+        return dirichlet_log_density(
+            jax.nn.log_softmax(self.logits[...], axis=-1), prior.concentration
+        )
 
     def n_parameters(self) -> int:
         return self.num_states * (self.num_symbols - 1)

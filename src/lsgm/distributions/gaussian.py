@@ -383,6 +383,46 @@ def gaussian_m_step(
     return new_means, _floor_matrices(new, variance_floor)
 
 
+def gaussian_log_prior(means: Array, raw: Array, covariance: str, prior: GaussianPrior) -> Array:
+    """Log-density (up to a constant) of a batch of Gaussians under the prior whose MAP is
+    :func:`gaussian_m_step` — the term that makes the M-step the exact maximiser of
+    ``sum_n w log N(x_n; mu, Sigma) + log p(mu, Sigma)``:
+
+        diag:      sum -1/2 m_1 log s - (c0 + lambda (mu - mu0)^2) / (2 s)     (per coordinate)
+        spherical: sum_u -1/2 D m_1 log s_u - sum_d (c0 + lambda (mu - mu0)^2)_d / (2 s_u)
+        full:      sum_u -1/2 m_D log|Sigma_u| - 1/2 tr(Sigma_u^-1 (C0 + lambda o_u o_u^T))
+        tied:      -1/2 m_D log|Sigma| - 1/2 tr(Sigma^-1 (C0 + sum_u lambda_u o_u o_u^T))
+
+    with ``o = mu - mu0``, ``m_c = max(nu - c, 0)`` (``nu = covars_weight``). Setting the
+    derivatives of likelihood + this to zero gives exactly the formulas of
+    :class:`GaussianPrior` (an improper prior for small ``nu``, which is fine for MAP).
+
+    Args:
+        means: ``[*U, D]``; raw: unconstrained covariances (tied: shared over the last unit
+            axis), as :func:`covariance_from_unconstrained` reads them.
+    """
+    D = means.shape[-1]
+    mu0 = jnp.asarray(prior.means_prior, means.dtype)
+    lam = jnp.asarray(prior.means_weight, means.dtype)[..., None]
+    cov_prior = jnp.asarray(prior.covars_prior, means.dtype)
+    offset = means - mu0
+    cov = covariance_from_unconstrained(raw, covariance)
+    if covariance in ("spherical", "diag"):
+        m1 = jnp.maximum(prior.covars_weight - 1, 0)
+        c_n = cov_prior + lam * offset**2
+        if covariance == "spherical":
+            return jnp.sum(-0.5 * D * m1 * raw - 0.5 * c_n.sum(-1) / cov)
+        return jnp.sum(-0.5 * m1 * raw - 0.5 * c_n / cov)
+    c_n = lam[..., None] * offset[..., :, None] * offset[..., None, :]
+    if covariance == "tied":
+        c_n = c_n.sum(-3)
+    c_n = cov_prior + c_n
+    m_d = jnp.maximum(prior.covars_weight - D, 0)
+    log_det = 2 * jnp.sum(jnp.diagonal(raw, axis1=-2, axis2=-1), -1)
+    trace = jnp.trace(jnp.linalg.solve(cov, c_n), axis1=-2, axis2=-1)
+    return jnp.sum(-0.5 * m_d * log_det - 0.5 * trace)
+
+
 @partial(jax.jit, static_argnames="covariance")
 def _update(loc, cov_params, x, weights, prior, variance_floor, covariance):
     """:class:`Gaussian` M-step on the unconstrained parameters."""
@@ -514,6 +554,12 @@ class Gaussian(Emission):
             self.variance_floor,
             self.covariance,
         )
+
+    def log_prior(self, prior: GaussianPrior | None = None) -> Array:
+        """:func:`gaussian_log_prior` of the current parameters (0 without a prior)."""
+        if prior is None:
+            return jnp.zeros(())
+        return gaussian_log_prior(self.loc[...], self.cov_params[...], self.covariance, prior)
 
     def n_parameters(self) -> int:
         units = (self.num_states,)

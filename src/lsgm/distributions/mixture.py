@@ -44,7 +44,7 @@ from lsgm.distributions._common import (
     zeros,
 )
 from lsgm.distributions.base import Emission
-from lsgm.distributions.categorical import dirichlet_map
+from lsgm.distributions.categorical import dirichlet_log_density, dirichlet_map
 from lsgm.distributions.gaussian import (
     DEFAULT_VARIANCE_FLOOR,
     GaussianPrior,
@@ -53,6 +53,7 @@ from lsgm.distributions.gaussian import (
     check_initialize_data,
     covariance_from_unconstrained,
     covariance_shape,
+    gaussian_log_prior,
     gaussian_log_prob,
     gaussian_m_step,
     gaussian_sample,
@@ -247,6 +248,18 @@ class GaussianMixture(Emission):
             self.variance_floor,
             self.covariance,
         )
+
+    def log_prior(self, prior: GaussianMixturePrior | None = None) -> Array:
+        """Dirichlet log-density of the weights plus :func:`gaussian_log_prior` of every
+        component (0 without a prior)."""
+        if prior is None:
+            return jnp.zeros(())
+        log_w = jax.nn.log_softmax(self.weight_logits[...], axis=-1)
+        out = dirichlet_log_density(log_w, prior.weights_prior)
+        if prior.components is not None:
+            raw = self.cov_params[...]
+            out = out + gaussian_log_prior(self.loc[...], raw, self.covariance, prior.components)
+        return out
 
     def n_parameters(self) -> int:
         K, C, D = self.num_states, self.num_components, self.dim

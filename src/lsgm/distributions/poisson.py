@@ -43,6 +43,8 @@ class PoissonPrior:
         lambda_k = (alpha + n ybar_k) / (beta + n)
 
     (a Gamma(alpha, beta) posterior mean would use ``w_k`` instead of ``n``; we follow hmmlearn).
+    This rule is the maximiser of no fixed prior density (``Poisson.log_prior`` is None), so
+    EM with it monitors the log-likelihood alone and does not warn when that decreases.
     ``alpha = beta = 0`` (the default) is the MLE. Scalars or arrays broadcasting to ``[K, D]``.
     """
 

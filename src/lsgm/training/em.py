@@ -31,6 +31,7 @@ from flax import nnx
 
 from lsgm import distributed, inference
 from lsgm.data.batching import PaddedBatch
+from lsgm.distributions.categorical import dirichlet_log_density
 from lsgm.inference import Potentials
 from lsgm.training.checkpoint import load_checkpoint, save_checkpoint
 from lsgm.training.common import PARTS, check_freeze, progress
@@ -57,11 +58,18 @@ class HMMPrior:
 
 @dataclass
 class FitHistory:
-    """What a fit did: the log-likelihood before each M-step, and whether it converged."""
+    """What a fit did: the log-likelihood before each M-step, the objective EM maximises
+    (the log-likelihood, plus the prior's log-density for MAP EM: see
+    :func:`hmm_log_prior`), and whether it converged."""
 
     log_likelihoods: list[float] = field(default_factory=list)
     converged: bool = False
-    restarts: list[float] = field(default_factory=list)  # final log-likelihood per restart
+    restarts: list[float] = field(default_factory=list)  # final objective per restart
+    objectives: list[float] = field(default_factory=list)
+
+    def __post_init__(self):
+        if not self.objectives:  # a checkpoint written before objectives were recorded
+            self.objectives = list(self.log_likelihoods)
 
     @property
     def n_iter(self) -> int:
@@ -144,6 +152,22 @@ def e_step(
     )
 
 
+def hmm_log_prior(model, prior: HMMPrior) -> Array | None:
+    """``log p(theta)`` up to a constant under ``prior``: Dirichlet densities of ``pi`` and of
+    each row of ``A`` (:func:`~lsgm.distributions.categorical.dirichlet_log_density`) plus the
+    emission's :meth:`~lsgm.distributions.base.Emission.log_prior`. The M-step maximises
+    ``E[log p(x, z | theta)] + log p(theta)``, so ``log p(x | theta) + log p(theta)`` never
+    decreases over MAP EM iterations. None when the emission's prior has no such density."""
+    emission = model.emission.log_prior(prior.emission)
+    if emission is None:
+        return None
+    return (
+        dirichlet_log_density(model.log_initial(), prior.initial)
+        + dirichlet_log_density(model.log_transition(), prior.transition)
+        + emission
+    )
+
+
 def m_step(model, stats, prior: HMMPrior, data: Array, freeze: frozenset[str]) -> None:
     """Closed-form update of ``model`` in place from :func:`e_step` statistics."""
     _, initial_counts, transition_counts, weights = stats
@@ -159,8 +183,14 @@ def m_step(model, stats, prior: HMMPrior, data: Array, freeze: frozenset[str]) -
         model.emission.m_step(flat, weights, prior.emission)
 
 
+def _log_prior_or_zero(model, prior: HMMPrior) -> Array:
+    out = hmm_log_prior(model, prior)
+    return jnp.zeros(()) if out is None else out
+
+
 def _make_em_step(graphdef, prior: HMMPrior, freeze: frozenset[str], mesh=None):
-    """One jitted EM iteration ``state -> (new_state, log-likelihood before the update)``.
+    """One jitted EM iteration ``state -> (new_state, log-likelihood, log-prior)``, both of
+    the parameters before the update (:func:`hmm_log_prior`; 0 when it is None).
 
     With a ``mesh`` the step also takes row ``weights [N]`` (its inputs are sharded by rows,
     see :mod:`lsgm.distributed`); the sums of the E-step become all-reduces across devices and
@@ -171,18 +201,20 @@ def _make_em_step(graphdef, prior: HMMPrior, freeze: frozenset[str], mesh=None):
         @jax.jit
         def step(state, data, lengths, log_mask):
             model = nnx.merge(graphdef, state)
+            log_prior = _log_prior_or_zero(model, prior)
             stats = e_step(model, data, lengths, log_mask)
             m_step(model, stats, prior, data, freeze)
-            return nnx.state(model), stats[0]
+            return nnx.state(model), stats[0], log_prior
 
         return step
 
     @partial(jax.jit, out_shardings=distributed.replicated(mesh))
     def sharded_step(state, data, lengths, log_mask, weights):
         model = nnx.merge(graphdef, state)
+        log_prior = _log_prior_or_zero(model, prior)
         stats = e_step(model, data, lengths, log_mask, weights)
         m_step(model, stats, prior, data, freeze)
-        return nnx.state(model), stats[0]
+        return nnx.state(model), stats[0], log_prior
 
     return sharded_step
 
@@ -272,11 +304,13 @@ def _sharded_inputs(batch: PaddedBatch, log_mask: np.ndarray | None, mesh):
 
 def _run_em(
     model, step, batch, log_mask, max_iter, tol, show, history=None, after_iteration=None,
-    mesh=None,
+    mesh=None, monotone=True,
 ) -> FitHistory:  # fmt: skip
     """EM iterations until convergence or ``max_iter`` in all (counting ``history``'s, for a
     resumed restart); ``after_iteration(state, history)`` runs after each one. With a
-    ``mesh`` the batch is split over its devices by rows and the parameters are replicated."""
+    ``mesh`` the batch is split over its devices by rows and the parameters are replicated.
+    Convergence and the decrease warning (only when ``monotone``: the objective is one EM
+    maximises) follow the objective, log-likelihood + log-prior."""
     history = FitHistory() if history is None else history
     _, state = nnx.split(model)
     if mesh is None:
@@ -289,23 +323,26 @@ def _run_em(
     last = history.n_iter if history.converged else max_iter
     bar = progress(range(history.n_iter, last), "EM", show)
     for _ in bar:
-        new_state, log_l = step(state, *inputs)
+        new_state, log_l, log_prior = step(state, *inputs)
         log_l = float(log_l)
         if not np.isfinite(log_l):
             raise FloatingPointError(
                 f"EM log-likelihood became {log_l} at iteration {history.n_iter}; "
                 "check the data and the initial parameters (an impossible observation?)."
             )
-        previous = history.log_likelihoods[-1] if history.log_likelihoods else None
+        objective = log_l + float(log_prior)
+        previous = history.objectives[-1] if history.objectives else None
         history.log_likelihoods.append(log_l)
+        history.objectives.append(objective)
         state = new_state  # like hmmlearn, the M-step after the last E-step is kept
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(log_likelihood=f"{log_l:.4f}")
-        delta = np.inf if previous is None else log_l - previous
-        if previous is not None and delta < -1e-6 * max(1.0, abs(previous)):
+        delta = np.inf if previous is None else objective - previous
+        if monotone and previous is not None and delta < -1e-6 * max(1.0, abs(previous)):
+            what = "log-likelihood" if objective == log_l else "log-posterior"
             warnings.warn(
-                f"EM log-likelihood decreased by {-delta:.3g} at iteration "
-                f"{history.n_iter - 1}; numerical trouble or a prior/floor at work.",
+                f"EM {what} decreased by {-delta:.3g} at iteration "
+                f"{history.n_iter - 1}; numerical trouble or a variance floor at work.",
                 RuntimeWarning,
                 stacklevel=3,
             )
@@ -357,10 +394,11 @@ def fit_em(
         model: an :class:`lsgm.HMM` (updated in place and returned).
         xs: a list of sequences, or a padded array with ``lengths``.
         max_iter: at most this many EM iterations per restart.
-        tol: stop when the total log-likelihood improves by less than ``tol``.
+        tol: stop when the objective (the total log-likelihood; plus the prior's log-density
+            for MAP EM, :func:`hmm_log_prior`) improves by less than ``tol``.
         priors: :class:`HMMPrior` (or a dict of its fields) for MAP estimation.
         freeze: any of ``"initial"``, ``"transition"``, ``"emission"``: kept fixed.
-        n_init: random restarts; the one with the best final log-likelihood is kept.
+        n_init: random restarts; the one with the best final objective is kept.
         init: re-initialise before fitting (random rows, ``emission.initialize`` e.g. k-means).
             Default: only when ``n_init > 1``; the model's current parameters otherwise.
         state_labels: per sequence ``[T_i]`` ints, ``-1`` = unknown (semi-supervised EM).
@@ -375,8 +413,9 @@ def fit_em(
             across them (all-reduce), the parameters replicated. None: one device.
 
     Returns:
-        ``(model, history)`` with ``history.log_likelihoods`` (before each M-step; never
-        decreasing up to round-off — a decrease triggers a ``RuntimeWarning``).
+        ``(model, history)`` with ``history.log_likelihoods`` and ``history.objectives``
+        (before each M-step). The objective never decreases up to round-off (a decrease
+        triggers a ``RuntimeWarning``); the log-likelihood alone may, under a prior.
     """
     if int(max_iter) < 1 or int(n_init) < 1:
         raise ValueError(f"max_iter and n_init must be >= 1; got {max_iter}, {n_init}.")
@@ -388,6 +427,7 @@ def fit_em(
     if mesh is not None:
         distributed.row_sharding(mesh)  # a clear error for a wrong mesh argument
     check_feasible(model, batch, log_mask, mesh)
+    monotone = model.emission.log_prior(prior.emission) is not None
     step = em_step_for(nnx.graphdef(model), prior, freeze, mesh)
     settings = {"n_init": int(n_init), "seed": int(seed), "max_iter": int(max_iter), "tol": tol}
     path = None if checkpoint_dir is None else Path(checkpoint_dir) / EM_CHECKPOINT
@@ -415,7 +455,11 @@ def fit_em(
             tree = {"current": state, "best": state if best is None else nnx.state(best)}
             meta = {
                 "restart": restart,
-                "history": {"log_likelihoods": hist.log_likelihoods, "converged": hist.converged},
+                "history": {
+                    "log_likelihoods": hist.log_likelihoods,
+                    "objectives": hist.objectives,
+                    "converged": hist.converged,
+                },
                 "best_history": None if best_history is None else asdict(best_history),
                 "restarts": history_restarts,
                 "settings": settings,
@@ -425,9 +469,10 @@ def fit_em(
         history = _run_em(
             candidate, step, batch, log_mask, max_iter, tol, progress_bar,
             history=history, after_iteration=None if path is None else save, mesh=mesh,
+            monotone=monotone,
         )  # fmt: skip
-        history_restarts.append(history.log_likelihoods[-1])
-        if best_history is None or history.log_likelihoods[-1] > best_history.log_likelihoods[-1]:
+        history_restarts.append(history.objectives[-1])
+        if best_history is None or history.objectives[-1] > best_history.objectives[-1]:
             best, best_history = candidate, history
     if best is not model:
         nnx.update(model, nnx.state(best))
@@ -435,4 +480,13 @@ def fit_em(
     return model, best_history
 
 
-__all__ = ["PARTS", "FitHistory", "HMMPrior", "e_step", "fit_em", "label_potentials", "m_step"]
+__all__ = [
+    "PARTS",
+    "FitHistory",
+    "HMMPrior",
+    "e_step",
+    "fit_em",
+    "hmm_log_prior",
+    "label_potentials",
+    "m_step",
+]
