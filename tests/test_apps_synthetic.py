@@ -216,3 +216,42 @@ def test_lambda_scales_option_changes_the_generator(tmp_path, capsys):
     code = main(["experiment", "synthetic-lambda", "--scales", "1", "0", "0.1", "-o",
                  str(tmp_path / "x")])  # fmt: skip
     assert code != 0 and "--scales must be three positive numbers" in capsys.readouterr().err
+
+
+def _sweep(gaps):
+    return {
+        "rows": [{"lambda": lam, "difference": g} for lam, g in zip((0, 0.5, 1), gaps, strict=True)]
+    }
+
+
+def test_summarise_systems_pairs_the_gaps_of_each_system():
+    sweeps = [_sweep([0.0, 0.2, 0.1]), _sweep([0.0, 0.1, 0.5]), _sweep([0.0, 0.3, 0.6])]
+    s = S.summarise_systems(sweeps)
+    gaps = np.array([[0.0, 0.2, 0.1], [0.0, 0.1, 0.5], [0.0, 0.3, 0.6]])
+    np.testing.assert_allclose(s["mean"], gaps.mean(0))
+    np.testing.assert_allclose(s["se"], gaps.std(0, ddof=1) / np.sqrt(3))
+    steps = np.diff(gaps, axis=1)
+    np.testing.assert_allclose([st["mean"] for st in s["steps"]], steps.mean(0))
+    np.testing.assert_allclose([st["se"] for st in s["steps"]], steps.std(0, ddof=1) / np.sqrt(3))
+    assert [st["grows"] for st in s["steps"]] == [3, 2]
+    assert s["ahead"] == [0, 3, 3] and s["monotone"] == 2 and s["systems"] == 3
+    with pytest.raises(ValueError, match="same λ values"):
+        S.summarise_systems([_sweep([0, 1, 2]), {"rows": [{"lambda": 0, "difference": 0}]}])
+
+
+def test_lambda_sweep_over_several_systems(tmp_path, capsys):
+    out = tmp_path / "systems"
+    argv = ["experiment", "synthetic-lambda", "--quick", "--systems", "2", "--seed", "3",
+            "--train", "60", "--valid", "30", "--test", "60", "--epochs", "3", "-o", str(out),
+            "--json"]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    result = json.loads(capsys.readouterr().out)
+    assert [s["seed"] for s in result["systems"]] == [3, 4]
+    # the systems differ (another random generator each), the summary is over them
+    hmm = [[r["hmm"] for r in s["rows"]] for s in result["systems"]]
+    assert hmm[0] != hmm[1]
+    gaps = [[r["difference"] for r in s["rows"]] for s in result["systems"]]
+    assert result["summary"]["gaps"] == gaps
+    assert result["summary"]["mean"] == pytest.approx(np.mean(gaps, axis=0).tolist())
+    assert "mean ± SE (2)" in (out / "results.md").read_text()
+    assert (out / "gaps.png").read_bytes()[:8] == PNG
