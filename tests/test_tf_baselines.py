@@ -113,6 +113,9 @@ def test_count_parameters_by_hand():
     # a second convolution layer of width 3: + 3·3·3 + 3
     deeper2 = abstract(DeeperBind, 3, 5, conv_layers=2, lstm_hidden=2, hidden=4)
     assert count_parameters(deeper2) == 136 + 30
+    # parameters kept fixed (the ``freeze`` filter of fit_regression) are not counted
+    frozen = nnx.PathContains("conv")
+    assert count_parameters(abstract(DeepBind, 3, 5, hidden=4), frozen) == 28 + 5
     # the documented defaults; a concrete model counts the same
     assert count_parameters(abstract(DeepBind)) == 2641
     assert count_parameters(abstract(DeeperBind)) == 9105

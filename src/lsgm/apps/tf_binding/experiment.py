@@ -112,7 +112,7 @@ def _train_net(name, config, model, data, s: PBMSettings, seed, lr, freeze=None,
         seed=seed,
     )  # fmt: skip
     return Fitted(
-        name, config, lambda x, m=model: predict(m, x), count_parameters(model),
+        name, config, lambda x, m=model: predict(m, x), count_parameters(model, freeze),
         time.perf_counter() - started, float(max(history.valid_spearman)), history.epochs, model,
     )  # fmt: skip
 

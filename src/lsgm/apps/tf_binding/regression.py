@@ -101,10 +101,12 @@ def spearman(pred, y) -> float:
     return float(spearmanr(pred, y).statistic)
 
 
-def count_parameters(model: nnx.Module) -> int:
+def count_parameters(model: nnx.Module, freeze=None) -> int:
     """Number of scalars in the model's ``nnx.Param``s (also of an abstract model from
-    ``nnx.eval_shape``, whose leaves are shapes only)."""
-    leaves = jax.tree.leaves(nnx.state(model, nnx.Param))
+    ``nnx.eval_shape``, whose leaves are shapes only); those matched by the ``freeze`` filter
+    (as :func:`fit_regression` takes it: kept fixed, so not fitted) are not counted."""
+    trained = nnx.Param if freeze is None else nnx.All(nnx.Param, nnx.Not(freeze))
+    leaves = jax.tree.leaves(nnx.state(model, trained))
     return int(sum(math.prod(np.shape(leaf)) for leaf in leaves))
 
 
