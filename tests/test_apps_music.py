@@ -37,7 +37,8 @@ def test_unknown_bundled_name():
 def test_experiment_music_quick(tmp_path, capsys):
     out = tmp_path / "music"
     code = main(["experiment", "music", "--quick", "--dataset", str(TINY), "-o", str(out),
-                 "--models", "HMM,LSGM", "--json"])  # fmt: skip
+                 "--models", "HMM,LSGM", "--weight-decay", "1e-4", "--dropout", "0.25",
+                 "--json"])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     result = json.loads(capsys.readouterr().out)["music-tiny"]["results"]
     assert set(result) == {"HMM", "LSGM"}
@@ -59,3 +60,18 @@ def test_rnn_baseline_is_a_one_state_gru_with_bernoulli_outputs():
     p = rnn.potentials(x)
     # one state: log p(x) is the sum of the per-frame Bernoulli log-likelihoods
     assert float(rnn.log_prob(x)) == pytest.approx(float(p.log_emit.sum()), rel=1e-6)
+
+
+def test_weight_decay_reaches_only_the_network_kernels():
+    import jax
+    from flax import nnx
+
+    from lsgm.apps.music import _kernels, music_rnn
+
+    rnn = music_rnn(4, dim=5, dropout=0.0)
+    flat = jax.tree_util.tree_flatten_with_path(_kernels(nnx.state(rnn, nnx.Param)))[0]
+    decayed = [jax.tree_util.keystr(p) for p, on in flat if on]
+    kept = [jax.tree_util.keystr(p) for p, on in flat if not on]
+    # GRU input and recurrent, dense, emission network (features, state, output)
+    assert len(decayed) == 6 and all("'kernel'" in p for p in decayed)
+    assert any("transition_logits" in p for p in kept) and any("'bias'" in p for p in kept)

@@ -205,6 +205,18 @@ CASES = [
         "no split 'nope'",
     ),  # fmt: skip
     (
+        "music-negative-weight-decay",
+        {},
+        ["experiment", "music", "--quick", "--weight-decay", "-1", "-o", "{tmp}/m"],
+        "--weight-decay must be >= 0",
+    ),  # fmt: skip
+    (
+        "music-dropout-one",
+        {},
+        ["experiment", "music", "--quick", "--dropout", "1", "-o", "{tmp}/m"],
+        "--dropout must be in [0, 1)",
+    ),  # fmt: skip
+    (
         "pianoroll-note-out-of-range",
         {"m.json": json.dumps({"train": [[[60], [12]]]})},
         fit("{tmp}/m.json"),

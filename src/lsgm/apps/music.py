@@ -76,16 +76,31 @@ def music_rnn(hidden_size: int, dim: int = 88, *, dropout: float = 0.5, seed: in
                 rngs=nnx.Rngs(seed + 1))  # fmt: skip
 
 
+def _kernels(params):
+    """Weight-decay mask: True for the networks' weight matrices (``kernel``); biases,
+    embeddings and the static logits (``-inf`` where the HMM has zeros) are not decayed."""
+    return jax.tree_util.tree_map_with_path(
+        lambda path, _: any(getattr(k, "key", None) == "kernel" for k in path), params
+    )
+
+
 def fit_music_network(
     model: LSGM, train, valid, *, epochs: int, entropy_epochs: int = 10, patience: int = 3,
-    batch_size: int | None = 32, learning_rate: float = 1e-3, seed: int = 0,
-    progress_bar: bool = False, checkpoint_dir=None, resume: bool = False,
+    batch_size: int | None = 32, learning_rate: float = 1e-3, weight_decay: float = 0.0,
+    seed: int = 0, progress_bar: bool = False, checkpoint_dir=None, resume: bool = False,
 ):  # fmt: skip
     """Adam with clipping; entropy regulariser for ``entropy_epochs``, then early stopping.
 
-    ``batch_size=None``: one full-batch step per epoch (one compile; quick runs)."""
+    ``weight_decay > 0``: AdamW (decoupled decay ``theta -= lr * weight_decay * theta`` each
+    step) on the networks' weight matrices (:func:`_kernels`). ``batch_size=None``: one full-batch step per epoch (one
+    compile; quick runs)."""
+    optimizer = (
+        optax.adamw(learning_rate, weight_decay=weight_decay, mask=_kernels)
+        if weight_decay > 0
+        else optax.adam(learning_rate)
+    )
     return fit_gradient(
-        model, train, optimizer=optax.adam(learning_rate), epochs=epochs, batch_size=batch_size,
+        model, train, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
         validation=valid, patience=patience, clip_norm=1.0, entropy_epochs=entropy_epochs,
         seed=seed, progress_bar=progress_bar, checkpoint_dir=checkpoint_dir, resume=resume,
     )  # fmt: skip
@@ -114,12 +129,15 @@ def run_music(
     patience: int = 3,
     num_states: int | None = None,
     hidden_size: int | None = None,
+    dropout: float = 0.5,
+    weight_decay: float = 0.0,
 ) -> dict:
     """HMM, RNN and LSGM on one data set's train/valid/test splits.
 
     Sizes are the paper's (:data:`PAPER_SIZES`; the HMM has the LSGM's number of states)
     unless ``num_states`` / ``hidden_size`` (GRU units of the RNN and the LSGM) are given;
-    Adam at ``learning_rate``, early stopping after ``patience`` epochs without progress;
+    Adam at ``learning_rate`` (AdamW with ``weight_decay > 0``), ``dropout`` (the paper's
+    0.5), early stopping after ``patience`` epochs without progress;
     ``quick``: 12/6/6 sequences, 4 states, 16 GRU units, 3 epochs without the entropy term,
     full-batch steps (one compile per model: a smoke run, seconds).
     ``checkpoint_dir``/``resume``: per-model training checkpoints (``DIR/RNN``, ``DIR/LSGM``).
@@ -131,12 +149,13 @@ def run_music(
     K, hidden = PAPER_SIZES.get(name, PAPER_SIZES["nottingham"])
     K, hidden = num_states or K, hidden_size or hidden
     fit = {"epochs": epochs, "entropy_epochs": 10, "batch_size": 32,
-           "learning_rate": learning_rate, "patience": patience}  # fmt: skip
+           "learning_rate": learning_rate, "patience": patience,
+           "weight_decay": weight_decay}  # fmt: skip
     if quick:
         train, valid, test = train[:12], valid[:6], test[:6]
         K, hidden = 4, 16
         fit = {"epochs": 3, "entropy_epochs": 0, "batch_size": None, "learning_rate": 1e-2,
-               "patience": patience}  # fmt: skip
+               "patience": patience, "weight_decay": weight_decay}  # fmt: skip
     ckpt = None if checkpoint_dir is None else Path(checkpoint_dir)
     results, fitted, histories = {}, {}, {}
     hmm = None
@@ -148,9 +167,9 @@ def run_music(
             model, n_epochs = hmm, history.n_iter
         else:
             model = (
-                music_rnn(hidden, seed=seed)
+                music_rnn(hidden, dropout=dropout, seed=seed)
                 if kind == "RNN"
-                else music_lsgm(hmm, hidden, seed=seed)
+                else music_lsgm(hmm, hidden, dropout=dropout, seed=seed)
             )
             model, history = fit_music_network(
                 model, train, valid, seed=seed, progress_bar=progress_bar, resume=resume,

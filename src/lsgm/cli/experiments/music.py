@@ -25,6 +25,10 @@ def register(sub) -> None:
     p.add_argument("--models", default="HMM,RNN,LSGM",
                    help="comma-separated subset of HMM,RNN,LSGM (the LSGM starts from the HMM)")  # fmt: skip
     p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's rate (1e-3)")
+    p.add_argument("--weight-decay", type=float, default=0.0,
+                   help="AdamW's decoupled weight decay (default 0: plain Adam)")  # fmt: skip
+    p.add_argument("--dropout", type=float, default=0.5,
+                   help="dropout rate after the GRU and the dense layer (0.5, the paper's)")  # fmt: skip
     p.add_argument("--patience", type=int, default=3,
                    help="epochs without a lower validation NLL before stopping (3, the paper's)")  # fmt: skip
     p.add_argument("--states", type=int,
@@ -65,6 +69,10 @@ def run(args) -> int:
     positive_int("--hidden-size", args.hidden_size)
     if not args.learning_rate > 0:
         raise ValueError(f"--learning-rate must be > 0; got {args.learning_rate}.")
+    if not args.weight_decay >= 0:
+        raise ValueError(f"--weight-decay must be >= 0; got {args.weight_decay}.")
+    if not 0 <= args.dropout < 1:
+        raise ValueError(f"--dropout must be in [0, 1); got {args.dropout}.")
     if args.resume and not args.checkpoint_dir:
         raise ValueError("--resume needs --checkpoint-dir (the folder of the interrupted run).")
     outdir = check_writable_dir(args.output)
@@ -83,7 +91,8 @@ def run(args) -> int:
                          checkpoint_dir=ckpt, resume=args.resume, progress_bar=show,
                          models=models, learning_rate=args.learning_rate,
                          patience=args.patience, num_states=args.states,
-                         hidden_size=args.hidden_size)  # fmt: skip
+                         hidden_size=args.hidden_size, dropout=args.dropout,
+                         weight_decay=args.weight_decay)  # fmt: skip
         results[name] = {"results": run_["results"], "sizes": run_["sizes"]}
         for model, r in run_["results"].items():
             table.setdefault(model, {})[name] = r
