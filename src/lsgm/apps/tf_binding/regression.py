@@ -101,12 +101,17 @@ def spearman(pred, y) -> float:
     return float(spearmanr(pred, y).statistic)
 
 
+def trained_filter(freeze=None):
+    """The NNX filter of the parameters a fit updates: every ``nnx.Param`` but those matched
+    by ``freeze`` (None: all of them)."""
+    return nnx.Param if freeze is None else nnx.All(nnx.Param, nnx.Not(freeze))
+
+
 def count_parameters(model: nnx.Module, freeze=None) -> int:
     """Number of scalars in the model's ``nnx.Param``s (also of an abstract model from
     ``nnx.eval_shape``, whose leaves are shapes only); those matched by the ``freeze`` filter
     (as :func:`fit_regression` takes it: kept fixed, so not fitted) are not counted."""
-    trained = nnx.Param if freeze is None else nnx.All(nnx.Param, nnx.Not(freeze))
-    leaves = jax.tree.leaves(nnx.state(model, trained))
+    leaves = jax.tree.leaves(nnx.state(model, trained_filter(freeze)))
     return int(sum(math.prod(np.shape(leaf)) for leaf in leaves))
 
 
@@ -288,7 +293,7 @@ def fit_regression(
         patience = _int_at_least("patience", patience, 1)
     size = len(x) if batch_size is None else min(_int_at_least("batch_size", batch_size, 1), len(x))
 
-    wrt = nnx.Param if freeze is None else nnx.All(nnx.Param, nnx.Not(freeze))
+    wrt = trained_filter(freeze)
     if not jax.tree.leaves(nnx.state(model, wrt)):
         raise ValueError("nothing to train: every parameter of the model is frozen.")
     model.train()
