@@ -75,3 +75,18 @@ def test_weight_decay_reaches_only_the_network_kernels():
     # GRU input and recurrent, dense, emission network (features, state, output)
     assert len(decayed) == 6 and all("'kernel'" in p for p in decayed)
     assert any("transition_logits" in p for p in kept) and any("'bias'" in p for p in kept)
+
+
+def test_the_lsgm_starts_at_random_or_exactly_at_the_hmm():
+    from lsgm.apps.music import fit_music_hmm, music_lsgm, run_music
+
+    rng = np.random.default_rng(0)
+    rolls = [(rng.random((n, 6)) < 0.3).astype(np.float32) for n in (9, 7, 12)]
+    hmm, _ = fit_music_hmm(rolls, num_states=3, max_iter=5)
+    from_hmm = music_lsgm(hmm, 8, dim=6, dropout=0.0)
+    np.testing.assert_allclose(from_hmm.score_samples(rolls), hmm.score_samples(rolls), rtol=1e-5)
+    random = music_lsgm(3, 8, dim=6, dropout=0.0)
+    assert random.num_states == 3 and random.emission_bias[...].shape == (3, 6)
+    assert not np.allclose(random.score_samples(rolls), hmm.score_samples(rolls), rtol=1e-2)
+    with pytest.raises(ValueError, match="init='kmeans' is not one of"):
+        run_music({"train": rolls, "valid": rolls, "test": rolls}, init="kmeans")

@@ -125,10 +125,11 @@ def test_gradients_match_finite_differences(x64):
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     params = jax.tree.map(lambda a: a.astype(jnp.float64), params)  # nnx layers default to f32
 
+    @jax.jit  # one compile for the 25 evaluations below
     def f(p):
         return nnx.merge(graphdef, p, rest).log_prob(x)
 
-    grads = jax.grad(f)(params)
+    grads = jax.jit(jax.grad(f))(params)
     flat, unravel = jax.flatten_util.ravel_pytree(params)
     flat_grad, _ = jax.flatten_util.ravel_pytree(grads)
     rng = np.random.default_rng(4)
@@ -195,7 +196,7 @@ def test_n_parameters_counts_exactly_what_the_likelihood_reads(variant):
     def log_lik(p):
         return nnx.merge(graphdef, p, rest).log_prob(x)
 
-    grads = jax.grad(log_lik)(params)
+    grads = jax.jit(jax.grad(log_lik))(params)
     read = sum(
         int(np.size(g)) for g in jax.tree.leaves(grads) if np.any(np.asarray(g) != 0)
     )  # fmt: skip

@@ -23,7 +23,7 @@ def register(sub) -> None:
     p.add_argument("--quick", action="store_true", help="a few sequences, tiny models (seconds)")
     p.add_argument("--epochs", type=int, default=100, help="most epochs (early stopping decides)")
     p.add_argument("--models", default="HMM,RNN,LSGM",
-                   help="comma-separated subset of HMM,RNN,LSGM (the LSGM starts from the HMM)")  # fmt: skip
+                   help="comma-separated subset of HMM,RNN,LSGM")  # fmt: skip
     p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's rate (1e-3)")
     p.add_argument("--weight-decay", type=float, default=0.0,
                    help="AdamW's decoupled weight decay (default 0: plain Adam)")  # fmt: skip
@@ -35,6 +35,9 @@ def register(sub) -> None:
                    help="HMM/LSGM states (default: the paper's, 32 for JSB, else 16)")  # fmt: skip
     p.add_argument("--hidden-size", type=int,
                    help="GRU units of the RNN and LSGM (default: the paper's, 128 JSB, else 512)")  # fmt: skip
+    p.add_argument("--init", choices=("random", "hmm"), default="random",
+                   help="the LSGM's start: random parameters (the paper's, default) or the "
+                   "fitted HMM")  # fmt: skip
     p.add_argument("--checkpoint-dir", help="per-epoch checkpoints (DIR/DATASET/MODEL)")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir")
     p.add_argument("-o", "--output", default="lsgm-music", help="output folder")
@@ -92,7 +95,7 @@ def run(args) -> int:
                          models=models, learning_rate=args.learning_rate,
                          patience=args.patience, num_states=args.states,
                          hidden_size=args.hidden_size, dropout=args.dropout,
-                         weight_decay=args.weight_decay)  # fmt: skip
+                         weight_decay=args.weight_decay, init=args.init)  # fmt: skip
         results[name] = {"results": run_["results"], "sizes": run_["sizes"]}
         for model, r in run_["results"].items():
             table.setdefault(model, {})[name] = r
