@@ -16,7 +16,7 @@ the filtering-entropy regulariser for the first ten epochs, then early stopping 
 epochs without a lower validation NLL; dropout 0.5. The LSGM starts from random parameters,
 as the paper's does (the entropy regulariser is there to keep such a start from settling on
 a few states), or, with ``init="hmm"``, from the fitted HMM (:meth:`~lsgm.LSGM.from_hmm`),
-exactly where the HMM ends; on JSB the random start ends 0.27 nat per frame better
+exactly where the HMM ends; on JSB the random start ends 0.22 nat per frame better (two seeds)
 (``docs/experiments/music.md``).
 
 Metric: the paper's "average log-likelihood per frame per sequence", the mean over test
