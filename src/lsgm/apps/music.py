@@ -178,15 +178,17 @@ def run_music(
     ckpt = None if checkpoint_dir is None else Path(checkpoint_dir)
     results, fitted, histories = {}, {}, {}
     hmm = None
-    need_hmm = "HMM" in models or (init == "hmm" and "LSGM" in models)
-    for kind in (*(["HMM"] if need_hmm else []), *[m for m in models if m != "HMM"]):
+    kinds = [m for m in models if m != "HMM"]
+    if "HMM" in models or (init == "hmm" and "LSGM" in models):
+        kinds.insert(0, "HMM")  # fitted first: the LSGM may start from it
+    for kind in kinds:
         start = time.perf_counter()
         if kind == "HMM":
             hmm, history = fit_music_hmm(train, num_states=K, max_iter=10 if quick else 100,
                                          seed=seed, progress_bar=progress_bar)  # fmt: skip
             model, n_epochs = hmm, history.n_iter
         else:
-            origin, dim = (hmm if init == "hmm" else K), train[0].shape[1]
+            dim, origin = train[0].shape[1], (hmm if init == "hmm" else K)
             model = (
                 music_rnn(hidden, dim, dropout=dropout, seed=seed)
                 if kind == "RNN"
