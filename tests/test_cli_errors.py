@@ -61,7 +61,7 @@ CASES = [
     ("fasta-unknown-letter", {"a.fa": ">r1\nACGZT\n"}, fit("{tmp}/a.fa"), "unknown letter 'Z'"),
     ("fasta-iupac-default-error", {"a.fa": ">r1\nACNT\n"}, fit("{tmp}/a.fa"), "--ambiguous soft"),
     ("fasta-empty-file", {"a.fa": ""}, fit("{tmp}/a.fa"), "empty file"),
-    ("fasta-binary", {"a.fa": b">r\n\xff\xfe\n"}, fit("{tmp}/a.fa"), "not a text file"),
+    ("fasta-binary", {"a.fa": b">r\n\xff\xfe\n"}, fit("{tmp}/a.fa"), "not UTF-8 text"),
     ("fastq-quality-length", {"a.fq": "@r1\nACGT\n+\nII\n"}, fit("{tmp}/a.fq"), "a.fq"),
     (
         "gzip-truncated",
@@ -190,7 +190,7 @@ CASES = [
         "sample-wrong-suffix",
         {},
         ["sample", "{models}/dna.lsgm", "-o", "{tmp}/s.mid"],
-        "samples to .fa or .fasta",
+        "must end in .fa or .fasta",
     ),  # fmt: skip
     (
         "plot-record-out-of-range",

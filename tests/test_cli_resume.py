@@ -66,3 +66,12 @@ def test_kill_and_resume(trainer, tmp_path, capsys):
         assert len(history["train_nll"]) == 150
     else:
         assert len(history["log_likelihood"]) == 150
+
+
+@pytest.mark.parametrize("trainer", ["gradient", "em"])
+def test_resume_from_a_missing_checkpoint_folder_is_an_error(trainer, tmp_path, capsys):
+    out = tmp_path / "a.lsgm"
+    argv = ["fit", DNA, "--states", "2", "--trainer", trainer, "-q", "-o", str(out),
+            "--checkpoint-dir", str(tmp_path / "nowhere"), "--resume"]  # fmt: skip
+    assert main(argv) == 1
+    assert "nowhere" in capsys.readouterr().err and not out.exists()

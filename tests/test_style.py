@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PATHS = ["src", "tests", "benchmarks", "examples"]
+PATHS = ["src", "tests", "benchmarks", "examples", "audit"]
 
 
 @pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is a test extra")

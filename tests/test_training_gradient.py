@@ -22,6 +22,7 @@ from lsgm.data.batching import bucket_lengths, bucketed_minibatches
 from lsgm.distributions import Categorical, Gaussian
 from lsgm.training import (
     CheckpointMismatchError,
+    ResumeError,
     fit_gradient,
     load_checkpoint,
     load_metadata,
@@ -257,20 +258,18 @@ def test_resume_after_interrupt_equals_an_uninterrupted_run(tmp_path):
         np.testing.assert_array_equal(got, want)
 
 
-def test_resume_without_a_checkpoint_starts_afresh(tmp_path, capsys):
-    _, history = fit_gradient(
-        _hmm(),
-        TRAIN,
-        epochs=2,
-        batch_size=4,
-        optimizer=TX,
-        checkpoint_dir=tmp_path,
-        resume=True,
-        verbose=True,
-    )
-    assert history.epochs == 2
-    assert capsys.readouterr().out.count("train nll/step") == 2
-    assert load_metadata(tmp_path / "checkpoint.msgpack")["epoch"] == 2
+def test_resume_without_a_checkpoint_is_an_error(tmp_path):
+    with pytest.raises(ResumeError, match="holds no checkpoint"):
+        fit_gradient(
+            _hmm(),
+            TRAIN,
+            epochs=2,
+            batch_size=4,
+            optimizer=TX,
+            checkpoint_dir=tmp_path,
+            resume=True,
+        )
+    assert not (tmp_path / "checkpoint.msgpack").exists()
 
 
 # ------------------------------------------------------------------ checkpoint files

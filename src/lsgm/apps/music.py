@@ -36,6 +36,7 @@ from flax import nnx
 from lsgm.distributions import Bernoulli, BetaPrior
 from lsgm.models import HMM, LSGM
 from lsgm.training import HMMPrior, fit_em, fit_gradient
+from lsgm.training.gradient import CHECKPOINT_FILE
 
 #: The paper's sizes (§3.3): (states, GRU units); JSB differs from the other corpora.
 PAPER_SIZES = {"jsb": (32, 128), "nottingham": (16, 512), "piano-midi": (16, 512)}
@@ -176,6 +177,11 @@ def run_music(
         fit = {"epochs": 3, "entropy_epochs": 0, "batch_size": None, "learning_rate": 1e-2,
                "patience": patience, "weight_decay": weight_decay}  # fmt: skip
     ckpt = None if checkpoint_dir is None else Path(checkpoint_dir)
+    if resume and (ckpt is None or not ckpt.is_dir()):
+        raise ValueError(
+            f"cannot resume: the checkpoint folder {str(ckpt)!r} does not exist; pass the folder "
+            "of the interrupted run, or drop --resume to start afresh."
+        )
     results, fitted, histories = {}, {}, {}
     hmm = None
     kinds = [m for m in models if m != "HMM"]
@@ -194,8 +200,11 @@ def run_music(
                 if kind == "RNN"
                 else music_lsgm(origin, hidden, dim=dim, dropout=dropout, seed=seed)
             )
+            # models the interrupted run had not started yet start afresh
+            started = ckpt is not None and (ckpt / kind / CHECKPOINT_FILE).is_file()
             model, history = fit_music_network(
-                model, train, valid, seed=seed, progress_bar=progress_bar, resume=resume,
+                model, train, valid, seed=seed, progress_bar=progress_bar,
+                resume=resume and started,
                 checkpoint_dir=None if ckpt is None else ckpt / kind, **fit,
             )  # fmt: skip
             n_epochs = history.epochs

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from lsgm.cli.common import LoadedModel, add_output_options, emit, message
-from lsgm.data.files import atomic_write_bytes, atomic_write_text, check_writable_dir
+from lsgm.cli.common import LoadedModel, add_output_options, check_names, emit, message
+from lsgm.data.files import atomic_write_bytes, atomic_write_text, check_output
 from lsgm.data.intervals import format_bed, path_to_intervals
 
 #: HMM sequences longer than this are decoded one at a time by the exact chunked kernels
@@ -20,7 +21,9 @@ CHUNKED_MIN_LENGTH = 100_000
 def _common(p) -> None:
     p.add_argument("model", help="model file written by `lsgm fit`")
     p.add_argument("data", nargs="+", help="data files of the kind the model was trained on")
-    p.add_argument("--split", default=None, help="piano-roll split to read (default: all)")
+    p.add_argument("--split", default=None,
+                   help="piano-roll split to read (default: every split of the file, whatever "
+                   "split the model was trained on)")  # fmt: skip
     add_output_options(p)
 
 
@@ -44,14 +47,9 @@ def register(sub) -> None:
     p.set_defaults(run=run_posterior)
 
 
-def _output(path: str, allowed: tuple[str, ...]) -> Path:
-    out = Path(path)
-    if out.suffix.lower() not in allowed:
-        raise ValueError(
-            f"{out}: the output must end in {' or '.join(allowed)}; got {out.suffix or 'no suffix'!r}."
-        )
-    check_writable_dir(out.parent)
-    return out
+def _output(args, allowed: tuple[str, ...]) -> Path:
+    """The checked ``-o`` path: not an input (model or data file), an allowed suffix."""
+    return check_output(args.output, [args.model, *args.data], allowed)
 
 
 def _per_sequence(lm: LoadedModel, xs: list, op: str) -> list[np.ndarray]:
@@ -79,16 +77,47 @@ def _per_sequence(lm: LoadedModel, xs: list, op: str) -> list[np.ndarray]:
             continue
         lm.model.emission.check_data(np.asarray(x), f"sequence {i}")
         p = lm.model.potentials(jnp.asarray(x))
-        out.append(np.asarray(chunked_viterbi(p)[0] if op == "viterbi" else chunked_posteriors(p)))
+        result = np.asarray(chunked_viterbi(p)[0] if op == "viterbi" else chunked_posteriors(p))
+        if (result[0] < 0).any() if op == "viterbi" else np.isnan(result).any():
+            raise ValueError(f"sequence {i} has no state path or posteriors.")
+        out.append(result)
     return out
 
 
+def _checked_per_sequence(lm: LoadedModel, data, xs: list, op: str) -> list[np.ndarray]:
+    """:func:`_per_sequence`; an impossible sequence is an error naming its file, record and
+    position (never a made-up path or NaN posteriors in an output file)."""
+    try:
+        return _per_sequence(lm, xs, op)
+    except ValueError as err:
+        lm.refuse_impossible(data, xs, err)
+        raise
+
+
+def _exp(x: float) -> float:
+    """``exp(x)``, ``inf`` where it overflows (an impossible sequence has perplexity inf)."""
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
 def run_score(args) -> int:
-    out = _output(args.output, (".tsv",)) if args.output else None
+    out = _output(args, (".tsv",)) if args.output else None
     lm = LoadedModel(args.model)
     data, xs = lm.read(args.data, args.split)
     message(args, f"scoring {len(xs)} sequences ({data.num_steps} steps)")
     per_seq = lm.model.score_samples(xs)
+    if np.isnan(per_seq).any():
+        i = int(np.flatnonzero(np.isnan(per_seq))[0])
+        raise ValueError(
+            f"{data.sources[i]}: record {data.names[i]} scores NaN under the model {lm.path}; "
+            "its parameters or the data hold a NaN. Check the data file, or refit the model."
+        )
+    impossible = lm.impossible(data, xs, np.flatnonzero(np.isneginf(per_seq)))
+    for where in impossible:
+        print(f"lsgm score: warning: {where}: impossible under the model (log-likelihood "
+              "-inf: probability 0)", file=sys.stderr)  # fmt: skip
     total = float(per_seq.sum())
     per_step = total / data.num_steps
     result = {
@@ -97,7 +126,8 @@ def run_score(args) -> int:
         "num_steps": data.num_steps,
         "log_likelihood": total,
         "log_likelihood_per_step": per_step,
-        "perplexity": math.exp(-per_step),
+        "perplexity": _exp(-per_step),
+        "impossible": impossible,
         "per_sequence": [
             {"name": n, "length": len(x), "log_likelihood": float(v)}
             for n, x, v in zip(data.names, xs, per_seq, strict=True)
@@ -113,17 +143,22 @@ def run_score(args) -> int:
     emit(args, result, [
         f"{len(xs)} sequences, {data.num_steps} {unit}s",
         f"log-likelihood {total:.4f}  ({per_step:.4f} per {unit})",
-        f"perplexity per {unit} {math.exp(-per_step):.4f}",
+        f"perplexity per {unit} {_exp(-per_step):.4f}",
     ])  # fmt: skip
     return 0
 
 
 def run_decode(args) -> int:
-    out = _output(args.output, (".tsv", ".bed"))
+    out = _output(args, (".tsv", ".bed"))
     lm = LoadedModel(args.model)
     keep = None
+    if args.bed_states and out.suffix.lower() != ".bed":
+        raise ValueError(
+            f"--bed-states selects the states written to a .bed output; {out} is a .tsv, "
+            "which has every position. Drop --bed-states or write a .bed file."
+        )
     if args.bed_states:
-        keep = [s.strip() for s in args.bed_states.split(",")]
+        keep = check_names([s.strip() for s in args.bed_states.split(",")], "--bed-states")
         unknown = sorted(set(keep) - set(lm.state_names))
         if unknown:
             raise ValueError(
@@ -132,7 +167,7 @@ def run_decode(args) -> int:
             )
     data, xs = lm.read(args.data, args.split)
     message(args, f"decoding {len(xs)} sequences ({data.num_steps} steps)")
-    paths = _per_sequence(lm, xs, "viterbi")
+    paths = _checked_per_sequence(lm, data, xs, "viterbi")
     if out.suffix.lower() == ".bed":
         intervals = [
             iv for name, path in zip(data.names, paths, strict=True)
@@ -158,17 +193,19 @@ def run_decode(args) -> int:
         "state_counts": dict(zip(lm.state_names, counts.tolist(), strict=True)),
     }
     emit(
-        args, result, [f"wrote {out} ({written} {'intervals' if out.suffix == '.bed' else 'rows'})"]
+        args,
+        result,
+        [f"wrote {out} ({written} {'intervals' if out.suffix.lower() == '.bed' else 'rows'})"],
     )
     return 0
 
 
 def run_posterior(args) -> int:
-    out = _output(args.output, (".tsv", ".npz"))
+    out = _output(args, (".tsv", ".npz"))
     lm = LoadedModel(args.model)
     data, xs = lm.read(args.data, args.split)
     message(args, f"posteriors of {len(xs)} sequences ({data.num_steps} steps)")
-    probs = _per_sequence(lm, xs, "states")
+    probs = _checked_per_sequence(lm, data, xs, "states")
     if out.suffix.lower() == ".npz":
         buf = io.BytesIO()
         arrays = {f"seq{i}": p for i, p in enumerate(probs)}

@@ -4,13 +4,38 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from lsgm.cli.inputs import Dataset, InputSpec, prepare, read_inputs
+from lsgm.cli.inputs import Dataset, InputSpec, check_records, prepare, read_inputs
+from lsgm.data.files import check_output, deferred_outputs
+from lsgm.data.numbers import is_int_literal, is_number_literal
 from lsgm.models.serialization import load_model, model_config
+
+
+def strict_int(text: str) -> int:
+    """An argparse ``type``: a plain integer literal (``int()`` would accept ``1_000``)."""
+    if not is_int_literal(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer (digits only, e.g. 100)")
+    return int(text)
+
+
+def strict_float(text: str) -> float:
+    """An argparse ``type``: a plain finite decimal number (no ``1_000``, ``nan``, ``inf``)."""
+    if not is_number_literal(text) or not math.isfinite(value := float(text)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number (e.g. 0.5 or 1e-3)")
+    return value
+
+
+def seed_int(text: str) -> int:
+    """An argparse ``type``: a seed in ``[0, 2**32 - 1]`` (what JAX and numpy accept)."""
+    value = strict_int(text)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"{text!r} is outside [0, 2**32 - 1]")
+    return value
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +44,33 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object with the results on stdout"
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=seed_int, default=0,
+                        help="random seed in [0, 2**32 - 1] (default 0)")  # fmt: skip
+
+
+def all_or_nothing(run):
+    """Decorate a command that writes several files: they appear together when it succeeds,
+    and none of them when it fails or is interrupted (:func:`lsgm.data.files.deferred_outputs`)."""
+    import functools
+
+    @functools.wraps(run)
+    def wrapped(args) -> int:
+        with deferred_outputs():
+            return run(args)
+
+    return wrapped
+
+
+#: Files every experiment (and the demo) writes into its output folder.
+RESULT_FILES = ("results.json", "results.md")
+
+
+def output_folder(args, inputs=(), contents=RESULT_FILES) -> Path:
+    """``args.output`` checked as an output folder (:func:`lsgm.data.files.check_output`):
+    created if needed, writable, neither it nor the files ``contents`` in it one of
+    ``inputs`` — before any work."""
+    return check_output(args.output, [p for p in inputs if p], folder=True, contents=contents,
+                        what="output folder")  # fmt: skip
 
 
 def positive_int(name: str, value: int | None) -> int | None:
@@ -50,16 +101,65 @@ def markdown_table(rows: list[list[str]]) -> list[str]:
 
 
 class LoadedModel:
-    """A model file: the model, its input spec, state names and the file's info dict."""
+    """A model file: the model, its input spec, state names and the file's info dict.
+
+    The file's ``info`` metadata is validated here (the arrays are validated by
+    :func:`lsgm.models.serialization.load_model`): ``state_names`` a list of ``K`` unique
+    non-empty strings, ``input`` a dict whose fields have the right types and values,
+    ``training`` a dict. A bad field is a ``ValueError`` naming the file and the field.
+    """
 
     def __init__(self, path):
         self.path = Path(path)
-        self.model, self.info = load_model(self.path)
-        self.spec = InputSpec.from_dict(self.info.get("input", {"kind": "table"}))
+        if self.path.is_dir():
+            raise ValueError(f"{self.path}: is a folder; pass a model file written by `lsgm fit`.")
+        self.model, info = load_model(self.path)
+        if not isinstance(info, dict):
+            raise self._bad("the metadata", "a JSON object", info)
+        self.info = info
         K = self.model.num_states
-        self.state_names = list(self.info.get("state_names") or [f"state{k}" for k in range(K)])
+        spec = info.get("input", {"kind": "table"})
+        self.spec = _input_spec(spec, self._bad)
+        names = info.get("state_names")
+        if names is None:
+            names = [f"state{k}" for k in range(K)]
+        if not isinstance(names, list) or len(names) != K:
+            raise self._bad("state_names", f"a list of {K} names (one per state)", names)
+        check_names(names, f"{self.path}: state_names")
+        self.state_names = list(names)
+        training = info.get("training", {})
+        if not isinstance(training, dict):
+            raise self._bad("training", "an object", training)
+        history = training.get("history", {})
+        if not isinstance(history, dict):
+            raise self._bad("training.history", "an object", history)
+        for key in ("log_likelihood", "train_nll", "valid_nll"):
+            curve = history.get(key)
+            if curve is not None and not (
+                isinstance(curve, list)
+                and all(isinstance(v, int | float | type(None)) for v in curve)
+            ):
+                raise self._bad(f"training.history.{key}", "a list of numbers", curve)
         self.config = model_config(self.model)
         self.family = self.config["emission"]["family"]
+        emission = self.config["emission"]
+        if self.spec.kind == "sequence" and self.family == "categorical":
+            M = emission.get("num_symbols")
+            if M is not None and len(self.spec.alphabet) != M:
+                raise self._bad(
+                    "input.alphabet", f"{M} symbols (the model's emission has {M})",
+                    self.spec.alphabet,
+                )  # fmt: skip
+        if self.spec.dim is not None and emission.get("dim") not in (None, self.spec.dim):
+            raise self._bad("input.dim", f"{emission.get('dim')} (the model's)", self.spec.dim)
+
+    def _bad(self, field: str, expected: str, value) -> ValueError:
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        return ValueError(
+            f"{self.path}: the model file's {field} must be {expected}, got {shown}; the file "
+            "was not written by this version of `lsgm fit` or was edited — refit the model."
+        )
 
     @property
     def dim(self) -> int | None:
@@ -67,30 +167,166 @@ class LoadedModel:
         return emission.get("dim")
 
     def read(self, paths, split: str | None = None) -> tuple[Dataset, list]:
-        """Read data files the way the model was trained; ``(dataset, model-ready xs)``."""
-        spec = self.spec
-        if split is not None:
-            spec = InputSpec.from_dict({**spec.to_dict(), "split": split})
-        data = read_inputs(paths, spec)
-        return data, prepare(data, spec, self.family, self.dim, f"the model {self.path}")
+        """Read data files the way the model was trained; ``(dataset, model-ready xs)``.
+
+        ``split`` is the piano-roll split to read; ``None`` reads every split (in file order),
+        whatever split the model was trained on."""
+        spec = InputSpec.from_dict({**self.spec.to_dict(), "split": split})
+        data = read_inputs(paths, spec, context="model", model_path=self.path)
+        xs = prepare(data, spec, self.family, self.dim, f"the model {self.path}")
+        check_records(self.model.emission, data, xs)
+        return data, xs
+
+    def impossible(self, data: Dataset, xs: list, which=None) -> list[str]:
+        """Where each impossible sequence (``p(x) = 0`` under the model) becomes impossible:
+        one ``"FILE: record N (NAME) at position P"`` per such sequence, among the indices
+        ``which`` (default: all)."""
+        which = list(range(len(xs))) if which is None else list(which)
+        if not which:
+            return []
+        found = self.model.impossible_positions([xs[i] for i in which])
+        numbers = _record_numbers(data)
+        return [
+            f"{data.sources[i]}: record {numbers[i]} ({data.names[i]}) at position {t}"
+            for i, t in zip(which, found, strict=True)
+            if t is not None
+        ]
+
+    def refuse_impossible(self, data: Dataset, xs: list, err: Exception) -> None:
+        """Re-raise ``err`` (the model refused posteriors or a path) naming the records that
+        have probability zero under this model, and where."""
+        where = self.impossible(data, xs)
+        if not where:
+            raise err
+        more = f" ({len(where) - 1} more record(s) too)" if len(where) > 1 else ""
+        raise ValueError(
+            f"{where[0]}{more}: the sequence is impossible under the model {self.path} (every "
+            "state it can be in gives that observation probability 0), so it has no state path "
+            "or posteriors. Check the data, or refit with a pseudocount or prior; `lsgm score` "
+            "lists every impossible record."
+        ) from err
+
+
+def _record_numbers(data: Dataset) -> list[int]:
+    """The 1-based number of each sequence within its own file."""
+    numbers, seen = [], {}
+    for source in data.sources:
+        seen[source] = seen.get(source, 0) + 1
+        numbers.append(seen[source])
+    return numbers
+
+
+_SPEC_TYPES = {
+    "kind": (str,),
+    "alphabet": (str,),
+    "ambiguous": (str,),
+    "quality": (str,),
+    "soft": (bool,),
+    "reverse_complement": (bool,),
+    "split": (str, type(None)),
+    "dim": (int, type(None)),
+}
+_SPEC_VALUES = {
+    "kind": ("sequence", "pianoroll", "table"),
+    "ambiguous": ("error", "soft"),
+    "quality": ("ignore", "soft"),
+}
+
+
+def _input_spec(spec, bad) -> InputSpec:
+    """The model file's ``info["input"]`` as an :class:`InputSpec`, every field checked."""
+    if not isinstance(spec, dict):
+        raise bad("input", "an object (the input spec)", spec)
+    for key, types in _SPEC_TYPES.items():
+        if key not in spec:
+            continue
+        value = spec[key]
+        if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
+            names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            raise bad(f"input.{key}", f"of type {names}", value)
+        if key in _SPEC_VALUES and value not in _SPEC_VALUES[key]:
+            raise bad(f"input.{key}", f"one of {', '.join(_SPEC_VALUES[key])}", value)
+    if "kind" not in spec:
+        raise bad("input.kind", "one of sequence, pianoroll, table", None)
+    if "alphabet" in spec:
+        try:
+            check_alphabet(spec["alphabet"])
+        except ValueError as err:
+            raise bad("input.alphabet", "unique symbols", spec["alphabet"]) from err
+    if spec.get("dim") is not None and spec["dim"] < 1:
+        raise bad("input.dim", "a positive integer", spec["dim"])
+    return InputSpec.from_dict(spec)
+
+
+def check_names(names: list, where: str) -> list[str]:
+    """``names`` if they are unique non-empty strings, else a ``ValueError`` naming ``where``
+    and the offending name."""
+    seen = set()
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"{where}: name {i + 1} is {name!r}; every name must be non-empty.")
+        if name in seen:
+            raise ValueError(f"{where}: the name {name!r} appears twice; names must be unique.")
+        seen.add(name)
+    return list(names)
+
+
+def check_alphabet(alphabet: str) -> str:
+    """The alphabet (uppercase, as sequences are read) if its symbols are unique letters or
+    other visible ASCII characters; else a ``ValueError`` with the fix."""
+    if not isinstance(alphabet, str) or not alphabet:
+        raise ValueError("--alphabet is empty; give the symbols in index order, e.g. ACGT.")
+    upper = alphabet.upper()
+    bad = next((c for c in upper if not (c.isascii() and c.isprintable()) or c.isspace()), None)
+    if bad is not None or ">" in upper or "@" in upper:
+        bad = bad if bad is not None else (">" if ">" in upper else "@")
+        raise ValueError(
+            f"--alphabet {alphabet!r}: {bad!r} cannot be a symbol; use visible ASCII "
+            "characters other than '>' and '@'."
+        )
+    twice = next((c for i, c in enumerate(upper) if c in upper[:i]), None)
+    if twice is not None:
+        raise ValueError(
+            f"--alphabet {alphabet!r}: the symbol {twice!r} appears twice (case-insensitive; "
+            "sequences are read in uppercase); give each symbol once, e.g. ACGT."
+        )
+    return upper
 
 
 def emit(args, result: dict, lines: list[str]) -> None:
     """Print ``result`` as JSON (``--json``), else the human-readable ``lines`` (not with
     ``--quiet``)."""
     if args.json:
-        print(json.dumps(result, indent=2, default=_jsonable))
+        print(to_json(result))
     elif not args.quiet:
         for line in lines:
             print(line)
 
 
-def _jsonable(value):
-    if isinstance(value, np.generic):
-        return value.item()
+def strict_jsonable(value):
+    """``value`` with every non-finite float (``inf``, ``-inf``, ``nan``) replaced by ``None``
+    (JSON ``null``), NumPy scalars and arrays as Python numbers and lists, tuples as lists,
+    and anything else that JSON cannot hold as its ``str``."""
+    if isinstance(value, dict):
+        return {str(k): strict_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return strict_jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return strict_jsonable(value.item())
+    if isinstance(value, bool) or value is None or isinstance(value, int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if hasattr(value, "__array__"):  # JAX arrays
+        return strict_jsonable(np.asarray(value))
     return str(value)
+
+
+def to_json(value, indent: int | None = 2) -> str:
+    """Strict RFC 8259 JSON: non-finite numbers become ``null`` (see :func:`strict_jsonable`)."""
+    return json.dumps(strict_jsonable(value), indent=indent, allow_nan=False)
 
 
 def message(args, text: str) -> None:

@@ -11,11 +11,19 @@
 
 from __future__ import annotations
 
-import json
 import time
 
-from lsgm.cli.common import add_output_options, emit, message, text_table
-from lsgm.data.files import atomic_write_text, check_writable_dir
+from lsgm.cli.common import (
+    RESULT_FILES,
+    add_output_options,
+    all_or_nothing,
+    emit,
+    message,
+    output_folder,
+    text_table,
+    to_json,
+)
+from lsgm.data.files import atomic_write_text
 from lsgm.data.intervals import format_bed
 
 
@@ -31,6 +39,7 @@ def register(sub) -> None:
     p.set_defaults(run=run)
 
 
+@all_or_nothing
 def run(args) -> int:
     from lsgm.apps.genomics.cpg import fit_two_state_hmm, run_cpg, split_windows
     from lsgm.apps.music import run_jsb, sample_roll
@@ -38,7 +47,7 @@ def run(args) -> int:
     from lsgm.datasets.cpg import load_cpg_islands
     from lsgm.plots import plot_model, plot_piano_roll
 
-    outdir = check_writable_dir(args.output)
+    outdir = output_folder(args, contents=(*RESULT_FILES, "cpg_islands.bed"))
     show = not (args.quiet or args.json)
     started = time.perf_counter()
     mode = "quick" if args.quick else "full"
@@ -82,7 +91,7 @@ def run(args) -> int:
         "jsb": {"results": jsb["results"], "sizes": jsb["sizes"]},
         "outputs": [str(p) for p in outputs],
     }
-    atomic_write_text(outdir / "results.json", json.dumps(result, indent=2, default=float))
+    atomic_write_text(outdir / "results.json", to_json(result))
     atomic_write_text(outdir / "results.md", "\n".join(
         [f"# lsgm demo ({mode}, {seconds:.0f} s)", "", "```", *lines, "```", ""]))  # fmt: skip
     emit(args, result, [*lines, "", f"wrote {len(outputs) + 2} files to {outdir}/ "

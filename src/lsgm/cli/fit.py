@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
+import os
 import time
-from pathlib import Path
 
 import numpy as np
 import optax
 from Bio import SeqIO
 from flax import nnx
 
-from lsgm.cli.common import add_output_options, emit, message, positive_int
-from lsgm.cli.inputs import InputSpec, input_kind, prepare, read_inputs
-from lsgm.data.fasta import open_text
-from lsgm.data.files import check_writable_dir
+from lsgm.cli.common import (
+    add_output_options,
+    check_alphabet,
+    check_names,
+    emit,
+    message,
+    positive_int,
+    strict_float,
+    strict_int,
+)
+from lsgm.cli.inputs import (
+    InputSpec,
+    check_input_file,
+    check_records,
+    input_kind,
+    prepare,
+    read_inputs,
+)
+from lsgm.data.fasta import decode_error_message, open_text
+from lsgm.data.files import check_output
 from lsgm.models.serialization import build_model, save_model
+
+#: Suffixes of the model files ``lsgm fit`` writes.
+MODEL_SUFFIXES = (".lsgm",)
 
 DEFAULT_EMISSION = {"sequence": "categorical", "pianoroll": "bernoulli", "table": "gaussian"}
 
@@ -28,53 +47,70 @@ def register(sub) -> None:
     )
     p.add_argument("data", nargs="+", help="training files (FASTA/FASTQ[.gz], .mat/.json/.mid, "
                    ".npy/.npz/.csv/.tsv)")  # fmt: skip
-    p.add_argument("-o", "--output", required=True, help="model file to write")
+    p.add_argument("-o", "--output", required=True, help="model file to write (NAME.lsgm)")
     g = p.add_argument_group("model")
     g.add_argument("--model", choices=["hmm", "lsgm"], default="hmm")
-    g.add_argument("--states", type=int, default=None, help="number of hidden states K")
+    g.add_argument("--states", type=strict_int, default=None, help="number of hidden states K (default: the number of label letters with --labels, "
+                   "else 2)")  # fmt: skip
     g.add_argument("--emission", choices=["categorical", "gaussian", "bernoulli", "poisson", "gmm"],
                    help="emission family (default: from the data type)")  # fmt: skip
-    g.add_argument("--covariance", choices=["diag", "full", "spherical", "tied"], default="diag")
-    g.add_argument("--components", type=int, default=2, help="mixture components (gmm)")
-    g.add_argument("--state-names", help="comma-separated names of the states")
+    g.add_argument("--covariance", choices=["diag", "full", "spherical", "tied"], default="diag",
+                   help="gaussian/gmm covariance (default diag)")  # fmt: skip
+    g.add_argument(
+        "--components", type=strict_int, default=2, help="mixture components (gmm; default 2)"
+    )
+    g.add_argument("--state-names", help="comma-separated names of the states, unique (default: the label letters with "
+                   "--labels, else state0, state1, ...)")  # fmt: skip
     l = p.add_argument_group("LSGM")
     l.add_argument("--rnn", choices=["gru", "lstm"], default="gru")
-    l.add_argument("--hidden-size", type=int, default=32)
-    l.add_argument("--num-layers", type=int, default=1)
-    l.add_argument("--dense-layers", type=int, default=0)
-    l.add_argument("--order", type=int, choices=[0, 1], default=1)
+    l.add_argument("--hidden-size", type=strict_int, default=32)
+    l.add_argument("--num-layers", type=strict_int, default=1)
+    l.add_argument("--dense-layers", type=strict_int, default=0)
+    l.add_argument("--order", type=strict_int, choices=[0, 1], default=1)
     l.add_argument("--conditioning", choices=["full", "transitions", "emissions", "none"],
                    default="full")  # fmt: skip
     l.add_argument("--emission-network", choices=["shared", "per_state"], default="shared")
-    l.add_argument("--embedding-dim", type=int, default=16)
-    l.add_argument("--dropout", type=float, default=0.0)
+    l.add_argument("--embedding-dim", type=strict_int, default=16)
+    l.add_argument("--dropout", type=strict_float, default=0.0)
     l.add_argument("--init", choices=["hmm", "random"], default="hmm",
                    help="start the LSGM at an HMM fitted first (by counting with --labels, else "
                    "20 EM iterations), exactly (LSGM.from_hmm); or at random weights")  # fmt: skip
     d = p.add_argument_group("data")
-    d.add_argument("--alphabet", default="ACGT", help="sequence symbols in index order")
+    d.add_argument(
+        "--alphabet",
+        default="ACGT",
+        help="sequence symbols in index order, each once (default ACGT)",
+    )
     d.add_argument("--ambiguous", choices=["error", "soft"], default="error",
                    help="IUPAC codes such as N: an error, or soft observations")  # fmt: skip
     d.add_argument("--quality", choices=["ignore", "soft"], default="ignore",
                    help="FASTQ Phred qualities: ignored, or soft observations")  # fmt: skip
     d.add_argument("--reverse-complement", action="store_true", help="read the reverse strand")
-    d.add_argument("--split", default=None, help="piano-roll split to read (default: train)")
+    d.add_argument("--split", default=None,
+                   help="piano-roll split to read (default: train; MIDI files: all)")  # fmt: skip
     d.add_argument("--labels", help="FASTA of per-position state letters (supervised fitting)")
-    d.add_argument("--validation", nargs="+", help="validation files (gradient training)")
+    d.add_argument("--validation", nargs="+", help="validation files (gradient training only)")
     t = p.add_argument_group("training")
     t.add_argument("--trainer", choices=["em", "gradient", "supervised"],
                    help="default: gradient for LSGMs (on the labels' joint likelihood with "
                    "--labels); supervised with --labels, else em, for HMMs")  # fmt: skip
-    t.add_argument("--max-iter", type=int, default=100, help="EM iterations")
-    t.add_argument("--tol", type=float, default=1e-4, help="EM convergence tolerance")
-    t.add_argument("--n-init", type=int, default=1, help="EM random restarts")
-    t.add_argument("--epochs", type=int, default=20)
-    t.add_argument("--batch-size", type=int, default=16)
-    t.add_argument("--learning-rate", type=float, default=1e-2)
-    t.add_argument("--clip-norm", type=float, default=1.0)
-    t.add_argument("--patience", type=int, default=None, help="early-stopping patience (epochs)")
-    t.add_argument("--entropy-epochs", type=int, default=0, help="entropy-regularised epochs")
-    t.add_argument("--pseudocount", type=float, default=1.0, help="supervised pseudocount")
+    t.add_argument("--max-iter", type=strict_int, default=100, help="EM iterations (default 100)")
+    t.add_argument(
+        "--tol", type=strict_float, default=1e-4, help="EM convergence tolerance (default 1e-4)"
+    )
+    t.add_argument("--n-init", type=strict_int, default=1, help="EM random restarts (default 1)")
+    t.add_argument("--epochs", type=strict_int, default=20)
+    t.add_argument("--batch-size", type=strict_int, default=16)
+    t.add_argument("--learning-rate", type=strict_float, default=1e-2)
+    t.add_argument("--clip-norm", type=strict_float, default=1.0)
+    t.add_argument("--patience", type=strict_int, default=None, help="early-stopping patience in epochs (gradient training with --validation; "
+                   "default: none)")  # fmt: skip
+    t.add_argument(
+        "--entropy-epochs", type=strict_int, default=0, help="entropy-regularised epochs"
+    )
+    t.add_argument(
+        "--pseudocount", type=strict_float, default=1.0, help="supervised pseudocount (default 1)"
+    )
     t.add_argument("--checkpoint-dir", help="write a checkpoint there after every iteration/epoch")
     t.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir")
     add_output_options(p)
@@ -87,14 +123,17 @@ def read_labels(path, names: list[str], lengths: list[int], alphabet: str | None
     Returns ``(labels, alphabet)``: one int32 ``[T_i]`` array per record; state ``k`` is the
     ``k``-th letter of ``alphabet`` (default: the sorted distinct letters of the file).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such labels file.")
-    with open_text(path) as handle:
-        if handle.read(1) != ">":
-            raise ValueError(f"{path}: line 1 must start a FASTA record ('>').")
-    with open_text(path) as handle:
-        records = [(r.id, str(r.seq)) for r in SeqIO.parse(handle, "fasta")]
+    path = check_input_file(path, "labels file")
+    try:
+        with open_text(path) as handle:
+            if handle.read(1) != ">":
+                raise ValueError(f"{path}: line 1 must start a FASTA record ('>').")
+        with open_text(path) as handle:
+            records = [(r.id, str(r.seq)) for r in SeqIO.parse(handle, "fasta")]
+    except UnicodeDecodeError as err:
+        raise ValueError(decode_error_message(path, err)) from err
+    except (EOFError, OSError) as err:
+        raise ValueError(f"{path}: cannot read the labels file ({err}).") from err
     if len(records) != len(names):
         raise ValueError(
             f"{path}: {len(records)} label records for {len(names)} data records; give one "
@@ -119,10 +158,12 @@ def read_labels(path, names: list[str], lengths: list[int], alphabet: str | None
 
 
 def _spec(args, kind: str) -> InputSpec:
-    split = args.split if args.split is not None else ("train" if kind == "pianoroll" else None)
+    split = args.split
+    if split is None and kind == "pianoroll":  # .mat/.json benchmarks: train; MIDI: "all"
+        split = None if str(args.data[0]).lower().endswith((".mid", ".midi")) else "train"
     return InputSpec(
         kind=kind,
-        alphabet=args.alphabet,
+        alphabet=check_alphabet(args.alphabet),
         ambiguous=args.ambiguous,
         quality=args.quality,
         soft=args.ambiguous == "soft" or args.quality == "soft",
@@ -163,7 +204,14 @@ def _model_config(args, family: str, K: int, xs, spec: InputSpec) -> dict:
     return {"kind": args.model.upper(), "num_states": K, "emission": emission, "settings": settings}
 
 
+def _inputs(args) -> list:
+    return [*args.data, args.labels, *(args.validation or [])]
+
+
 def run(args) -> int:
+    out = check_output(args.output, _inputs(args), MODEL_SUFFIXES, what="model file")
+    if args.checkpoint_dir:
+        check_output(args.checkpoint_dir, _inputs(args), folder=True, what="checkpoint folder")
     if args.states is not None:
         positive_int("--states", args.states)
     kind = input_kind(args.data[0])
@@ -171,15 +219,22 @@ def run(args) -> int:
     family = args.emission or DEFAULT_EMISSION[kind]
     if kind == "sequence" and family != "categorical":
         raise ValueError(f"sequence files need --emission categorical; got {family}.")
-    out = Path(args.output)
-    check_writable_dir(out.parent)
     if args.resume and not args.checkpoint_dir:
         raise ValueError("--resume needs --checkpoint-dir (the folder of the interrupted run).")
-    data = read_inputs(args.data, spec)
-    xs = prepare(data, spec, family, None, "the model")
+    if args.state_names is not None:
+        _split_names(args.state_names)  # unique, non-empty: checked before any work
     trainer = args.trainer or (
         "gradient" if args.model == "lsgm" else ("supervised" if args.labels else "em")
     )
+    if args.validation and trainer != "gradient":
+        raise ValueError(
+            f"--validation is used by gradient training only; the trainer is {trainer}. "
+            "Pass --trainer gradient, or drop --validation."
+        )
+    if args.patience is not None and not args.validation:
+        raise ValueError("--patience (early stopping) needs --validation FILE...")
+    data = read_inputs(args.data, spec)
+    xs = prepare(data, spec, family, None, "the model")
     labels, label_letters = None, None
     if args.labels:
         labels, label_letters = read_labels(args.labels, data.names, [len(x) for x in xs], None)
@@ -193,9 +248,11 @@ def run(args) -> int:
         )
     if args.model == "lsgm" and trainer != "gradient":
         raise ValueError(f"an LSGM is trained by --trainer gradient, not {trainer}.")
+    _check_memory(args, K, xs)
     names = _state_names(args, K, label_letters)
     config = _model_config(args, family, K, xs, spec)
     model = build_model(config, nnx.Rngs(args.seed))
+    check_records(model.emission, data, xs)
     if args.model == "lsgm" and args.init == "hmm":
         model = _lsgm_from_hmm(args, config, xs, labels)
     message(args, f"fitting a {K}-state {config['kind']} ({family}) on {len(xs)} sequences, "
@@ -215,8 +272,8 @@ def run(args) -> int:
             "history": history,
         },
     }
-    save_model(out, model, info)
     log_l = float(model.score(xs))
+    save_model(out, model, info)
     result = {
         "model": str(out),
         "kind": config["kind"],
@@ -237,10 +294,33 @@ def run(args) -> int:
     return 0
 
 
+def _check_memory(args, K: int, xs) -> None:
+    """Refuse, before any allocation, a model whose inference tables cannot fit in this
+    machine's memory: float32 ``[K, K]`` transitions (``[N, T, K, K]`` for an LSGM, whose
+    transitions vary in time) and about six ``[N, T, K]`` forward-backward arrays."""
+    N, T = len(xs), max(len(x) for x in xs)
+    per_step = K * K if args.model == "lsgm" else 6 * K
+    need = 4 * (K * K + N * T * per_step)
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not on every platform
+        return
+    if need > have:
+        raise ValueError(
+            f"--states {K}: inference on {N} sequences of up to {T} steps needs about "
+            f"{need / 2**30:.1f} GiB, more than this machine's {have / 2**30:.1f} GiB; use fewer "
+            "states (or shorter / fewer sequences)."
+        )
+
+
+def _split_names(text: str) -> list[str]:
+    return check_names([n.strip() for n in text.split(",")], f"--state-names {text!r}")
+
+
 def _state_names(args, K: int, label_letters: str | None) -> list[str]:
-    if args.state_names:
-        names = [n.strip() for n in args.state_names.split(",")]
-        if len(names) != K or not all(names):
+    if args.state_names is not None:
+        names = _split_names(args.state_names)
+        if len(names) != K:
             raise ValueError(f"--state-names needs {K} non-empty comma-separated names; got "
                              f"{args.state_names!r}.")  # fmt: skip
         return names

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 
 import jax
 import numpy as np
 
-from lsgm.cli.common import LoadedModel, add_output_options, emit, positive_int
-from lsgm.data.files import atomic_write_bytes, atomic_write_text, check_writable_dir
+from lsgm.cli.common import (
+    LoadedModel,
+    add_output_options,
+    all_or_nothing,
+    emit,
+    positive_int,
+    strict_float,
+    strict_int,
+)
+from lsgm.data.files import atomic_write_bytes, atomic_write_text, check_output
 
 SAMPLE_SUFFIXES = {"sequence": (".fa", ".fasta"), "pianoroll": (".mid", ".midi"),
                    "table": (".npy", ".csv")}  # fmt: skip
@@ -21,19 +30,34 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", required=True,
                    help="output: .fa for sequence models, .mid for music models (a piano-roll "
                    ".png is written next to it), .npy/.csv for numeric models")  # fmt: skip
-    p.add_argument("-n", "--length", type=int, default=200, help="steps per sequence")
-    p.add_argument("--num-sequences", type=int, default=1)
-    p.add_argument("--step-seconds", type=float, default=0.5, help="MIDI grid step")
+    p.add_argument(
+        "-n", "--length", type=strict_int, default=200, help="steps per sequence (default 200)"
+    )
+    p.add_argument(
+        "--num-sequences", type=strict_int, default=1, help="sequences to draw (default 1)"
+    )
+    p.add_argument(
+        "--step-seconds",
+        type=strict_float,
+        default=0.5,
+        help="seconds per MIDI time step (default 0.5)",
+    )
     add_output_options(p)
     p.set_defaults(run=run_sample)
 
     p = sub.add_parser("plot", help="pictures of a model on one sequence (PNG or SVG)")
     p.add_argument("model")
     p.add_argument("data", help="a data file; its first record (or --record) is drawn")
-    p.add_argument("-o", "--output", required=True, help="output folder")
-    p.add_argument("--record", type=int, default=1, help="which record to draw (1-based)")
-    p.add_argument("--split", default=None, help="piano-roll split to read")
-    p.add_argument("--format", choices=["png", "svg"], default="png")
+    p.add_argument("-o", "--output", required=True, help="output folder (created if needed)")
+    p.add_argument(
+        "--record",
+        type=strict_int,
+        default=1,
+        help="which record to draw (1-based; default 1, the first)",
+    )
+    p.add_argument("--split", default=None,
+                   help="piano-roll split to read (default: every split, in file order)")  # fmt: skip
+    p.add_argument("--format", choices=["png", "svg"], default="png", help="default png")
     add_output_options(p)
     p.set_defaults(run=run_plot)
 
@@ -43,18 +67,21 @@ def register(sub) -> None:
     p.set_defaults(run=run_info)
 
 
+@all_or_nothing
 def run_sample(args) -> int:
     positive_int("--length", args.length)
     positive_int("--num-sequences", args.num_sequences)
+    if not (math.isfinite(args.step_seconds) and args.step_seconds > 0):
+        raise ValueError(f"--step-seconds must be a positive number; got {args.step_seconds}.")
+    every = tuple(s for suffixes in SAMPLE_SUFFIXES.values() for s in suffixes)
+    check_output(args.output, [args.model], every)
     lm = LoadedModel(args.model)
-    out = Path(args.output)
-    allowed = SAMPLE_SUFFIXES[lm.spec.kind]
-    if out.suffix.lower() not in allowed:
-        raise ValueError(
-            f"{out}: a {lm.spec.kind} model samples to {' or '.join(allowed)}; got "
-            f"{out.suffix or 'no suffix'!r}."
-        )
-    check_writable_dir(out.parent)
+    out = check_output(args.output, [args.model], SAMPLE_SUFFIXES[lm.spec.kind],
+                       what=f"sample of a {lm.spec.kind} model")  # fmt: skip
+    if lm.spec.kind == "pianoroll":  # the MIDI files and the PNG pictures next to them
+        for path in _midi_paths(out, args.num_sequences):
+            check_output(path, [args.model])
+            check_output(path.with_suffix(".png"), [args.model])
     keys = jax.random.split(jax.random.key(args.seed), args.num_sequences)
     samples = [lm.model.sample(args.length, key) for key in keys]
     states = [np.asarray(s) for s, _ in samples]
@@ -73,8 +100,7 @@ def run_sample(args) -> int:
         from lsgm.plots import plot_piano_roll
 
         written = []
-        for i, roll in enumerate(obs):
-            path = out if len(obs) == 1 else out.with_name(f"{out.stem}_{i + 1}{out.suffix}")
+        for path, roll in zip(_midi_paths(out, len(obs)), obs, strict=True):
             write_midi(path, roll.astype(np.uint8), step_seconds=args.step_seconds)
             png = plot_piano_roll(roll, path.with_suffix(".png"), step_seconds=args.step_seconds)
             written += [str(path), str(png)]
@@ -94,6 +120,12 @@ def run_sample(args) -> int:
     return 0
 
 
+def _midi_paths(out: Path, n: int) -> list[Path]:
+    if n == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}_{i + 1}{out.suffix}") for i in range(n)]
+
+
 def _history_curves(history: dict) -> dict | None:
     if history.get("log_likelihood"):
         return {"EM (negative log-likelihood)": [-v for v in history["log_likelihood"]]}
@@ -101,11 +133,22 @@ def _history_curves(history: dict) -> dict | None:
     return curves or None
 
 
+#: The pictures ``lsgm plot`` may write (as .png or .svg) into its output folder.
+_PLOTS = tuple(
+    f"{name}.{fmt}"
+    for name in ("posteriors", "transitions", "emissions", "viterbi", "training", "state_logo",
+                 "piano_roll")
+    for fmt in ("png", "svg")
+)  # fmt: skip
+
+
+@all_or_nothing
 def run_plot(args) -> int:
     from lsgm.plots import plot_model, plot_piano_roll, plot_sequence_logo
 
     positive_int("--record", args.record)
-    outdir = check_writable_dir(args.output)
+    outdir = check_output(args.output, [args.model, args.data], folder=True, contents=_PLOTS,
+                          what="plot folder")  # fmt: skip
     lm = LoadedModel(args.model)
     data, xs = lm.read([args.data], args.split)
     if args.record > len(xs):
@@ -113,6 +156,13 @@ def run_plot(args) -> int:
             f"{args.data}: --record {args.record}, but the file has {len(xs)} records."
         )
     x = xs[args.record - 1]
+    where = lm.impossible(data, xs, [args.record - 1])
+    if where:
+        raise ValueError(
+            f"{where[0]}: the record is impossible under the model {lm.path} (probability 0), "
+            "so it has no posteriors or state path to plot; plot another --record, or refit "
+            "with a pseudocount or prior."
+        )
     symbols = lm.spec.alphabet if lm.spec.kind == "sequence" else None
     history = _history_curves(lm.info.get("training", {}).get("history", {}))
     written = plot_model(

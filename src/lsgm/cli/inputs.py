@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from lsgm.data import read_sequences
+from lsgm.data.fasta import AmbiguousSymbolError
 from lsgm.data.pianoroll import read_pianoroll
 from lsgm.data.tabular import read_table
 
@@ -85,10 +86,26 @@ class Dataset:
         return int(sum(len(x) for x in self.xs))
 
 
-def _read_sequence_file(path: Path, spec: InputSpec) -> tuple[list[str], list[np.ndarray]]:
-    records = read_sequences(
-        path, alphabet=spec.alphabet, ambiguous=spec.ambiguous, quality=spec.quality
-    )
+def _read_sequence_file(
+    path: Path, spec: InputSpec, context: str, model_path
+) -> tuple[list[str], list[np.ndarray]]:
+    try:
+        records = read_sequences(
+            path, alphabet=spec.alphabet, ambiguous=spec.ambiguous, quality=spec.quality
+        )
+    except AmbiguousSymbolError as err:
+        if context == "fit":
+            fix = (
+                "pass --ambiguous soft to read it as a uniform distribution over "
+                f"{', '.join(err.bases)}, or replace it"
+            )
+        else:
+            fix = (
+                f"the model {model_path} was fitted with --ambiguous error, so it cannot read "
+                f"it; refit the model with `lsgm fit --ambiguous soft`, or replace the "
+                f"{err.letter!r} letters in the data"
+            )
+        raise ValueError(f"{err.where}: ambiguous IUPAC code {err.letter!r}; {fix}.") from err
     names = [r.name for r in records]
     xs = [r.data for r in records]
     if spec.reverse_complement:
@@ -122,13 +139,26 @@ def _read_pianoroll_file(path: Path, spec: InputSpec) -> tuple[list[str], list[n
     return names, xs
 
 
-def read_inputs(paths, spec: InputSpec) -> Dataset:
-    """Read every file with ``spec``; a file of another kind than ``spec.kind`` is an error."""
+def check_input_file(path, what: str = "data file") -> Path:
+    """``path`` if it is a readable file; else a ``ValueError`` saying what it is instead."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, not a {what}; pass the file itself.")
+    if not path.exists():
+        raise ValueError(f"{path}: no such file.")
+    if not path.is_file():
+        raise ValueError(f"{path}: not a regular file; pass a {what}.")
+    return path
+
+
+def read_inputs(paths, spec: InputSpec, context: str = "fit", model_path=None) -> Dataset:
+    """Read every file with ``spec``; a file of another kind than ``spec.kind`` is an error.
+
+    ``context`` is ``"fit"`` (the options come from the command line) or ``"model"`` (they
+    come from the model file ``model_path``): it picks the fix that error messages suggest."""
     names, xs, sources = [], [], []
     for p in paths:
-        path = Path(p)
-        if not path.is_file():
-            raise ValueError(f"{path}: no such file.")
+        path = check_input_file(p)
         kind = input_kind(path)
         if kind != spec.kind:
             raise ValueError(
@@ -136,7 +166,7 @@ def read_inputs(paths, spec: InputSpec) -> Dataset:
                 f"({_describe(spec)}); pass a file of that kind."
             )
         if kind == "sequence":
-            n, x = _read_sequence_file(path, spec)
+            n, x = _read_sequence_file(path, spec, context, model_path)
         elif kind == "pianoroll":
             n, x = _read_pianoroll_file(path, spec)
         else:
@@ -146,7 +176,11 @@ def read_inputs(paths, spec: InputSpec) -> Dataset:
         xs += x
         sources += [str(path)] * len(x)
     if not xs:
-        raise ValueError("no sequences were read; pass at least one non-empty data file.")
+        split = f" (split {spec.split!r})" if spec.split else ""
+        raise ValueError(
+            f"no sequences were read from {', '.join(str(p) for p in paths)}{split}; pass at "
+            "least one data file that holds a non-empty sequence."
+        )
     return Dataset(names, xs, sources)
 
 
@@ -188,3 +222,12 @@ def prepare(data: Dataset, spec: InputSpec, family: str, dim: int | None, where:
                     "pass data with the model's feature count."
                 )
     return xs
+
+
+def check_records(emission, data: Dataset, xs: list) -> None:
+    """Validate every sequence with the emission family's ``check_data``, an error naming the
+    file and record (the models' own checks can only say "sequence i")."""
+    numbers: dict[str, int] = {}
+    for x, source, name in zip(xs, data.sources, data.names, strict=True):
+        numbers[source] = numbers.get(source, 0) + 1
+        emission.check_data(np.asarray(x), f"{source}: record {numbers[source]} ({name})")

@@ -35,6 +35,18 @@ IUPAC = {
 _COMPLEMENT = str.maketrans("ACGTRYSWKMBDHVN", "TGCAYRSWMKVHDBN")
 
 
+class AmbiguousSymbolError(ValueError):
+    """An IUPAC ambiguity code where ``ambiguous="error"``; ``where`` names the file, record
+    and position, ``letter`` the code and ``bases`` the bases it stands for."""
+
+    def __init__(self, where: str, letter: str, bases: str):
+        self.where, self.letter, self.bases = where, letter, bases
+        super().__init__(
+            f"{where}: ambiguous IUPAC code {letter!r}; pass ambiguous='soft' to read it as a "
+            f"uniform distribution over {', '.join(bases)}, or replace it."
+        )
+
+
 @dataclass(frozen=True)
 class SequenceRecord:
     """One record: its name and ``symbols`` (``[T]`` int32) or soft observations (``[T, M]``)."""
@@ -53,12 +65,35 @@ def reverse_complement(seq: str) -> str:
 
 
 def open_text(path: Path):
-    """A text handle on ``path``, gunzipping when it starts with the gzip magic bytes."""
+    """A UTF-8 text handle on ``path`` (a leading byte-order mark is skipped), gunzipping when
+    it starts with the gzip magic bytes. Sequence letters must still be in the alphabet;
+    headers may hold any UTF-8 text."""
     with open(path, "rb") as probe:
         magic = probe.read(2)
     if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt", encoding="ascii", errors="strict")
-    return open(path, encoding="ascii", errors="strict")
+        return gzip.open(path, "rt", encoding="utf-8-sig", errors="strict")
+    return open(path, encoding="utf-8-sig", errors="strict")
+
+
+def decode_error_message(path: Path, err: UnicodeDecodeError) -> str:
+    """``"PATH, line N: ..."`` for the first byte of ``path`` that is not UTF-8 text."""
+    try:
+        with open(path, "rb") as probe:
+            gz = probe.read(2) == b"\x1f\x8b"
+        with gzip.open(path, "rb") if gz else open(path, "rb") as f:
+            raw = f.read()
+        raw.decode("utf-8")
+    except UnicodeDecodeError as first:
+        line = raw.count(b"\n", 0, first.start) + 1
+        column = first.start - (raw.rfind(b"\n", 0, first.start) + 1) + 1
+        byte = raw[first.start]
+        return (
+            f"{path}, line {line}, column {column}: byte 0x{byte:02x} is not UTF-8 text; a "
+            "binary file, or text in another encoding — convert it to UTF-8 (or ASCII)."
+        )
+    except (OSError, EOFError, zlib.error):
+        pass
+    return f"{path}: not UTF-8 text ({err.reason}); convert it to UTF-8 (or ASCII)."
 
 
 def _encode(seq: str, where: str, alphabet: str, ambiguous: str, qualities=None) -> np.ndarray:
@@ -82,11 +117,7 @@ def _encode(seq: str, where: str, alphabet: str, ambiguous: str, qualities=None)
                 f"{alphabet!r}" + (" (plus IUPAC codes)." if alphabet == DNA else ".")
             )
         if ambiguous != "soft":
-            raise ValueError(
-                f"{where}, position {pos + 1}: ambiguous IUPAC code {letter!r}; pass "
-                "ambiguous='soft' (CLI: --ambiguous soft) to read it as a uniform distribution over "
-                f"{', '.join(bases)}."
-            )
+            raise AmbiguousSymbolError(f"{where}, position {pos + 1}", letter, bases)
         row = np.zeros(M, np.float32)
         row[[index[b] for b in bases]] = 1.0 / len(bases)
         soft_rows[pos] = row
@@ -126,6 +157,8 @@ def read_sequences(
     if quality not in ("ignore", "soft"):
         raise ValueError(f"quality={quality!r} must be 'ignore' or 'soft'.")
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, not a FASTA/FASTQ file; pass the file itself.")
     if not path.is_file():
         raise ValueError(f"{path}: no such file.")
     try:
@@ -141,13 +174,18 @@ def read_sequences(
         with open_text(path) as handle:
             for number, rec in enumerate(SeqIO.parse(handle, fmt), start=1):
                 where = f"{path}: record {number} ({rec.id})"
+                if not rec.id:
+                    raise ValueError(
+                        f"{path}: record {number} has no name (its header line is just "
+                        f"'{text_start}'); give every record a name, e.g. '{text_start}seq{number}'."
+                    )
                 quals = rec.letter_annotations.get("phred_quality") if quality == "soft" else None
                 data = _encode(str(rec.seq), where, alphabet, ambiguous, quals)
                 records.append(SequenceRecord(rec.id, data))
     except (EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise ValueError(f"{path}: the gzip stream is truncated or corrupt ({err}).") from err
     except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not a text file (byte {err.start} is not ASCII).") from err
+        raise ValueError(decode_error_message(path, err)) from err
     except ValueError as err:
         if str(err).startswith(str(path)):
             raise

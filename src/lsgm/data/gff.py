@@ -31,6 +31,7 @@ import numpy as np
 
 from lsgm.data.files import atomic_write_text
 from lsgm.data.intervals import Interval
+from lsgm.data.numbers import is_int_literal, is_number_literal
 
 INTERGENIC, EXON, INTRON = 0, 1, 2
 #: label value -> name, for the arrays :func:`feature_labels` returns.
@@ -80,8 +81,8 @@ def _open_text(path: Path):
     except OSError as err:
         raise ValueError(f"{path}: cannot open the GFF file ({err.strerror}).") from err
     if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt", encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")
 
 
 def _parse_attributes(text: str, where: str) -> dict[str, tuple[str, ...]]:
@@ -109,12 +110,12 @@ def _parse_attributes(text: str, where: str) -> dict[str, tuple[str, ...]]:
 
 
 def _parse_int(text: str, column: str, where: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
+    if not is_int_literal(text) or text != text.strip():
         raise ValueError(
-            f"{where}: {column} {text!r} is not an integer; GFF3 coordinates are 1-based integers."
-        ) from None
+            f"{where}: {column} {text!r} is not an integer; GFF3 coordinates are 1-based integers "
+            "(digits only: no '_', ',' or spaces)."
+        )
+    value = int(text)
     if value < 1:
         raise ValueError(f"{where}: {column} {value} must be >= 1 (GFF3 coordinates are 1-based).")
     return value
@@ -139,10 +140,9 @@ def _parse_line(line: str, where: str) -> Feature:
         )
     score = None
     if score_s != ".":
-        try:
-            score = float(score_s)
-        except ValueError:
-            raise ValueError(f"{where}: score {score_s!r} is not a number or '.'.") from None
+        if not is_number_literal(score_s) or score_s != score_s.strip():
+            raise ValueError(f"{where}: score {score_s!r} is not a number or '.'.")
+        score = float(score_s)
     if strand not in _STRANDS:
         raise ValueError(f"{where}: strand {strand!r} must be one of '+', '-', '.', '?'.")
     phase = None
@@ -195,7 +195,9 @@ def read_gff(
     except (EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise ValueError(f"{path}: the gzip file is truncated or corrupt ({err}).") from err
     except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not UTF-8 text ({err}); is this a GFF3 file?") from err
+        from lsgm.data.fasta import decode_error_message
+
+        raise ValueError(decode_error_message(path, err) + " Is this a GFF3 file?") from err
     return features
 
 

@@ -35,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lsgm.data.fasta import DNA, open_text
+from lsgm.data.fasta import DNA, decode_error_message, open_text
+from lsgm.data.numbers import is_number_literal
 
 FORMATS = ("jaspar", "meme", "transfac", "uniprobe")
 _SUFFIX_FORMATS = {
@@ -146,6 +147,8 @@ def information_content(probabilities: np.ndarray) -> np.ndarray:
 
 def _read_lines(path) -> tuple[Path, list[str]]:
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder; pass the file itself.")
     if not path.is_file():
         raise ValueError(f"{path}: no such file.")
     try:
@@ -154,17 +157,16 @@ def _read_lines(path) -> tuple[Path, list[str]]:
     except (EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise ValueError(f"{path}: the gzip stream is truncated or corrupt ({err}).") from err
     except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not a text file (byte {err.start} is not ASCII).") from err
+        raise ValueError(decode_error_message(path, err)) from err
     return path, lines
 
 
 def _numbers(tokens: Iterable[str], where: str) -> list[float]:
     values = []
     for token in tokens:
-        try:
-            value = float(token)
-        except ValueError:
-            raise ValueError(f"{where}: {token!r} is not a number; fix the matrix.") from None
+        if not is_number_literal(token):
+            raise ValueError(f"{where}: {token!r} is not a number; fix the matrix.")
+        value = float(token)
         if not np.isfinite(value):
             raise ValueError(f"{where}: {token!r} is not finite; fix the matrix.")
         if value < 0:
@@ -349,10 +351,12 @@ def read_meme(path) -> list[Motif]:
 def _int_field(fields: dict[str, str], key: str, default, where: str):
     if key not in fields:
         return default
-    try:
-        return int(float(fields[key]))
-    except ValueError:
-        raise ValueError(f"{where}: {key}= {fields[key]!r} is not a number.") from None
+    if not is_number_literal(fields[key]):
+        raise ValueError(f"{where}: {key}= {fields[key]!r} is not a number.")
+    value = float(fields[key])
+    if not np.isfinite(value):
+        raise ValueError(f"{where}: {key}= {fields[key]!r} is not finite.")
+    return int(value)
 
 
 def read_transfac(path) -> list[Motif]:

@@ -35,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lsgm.data.fasta import DNA, open_text
+from lsgm.data.fasta import DNA, decode_error_message, open_text
+from lsgm.data.numbers import is_number_literal
 
 #: The constant 24-nt primer at the 3' end of every universal-PBM probe (Berger et al. 2006).
 PBM_PRIMER = "GTCTGTGTTCCGTTGTCCGTGCTG"
@@ -86,11 +87,8 @@ class PBMArray:
 
 
 def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    """A strict number literal (:mod:`lsgm.data.numbers`): no ``1_000``, no ``1,000``."""
+    return is_number_literal(text)
 
 
 def _check_probe(probe: str, where: str) -> str:
@@ -123,6 +121,8 @@ def read_pbm(path, primer: str | None = PBM_PRIMER, max_probes: int | None = Non
         float64, in file order.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder; pass the file itself.")
     if not path.is_file():
         raise ValueError(f"{path}: no such file.")
     if primer is not None:
@@ -140,7 +140,7 @@ def read_pbm(path, primer: str | None = PBM_PRIMER, max_probes: int | None = Non
     except (EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise ValueError(f"{path}: the gzip stream is truncated or corrupt ({err}).") from err
     except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not a text file (byte {err.start} is not ASCII).") from err
+        raise ValueError(decode_error_message(path, err)) from err
     codes = _LOOKUP[np.frombuffer("".join(probes).encode("ascii"), np.uint8)]
     sequences = codes.reshape(len(probes), len(probes[0]))
     return PBMArray(sequences, np.asarray(values, np.float64), str(path))

@@ -27,6 +27,8 @@ selects channels).
 from __future__ import annotations
 
 import json
+import struct
+import zlib
 from collections.abc import Collection
 from pathlib import Path
 
@@ -149,7 +151,10 @@ def read_mat(path) -> dict[str, list[np.ndarray]]:
         raise ValueError(
             f"{path}: cannot read this MATLAB file ({err}); save it with `save(..., '-v7')`."
         ) from err
-    except (OSError, ValueError, TypeError, EOFError, KeyError, IndexError) as err:
+    except (
+        OSError, ValueError, TypeError, EOFError, KeyError, IndexError, AttributeError,
+        struct.error, zlib.error, RecursionError,
+    ) as err:  # fmt: skip
         raise ValueError(
             f"{path}: not a readable MATLAB .mat file ({type(err).__name__}: {err})."
         ) from err
@@ -184,14 +189,30 @@ def read_json(path) -> dict[str, list[np.ndarray]]:
     split, sequence index (0-based), time step and the bad value.
     """
     path = Path(path)
+
+    def no_constant(name: str):
+        raise ValueError(f"{name} is not a JSON number")
+
     try:
-        with open(path, encoding="utf-8") as f:
-            content = json.load(f)
-    except (OSError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: cannot read the file ({err}).") from err
+        with open(path, encoding="utf-8-sig") as f:
+            text = f.read()
+        content = json.loads(text, parse_constant=no_constant)
+    except UnicodeDecodeError as err:
+        from lsgm.data.fasta import decode_error_message
+
+        raise ValueError(decode_error_message(path, err)) from err
+    except OSError as err:
+        raise ValueError(f"{path}: cannot read the file ({err.strerror or err}).") from err
     except json.JSONDecodeError as err:
         raise ValueError(
             f"{path}, line {err.lineno}, column {err.colno}: not valid JSON ({err.msg})."
+        ) from err
+    except ValueError as err:  # NaN / Infinity, which strict JSON does not have
+        raise ValueError(f"{path}: not valid JSON ({err}); store MIDI note numbers.") from err
+    except RecursionError as err:
+        raise ValueError(
+            f"{path}: the JSON is nested too deeply to read; a piano-roll file is "
+            "{split: [sequence [time step [notes]]]}, three levels of lists."
         ) from err
     if not isinstance(content, dict) or not content:
         raise ValueError(
@@ -222,9 +243,14 @@ def _open_midi(path: Path):
 
     try:
         return mido.MidiFile(path)
-    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as err:
+    except (
+        OSError, EOFError, ValueError, KeyError, IndexError, TypeError, AttributeError,
+        struct.error,
+    ) as err:  # fmt: skip
+        reason = "the file ends too early" if isinstance(err, EOFError) else str(err)
         raise ValueError(
-            f"{path}: not a readable MIDI file ({type(err).__name__}: {err})."
+            f"{path}: not a readable MIDI file ({type(err).__name__}: {reason}); the file is "
+            "damaged or not a standard MIDI file — export it again from its source."
         ) from err
 
 

@@ -34,10 +34,14 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
+
+from lsgm.data.numbers import describe_problem, is_int_literal, is_number_literal
 
 SUPPORTED_SUFFIXES = (".npy", ".npz", ".csv", ".tsv", ".csv.gz", ".tsv.gz")
 SEQUENCE_COLUMNS = ("sequence", "seq_id")
@@ -67,6 +71,8 @@ def read_table(path) -> list[np.ndarray]:
             f"{path}: unsupported table file type {suffix or '(no suffix)'!r}; supported: "
             f"{', '.join(SUPPORTED_SUFFIXES)}."
         )
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, not a {suffix} file; pass the file itself.")
     if not path.is_file():
         raise ValueError(f"{path}: no such file.")
     if suffix == ".npy":
@@ -96,7 +102,33 @@ def check_feature_count(xs: list[np.ndarray], expected: int, path) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+#: The first bytes of a ``.npy`` file and of a ``.npz`` (zip) archive.
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+#: What NumPy and zipfile raise on a damaged file.
+_NUMPY_READ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, struct.error, KeyError)
+
+
 def _load_numpy(path: Path):
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as err:
+        raise ValueError(f"{path}: cannot read the file ({err.strerror}).") from err
+    expected = path.suffix.lower()
+    if expected == ".npy" and not magic.startswith(_NPY_MAGIC):
+        found = "a .npz archive" if magic.startswith(_ZIP_MAGIC) else "something else"
+        raise ValueError(
+            f"{path}: not a NumPy .npy file (it does not start with the .npy signature; it is "
+            f"{found}); save arrays with numpy.save."
+        )
+    if expected == ".npz" and not magic.startswith(_ZIP_MAGIC):
+        found = "a .npy array" if magic.startswith(_NPY_MAGIC) else "something else"
+        raise ValueError(
+            f"{path}: not a NumPy .npz archive (it is not a zip file; it is {found}); save "
+            "arrays with numpy.savez."
+        )
     try:
         return np.load(path, allow_pickle=False)
     except ValueError as err:
@@ -105,9 +137,15 @@ def _load_numpy(path: Path):
                 f"{path}: holds an object (pickled) array, which is never loaded for safety; "
                 "save plain numeric arrays (e.g. np.save(path, x.astype(np.float32)))."
             ) from err
-        raise ValueError(f"{path}: not a readable NumPy file ({err}).") from err
-    except (OSError, EOFError, zipfile.BadZipFile) as err:
-        raise ValueError(f"{path}: not a readable NumPy file ({err}).") from err
+        raise ValueError(
+            f"{path}: not a readable NumPy file ({err}); the file is damaged or truncated — "
+            "re-save it with numpy.save / numpy.savez."
+        ) from err
+    except _NUMPY_READ_ERRORS as err:
+        raise ValueError(
+            f"{path}: not a readable NumPy file ({type(err).__name__}: {err}); the file is "
+            "damaged or truncated — re-save it with numpy.save / numpy.savez."
+        ) from err
 
 
 def _check_array(x: np.ndarray, where: str) -> np.ndarray:
@@ -179,7 +217,17 @@ def _read_npz(path: Path) -> list[np.ndarray]:
                     f"{path}: holds an object (pickled) array, which is never loaded for "
                     "safety; save plain numeric arrays."
                 ) from err
-            raise
+            if str(err).startswith(str(path)):
+                raise
+            raise ValueError(
+                f"{path}: not a readable NumPy .npz archive ({err}); the file is damaged — "
+                "re-save it with numpy.savez."
+            ) from err
+        except _NUMPY_READ_ERRORS as err:
+            raise ValueError(
+                f"{path}: not a readable NumPy .npz archive ({type(err).__name__}: {err}); "
+                "the file is damaged or truncated — re-save it with numpy.savez."
+            ) from err
 
 
 def _unpad(data: np.ndarray, lengths: np.ndarray, path: Path) -> list[np.ndarray]:
@@ -212,11 +260,8 @@ def _unpad(data: np.ndarray, lengths: np.ndarray, path: Path) -> list[np.ndarray
 
 
 def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
+    """A strict number literal (:mod:`lsgm.data.numbers`): no ``1_000``, no ``1,000``."""
+    return is_number_literal(cell)
 
 
 def _read_delimited(path: Path, delimiter: str, suffix: str) -> list[np.ndarray]:
@@ -227,9 +272,20 @@ def _read_delimited(path: Path, delimiter: str, suffix: str) -> list[np.ndarray]
         else:
             with open(path, encoding="utf-8-sig", newline="") as f:
                 text = f.read()
-    except (OSError, EOFError, UnicodeDecodeError) as err:  # gzip errors are OSErrors
+    except UnicodeDecodeError as err:
+        from lsgm.data.fasta import decode_error_message
+
+        raise ValueError(decode_error_message(path, err)) from err
+    except (OSError, EOFError, zlib.error) as err:  # gzip errors are OSErrors
         raise ValueError(f"{path}: cannot read the file ({err}).") from err
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter, strict=True))
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter, strict=True)
+    try:
+        rows = list(reader)
+    except csv.Error as err:
+        raise ValueError(
+            f"{path}, line {reader.line_num}: malformed {'TSV' if delimiter == chr(9) else 'CSV'} "
+            f"quoting ({err}); close every quote, or remove the quote characters."
+        ) from err
     while rows and not any(cell.strip() for cell in rows[-1]):
         rows.pop()  # trailing blank lines
     if not rows:
@@ -287,48 +343,32 @@ def _column_name(j: int, header) -> str:
 
 
 def _parse_cells(cells, path, first_line, feature_cols, header) -> np.ndarray:
-    """Strings ``[T, D]`` -> int32 when every cell is an integer literal, else float32."""
-    try:
-        ints = cells.astype(np.int64)
-    except ValueError:
-        ints = None
-    except OverflowError:  # an integer literal beyond int64 (and so beyond int32)
-        ints = None
-        if all(_is_int(cell) for cell in cells.flat):
-            ints = np.array([[_saturate(cell) for cell in row] for row in cells], np.int64)
-    if ints is not None:
+    """Strings ``[T, D]`` -> int32 when every cell is an integer literal, else float32. Cells
+    are parsed strictly (:mod:`lsgm.data.numbers`): ``1_000`` or ``1,000`` is an error."""
+
+    def where(i, j) -> str:
+        return f"{path}, line {first_line + i}, {_column_name(feature_cols[j], header)}"
+
+    if all(is_int_literal(cell) for cell in cells.flat):
+        ints = np.array([[_saturate(cell) for cell in row] for row in cells], np.int64)
+        ints = ints.reshape(cells.shape)
         bad = (ints < _INT32.min) | (ints > _INT32.max)
         if bad.any():
             i, j = np.argwhere(bad)[0]
             raise ValueError(
-                f"{path}, line {first_line + i}, {_column_name(feature_cols[j], header)}: "
-                f"{cells[i, j]} does not fit a 32-bit integer; rescale the data."
+                f"{where(i, j)}: {cells[i, j]} does not fit a 32-bit integer; rescale the data."
             )
         return ints.astype(np.int32)
-    try:
-        floats = cells.astype(np.float64)
-    except ValueError:
-        for (i, j), cell in np.ndenumerate(cells):
-            if not _is_number(cell):
-                what = "an empty cell" if cell == "" else f"non-numeric value {str(cell)!r}"
-                raise ValueError(
-                    f"{path}, line {first_line + i}, {_column_name(feature_cols[j], header)}: "
-                    f"{what}; every cell must be a number (a header is only allowed on line 1)."
-                ) from None
-        raise  # pragma: no cover - float() and astype agree
-    _check_finite(
-        floats,
-        lambda i, j: f"{path}, line {first_line + i}, {_column_name(feature_cols[j], header)}",
-    )
+    for (i, j), cell in np.ndenumerate(cells):
+        problem = describe_problem(cell)
+        if problem is not None:
+            raise ValueError(
+                f"{where(i, j)}: {problem}; every cell must be a plain number such as 12, "
+                "-0.5 or 1e-3 (a header is only allowed on line 1)."
+            )
+    floats = cells.astype(np.float64)
+    _check_finite(floats, where)
     return floats.astype(np.float32)
-
-
-def _is_int(cell: str) -> bool:
-    try:
-        int(cell)
-    except ValueError:
-        return False
-    return True
 
 
 def _saturate(cell: str) -> int:

@@ -106,9 +106,39 @@ def init_normal(rngs: nnx.Rngs | None, shape: tuple[int, ...], scale: float = 1.
 
 
 def safe_log(p: Array) -> Array:
-    """``log p`` with ``p`` clipped to the smallest normal number: finite logits for ``p = 0``."""
-    p = jnp.asarray(p)
-    return jnp.log(jnp.maximum(p, jnp.finfo(p.dtype).tiny))
+    """``log p`` with ``log 0 = -inf`` exactly: a probability that is zero stays zero (a
+    symbol no state emits makes a sequence impossible, ``log p(x) = -inf``, rather than
+    costing a made-up ``log(tiny) = -87.3`` nats). Only for parameter values (M-steps,
+    ``from_*`` constructors), never differentiated."""
+    return jnp.log(jnp.asarray(p))
+
+
+def poison(valid: Array, log_prob: Array) -> Array:
+    """``log_prob [T, K]`` with NaN rows where ``valid [T]`` is False (after reductions such
+    as ``logsumexp``, whose fused ``max`` need not propagate NaN; elsewhere prefer poisoning
+    the input, which costs nothing).
+
+    The families' ``check_data`` rejects invalid observations eagerly; under ``jax.jit``
+    (traced values) an invalid observation cannot raise, so it makes its row NaN, which the
+    inference kernels propagate to the result (never a silently dropped observation)."""
+    return jnp.where(valid[:, None], log_prob, jnp.nan)
+
+
+def nan_if_not_finite(x: Array) -> Array:
+    """``x`` with NaN in place of +-inf: an input whose NaN every product and sum carries to
+    the log-density (+-inf could become a finite or infinite density instead). Poisoning the
+    input is free; a ``where`` over the ``[T, K]`` output cost ~35% of a jitted E-step."""
+    return jnp.where(jnp.isfinite(x), x, jnp.nan)
+
+
+def all_finite_rows(x: Array) -> Array:
+    """``[T]`` bool: row ``t`` of ``x [T, D]`` holds no NaN and no +-inf."""
+    return jnp.all(jnp.isfinite(x), axis=-1)
+
+
+#: Finite stand-in for ``log 0`` in a one-hot product (``1 * floor + 0 * floor`` stays finite
+#: where ``0 * -inf`` would be NaN); results at or below half of it are mapped back to ``-inf``.
+ONE_HOT_FLOOR = -1e30
 
 
 def safe_divide(num: Array, den: Array, fallback: Array) -> Array:

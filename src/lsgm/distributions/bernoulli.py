@@ -51,15 +51,24 @@ def bernoulli_log_prob(logits: Array, x: Array) -> Array:
         x: ``[T, D]`` with values in {0, 1}.
 
     Returns:
-        ``[T, K]``: ``sum_d x log sigmoid(l) + (1 - x) log sigmoid(-l)``.
+        ``[T, K]``: ``sum_d x log sigmoid(l) + (1 - x) log sigmoid(-l)`` (``-inf`` where a
+        probability is exactly 0, i.e. an infinite logit). A row is NaN where ``x_t`` holds
+        a value other than 0 or 1 (NaN included): under ``jit`` invalid data poisons the
+        result instead of being scored (eagerly, ``check_data`` raises first).
     """
-    x = jnp.asarray(x, logits.dtype)[:, None, :]
+    x = jnp.asarray(x, logits.dtype)
     log_p, log_q = jax.nn.log_sigmoid(logits), jax.nn.log_sigmoid(-logits)
-    return jnp.sum(x * log_p + (1 - x) * log_q, axis=-1)
+    # a select, not x * log_p + (1 - x) * log_q: p = 0 or 1 gives an infinite logit, and
+    # 0 * -inf would be NaN
+    # (a NaN term inside the sum marks a value other than 0/1: cheaper than a pass over the
+    # [T, K] output)
+    bad = jnp.where((x == 0) | (x == 1), 0.0, jnp.nan).astype(log_p.dtype)[:, None, :]
+    return jnp.sum(jnp.where(x[:, None, :] > 0, log_p, log_q) + bad, axis=-1)
 
 
 def _logits(p_and_q: Array) -> Array:
-    """Logits from ``[..., 2]`` pairs ``(p, 1 - p)`` (accurate near 0 and 1, finite at them)."""
+    """Logits from ``[..., 2]`` pairs ``(p, 1 - p)`` (accurate near 0 and 1; ``-inf`` / ``+inf``
+    at 0 / 1, exact zeros)."""
     return safe_log(p_and_q[..., 0]) - safe_log(p_and_q[..., 1])
 
 

@@ -36,6 +36,7 @@ from lsgm.distributions._common import (
     first,
     index_str,
     init_normal,
+    nan_if_not_finite,
     num_free_symmetric,
     prod,
     safe_divide,
@@ -246,9 +247,10 @@ def gaussian_diag_log_prob(means: Array, log_var: Array, x: Array) -> Array:
         x: ``[T, D]``.
 
     Returns:
-        ``[T, K]``.
+        ``[T, K]``; NaN rows where ``x_t`` holds a NaN or +-inf (invalid data poisons the
+        result under ``jit`` rather than scoring ``-inf``).
     """
-    x = jnp.asarray(x, means.dtype)
+    x = nan_if_not_finite(jnp.asarray(x, means.dtype))
     log_var = jnp.broadcast_to(log_var, means.shape)
     if means.ndim == 2:
         return _diag_static_log_prob(means, log_var, x)
@@ -270,13 +272,13 @@ def gaussian_full_log_prob(means: Array, chol_raw: Array, x: Array) -> Array:
         x: ``[T, D]``.
 
     Returns:
-        ``[T, K]``.
+        ``[T, K]``; NaN rows where ``x_t`` holds a NaN or +-inf.
     """
     D = means.shape[-1]
     chol = cholesky_from_unconstrained(chol_raw)
     eye = jnp.broadcast_to(jnp.eye(D, dtype=chol.dtype), chol.shape)
     chol_inv = jax.lax.linalg.triangular_solve(chol, eye, left_side=True, lower=True)
-    diff = jnp.asarray(x, means.dtype)[:, None, :] - means
+    diff = nan_if_not_finite(jnp.asarray(x, means.dtype))[:, None, :] - means
     z = jnp.einsum("...ij,...j->...i", chol_inv, diff)  # (a broadcasting matmul is 3x slower)
     half_log_det = jnp.sum(jnp.diagonal(chol_raw, axis1=-2, axis2=-1), axis=-1)
     return -0.5 * (jnp.sum(z**2, axis=-1) + D * _LOG_2PI) - half_log_det
@@ -522,6 +524,7 @@ class Gaussian(Emission):
         means = np.asarray(means, dtype=np.float64)
         if means.ndim != 2:
             raise ValueError(f"means must have shape [K, D], got {means.shape}.")
+        check_finite(means, "means")
         model = cls(*means.shape, covariance, rngs=None, variance_floor=variance_floor)
         model._set(means, check_covariances(covariances, covariance, model._cov_shape))
         return model

@@ -34,11 +34,13 @@ from jax.scipy.special import logsumexp
 
 from lsgm.distributions._common import (
     REAL_KINDS,
+    all_finite_rows,
     check_finite,
     check_matrix,
     check_positive_int,
     check_stochastic,
     init_normal,
+    poison,
     safe_log,
     seed_from_key,
     zeros,
@@ -119,7 +121,10 @@ def gaussian_mixture_log_prob(
         means, raw, x, covariance: as :func:`mixture_component_log_prob`.
     """
     log_weights = jax.nn.log_softmax(weight_logits, axis=-1)
-    return logsumexp(log_weights + mixture_component_log_prob(means, raw, x, covariance), -1)
+    out = logsumexp(log_weights + mixture_component_log_prob(means, raw, x, covariance), -1)
+    # NaN/inf observations: NaN rows (poisoned again after the reduction, which need not
+    # propagate NaN once fused)
+    return poison(all_finite_rows(jnp.asarray(x)), out)
 
 
 @partial(jax.jit, static_argnames="covariance")

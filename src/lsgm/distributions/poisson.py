@@ -61,10 +61,19 @@ def poisson_log_prob(log_rates: Array, x: Array) -> Array:
         x: ``[T, D]`` non-negative counts.
 
     Returns:
-        ``[T, K]``: ``sum_d x log lambda - lambda - gammaln(x + 1)``.
+        ``[T, K]``: ``sum_d x log lambda - lambda - gammaln(x + 1)`` (``-inf`` for a count
+        above 0 under a rate of exactly 0). A row is NaN where ``x_t`` holds a negative,
+        non-integer or non-finite count: under ``jit`` invalid data poisons the result
+        instead of being scored (eagerly, ``check_data`` raises first).
     """
-    x = jnp.asarray(x, log_rates.dtype)[:, None, :]
-    return jnp.sum(x * log_rates - jnp.exp(log_rates) - gammaln(x + 1), axis=-1)
+    x = jnp.asarray(x, log_rates.dtype)
+    # a NaN term inside the sum marks an invalid count (cheaper than a pass over the output)
+    bad = jnp.where(jnp.isfinite(x) & (x >= 0) & (x == jnp.round(x)), 0.0, jnp.nan)
+    x = x[:, None, :]
+    # rate 0 (log_rates = -inf) with the count 0 is log 1 = 0, not 0 * -inf = NaN
+    x_log_rate = jnp.where(x > 0, x * log_rates, 0.0)
+    terms = x_log_rate - jnp.exp(log_rates) - gammaln(x + 1) + bad[:, None, :]
+    return jnp.sum(terms, axis=-1)
 
 
 @jax.jit
@@ -137,6 +146,13 @@ class Poisson(Emission):
         if (x < 0).any():
             pos = first(x < 0)
             fail(where, f"negative count {x[pos]} at {pos}", "Poisson data must be counts >= 0")
+        largest = 2 ** (jnp.finfo(self.log_rates[...].dtype).nmant + 1)  # 2**24 in float32
+        if (x > largest).any():
+            pos = first(x > largest)
+            fail(where, f"count {x[pos]} at {pos} is above {largest}, the largest count whose "
+                 f"log-probability {self.log_rates[...].dtype} computes exactly",
+                 "scale the counts down, or enable 64-bit JAX (jax.config.update("
+                 "'jax_enable_x64', True)) before building the model")  # fmt: skip
 
     def sample(self, key: Array, states: Array) -> Array:
         return _sample(key, self.log_rates[...], states)

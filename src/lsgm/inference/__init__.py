@@ -6,6 +6,10 @@ backward variables, filtering and smoothing marginals, Viterbi paths and posteri
 Each works on one sequence (batch with ``jax.vmap``) and accepts ``length`` (padding) and
 ``allowed`` (restrict paths to a subset of states). ``chunked_*`` are exact blocked variants for
 very long sequences with stationary potentials (:mod:`lsgm.inference.chunked`).
+
+Zero is exact: an impossible sequence has ``log p(x) = -inf``, NaN posteriors and an all
+``-1`` Viterbi path (:func:`first_impossible_step` says where it becomes impossible); NaN
+potentials (invalid input) give NaN, never ``-inf``.
 """
 
 from lsgm.inference.chunked import (
@@ -20,6 +24,7 @@ from lsgm.inference.kernels import (
     backward,
     expected_counts,
     filtered,
+    first_impossible_step,
     forward,
     log_partition,
     posteriors,
@@ -41,6 +46,7 @@ __all__ = [
     "check_potentials",
     "expected_counts",
     "filtered",
+    "first_impossible_step",
     "forward",
     "log_partition",
     "posteriors",

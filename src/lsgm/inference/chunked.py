@@ -61,7 +61,14 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from lsgm.inference.potentials import LOG_FLOOR, Potentials, check_potentials, to_public_log
+from lsgm.inference.potentials import (
+    LOG_FLOOR,
+    Potentials,
+    check_potentials,
+    floor_or_nan,
+    nan_if,
+    to_public_log,
+)
 
 Array = jax.Array
 
@@ -140,11 +147,12 @@ def _right(m: Array, x: Array) -> Array:
 
 
 def _normalise(x: Array, axes) -> tuple[Array, Array]:
-    """``(x / sum, log sum)`` over ``axes``; an all-zero ``x`` stays 0 with log-sum LOG_FLOOR."""
+    """``(x / sum, log sum)`` over ``axes``; an all-zero ``x`` stays 0 with log-sum LOG_FLOOR
+    (a NaN sum stays NaN)."""
     total = x.sum(axis=axes, keepdims=True)
     ok = total > 0
     safe = jnp.where(ok, total, 1.0)
-    log_total = jnp.where(ok, jnp.log(safe), LOG_FLOOR)
+    log_total = jnp.where(ok, jnp.log(safe), floor_or_nan(total))
     return x / safe, jnp.squeeze(log_total, axis=axes)
 
 
@@ -215,15 +223,21 @@ def _boundary_backward(sp: _SumProduct) -> Array:
     return leaving.T
 
 
+def _has_nan(p: Potentials) -> Array:
+    """``[]`` bool: a NaN anywhere in the potentials (tested explicitly: a fused ``max`` need
+    not propagate it; see :func:`lsgm.inference.potentials.has_nan`)."""
+    return jnp.any(jnp.array([jnp.any(jnp.isnan(jnp.asarray(a))) for a in p]))
+
+
 @partial(jax.jit, static_argnames="chunk")
 def _log_partition(p: Potentials, chunk: int) -> Array:
-    return to_public_log(_boundary_forward(_sum_product(p, chunk))[1])
+    return nan_if(_has_nan(p), to_public_log(_boundary_forward(_sum_product(p, chunk))[1]))
 
 
 @partial(jax.jit, static_argnames="chunk")
 def _posteriors(p: Potentials, chunk: int) -> Array:
     sp = _sum_product(p, chunk)
-    entering, _ = _boundary_forward(sp)
+    entering, log_z = _boundary_forward(sp)
     leaving = _boundary_backward(sp)
 
     def forward_step(alpha, inputs):  # alpha [K, C]
@@ -243,6 +257,8 @@ def _posteriors(p: Potentials, chunk: int) -> Array:
 
     _, betas = jax.lax.scan(backward_step, leaving, (sp.emit, sp.b.stay), reverse=True)
     states, _ = _normalise(alphas * betas, 1)  # [L, K, C]
+    # p(x) = 0 or NaN potentials: the posteriors are undefined (NaN), as in posteriors()
+    states = jnp.where((log_z > LOG_FLOOR / 2) & ~_has_nan(p), states, jnp.nan)
     return _unblock(states, p.log_emit.shape[0])
 
 
@@ -328,6 +344,8 @@ def _viterbi(p: Potentials, chunk: int) -> tuple[Array, Array]:
         return previous.astype(jnp.int32), state
 
     _, path = jax.lax.scan(inner_back, end_states, psi, reverse=True)  # [L, C]
+    score = nan_if(_has_nan(p), score)
+    path = jnp.where(score > LOG_FLOOR / 2, path, -1)  # no path (-inf) or NaN: all -1
     return _unblock(path, p.log_emit.shape[0]), to_public_log(jnp.maximum(score, LOG_FLOOR))
 
 
@@ -347,8 +365,9 @@ def chunked_log_partition(p: Potentials, chunk: int | None = None) -> Array:
 def chunked_posteriors(p: Potentials, chunk: int | None = None) -> Array:
     """``[T, K]`` smoothed state marginals ``p(z_t = k | x)`` (rows sum to 1), by chunks.
 
-    Equal to ``lsgm.inference.posteriors(p).states`` up to rounding; memory: a few ``[T, K]``
-    arrays (37 MB each for ``T = 4.64·10^6``, ``K = 2``, float32).
+    Equal to ``lsgm.inference.posteriors(p).states`` up to rounding (NaN, as there, for an
+    impossible sequence); memory: a few ``[T, K]`` arrays (37 MB each for ``T = 4.64·10^6``,
+    ``K = 2``, float32).
     """
     return _posteriors(p, _check(p, chunk))
 
@@ -357,6 +376,7 @@ def chunked_viterbi(p: Potentials, chunk: int | None = None) -> tuple[Array, Arr
     """Most probable path by max-plus chunk products: ``(path [T] int32, log_score [])``.
 
     The same path as :func:`lsgm.inference.viterbi` whenever the maximum is unique (see the
-    module docstring on ties); ``log_score = max_z log p(x, z)``.
+    module docstring on ties); ``log_score = max_z log p(x, z)``. When no path exists
+    (``log_score = -inf``) or the potentials hold a NaN the path is all ``-1``.
     """
     return _viterbi(p, _check(p, chunk))

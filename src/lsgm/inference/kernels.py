@@ -12,6 +12,12 @@ Every function takes :class:`~lsgm.inference.Potentials` of one sequence plus
 
 Batch with ``jax.vmap``; all functions compose with ``jax.jit`` and ``jax.grad``. Shapes are
 validated at trace time (:func:`~lsgm.inference.potentials.check_potentials`).
+
+Zeros and NaN: an impossible sequence (every path has probability 0) has ``log_z = -inf``,
+``-inf`` forward variables from the step where it becomes impossible
+(:func:`first_impossible_step`) on, NaN filtering rows from there and NaN posteriors; a NaN
+in the potentials of a valid step (invalid input) makes every output NaN on the valid steps.
+Both methods give the same answers.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ from lsgm.inference.potentials import (
     Potentials,
     Prepared,
     check_potentials,
+    floor_or_nan,
+    has_nan,
+    nan_if,
     prepare,
     to_public_log,
     valid_steps,
@@ -91,8 +100,28 @@ def _kernel(impl):
 
 
 def _safe_log(x: Array) -> Array:
+    """``log x`` with ``0 -> LOG_FLOOR``; NaN stays NaN (never read as a zero)."""
     positive = x > 0
-    return jnp.where(positive, jnp.log(jnp.where(positive, x, 1.0)), LOG_FLOOR)
+    return jnp.where(positive, jnp.log(jnp.where(positive, x, 1.0)), floor_or_nan(x))
+
+
+def _dead_steps(prep: Prepared, log_c: Array) -> Array:
+    """``[T]`` bool: True at the valid steps ``t`` where ``p(x_{1:t}) = 0`` (the forward mass
+    is all zero). Both methods agree here: the scaled scan's zero vector gives
+    ``log_c = LOG_FLOOR``, the log scan's all-floored vector a normaliser near ``LOG_FLOOR``,
+    and no later finite ``log_c`` lifts the running sum back above ``LOG_FLOOR / 2``."""
+    return (jnp.cumsum(log_c) <= LOG_FLOOR / 2) & valid_steps(prep)
+
+
+def _undefined(log_z: Array) -> Array:
+    """``[]`` bool: the posteriors are undefined (``p(x) = 0``, or NaN potentials)."""
+    return ~(log_z > LOG_FLOOR / 2)
+
+
+def _nan_where(bad: Array, x: Array) -> Array:
+    """``x`` with NaN where ``bad`` (broadcast over the trailing axes of ``x``)."""
+    bad = jnp.reshape(bad, jnp.shape(bad) + (1,) * (x.ndim - jnp.ndim(bad)))
+    return jnp.where(bad, jnp.nan, x)
 
 
 def _mask_rows(prep: Prepared, x: Array, valid: Array, fill) -> Array:
@@ -156,7 +185,7 @@ def log_partition(p: Potentials, length=None, allowed=None, method: str = "scale
     """``log p(x_{1:length})`` summed over all (allowed) state paths. Returns a scalar."""
     prep = prepare(p, length, allowed)
     log_z = _log_z(method, prep.padded, prep.log_init, prep.log_trans, prep.log_emit, prep.length)
-    return to_public_log(log_z)
+    return nan_if(has_nan(prep), to_public_log(log_z))
 
 
 @_kernel
@@ -165,7 +194,9 @@ def forward(p: Potentials, length=None, allowed=None, method: str = "scaled") ->
     prep = prepare(p, length, allowed)
     log_alpha_hat, log_c = _forward_normalised(prep, method)
     log_alpha = log_alpha_hat + jnp.cumsum(log_c)[:, None]
-    return to_public_log(_mask_rows(prep, log_alpha, valid_steps(prep), LOG_FLOOR))
+    valid = valid_steps(prep)
+    log_alpha = _nan_where(has_nan(prep) & valid, log_alpha)
+    return to_public_log(_mask_rows(prep, log_alpha, valid, LOG_FLOOR))
 
 
 @_kernel
@@ -181,18 +212,27 @@ def backward(p: Potentials, length=None, allowed=None, method: str = "scaled") -
     log_beta = log_beta_hat + later[:, None]
     if allowed is not None:  # no allowed path passes through a disallowed state
         log_beta = jnp.where(jnp.asarray(allowed, bool)[None, :], log_beta, LOG_FLOOR)
-    return to_public_log(_mask_rows(prep, log_beta, valid_steps(prep), LOG_FLOOR))
+    valid = valid_steps(prep)
+    log_beta = _nan_where(has_nan(prep) & valid, log_beta)
+    return to_public_log(_mask_rows(prep, log_beta, valid, LOG_FLOOR))
 
 
 @_kernel
 def filtered(p: Potentials, length=None, allowed=None, method: str = "scaled") -> Array:
-    """``[T, K]`` filtering distributions ``p(z_t = k | x_{1:t})``; rows ``t >= length`` are 0."""
+    """``[T, K]`` filtering distributions ``p(z_t = k | x_{1:t})``; rows ``t >= length`` are 0.
+
+    Rows from the first step whose prefix has probability 0 on (see
+    :func:`first_impossible_step`) are NaN: the conditional is undefined there."""
     prep = prepare(p, length, allowed)
     if method == "log":
-        probs = jnp.exp(log_space.forward(prep, UNROLL).log_alpha_hat)
+        fwd = log_space.forward(prep, UNROLL)
+        probs = jnp.exp(fwd.log_alpha_hat)
     else:
-        probs = scaled.forward(prep, UNROLL).alpha_hat
-    return _mask_rows(prep, probs, valid_steps(prep), 0.0)
+        fwd = scaled.forward(prep, UNROLL)
+        probs = fwd.alpha_hat
+    valid = valid_steps(prep)
+    probs = _nan_where(_dead_steps(prep, fwd.log_c) | (has_nan(prep) & valid), probs)
+    return _mask_rows(prep, probs, valid, 0.0)
 
 
 @_kernel
@@ -202,10 +242,38 @@ def expected_counts(p: Potentials, length=None, allowed=None, method: str = "sca
     The E-step of Baum–Welch. For stationary potentials ``transitions`` is the ``[K, K]`` sum
     over time of the pairwise marginals, accumulated inside the backward scan
     (:func:`lsgm.inference.scaled.backward_counts`; ``method="log"``: summed from the
-    ``[T-1, K, K]`` marginals); see :class:`ExpectedCounts`.
+    ``[T-1, K, K]`` marginals); see :class:`ExpectedCounts`. An impossible sequence
+    (``log_z = -inf``) or NaN potentials give NaN ``states`` (valid rows) and ``transitions``.
     """
-    counts = _expected_counts(prepare(p, length, allowed), method)
-    return counts._replace(log_z=to_public_log(counts.log_z))
+    prep = prepare(p, length, allowed)
+    counts = _expected_counts(prep, method)
+    bad = has_nan(prep)
+    undefined = _undefined(counts.log_z) | bad
+    valid = valid_steps(prep)
+    if prep.is_stationary:
+        transitions = _nan_where(undefined, counts.transitions)
+    else:
+        transitions = _nan_where(undefined & valid[1:], counts.transitions)
+    return ExpectedCounts(
+        log_z=nan_if(bad, to_public_log(counts.log_z)),
+        states=_nan_where(undefined & valid, counts.states),
+        transitions=transitions,
+    )
+
+
+@_kernel
+def first_impossible_step(p: Potentials, length=None, allowed=None, method: str = "scaled"):
+    """``[]`` int32: the first step ``t`` (0-based) at which ``p(x_{1:t+1}) = 0``, i.e. the
+    forward mass over (allowed) states is all zero; ``-1`` when ``p(x_{1:length}) > 0``.
+
+    Where a sequence is impossible (``log_partition = -inf``) this says where: at step ``t``
+    no state that a path can reach gives the observation a non-zero likelihood (or no allowed
+    transition leads there). NaN potentials (invalid input, ``log_partition`` NaN) give ``-1``.
+    """
+    prep = prepare(p, length, allowed)
+    log_c = _forward_normalised(prep, method)[1]
+    dead = _dead_steps(prep, log_c)
+    return jnp.where(dead.any() & ~has_nan(prep), jnp.argmax(dead), -1).astype(jnp.int32)
 
 
 def _posteriors_log(prep: Prepared) -> Posteriors:
@@ -230,12 +298,20 @@ def posteriors(p: Potentials, length=None, allowed=None, method: str = "scaled")
     ``states[t, k] = p(z_t = k | x)`` and ``transitions[t, i, j] = p(z_t = i, z_{t+1} = j | x)``,
     which are also the gradients of ``log_partition`` with respect to ``log_emit`` and
     ``log_trans`` (time-varying), respectively.
+
+    An impossible sequence (``log_z = -inf``: every path has probability 0) has no posterior:
+    its ``states`` and ``transitions`` are NaN on the valid steps (0 on padding), with both
+    methods; so are those of NaN potentials (``log_z`` NaN).
     """
     prep = prepare(p, length, allowed)
     post = _posteriors_log(prep) if method == "log" else _posteriors_scaled(prep)
     valid = valid_steps(prep)
+    bad = has_nan(prep)
+    undefined = _undefined(post.log_z) | bad
+    states = _mask_rows(prep, post.states, valid, 0.0)
+    transitions = _mask_rows(prep, post.transitions, valid[1:], 0.0)
     return Posteriors(
-        log_z=to_public_log(post.log_z),
-        states=_mask_rows(prep, post.states, valid, 0.0),
-        transitions=_mask_rows(prep, post.transitions, valid[1:], 0.0),
+        log_z=nan_if(bad, to_public_log(post.log_z)),
+        states=_nan_where(undefined & valid, states),
+        transitions=_nan_where(undefined & valid[1:], transitions),
     )

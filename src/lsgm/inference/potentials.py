@@ -10,7 +10,12 @@ log-space tables (see ``DESIGN.md`` §1):
 
 ``-inf`` marks a structural zero. Inside the kernels every ``-inf`` is replaced by the finite
 :data:`LOG_FLOOR`, so that ``exp`` still gives an exact ``0`` while no ``inf - inf`` can reach a
-gradient; outputs map values at or below ``LOG_FLOOR / 2`` back to ``-inf``.
+gradient; outputs map values at or below ``LOG_FLOOR / 2`` back to ``-inf``. A probability
+that is zero is exactly zero: a sequence that no path explains has ``log p(x) = -inf``.
+
+NaN marks invalid input (e.g. an out-of-range symbol under ``jax.jit``, see the emission
+families) and is never read as a zero: a NaN at a valid step makes ``log p(x)`` and every
+quantity that depends on it NaN, with both methods and in every kernel.
 """
 
 from __future__ import annotations
@@ -154,11 +159,17 @@ def prepare(p: Potentials, length=None, allowed=None) -> Prepared:
     log_init = jnp.asarray(p.log_init, dtype)
     log_trans = jnp.asarray(p.log_trans, dtype)
     log_emit = jnp.asarray(p.log_emit, dtype)
-    if allowed is not None:
+    if allowed is not None:  # (NaN stays NaN, also in disallowed states)
         allowed = jnp.asarray(allowed, bool)
-        log_init = jnp.where(allowed, log_init, LOG_FLOOR)
-        log_emit = jnp.where(allowed[None, :], log_emit, LOG_FLOOR)
-    floor = jnp.asarray(LOG_FLOOR, dtype)
+        log_init = jnp.where(allowed, log_init, floor_or_nan(log_init))
+        log_emit = jnp.where(allowed[None, :], log_emit, floor_or_nan(log_emit))
+    if length is not None and concrete_or_none(length) is None:
+        # a traced length cannot raise (check_potentials checks concrete ones): one outside
+        # [0, T] makes the potentials NaN, so every result is NaN instead of silently clipped
+        # (0 is a filler row's length, see lsgm.distributed.pad_rows)
+        length = jnp.asarray(length)
+        log_init = nan_if((length < 0) | (length > T), log_init)
+    floor = jnp.asarray(LOG_FLOOR, dtype)  # jnp.maximum keeps NaN
     return Prepared(
         jnp.maximum(log_init, floor),
         jnp.maximum(log_trans, floor),
@@ -168,9 +179,33 @@ def prepare(p: Potentials, length=None, allowed=None) -> Prepared:
     )
 
 
+def floor_or_nan(x: Array) -> Array:
+    """:data:`LOG_FLOOR` where ``x`` is a number, NaN where ``x`` is NaN: what a kernel stores
+    for "probability 0" without turning invalid input into a zero."""
+    return jnp.where(jnp.isnan(x), x, jnp.asarray(LOG_FLOOR, jnp.result_type(x)))
+
+
 def to_public_log(x: Array) -> Array:
-    """Map floored log-values (``<= LOG_FLOOR / 2``) back to ``-inf``."""
+    """Map floored log-values (``<= LOG_FLOOR / 2``) back to ``-inf`` (NaN stays NaN)."""
     return jnp.where(x <= LOG_FLOOR / 2, -jnp.inf, x)
+
+
+def has_nan(prep: Prepared) -> Array:
+    """``[]`` bool: a NaN in the potentials of a valid step (invalid input).
+
+    Tested explicitly, once, because a fused XLA ``max`` reduction need not propagate NaN
+    (on CPU a NaN row was seen to come out of the scaled scan as a zero, i.e. ``-inf``)."""
+    valid = valid_steps(prep)
+    emit = jnp.any(jnp.isnan(prep.log_emit) & valid[:, None])
+    trans = jnp.isnan(prep.log_trans)
+    if not prep.is_stationary:
+        trans = trans & valid[1:, None, None]
+    return jnp.any(jnp.isnan(prep.log_init)) | emit | jnp.any(trans)
+
+
+def nan_if(flag: Array, x: Array) -> Array:
+    """``x``, or NaN everywhere when ``flag`` (a ``[]`` bool)."""
+    return jnp.where(flag, jnp.nan, x)
 
 
 def valid_steps(prep: Prepared) -> Array:

@@ -17,7 +17,13 @@ import jax.numpy as jnp
 
 from lsgm.inference import scaled
 from lsgm.inference.kernels import UNROLL, _safe_log
-from lsgm.inference.potentials import Potentials, check_potentials, prepare
+from lsgm.inference.potentials import (
+    LOG_FLOOR,
+    Potentials,
+    check_potentials,
+    has_nan,
+    prepare,
+)
 
 Array = jax.Array
 
@@ -26,7 +32,9 @@ Array = jax.Array
 def _sample_paths(p, key, num_samples, length, allowed):
     prep = prepare(p, length, allowed)
     T = prep.num_steps
-    log_filtered = _safe_log(scaled.forward(prep, UNROLL).alpha_hat)  # [T, K]
+    fwd = scaled.forward(prep, UNROLL)
+    log_filtered = _safe_log(fwd.alpha_hat)  # [T, K]
+    possible = (fwd.log_c.sum() > LOG_FLOOR / 2) & ~has_nan(prep)  # p(x) > 0, no NaN
 
     def one_path(path_key):
         keys = jax.random.split(path_key, T)
@@ -42,7 +50,7 @@ def _sample_paths(p, key, num_samples, length, allowed):
         xs = (jnp.arange(T - 1), keys[:-1], log_filtered[:-1], prep.trans_at_steps())
         _, earlier = jax.lax.scan(step, last, xs, reverse=True, unroll=UNROLL)
         path = jnp.concatenate([earlier, last[None]])
-        return jnp.where(jnp.arange(T) < prep.length, path, -1)
+        return jnp.where((jnp.arange(T) < prep.length) & possible, path, -1)
 
     return jax.vmap(one_path)(jax.random.split(key, num_samples))
 
@@ -51,7 +59,8 @@ def sample_paths(p: Potentials, key: Array, num_samples: int, length=None, allow
     """Draw ``num_samples`` state paths from ``p(z | x)``.
 
     Returns:
-        ``[S, T]`` int32 paths; entries ``t >= length`` are ``-1``.
+        ``[S, T]`` int32 paths; entries ``t >= length`` are ``-1``, and every entry is ``-1``
+        when no path exists (``log p(x) = -inf``) or the potentials hold a NaN.
     """
     check_potentials(p, length, allowed)
     if int(num_samples) < 1:

@@ -10,7 +10,8 @@ The normalised forward variable ``alpha_hat_t = p(z_t | x_{1:t})`` obeys
 and ``log p(x_{1:T}) = sum_t c_t`` with ``c_t = log s_t + m_t + a_{t-1}`` (and the shift of
 ``pi`` at ``t = 1``). The backward pass is normalised on its own (see :func:`backward`), and
 ``p(z_t | x) ∝ alpha_hat_t * beta_hat_t``. A step whose unnormalised vector is all zero (no
-allowed path) gets ``c_t = LOG_FLOOR`` and a zero ``alpha_hat``.
+allowed path) gets ``c_t = LOG_FLOOR`` and a zero ``alpha_hat``; a NaN one gets ``c_t = NaN``
+(never the "no path" branch: invalid input stays visible).
 
 Limitation (shared by every scaled HMM code, e.g. hmmlearn's ``"scaling"``): when every state
 with predicted mass has an emission more than ~87 (float32) / ~700 (float64) nats below the
@@ -24,7 +25,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from lsgm.inference.potentials import LOG_FLOOR, Prepared
+from lsgm.inference.potentials import Prepared, floor_or_nan
 
 Array = jax.Array
 
@@ -50,9 +51,10 @@ def _safe_divide(x: Array, total: Array) -> Array:
 
 
 def _log_normalisers(prep: Prepared, total: Array, shift: Array, valid: Array) -> Array:
-    """``log total + shift`` (``LOG_FLOOR`` where ``total == 0``, 0 where not ``valid``)."""
+    """``log total + shift`` (``LOG_FLOOR`` where ``total == 0``, NaN where it is NaN, 0 where
+    not ``valid``)."""
     ok = total > 0
-    log = jnp.where(ok, jnp.log(jnp.where(ok, total, 1.0)) + shift, LOG_FLOOR)
+    log = jnp.where(ok, jnp.log(jnp.where(ok, total, 1.0)) + shift, floor_or_nan(total))
     return prep.select(valid, log, 0.0)
 
 

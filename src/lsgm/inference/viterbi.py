@@ -9,7 +9,8 @@ then ``z_T = argmax delta_T`` and ``z_{t-1} = psi_t(z_t)``. Ties go to the lowes
 compensated (Kahan) running offset: ``delta_t`` itself grows like ``-t`` nats per step, and in
 float32 its per-step differences (``log 0.9999 ≈ -1e-4``) would be rounded away after about
 10^4 steps (measured: a quarter of a 4.6 Mb genome's path wrong without the shift). Padded steps keep ``delta`` and use the identity back-pointer, so the path
-ends at ``length - 1``; its padded entries are ``-1``.
+ends at ``length - 1``; its padded entries are ``-1``, and so is every entry when no path
+has a non-zero probability (score ``-inf``) or the potentials hold a NaN (score NaN).
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ import jax
 import jax.numpy as jnp
 
 from lsgm.inference.kernels import UNROLL
-from lsgm.inference.potentials import Potentials, check_potentials, prepare, to_public_log
+from lsgm.inference.potentials import (
+    LOG_FLOOR,
+    Potentials,
+    check_potentials,
+    has_nan,
+    nan_if,
+    prepare,
+    to_public_log,
+)
 
 Array = jax.Array
 
@@ -63,7 +72,10 @@ def _viterbi(p, length, allowed):
     _, earlier = jax.lax.scan(back_step, last_state, psis, reverse=True, unroll=UNROLL)
     path = jnp.concatenate([earlier, last_state[None]])
     path = prep.select(jnp.arange(T) < prep.length, path, -1)
-    return path, to_public_log(offset + jnp.max(delta_last))
+    score = nan_if(has_nan(prep), offset + jnp.max(delta_last))
+    # no path (score -inf) or invalid input (NaN): no made-up path either
+    path = jnp.where(score > LOG_FLOOR / 2, path, -1)
+    return path, to_public_log(score)
 
 
 def viterbi(p: Potentials, length=None, allowed=None) -> tuple[Array, Array]:
@@ -72,6 +84,12 @@ def viterbi(p: Potentials, length=None, allowed=None) -> tuple[Array, Array]:
     Returns:
         ``(path [T] int32, log_score [])`` with ``log_score = max_z log p(x, z)`` over
         (allowed) paths and ``path[t] = -1`` for ``t >= length``.
+
+        When no path exists (every path has probability 0: ``log_score = -inf``) the path is
+        all ``-1`` (the padding marker), not a made-up path; so it is when the potentials hold
+        a NaN at a valid step (``log_score`` NaN). Test ``path[0] < 0`` (or the score) to
+        detect both; :func:`lsgm.inference.first_impossible_step` says where a sequence
+        becomes impossible.
     """
     check_potentials(p, length, allowed)
     return _viterbi(p, length, allowed)

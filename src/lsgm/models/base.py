@@ -46,15 +46,35 @@ class SequenceModel(nnx.Module):
         return inference.log_partition(self.potentials(self._checked(x)), length)
 
     def posteriors(self, x, length=None) -> inference.Posteriors:
-        """State and pairwise posteriors of one sequence (see :func:`lsgm.inference.posteriors`)."""
-        return inference.posteriors(self.potentials(self._checked(x)), length)
+        """State and pairwise posteriors of one sequence (see :func:`lsgm.inference.posteriors`).
+
+        Called eagerly, an impossible sequence (``p(x) = 0``: posteriors undefined) is a
+        ``ValueError`` naming the position where it becomes impossible; under ``jax.jit``
+        its posteriors are NaN (the kernels' convention)."""
+        post = inference.posteriors(self.potentials(self._checked(x)), length)
+        self._raise_if_undefined(x, length, post.states)
+        return post
 
     def filtered(self, x, length=None) -> Array:
-        """``[T, K]`` ``p(z_t | x_{1:t})`` of one sequence."""
-        return inference.filtered(self.potentials(self._checked(x)), length)
+        """``[T, K]`` ``p(z_t | x_{1:t})`` of one sequence (eagerly, an impossible sequence
+        raises as in :meth:`posteriors`; under ``jax.jit`` its rows from the impossible
+        position on are NaN)."""
+        probs = inference.filtered(self.potentials(self._checked(x)), length)
+        self._raise_if_undefined(x, length, probs)
+        return probs
+
+    def _raise_if_undefined(self, x, length, probs: Array) -> None:
+        if isinstance(probs, jax.core.Tracer) or not np.isnan(np.asarray(probs)).any():
+            return
+        batch = self.batch([np.asarray(x)], None if length is None else [int(length)])
+        self._raise_if_impossible(batch, np.ones(1, bool))
 
     def viterbi(self, x, length=None) -> tuple[Array, Array]:
-        """``(path [T], log_score)`` of one sequence."""
+        """``(path [T], log_score)`` of one sequence (see :func:`lsgm.inference.viterbi`).
+
+        When the sequence is impossible under the model (no path has a non-zero
+        probability) ``log_score`` is ``-inf`` and the path is all ``-1``: no made-up path.
+        """
         return inference.viterbi(self.potentials(self._checked(x)), length)
 
     # -------------------------------------------------------- many sequences
@@ -81,14 +101,68 @@ class SequenceModel(nnx.Module):
         return np.asarray(_batched(self, "log_z", self.batch(xs, lengths), mesh))
 
     def predict(self, xs, lengths=None, *, mesh=None):
-        """Viterbi paths: a list of ``[T_i]`` arrays (or ``[N, T]`` padded with -1)."""
+        """Viterbi paths: a list of ``[T_i]`` arrays (or ``[N, T]`` padded with -1).
+
+        Raises:
+            ValueError: a sequence is impossible under the model (probability 0: no state
+                path exists), naming the sequence and the first position at which it becomes
+                impossible (see :meth:`impossible_positions`).
+        """
         batch = self.batch(xs, lengths)
-        return unpad(_batched(self, "viterbi", batch, mesh), batch)
+        paths = _batched(self, "viterbi", batch, mesh)
+        self._raise_if_impossible(batch, np.asarray(paths)[:, 0] < 0)
+        return unpad(paths, batch)
 
     def predict_proba(self, xs, lengths=None, *, mesh=None):
-        """State posteriors: a list of ``[T_i, K]`` arrays (or ``[N, T, K]``, zero-padded)."""
+        """State posteriors: a list of ``[T_i, K]`` arrays (or ``[N, T, K]``, zero-padded).
+
+        Raises:
+            ValueError: a sequence is impossible under the model (its posteriors are
+                undefined), naming the sequence and the first position at which it becomes
+                impossible (see :meth:`impossible_positions`).
+        """
         batch = self.batch(xs, lengths)
-        return unpad(_batched(self, "states", batch, mesh), batch)
+        states = _batched(self, "states", batch, mesh)
+        self._raise_if_impossible(batch, np.isnan(np.asarray(states)).any(axis=(1, 2)))
+        return unpad(states, batch)
+
+    def impossible_positions(self, xs, lengths=None, *, mesh=None) -> list[int | None]:
+        """For each sequence, the first position (1-based) at which it becomes impossible.
+
+        Entry ``i`` is ``None`` when ``p(x_i) > 0``, else the smallest ``P`` with
+        ``p(x_{i,1:P}) = 0``: at position ``P`` no state the model can be in gives the
+        observation a non-zero probability (typically a symbol whose emission probability
+        is 0 in every reachable state). :meth:`score_samples` gives ``-inf`` for exactly
+        these sequences; :meth:`predict` and :meth:`predict_proba` raise for them.
+        """
+        batch = self.batch(xs, lengths)
+        steps = np.asarray(_batched(self, "first_impossible", batch, mesh))
+        return [None if t < 0 else int(t) + 1 for t in steps]
+
+    def _raise_if_impossible(self, batch: PaddedBatch, bad: np.ndarray) -> None:
+        """ValueError naming the first sequence flagged in ``bad [N]`` and where (and why) it
+        becomes impossible."""
+        if not bad.any():
+            return
+        i = int(np.flatnonzero(bad)[0])
+        n = int(batch.lengths[i])
+        x = jnp.asarray(batch.data[i, :n])
+        t = int(inference.first_impossible_step(self.potentials(x)))
+        others = f" ({int(bad.sum()) - 1} more sequence(s) too)" if bad.sum() > 1 else ""
+        if t < 0:  # not a zero: NaN potentials (e.g. NaN parameters)
+            raise ValueError(
+                f"sequence {i}: the posteriors are NaN{others}; the model's potentials hold a "
+                "NaN (check the parameters for NaN, e.g. after a diverged fit)."
+            )
+        value = np.asarray(batch.data[i, t])
+        shown = value.item() if value.ndim == 0 else np.array2string(value, threshold=8)
+        raise ValueError(
+            f"sequence {i} is impossible under the model (probability 0, log p = -inf){others}: "
+            f"it becomes impossible at position {t + 1} (1-based), where the model gives "
+            f"observation {shown} probability 0 in every state it can be in; refit with a "
+            "pseudocount (a prior, e.g. DirichletPrior(concentration > 1) for categorical "
+            "emissions) or check the data. impossible_positions() lists every such sequence."
+        )
 
     def aic(self, xs, lengths=None) -> float:
         """Akaike information criterion ``-2 log L + 2 k``."""
@@ -111,6 +185,8 @@ def _batched_impl(graphdef, op: str, state, data, lengths):
             return inference.log_partition(p, n)
         if op == "states":
             return inference.posteriors(p, n).states
+        if op == "first_impossible":
+            return inference.first_impossible_step(p, n)
         return inference.viterbi(p, n)[0]
 
     return jax.vmap(one)(data, lengths)

@@ -4,7 +4,9 @@ For a family the LSGM needs: the number ``P`` of raw outputs per state, how to r
 static parameters of an :class:`~lsgm.distributions.Emission` as a ``[K, P]`` bias, the
 log-likelihood of ``x [T, ...]`` under time-varying raw parameters ``[T, K, P]``, how to feed
 an observation to the RNN (``encode``: ``[T, ...] -> [T, D_in]``), and how to sample one
-observation from ``[P]`` raw parameters.
+observation from ``[P]`` raw parameters. Invalid observations (a symbol out of range, a
+value that is not 0/1, NaN/inf) become NaN rows in both ``log_prob`` and ``encode``, so under
+``jax.jit`` they poison the result instead of being dropped.
 
 Supported: :class:`~lsgm.distributions.Categorical` (logits; hard or soft symbols),
 diagonal :class:`~lsgm.distributions.Gaussian` (means and log-variances) and
@@ -29,6 +31,7 @@ from lsgm.distributions import (
     gaussian_diag_log_prob,
 )
 from lsgm.distributions.base import Emission
+from lsgm.distributions.categorical import SOFT_ATOL
 
 Array = jax.Array
 
@@ -44,6 +47,17 @@ class Family(NamedTuple):
     sample: Callable[[Array, Array], Array]  # (key, raw [P]) -> one observation
 
 
+def _as_float(x) -> Array:
+    return jnp.asarray(x, jnp.result_type(float))
+
+
+def _poison_rows(valid: Array, encoded: Array) -> Array:
+    """``encoded [T, D]`` with NaN rows where ``valid [T]`` is False: an invalid observation
+    fed to the RNN under ``jit`` poisons every later feature (and so the likelihood) rather
+    than reading as a valid input (e.g. the all-zero one-hot of an out-of-range symbol)."""
+    return jnp.where(valid[:, None], encoded, jnp.nan)
+
+
 # One Family object per (family, size): the LSGM keeps it as a static attribute, so models of
 # the same configuration have equal graph definitions and share compiled functions.
 @cache
@@ -52,8 +66,11 @@ def _categorical(M: int) -> Family:
     def encode(x):
         x = jnp.asarray(x)
         if jnp.issubdtype(x.dtype, jnp.integer):
-            return jax.nn.one_hot(x, M)
-        return x.astype(jnp.result_type(float))
+            # one_hot of an out-of-range symbol is a row of zeros: poison it instead
+            return _poison_rows((x >= 0) & (x < M), jax.nn.one_hot(x, M))
+        x = x.astype(jnp.result_type(float))
+        valid = jnp.all(jnp.isfinite(x) & (x >= 0), -1) & (jnp.abs(x.sum(-1) - 1) <= SOFT_ATOL)
+        return _poison_rows(valid, x)
 
     return Family(
         num_params=M,
@@ -76,7 +93,7 @@ def _gaussian(D: int) -> Family:
         input_dim=D,
         bias=lambda em: jnp.concatenate([em.loc[...], em.cov_params[...]], axis=-1),
         log_prob=lambda raw, x: gaussian_diag_log_prob(raw[..., :D], raw[..., D:], x),
-        encode=lambda x: jnp.asarray(x, jnp.result_type(float)),
+        encode=lambda x: _poison_rows(jnp.all(jnp.isfinite(x), -1), _as_float(x)),
         sample=sample,
     )
 
@@ -88,7 +105,7 @@ def _bernoulli(D: int) -> Family:
         input_dim=D,
         bias=lambda em: em.logits[...],
         log_prob=bernoulli_log_prob,
-        encode=lambda x: jnp.asarray(x, jnp.result_type(float)),
+        encode=lambda x: _poison_rows(jnp.all((x == 0) | (x == 1), -1), _as_float(x)),
         sample=lambda key, raw: jax.random.bernoulli(key, jax.nn.sigmoid(raw)).astype(raw.dtype),
     )
 

@@ -12,6 +12,11 @@ A model file is one :mod:`lsgm.training.checkpoint` file (msgpack via
 * free-form ``info`` chosen by the caller (the CLI stores the alphabet, input kind, state
   names and the training summary there).
 
+Only valid models are written and read (:mod:`lsgm.training.validity`: no NaN, no ``+inf``,
+``-inf`` only in log-probabilities, no probability row without mass), and :func:`load_model`
+compares the metadata's sizes with the shapes of the stored arrays *before* building the model,
+so an edited ``num_states`` cannot make it allocate a huge model.
+
     save_model("cpg.lsgm", model, info={"alphabet": "ACGT"})
     model, info = load_model("cpg.lsgm")
 """
@@ -22,6 +27,7 @@ import hashlib
 import json
 from importlib.metadata import PackageNotFoundError, version
 
+import jax
 import numpy as np
 from flax import nnx
 
@@ -111,9 +117,16 @@ def _digest(arrays: dict[str, np.ndarray], metadata: dict) -> str:
 
 
 def save_model(path, model, info: dict | None = None) -> None:
-    """Write ``model`` (HMM or LSGM) and a JSON-serialisable ``info`` dict to ``path``, atomically."""
-    from lsgm.training.checkpoint import flatten_arrays, save_checkpoint
+    """Write ``model`` (HMM or LSGM) and a JSON-serialisable ``info`` dict to ``path``, atomically.
 
+    Raises:
+        InvalidParametersError: (a ``ValueError``) the model holds NaN, ``+inf``, a ``-inf``
+            outside a log-probability or a probability row without mass; nothing is written.
+    """
+    from lsgm.training.checkpoint import flatten_arrays, save_checkpoint
+    from lsgm.training.validity import check_parameters
+
+    check_parameters(model, f"{path}: refusing to save the model")
     state = nnx.state(model)
     metadata = {
         "format": MODEL_FORMAT,
@@ -157,6 +170,96 @@ def _read(path) -> tuple[dict, dict]:
     return arrays, meta
 
 
+#: Emission family -> ((config field, stored array, axis of that array), ...): the sizes that
+#: :func:`load_model` checks against the stored shapes before building anything.
+_EMISSION_SIZES = {
+    "categorical": (("num_symbols", "emission/logits", 1),),
+    "gaussian": (("dim", "emission/loc", 1),),
+    "bernoulli": (("dim", "emission/logits", 1),),
+    "poisson": (("dim", "emission/log_rates", 1),),
+    "gmm": (("num_components", "emission/loc", 1), ("dim", "emission/loc", 2)),
+}
+#: The same for an LSGM's settings (the rest is compared array by array).
+_LSGM_SIZES = (
+    ("hidden_size", "rnn/initial", 2),
+    ("num_layers", "rnn/initial", 0),
+    ("embedding_dim", "emission_net/embedding", 1),
+)
+
+
+def _check_sizes(path, meta: dict, arrays: dict) -> None:
+    """Compare the metadata's configuration with the stored arrays' shapes, cheapest first
+    (``num_states``, the emission's sizes, then every array of the model the metadata
+    describes, built abstractly by ``nnx.eval_shape``: nothing is allocated)."""
+    from lsgm.training.checkpoint import _is_prng_key, _path_string
+
+    def shape(name):
+        a = arrays.get(name)
+        return None if a is None else tuple(np.shape(a))
+
+    def refuse(field, value, name, actual):
+        raise ValueError(
+            f"{path}: invalid model file: the metadata says {field} = {value!r} but the stored "
+            f"array {name!r} has shape {shape(name)} ({field} = {actual!r}); the file was "
+            "edited or damaged."
+        )
+
+    def positive(field, value):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(
+                f"{path}: invalid model file: {field} = {value!r} in the metadata; it must be "
+                "an integer >= 1."
+            )
+
+    K = meta.get("num_states")
+    positive("num_states", K)
+    for name in ("initial_logits", "transition_logits", "transition_mask"):
+        if shape(name) is not None and (not shape(name) or shape(name)[0] != K):
+            refuse("num_states", K, name, shape(name)[0] if shape(name) else None)
+    emission = meta.get("emission")
+    if not isinstance(emission, dict):
+        raise ValueError(f"{path}: invalid model file: no emission configuration.")
+    for field, name, axis in _EMISSION_SIZES.get(emission.get("family"), ()):
+        value = emission.get(field)
+        positive(f"emission {field}", value)
+        got = shape(name)
+        if got is None:
+            continue
+        if not got or got[0] != K:
+            refuse("num_states", K, name, got[0] if got else None)
+        if len(got) <= axis or got[axis] != value:
+            refuse(f"emission {field}", value, name, got[axis] if len(got) > axis else None)
+    settings = meta.get("settings")
+    if meta.get("kind") == "LSGM" and isinstance(settings, dict):
+        for field, name, axis in _LSGM_SIZES:
+            value, got = settings.get(field), shape(name)
+            if field in settings:
+                positive(field, value)
+            if got is not None and field in settings and (len(got) <= axis or got[axis] != value):
+                refuse(field, value, name, got[axis] if len(got) > axis else None)
+    try:
+        abstract = nnx.eval_shape(lambda: build_model(meta))
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path}: invalid model file (configuration): {err}") from err
+    flat = jax.tree_util.tree_flatten_with_path(nnx.state(abstract))[0]
+    problems = []
+    for p, leaf in flat:
+        name = _path_string(p)
+        if name not in arrays or _is_prng_key(leaf):
+            continue  # a missing array is reported, by name, when the arrays are loaded
+        if tuple(leaf.shape) != shape(name):
+            problems.append(
+                f"{name!r} has shape {shape(name)} in the file, {tuple(leaf.shape)} from the "
+                "metadata"
+            )
+    if problems:
+        settings = meta.get("settings") or {}
+        raise ValueError(
+            f"{path}: invalid model file: its metadata (settings {settings}) does not match "
+            f"the stored arrays: {'; '.join(problems[:6])}; the file was edited or damaged."
+        )
+
+
 def read_model_metadata(path) -> dict:
     """The metadata of a model file, after checking its format, version and checksum."""
     return _read(path)[1]
@@ -167,12 +270,17 @@ def load_model(path):
     (``model.eval()``: dropout off).
 
     Raises:
-        ValueError: a missing, corrupted or foreign file, another format version, or arrays
-            that do not match the recorded configuration — each naming the file.
+        ValueError: a missing, corrupted or foreign file, another format version, a
+            configuration that does not match the stored arrays' shapes (checked before
+            anything is built), or invalid parameter values (``InvalidParametersError``) —
+            each naming the file.
     """
     from lsgm.training.checkpoint import CheckpointMismatchError, load_checkpoint
+    from lsgm.training.validity import check_parameters
 
-    _, meta = _read(path)
+    arrays, meta = _read(path)
+    _check_sizes(path, meta, arrays)
+    del arrays
     try:
         model = build_model(meta)
         state, _ = load_checkpoint(path, nnx.state(model))
@@ -180,6 +288,7 @@ def load_model(path):
         kind = "arrays" if isinstance(err, CheckpointMismatchError) else "configuration"
         raise ValueError(f"{path}: invalid model file ({kind}): {err}") from err
     nnx.update(model, state)
+    check_parameters(model, f"{path}: invalid model file")
     model.eval()  # inference mode: dropout off (``model.train()`` turns it back on)
     return model, meta.get("info", {})
 

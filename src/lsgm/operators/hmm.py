@@ -197,9 +197,10 @@ class DifferentiableHMM(nnx.Module):
     def emission_log_likelihoods(self, observations) -> Array:
         """``[T, K]`` ``log B[k, x_t]`` for one integer sequence ``x`` of shape ``[T]``.
 
-        Symbols outside ``[0, M)`` get ``-inf`` (probability 0, never a clamped symbol); the
-        public entry points reject them with a ``ValueError`` when the values are concrete, so
-        this only matters for padding and for traced (jitted) inputs.
+        Symbols outside ``[0, M)`` get NaN rows (invalid input, never a clamped symbol nor a
+        silent probability 0); the public entry points reject them with a ``ValueError`` when
+        the values are concrete, and ignore them on padded steps, so under ``jit`` an
+        out-of-range symbol at a valid step makes the log-likelihood NaN.
         """
         return _gather(self.get_log_emission_matrix().T, jnp.asarray(observations))
 
@@ -209,7 +210,8 @@ class DifferentiableHMM(nnx.Module):
         Computed as ``c_k + log sum_m o_t[m] exp(log B[k, m] - c_k)`` with ``c_k = max_m log B[k, m]``
         (no epsilon inside the log): exact for one-hot rows, and its gradient with respect to
         ``o_t[m]`` is the true ``B[k, m] / sum_m' B[k, m'] o_t[m']``, also where ``o_t[m] = 0``.
-        Rows whose weighted sum is 0 give ``-inf`` (with zero, not NaN, gradients).
+        Rows whose weighted sum is 0 give ``-inf`` (with zero, not NaN, gradients); rows with
+        a negative or non-finite entry are NaN (invalid input poisons the result under ``jit``).
         """
         return _soft_log_emit(self.get_log_emission_matrix(), jnp.asarray(soft_obs))
 
@@ -242,7 +244,8 @@ class DifferentiableHMM(nnx.Module):
         return self._infer(observations, length, checked=False, what="all")["state_posteriors"]
 
     def viterbi(self, observations, length=None) -> Array:
-        """``[T]`` (or ``[B, T]``) int32 ``argmax_z p(z, x)``; entries ``t >= length`` are -1."""
+        """``[T]`` (or ``[B, T]``) int32 ``argmax_z p(z, x)``; entries ``t >= length`` are -1, and
+        every entry of a sequence with no path of non-zero probability (or NaN input) is -1."""
         return self._infer(observations, length, checked=False, what="all")["viterbi_path"]
 
     def apply(
@@ -274,13 +277,15 @@ class DifferentiableHMM(nnx.Module):
 
             * ``"log_likelihood"``: ``[]`` / ``[B]`` ``log p(x_{1:length})``;
             * ``"state_posteriors"``: ``[T, K]`` / ``[B, T, K]`` ``p(z_t = k | x)``, 0 on padding;
-            * ``"viterbi_path"``: int32 ``[T]`` / ``[B, T]`` most probable path, -1 on padding.
+            * ``"viterbi_path"``: int32 ``[T]`` / ``[B, T]`` most probable path, -1 on padding
+              (all -1 for a sequence of probability 0, whose ``state_posteriors`` are NaN).
 
         Raises:
             KeyError: no ``"observations"``.
             ValueError: non-integer observations, a symbol outside ``[0, M)`` at a valid position
-                (checked when the values are concrete; under ``jit`` such a symbol has
-                probability 0, so the log-likelihood is ``-inf``), or a malformed mask/length.
+                (checked when the values are concrete; under ``jit`` such a symbol makes the
+                outputs NaN: the log-likelihood, the posteriors, and an all ``-1`` path), or a
+                malformed mask/length.
         """
         del random_params, stats
         if not isinstance(data, Mapping):
@@ -400,7 +405,8 @@ def _soft_log_emit(log_b: Array, o: Array) -> Array:
     weighted = o @ jnp.exp(log_b - shift[:, None]).T  # [T, K]
     positive = weighted > 0
     log_w = jnp.where(positive, jnp.log(jnp.where(positive, weighted, 1.0)), -jnp.inf)
-    return log_w + shift[None, :]
+    valid = jnp.all(jnp.isfinite(o) & (o >= 0), axis=-1)
+    return jnp.where(valid[:, None], log_w + shift[None, :], jnp.nan)
 
 
 def _per_sequence(one, xs: Array, length, seq_ndim: int):
@@ -418,7 +424,7 @@ def _score(logits, x: Array, length, temperature, what: str):
     log_b_t = log_b.T  # [M, K]
 
     def one(x_seq, n):
-        p = Potentials(log_init, log_trans, _gather(log_b_t, x_seq))
+        p = Potentials(log_init, log_trans, _gather(log_b_t, x_seq, n))
         # the Viterbi path is piecewise constant in the parameters: no derivative to trace
         detached = jax.lax.stop_gradient(p)
         if what == "log_likelihood":
@@ -444,12 +450,16 @@ def _score_soft(logits, o: Array, length, temperature) -> Array:
     return _per_sequence(one, o, length, 2)
 
 
-def _gather(log_b_t: Array, x: Array) -> Array:
-    """``[T, K]`` rows ``log_b_t[x_t]`` of ``log_b_t [M, K]``; ``-inf`` where ``x_t`` is not in
-    ``[0, M)`` (probability 0 rather than a clamped symbol)."""
+def _gather(log_b_t: Array, x: Array, length=None) -> Array:
+    """``[T, K]`` rows ``log_b_t[x_t]`` of ``log_b_t [M, K]``; NaN where ``x_t`` is not in
+    ``[0, M)`` (invalid input poisons the result rather than being clamped or read as
+    probability 0), except on padded steps ``t >= length``, which get ``-inf`` (ignored)."""
     M = log_b_t.shape[0]
     valid = (x >= 0) & (x < M)
-    return jnp.where(valid[:, None], log_b_t[jnp.clip(x, 0, M - 1)], -jnp.inf)
+    invalid_value = jnp.nan
+    if length is not None:
+        invalid_value = jnp.where(jnp.arange(x.shape[0]) < length, jnp.nan, -jnp.inf)[:, None]
+    return jnp.where(valid[:, None], log_b_t[jnp.clip(x, 0, M - 1)], invalid_value)
 
 
 def _lengths(mask, length, shape: tuple[int, ...]):

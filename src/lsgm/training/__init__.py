@@ -7,6 +7,7 @@ and (for EM) its closed-form M-steps.
 
 from lsgm.training.checkpoint import (
     CheckpointMismatchError,
+    ResumeError,
     load_checkpoint,
     load_metadata,
     save_checkpoint,
@@ -14,16 +15,27 @@ from lsgm.training.checkpoint import (
 from lsgm.training.em import FitHistory, HMMPrior, fit_em
 from lsgm.training.gradient import GradientHistory, fit_gradient
 from lsgm.training.supervised import fit_supervised
+from lsgm.training.validity import (
+    FitDivergedError,
+    InvalidParametersError,
+    check_parameters,
+    parameter_problems,
+)
 
 __all__ = [
     "CheckpointMismatchError",
+    "FitDivergedError",
     "FitHistory",
     "GradientHistory",
     "HMMPrior",
+    "InvalidParametersError",
+    "ResumeError",
+    "check_parameters",
     "fit_em",
     "fit_gradient",
     "fit_supervised",
     "load_checkpoint",
     "load_metadata",
+    "parameter_problems",
     "save_checkpoint",
 ]

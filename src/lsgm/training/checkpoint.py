@@ -11,6 +11,15 @@ Writes are atomic: the bytes go to a temporary file in the same directory, which
 ``fsync``-ed and then ``os.replace``-d over the target, so a crash or an exception at any
 point leaves either the previous checkpoint or the new one, never a torn file.
 
+Every file carries a ``sha256`` of its arrays, key impls and metadata: a damaged file (one
+flipped bit) is refused, naming it, instead of being read as other numbers.
+
+Training checkpoints also record a *fingerprint* of the run (:func:`fingerprint`,
+:func:`check_resume`): hashes of the training data, labels, priors and initial parameters, and
+every setting that changes the result, so ``resume=True`` continues only the same run and
+refuses, naming what differs, a checkpoint written for other data or settings
+(:class:`ResumeError`); a missing checkpoint is an error too (:func:`resume_path`).
+
 Loading needs a *template* with the expected structure (e.g. ``nnx.state(model)`` of a freshly
 built model): every path, shape and dtype is checked, and a mismatch raises
 :class:`CheckpointMismatchError` naming the offending paths. The same two functions serve
@@ -23,7 +32,10 @@ training checkpoints and saved model files::
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
+import math
 from pathlib import Path
 
 import jax
@@ -34,11 +46,17 @@ from flax import serialization
 from lsgm.data.files import atomic_write_bytes
 
 FORMAT = "lsgm-checkpoint"
-VERSION = 1
+#: 2: a ``sha256`` over the whole content (version 1 files, without it, are still read).
+VERSION = 2
 
 
 class CheckpointMismatchError(ValueError):
     """A checkpoint's arrays do not fit the template (different model or settings)."""
+
+
+class ResumeError(ValueError):
+    """``resume=True`` cannot continue: no checkpoint, or one written for other training data
+    or other settings (the message names what differs)."""
 
 
 def _key_name(key) -> str:
@@ -74,14 +92,28 @@ def flatten_arrays(tree) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     return arrays, keys
 
 
+def _content_digest(arrays: dict, keys: dict, metadata: str) -> str:
+    """sha256 over every array's name, dtype, shape and bytes, the key impls and metadata."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
+        h.update(a.tobytes())
+    h.update(json.dumps(keys, sort_keys=True).encode())
+    h.update(metadata.encode())
+    return h.hexdigest()
+
+
 def _encode(tree, metadata) -> bytes:
     arrays, keys = flatten_arrays(tree)
+    text = json.dumps(metadata if metadata is not None else {})
     payload = {
         "format": FORMAT,
         "version": VERSION,
         "arrays": arrays,
         "prng_keys": keys,
-        "metadata": json.dumps(metadata if metadata is not None else {}),
+        "metadata": text,
+        "sha256": _content_digest(arrays, keys, text),
     }
     return serialization.msgpack_serialize(payload)
 
@@ -113,11 +145,25 @@ def read_checkpoint(path) -> tuple[dict[str, np.ndarray], dict[str, str], dict]:
         )
     try:
         arrays, keys = payload["arrays"], dict(payload.get("prng_keys", {}))
-        metadata = json.loads(payload["metadata"])
-    except (KeyError, TypeError, ValueError) as err:
+        text = payload["metadata"]
+        metadata = json.loads(text)
+    except (KeyError, TypeError, ValueError, RecursionError) as err:
         raise ValueError(f"{str(path)!r} is a damaged lsgm checkpoint ({err!r}).") from err
     if not isinstance(arrays, dict) or not isinstance(metadata, dict):
         raise ValueError(f"{str(path)!r} is a damaged lsgm checkpoint (bad layout).")
+    version = payload.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise ValueError(f"{str(path)!r} is a damaged lsgm checkpoint (version {version!r}).")
+    if version >= 2:
+        try:
+            ok = payload.get("sha256") == _content_digest(arrays, keys, text)
+        except (AttributeError, TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(
+                f"{str(path)!r} is a corrupted lsgm checkpoint (its checksum does not match "
+                "its content: a damaged copy or disk?); restore it or start afresh."
+            )
     return arrays, keys, metadata
 
 
@@ -175,3 +221,148 @@ def load_checkpoint(path, template):
             "model, emission, number of states or optimiser?): " + "; ".join(problems) + "."
         )
     return jax.tree_util.tree_unflatten(treedef, leaves), metadata
+
+
+# ------------------------------------------------------------------ resuming the same run
+def _feed(h, obj, depth: int = 0) -> None:
+    """Feed ``obj`` (arrays, numbers, strings, None, sequences, dicts, dataclasses, pytrees of
+    arrays such as an ``nnx.State``) into the hash ``h``, with its type and shape."""
+    if depth > 20:
+        raise ValueError("fingerprint: too deeply nested")
+    if obj is None or isinstance(obj, bool | int | float | str | np.integer | np.floating):
+        h.update(f"{type(obj).__name__}:{obj!r};".encode())
+    elif isinstance(obj, np.ndarray | jax.Array):
+        if _is_prng_key(obj):
+            obj = jax.random.key_data(obj)
+        a = np.ascontiguousarray(jax.device_get(obj))
+        h.update(f"array:{a.dtype.str}:{a.shape};".encode())
+        h.update(a.tobytes())
+    elif isinstance(obj, dict):
+        h.update(f"dict:{len(obj)};".encode())
+        for k in sorted(obj, key=str):
+            h.update(f"{k!s}=".encode())
+            _feed(h, obj[k], depth + 1)
+    elif isinstance(obj, list | tuple | set | frozenset):
+        items = sorted(obj, key=repr) if isinstance(obj, set | frozenset) else obj
+        h.update(f"{type(obj).__name__}:{len(items)};".encode())
+        for item in items:
+            _feed(h, item, depth + 1)
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        h.update(f"{type(obj).__name__}:".encode())
+        fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+        _feed(h, fields, depth + 1)
+    else:  # a pytree (nnx.State, optax state, NamedTuple)
+        arrays, keys = flatten_arrays(obj)
+        h.update(f"{type(obj).__name__}:".encode())
+        for name in sorted(arrays):
+            if arrays[name].dtype == object:  # an opaque leaf: its repr, never its address
+                arrays[name] = np.array(repr(arrays[name].item()))
+        _feed(h, arrays, depth + 1)
+        _feed(h, keys, depth + 1)
+
+
+def fingerprint(*parts) -> str:
+    """A sha256 hex digest of ``parts`` (arrays by dtype, shape and bytes; numbers, strings,
+    sequences, dicts, dataclasses, pytrees of arrays): equal only for bit-identical inputs."""
+    h = hashlib.sha256()
+    _feed(h, parts)
+    return h.hexdigest()
+
+
+def _numbers(obj, out: list, seen: set, depth: int = 0) -> None:
+    if depth > 8 or id(obj) in seen:
+        return
+    if isinstance(obj, bool | int | float | np.integer | np.floating) and not isinstance(obj, type):
+        value = float(obj)
+        out.append(value if math.isfinite(value) else str(value))
+        return
+    if isinstance(obj, np.ndarray | jax.Array) and np.size(obj) <= 16:
+        for v in np.ravel(np.asarray(jax.device_get(obj))):
+            if np.issubdtype(np.asarray(v).dtype, np.number):
+                _numbers(v.item(), out, seen, depth + 1)
+        return
+    seen.add(id(obj))
+    if isinstance(obj, str):
+        out.append(obj)
+    elif isinstance(obj, list | tuple):
+        for item in obj:
+            _numbers(item, out, seen, depth + 1)
+    elif callable(obj) and getattr(obj, "__closure__", None):
+        for cell in obj.__closure__:
+            try:
+                _numbers(cell.cell_contents, out, seen, depth + 1)
+            except ValueError:  # an empty cell
+                continue
+    elif hasattr(obj, "update") and hasattr(obj, "init"):  # an optax transformation
+        _numbers(obj.init, out, seen, depth + 1)
+        _numbers(obj.update, out, seen, depth + 1)
+
+
+def optimizer_numbers(tx) -> list:
+    """The numeric hyper-parameters that can be read off an optax transformation (learning
+    rate, betas, eps, clipping norm, ... as captured by its ``init``/``update`` closures), in
+    a stable order: part of a gradient fit's fingerprint. Best effort: values hidden elsewhere
+    (e.g. inside a schedule object) are not seen."""
+    out: list = []
+    _numbers(tx, out, set())
+    return out
+
+
+def resume_path(checkpoint_dir, filename: str) -> Path:
+    """``checkpoint_dir / filename`` for ``resume=True``; :class:`ResumeError` when the folder
+    does not exist or holds no such checkpoint (a resume never silently starts afresh)."""
+    folder = Path(checkpoint_dir)
+    if not folder.is_dir():
+        raise ResumeError(
+            f"cannot resume: the checkpoint folder {str(folder)!r} does not exist; pass the "
+            "folder of the interrupted run, or drop resume to start afresh."
+        )
+    path = folder / filename
+    if not path.is_file():
+        raise ResumeError(
+            f"cannot resume: the checkpoint folder {str(folder)!r} holds no checkpoint "
+            f"({filename}); pass the folder of the interrupted run, or drop resume to start "
+            "afresh."
+        )
+    return path
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value))
+
+
+def run_record(hashes: dict[str, str], settings: dict) -> dict:
+    """The fingerprint of a run, for a checkpoint's metadata: ``hashes`` (what -> a
+    :func:`fingerprint`, e.g. ``{"training data": ...}``) and ``settings`` (name -> a
+    JSON-serialisable value, e.g. ``{"seed": 0}``)."""
+    return {"hashes": dict(hashes), "settings": _jsonable(settings)}
+
+
+def check_resume(path, stored: dict | None, current: dict) -> None:
+    """Raise :class:`ResumeError` unless the :func:`run_record` ``stored`` in the checkpoint
+    at ``path`` equals ``current``: settings first (named with both values), then hashes
+    (named by what they cover)."""
+    folder = str(Path(path).parent)
+    if not isinstance(stored, dict) or "hashes" not in stored or "settings" not in stored:
+        raise ResumeError(
+            f"cannot resume from {str(path)!r}: the checkpoint has no record of its run "
+            "(written by an older lsgm?); start afresh in another checkpoint folder."
+        )
+    now = _jsonable(current["settings"])
+    was = stored["settings"]
+    changed = sorted(set(now) | set(was), key=str)
+    changed = [k for k in changed if was.get(k, "<unset>") != now.get(k, "<unset>")]
+    if changed:
+        parts = ", ".join(
+            f"{k} {was.get(k, '<unset>')!r}, not {now.get(k, '<unset>')!r}" for k in changed
+        )
+        raise ResumeError(
+            f"cannot resume: the checkpoint in {folder!r} was written for {parts}. Use the "
+            "same settings, or another checkpoint folder."
+        )
+    for what, digest in current["hashes"].items():
+        if stored["hashes"].get(what) != digest:
+            raise ResumeError(
+                f"cannot resume: the checkpoint in {folder!r} was written for other {what}. "
+                "Resume with the same inputs, or use another checkpoint folder."
+            )

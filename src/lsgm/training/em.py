@@ -33,8 +33,17 @@ from lsgm import distributed, inference
 from lsgm.data.batching import PaddedBatch
 from lsgm.distributions.categorical import dirichlet_log_density
 from lsgm.inference import Potentials
-from lsgm.training.checkpoint import load_checkpoint, save_checkpoint
+from lsgm.training.checkpoint import (
+    check_resume,
+    fingerprint,
+    load_checkpoint,
+    load_metadata,
+    resume_path,
+    run_record,
+    save_checkpoint,
+)
 from lsgm.training.common import PARTS, check_freeze, progress
+from lsgm.training.validity import FitDivergedError, parameter_problems
 
 EM_CHECKPOINT = "em_checkpoint.msgpack"
 
@@ -326,9 +335,18 @@ def _run_em(
         new_state, log_l, log_prior = step(state, *inputs)
         log_l = float(log_l)
         if not np.isfinite(log_l):
-            raise FloatingPointError(
-                f"EM log-likelihood became {log_l} at iteration {history.n_iter}; "
-                "check the data and the initial parameters (an impossible observation?)."
+            raise FitDivergedError(
+                f"EM diverged: the log-likelihood became {log_l} at iteration "
+                f"{history.n_iter}; check the data and the initial parameters (an impossible "
+                "observation? extreme values?), or use priors / a larger variance floor."
+            )
+        nnx.update(model, new_state)
+        problems = parameter_problems(model)
+        if problems:
+            raise FitDivergedError(
+                f"EM diverged at iteration {history.n_iter}: the M-step made invalid "
+                f"parameters ({'; '.join(problems[:4])}); check the data (constant or "
+                "extreme values?), or use priors (priors=...) / a larger variance floor."
             )
         objective = log_l + float(log_prior)
         previous = history.objectives[-1] if history.objectives else None
@@ -356,18 +374,38 @@ def _run_em(
     return history
 
 
-def _load_em_checkpoint(path: Path, model, settings: dict):
-    """``(metadata, {"current", "best"} states)`` of an EM checkpoint, or None if absent."""
-    if not path.is_file():
-        return None
+def _load_em_checkpoint(path: Path, model, record: dict):
+    """``(metadata, {"current", "best"} states)`` of the EM checkpoint at ``path``, after
+    checking that it was written for the same run (:func:`~lsgm.training.checkpoint.check_resume`
+    against ``record``)."""
+    check_resume(path, load_metadata(path).get("run"), record)
     template = {"current": nnx.state(model), "best": nnx.state(model)}
     tree, meta = load_checkpoint(path, template)
-    if meta.get("settings") != settings:
-        raise ValueError(
-            f"{path}: the checkpoint was written with settings {meta.get('settings')}, not "
-            f"{settings}; resume with the same settings or use another checkpoint folder."
-        )
     return meta, tree
+
+
+def em_run_record(model, batch, log_mask, prior, freeze, n_init, seed, max_iter, tol, init):
+    """What an EM checkpoint must match to be resumed: hashes of the data, labels, priors
+    and the starting parameters, and the settings that change the result. ``max_iter`` may
+    grow on resume (to continue longer) when ``n_init == 1``; with restarts it must match."""
+    settings = {
+        "n_init": int(n_init),
+        "seed": int(seed),
+        "tol": float(tol),
+        "init": bool(init),
+        "freeze": sorted(freeze),
+    }
+    if int(n_init) > 1:
+        settings["max_iter"] = int(max_iter)
+    hashes = {
+        "training data": fingerprint(batch.data, batch.lengths),
+        "state labels": fingerprint(log_mask),
+        "priors": fingerprint(prior),
+        "starting parameters (another model, --states, --seed or initialisation?)": (
+            fingerprint(nnx.state(model))
+        ),
+    }
+    return run_record(hashes, settings)
 
 
 def fit_em(
@@ -405,9 +443,14 @@ def fit_em(
         seed: seeds the restarts.
         progress_bar: show a tqdm bar.
         checkpoint_dir: write ``em_checkpoint.msgpack`` there after every iteration,
-            atomically (current restart, its parameters and history, the best restart so far).
-        resume: continue from that checkpoint (start afresh when there is none); with the
-            same data and settings the result equals an uninterrupted fit.
+            atomically (current restart, its parameters and history, the best restart so
+            far, and a fingerprint of the run: see :func:`em_run_record`).
+        resume: continue from that checkpoint; with the same data and settings the result
+            equals an uninterrupted fit. A missing folder or checkpoint, or one written for
+            other data, labels, priors, starting parameters or settings (``n_init``,
+            ``seed``, ``tol``, ``init``, ``freeze``; ``max_iter`` too with restarts) raises
+            :class:`~lsgm.training.checkpoint.ResumeError`; ``max_iter`` may grow with
+            ``n_init == 1`` (continue longer), ``progress_bar`` and ``mesh`` may change.
         mesh: a :class:`jax.sharding.Mesh` (see :func:`lsgm.distributed.make_mesh`): data
             parallel EM, the sequences split over its devices, the expected counts summed
             across them (all-reduce), the parameters replicated. None: one device.
@@ -416,6 +459,11 @@ def fit_em(
         ``(model, history)`` with ``history.log_likelihoods`` and ``history.objectives``
         (before each M-step). The objective never decreases up to round-off (a decrease
         triggers a ``RuntimeWarning``); the log-likelihood alone may, under a prior.
+
+    Raises:
+        FitDivergedError: the log-likelihood or a parameter became non-finite (or a
+            probability row lost all mass: :mod:`lsgm.training.validity`), naming the
+            iteration; nothing is checkpointed after it.
     """
     if int(max_iter) < 1 or int(n_init) < 1:
         raise ValueError(f"max_iter and n_init must be >= 1; got {max_iter}, {n_init}.")
@@ -429,9 +477,17 @@ def fit_em(
     check_feasible(model, batch, log_mask, mesh)
     monotone = model.emission.log_prior(prior.emission) is not None
     step = em_step_for(nnx.graphdef(model), prior, freeze, mesh)
-    settings = {"n_init": int(n_init), "seed": int(seed), "max_iter": int(max_iter), "tol": tol}
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume=True needs checkpoint_dir (where the checkpoint is).")
+    record = None  # the run's fingerprint, only needed with checkpoints
+    if checkpoint_dir is not None:
+        record = em_run_record(
+            model, batch, log_mask, prior, freeze, n_init, seed, max_iter, tol, init
+        )
     path = None if checkpoint_dir is None else Path(checkpoint_dir) / EM_CHECKPOINT
-    saved = _load_em_checkpoint(path, model, settings) if resume and path is not None else None
+    saved = None
+    if resume:
+        saved = _load_em_checkpoint(resume_path(checkpoint_dir, EM_CHECKPOINT), model, record)
     start = saved[0]["restart"] if saved else 0
     best, best_history = None, None
     history_restarts = []
@@ -462,7 +518,7 @@ def fit_em(
                 },
                 "best_history": None if best_history is None else asdict(best_history),
                 "restarts": history_restarts,
-                "settings": settings,
+                "run": record,
             }
             save_checkpoint(path, tree, meta)
 
@@ -485,6 +541,7 @@ __all__ = [
     "FitHistory",
     "HMMPrior",
     "e_step",
+    "em_run_record",
     "fit_em",
     "hmm_log_prior",
     "label_potentials",

@@ -39,6 +39,7 @@ checkpointed) like every other variable.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -55,9 +56,20 @@ from tqdm.auto import tqdm
 
 from lsgm import distributed, inference
 from lsgm.data.batching import Minibatch, bucket_lengths, bucketed_minibatches
-from lsgm.training.checkpoint import load_checkpoint, save_checkpoint
+from lsgm.training.checkpoint import (
+    ResumeError,
+    check_resume,
+    fingerprint,
+    load_checkpoint,
+    load_metadata,
+    optimizer_numbers,
+    resume_path,
+    run_record,
+    save_checkpoint,
+)
 from lsgm.training.common import PARTS
 from lsgm.training.em import _with_labels, label_potentials
+from lsgm.training.validity import NLL_RISE_FACTOR, FitDivergedError, parameter_problems
 
 #: File name of the training checkpoint inside ``checkpoint_dir``.
 CHECKPOINT_FILE = "checkpoint.msgpack"
@@ -368,6 +380,7 @@ def fit_gradient(
     log: Callable[[str], object] | None = None,
     verbose: bool = False,
     mesh=None,
+    optimizer_settings: dict | None = None,
 ):
     """Fit by minibatch gradient descent on the exact negative log-likelihood.
 
@@ -404,9 +417,16 @@ def fit_gradient(
         restore_best: with ``validation``, end with the parameters of the best epoch.
         checkpoint_dir: write ``checkpoint.msgpack`` there after every epoch, atomically: model
             state (parameters and RNG streams), optimiser state, best parameters, epoch,
-            early-stopping counters and history.
-        resume: continue from the checkpoint in ``checkpoint_dir`` (start afresh when there is
-            none). With the same data and settings the result equals an uninterrupted run.
+            early-stopping counters, history and a fingerprint of the run.
+        resume: continue from the checkpoint in ``checkpoint_dir``. With the same data and
+            settings the result equals an uninterrupted run. A missing folder or checkpoint,
+            or one written for other training/validation data or labels, other starting
+            parameters, or other settings (``seed``, ``batch_size``, ``buckets``, ``freeze``,
+            ``clip_norm``, the entropy settings, ``patience``, the optimiser's readable
+            hyper-parameters and ``optimizer_settings``) raises
+            :class:`~lsgm.training.checkpoint.ResumeError` naming what differs. ``epochs``
+            may change (continue longer), and so may ``restore_best``, ``progress_bar``,
+            ``log``, ``verbose`` and ``mesh``.
         log: called with a one-line summary after every epoch.
         verbose: print that line (when ``log`` is not given).
         mesh: a :class:`jax.sharding.Mesh` (see :func:`lsgm.distributed.make_mesh`): data
@@ -414,9 +434,19 @@ def fit_gradient(
             multiple of the device count with rows of weight 0), the gradient summed across
             them (all-reduce), parameters and optimiser state replicated. None: one device.
             With dropout the masks differ from a single-device run (other RNG splits).
+        optimizer_settings: names and values of the optimiser's settings (e.g.
+            ``{"--learning-rate": 0.01}``), recorded in checkpoints so that a resume with
+            other values is refused naming them (``optimizer`` is opaque; its readable
+            numbers are compared too, see :func:`~lsgm.training.checkpoint.optimizer_numbers`).
 
     Returns:
         ``(model, history)`` with a :class:`GradientHistory`.
+
+    Raises:
+        FitDivergedError: the training NLL became non-finite or rose far above its best
+            (:data:`~lsgm.training.validity.NLL_RISE_FACTOR`), or a parameter became
+            invalid (:mod:`lsgm.training.validity`), naming the epoch; that epoch is not
+            checkpointed.
     """
     _check_model(model)
     epochs = _int_at_least("epochs", epochs, 1)
@@ -460,6 +490,7 @@ def fit_gradient(
         valid_buckets = _Buckets(vbatch, bucket_lengths(vbatch.lengths, bucketing), vmask)
 
     tx = optax.adam(1e-2) if optimizer is None else optimizer
+    tx_numbers = optimizer_numbers(tx)
     if clip_norm is not None:
         tx = optax.chain(optax.clip_by_global_norm(clip_norm), tx)
     wrt = trainable_filter(model, freeze)
@@ -485,7 +516,29 @@ def fit_gradient(
         "validation": None if validation is None else int(np.sum(vbatch.lengths)),
         "labelled_steps": _labelled_steps(state_labels),
         "validation_labelled_steps": _labelled_steps(validation_labels),
+        "patience": patience,
+        "optimizer hyper-parameters": tx_numbers,
+        **{str(k): v for k, v in (optimizer_settings or {}).items()},
     }
+    settings = json.loads(json.dumps(settings))  # as a checkpoint stores them (lists, floats)
+    record = (
+        None
+        if checkpoint_dir is None
+        else run_record(
+            {
+                "training data": fingerprint(batch.data, batch.lengths),
+                "state labels": fingerprint(log_mask),
+                "validation data": fingerprint(
+                    None if validation is None else (vbatch.data, vbatch.lengths)
+                ),
+                "validation labels": fingerprint(None if validation is None else vmask),
+                "starting parameters (another model, --states, --seed or initialisation?)": (
+                    fingerprint(nnx.state(model))
+                ),
+            },
+            {},
+        )
+    )
     history = GradientHistory()
     best = _snapshot(nnx.state(model, not_rng))  # placeholder until a validation NLL improves
     best_valid, bad_epochs, start = math.inf, 0, 0
@@ -494,16 +547,22 @@ def fit_gradient(
     def tree():
         return {"model": nnx.state(model), "optimizer": nnx.state(opt), "best": best}
 
-    if resume and os.path.isfile(path):
-        restored, meta = load_checkpoint(path, tree())
-        changed = sorted(k for k, v in settings.items() if meta["settings"].get(k) != v)
+    if resume:
+        path = str(resume_path(checkpoint_dir, CHECKPOINT_FILE))
+        stored = load_metadata(path)
+        was_settings = stored.get("settings") or {}
+        changed = sorted(k for k, v in settings.items() if was_settings.get(k, "<unset>") != v)
         if changed:
-            was = {k: meta["settings"].get(k) for k in changed}
-            now = {k: settings[k] for k in changed}
-            raise ValueError(
-                f"cannot resume from {path!r}: settings or data differ ({changed}; checkpoint "
-                f"{was}, now {now}). Use the same ones, or a new checkpoint_dir."
+            parts = ", ".join(
+                f"{k} {was_settings.get(k, '<unset>')!r}, not {settings[k]!r}" for k in changed
             )
+            raise ResumeError(
+                f"cannot resume from {path!r}: settings or data differ ({changed}): the "
+                f"checkpoint in {str(checkpoint_dir)!r} was written for {parts}. Use the same "
+                "ones, or a new checkpoint_dir."
+            )
+        restored, meta = load_checkpoint(path, tree())
+        check_resume(path, meta.get("run"), record)
         nnx.update(model, restored["model"])
         nnx.update(opt, restored["optimizer"])
         best = restored["best"]
@@ -550,17 +609,24 @@ def fit_gradient(
             )
             sums.append(s)
         nll, ent, steps = np.sum(np.asarray(jax.device_get(sums), np.float64), axis=0)
-        if log_mask is not None and np.isposinf(nll):
+        if log_mask is not None and np.isposinf(nll) and epoch == 0:
             raise ValueError(
                 f"the labelled training NLL is inf in epoch {epoch + 1}: for some sequence "
                 "the state_labels allow only paths of probability 0 under the model (zero "
                 "initial/transition probabilities or emissions). Relax the labels (-1 = "
                 "unknown) or start from parameters without those zeros."
             )
+        _check_divergence(epoch, float(nll / steps), history.train_nll)
         history.train_nll.append(float(nll / steps))
         history.entropy.append(float(ent / steps))
         history.heated.append(heated)
         nnx.update((model, opt), state)
+        problems = parameter_problems(model)
+        if problems:
+            raise FitDivergedError(
+                f"gradient training diverged in epoch {epoch + 1}: invalid parameters "
+                f"({'; '.join(problems[:4])}). {_FIX}"
+            )
 
         if validation is not None:
             totals = [
@@ -585,6 +651,7 @@ def fit_gradient(
                 "best_valid": best_valid,
                 "bad_epochs": bad_epochs,
                 "settings": settings,
+                "run": record,
             }
             save_checkpoint(path, tree(), metadata=meta)
             history.wall_time[-1] = time.perf_counter() - began
@@ -604,6 +671,29 @@ def fit_gradient(
         nnx.update(model, best)
     model.eval()
     return model, history
+
+
+_FIX = (
+    "Lower the learning rate (CLI: --learning-rate), clip the gradients (--clip-norm), or "
+    "start from other parameters."
+)
+
+
+def _check_divergence(epoch: int, nll: float, previous: list[float]) -> None:
+    """Raise :class:`FitDivergedError` for a non-finite training NLL per step, or one that
+    rose more than :data:`NLL_RISE_FACTOR` times (at least 1 nat) above the best so far."""
+    if not math.isfinite(nll):
+        raise FitDivergedError(
+            f"gradient training diverged in epoch {epoch + 1}: the training NLL per step "
+            f"became {nll}. {_FIX}"
+        )
+    if previous:
+        best = min(previous)
+        if nll > best + NLL_RISE_FACTOR * max(1.0, abs(best)):
+            raise FitDivergedError(
+                f"gradient training diverged in epoch {epoch + 1}: the training NLL per step "
+                f"rose to {nll:.6g} from {best:.6g}. {_FIX}"
+            )
 
 
 def _summary(epoch: int, epochs: int, history: GradientHistory, heated: bool) -> str:

@@ -13,6 +13,7 @@ import numpy as np
 
 from lsgm.training.common import check_freeze
 from lsgm.training.em import HMMPrior, m_step
+from lsgm.training.validity import FitDivergedError, parameter_problems
 
 
 def _check_paths(model, batch, state_paths) -> np.ndarray:
@@ -61,6 +62,10 @@ def fit_supervised(
         pseudocount: added to every allowed initial and transition count.
         emission_prior: the emission family's prior for its M-step (None = MLE).
         freeze: parts to keep fixed (``"initial"``, ``"transition"``, ``"emission"``).
+
+    Raises:
+        FitDivergedError: the counts gave invalid parameters (NaN, a misplaced infinity, a
+            probability row without mass: :mod:`lsgm.training.validity`), named.
     """
     if pseudocount < 0:
         raise ValueError(f"pseudocount must be >= 0; got {pseudocount}.")
@@ -78,4 +83,11 @@ def fit_supervised(
     stats = stats + (jnp.asarray(weights, dtype),)
     prior = HMMPrior(1.0 + pseudocount, 1.0 + pseudocount, emission_prior)
     m_step(model, stats, prior, jnp.asarray(batch.data), freeze)
+    problems = parameter_problems(model)
+    if problems:
+        raise FitDivergedError(
+            f"fit_supervised made invalid parameters ({'; '.join(problems[:4])}); check the "
+            "data and labels (a state without observations? constant values?), or pass a "
+            "pseudocount / an emission_prior."
+        )
     return model

@@ -11,11 +11,19 @@
 
 from __future__ import annotations
 
-import json
 import time
 
-from lsgm.cli.common import add_output_options, emit, markdown_table, message
-from lsgm.data.files import atomic_write_text, check_writable_dir
+from lsgm.cli.common import (
+    add_output_options,
+    emit,
+    markdown_table,
+    message,
+    output_folder,
+    strict_float,
+    strict_int,
+    to_json,
+)
+from lsgm.data.files import atomic_write_text
 
 
 def register(sub) -> None:
@@ -27,19 +35,21 @@ def register(sub) -> None:
                    help="tiny models, seconds (CI); genomes get a GRU and an LSGM, no HMM")  # fmt: skip
     p.add_argument("-o", "--output", default="lsgm-genome-lm", help="output folder")
     p.add_argument("--cells", default="rnn,gru,lstm", help="RNN cells (default rnn,gru,lstm)")
-    p.add_argument("--hidden", type=int, default=128, help="RNN units per layer (128)")
-    p.add_argument("--layers", type=int, default=2, help="RNN layers (2)")
-    p.add_argument("--seq-length", type=int, default=50, help="truncated BPTT length (50)")
-    p.add_argument("--batch-size", type=int, default=50, help="streams / windows per step (50)")
-    p.add_argument("--epochs", type=int, default=1, help="RNN epochs on a genome (1)")
-    p.add_argument("--lr", type=float, default=8e-4, help="RNN Adam rate on a genome (8e-4)")
-    p.add_argument("--states", type=int, default=8, help="HMM/LSGM states (8)")
-    p.add_argument("--lsgm-hidden", type=int, default=32, help="LSGM GRU units (32)")
-    p.add_argument("--window", type=int, default=100, help="HMM/LSGM training window (100)")
-    p.add_argument("--max-windows", type=int, default=None,
+    p.add_argument("--hidden", type=strict_int, default=128, help="RNN units per layer (128)")
+    p.add_argument("--layers", type=strict_int, default=2, help="RNN layers (2)")
+    p.add_argument("--seq-length", type=strict_int, default=50, help="truncated BPTT length (50)")
+    p.add_argument(
+        "--batch-size", type=strict_int, default=50, help="streams / windows per step (50)"
+    )
+    p.add_argument("--epochs", type=strict_int, default=1, help="RNN epochs on a genome (1)")
+    p.add_argument("--lr", type=strict_float, default=8e-4, help="RNN Adam rate on a genome (8e-4)")
+    p.add_argument("--states", type=strict_int, default=8, help="HMM/LSGM states (8)")
+    p.add_argument("--lsgm-hidden", type=strict_int, default=32, help="LSGM GRU units (32)")
+    p.add_argument("--window", type=strict_int, default=100, help="HMM/LSGM training window (100)")
+    p.add_argument("--max-windows", type=strict_int, default=None,
                    help="train the HMM/LSGM on at most this many windows (all)")  # fmt: skip
-    p.add_argument("--eval-length", type=int, default=10_000, help="held-out window (10000)")
-    p.add_argument("--test-fraction", type=float, default=0.1, help="held-out tail (0.1)")
+    p.add_argument("--eval-length", type=strict_int, default=10_000, help="held-out window (10000)")
+    p.add_argument("--test-fraction", type=strict_float, default=0.1, help="held-out tail (0.1)")
     p.add_argument("--no-synthetic", action="store_true", help="skip the synthetic checks")
     add_output_options(p)
     p.set_defaults(run=run_genome_lm)
@@ -50,28 +60,30 @@ def register(sub) -> None:
                    help="a DeepSEA-subset and/or DeepBind folder; repeat for several")  # fmt: skip
     c.add_argument("--quick", action="store_true", help="tiny models and subsets (CI)")
     c.add_argument("-o", "--output", default="lsgm-chromatin", help="output folder")
-    c.add_argument("--crop", type=int, default=100,
+    c.add_argument("--crop", type=strict_int, default=100,
                    help="DeepSEA: middle bases kept (100, the paper); 0 = full length")  # fmt: skip
-    c.add_argument("--max-positives", type=int, default=1500,
+    c.add_argument("--max-positives", type=strict_int, default=1500,
                    help="DeepBind training peaks per task (1500; 0 = all)")  # fmt: skip
-    c.add_argument("--hidden", type=int, default=128, help="GRU units (128)")
-    c.add_argument("--layers", type=int, default=2, help="bidirectional layers (2)")
-    c.add_argument("--trunk", type=int, default=128, help="shared trunk width (128; 0 = none)")
-    c.add_argument("--epochs", type=int, default=10, help="RNN epochs at most (10)")
-    c.add_argument("--batch-size", type=int, default=64, help="RNN batch (64)")
-    c.add_argument("--lr", type=float, default=1e-3, help="RNN Adam rate (1e-3)")
-    c.add_argument("--dropout", type=float, default=0.05, help="dropout rate (0.05)")
-    c.add_argument("--C", type=float, default=1.0, help="logistic regression C (1.0)")
+    c.add_argument("--hidden", type=strict_int, default=128, help="GRU units (128)")
+    c.add_argument("--layers", type=strict_int, default=2, help="bidirectional layers (2)")
+    c.add_argument(
+        "--trunk", type=strict_int, default=128, help="shared trunk width (128; 0 = none)"
+    )
+    c.add_argument("--epochs", type=strict_int, default=10, help="RNN epochs at most (10)")
+    c.add_argument("--batch-size", type=strict_int, default=64, help="RNN batch (64)")
+    c.add_argument("--lr", type=strict_float, default=1e-3, help="RNN Adam rate (1e-3)")
+    c.add_argument("--dropout", type=strict_float, default=0.05, help="dropout rate (0.05)")
+    c.add_argument("--C", type=strict_float, default=1.0, help="logistic regression C (1.0)")
     c.add_argument("--no-lsgm", action="store_true", help="skip the LSGM classifier")
-    c.add_argument("--lsgm-states", type=int, default=4, help="LSGM states (4)")
-    c.add_argument("--lsgm-hidden", type=int, default=16, help="LSGM GRU units (16)")
-    c.add_argument("--lsgm-epochs", type=int, default=5, help="LSGM epochs (5)")
+    c.add_argument("--lsgm-states", type=strict_int, default=4, help="LSGM states (4)")
+    c.add_argument("--lsgm-hidden", type=strict_int, default=16, help="LSGM GRU units (16)")
+    c.add_argument("--lsgm-epochs", type=strict_int, default=5, help="LSGM epochs (5)")
     add_output_options(c)
     c.set_defaults(run=run_chromatin)
 
 
 def _write(outdir, name: str, mode: str, seconds: float, lines: list[str], result: dict):
-    atomic_write_text(outdir / "results.json", json.dumps(result, indent=2, default=float))
+    atomic_write_text(outdir / "results.json", to_json(result))
     atomic_write_text(outdir / "results.md", "\n".join(
         [f"# lsgm experiment {name} ({mode}, {seconds:.0f} s)", "", *lines, ""]))  # fmt: skip
 
@@ -79,7 +91,7 @@ def _write(outdir, name: str, mode: str, seconds: float, lines: list[str], resul
 def run_genome_lm(args) -> int:
     from lsgm.apps import genome_lm as g
 
-    outdir = check_writable_dir(args.output)
+    outdir = output_folder(args, args.genome)
     cells = tuple(c.strip() for c in args.cells.split(",") if c.strip())
     for cell in cells:
         if cell not in g.CELLS:
@@ -137,7 +149,7 @@ def run_genome_lm(args) -> int:
 def run_chromatin(args) -> int:
     from lsgm.apps import chromatin as c
 
-    outdir = check_writable_dir(args.output)
+    outdir = output_folder(args, args.data)
     started, mode = time.perf_counter(), "quick" if args.quick else "full"
     crop = None if args.crop == 0 else args.crop
     max_pos = 60 if args.quick else (args.max_positives or None)

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from lsgm.cli.common import add_output_options, emit, message
-from lsgm.data.files import atomic_write_text, check_writable_dir
+from lsgm.cli.common import (
+    RESULT_FILES,
+    add_output_options,
+    emit,
+    message,
+    output_folder,
+    strict_float,
+    strict_int,
+    to_json,
+)
+from lsgm.data.files import atomic_write_text
 from lsgm.data.intervals import format_bed
 
 
@@ -18,7 +26,9 @@ def register(sub) -> None:
         "two-state and dinucleotide HMMs and an LSGM trained on the labels.",
     )
     p.add_argument("--quick", action="store_true", help="small subsets (seconds)")
-    p.add_argument("--epochs", type=int, default=None, help="LSGM epochs (default: the mode's)")
+    p.add_argument(
+        "--epochs", type=strict_int, default=None, help="LSGM epochs (default: the mode's)"
+    )
     p.add_argument("-o", "--output", default="lsgm-cpg", help="output folder")
     add_output_options(p)
     p.set_defaults(run=run_cpg)
@@ -37,8 +47,10 @@ def register(sub) -> None:
     p.add_argument("--test-gff", help="its GFF3 annotation")
     p.add_argument("--test-sources", default="TAIR10", help="its curated sources")
     p.add_argument("--cross-seqids", help="comma-separated seqids of the second genome")
-    p.add_argument("--pseudocount", type=float, default=1.0)
-    p.add_argument("--chunk-size", type=int, default=None, help="Viterbi chunk (default: exact)")
+    p.add_argument("--pseudocount", type=strict_float, default=1.0)
+    p.add_argument(
+        "--chunk-size", type=strict_int, default=None, help="Viterbi chunk (default: exact)"
+    )
     p.add_argument("--quick", action="store_true", help="first bases of every sequence only")
     p.add_argument("-o", "--output", default="lsgm-gene-structure",
                    help="folder for results.json and the predicted GFF3/BED")  # fmt: skip
@@ -50,14 +62,14 @@ def run_cpg(args) -> int:
     from lsgm.apps.genomics.cpg import format_results
     from lsgm.apps.genomics.cpg import run_cpg as run
 
-    outdir = check_writable_dir(args.output)
+    outdir = output_folder(args, contents=(*RESULT_FILES, "cpg_islands.bed"))
     message(args, f"CpG islands ({'quick' if args.quick else 'full'})")
     result = run(quick=args.quick, seed=args.seed, lsgm_epochs=args.epochs,
                  progress_bar=not (args.quiet or args.json))  # fmt: skip
     atomic_write_text(outdir / "cpg_islands.bed", format_bed(result["test_intervals"]))
     table = format_results(result)
     summary = {k: result[k] for k in ("mode", "seed", "windows", "models", "best_model")}
-    atomic_write_text(outdir / "results.json", json.dumps(summary, indent=2))
+    atomic_write_text(outdir / "results.json", to_json(summary))
     atomic_write_text(outdir / "results.md", f"# CpG islands ({result['mode']})\n\n{table}\n")
     emit(args, summary, [table, f"wrote {outdir}/results.md, results.json, cpg_islands.bed"])
     return 0
@@ -69,7 +81,7 @@ def run_gene_structure(args) -> int:
     def split(text):
         return None if text is None else [s for s in text.split(",") if s]
 
-    outdir = check_writable_dir(args.output)
+    outdir = output_folder(args, [args.fasta, args.gff, args.test_fasta, args.test_gff])
     result = run(
         args.fasta, args.gff, train_seqids=split(args.train), test_seqids=split(args.test),
         sources=split(args.sources), test_fasta=args.test_fasta, test_gff=args.test_gff,

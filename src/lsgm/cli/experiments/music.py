@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from lsgm.cli.common import add_output_options, emit, message, positive_int
-from lsgm.data.files import atomic_write_text, check_writable_dir
+from lsgm.cli.common import (
+    add_output_options,
+    emit,
+    message,
+    output_folder,
+    positive_int,
+    strict_float,
+    strict_int,
+    to_json,
+)
+from lsgm.data.files import atomic_write_text
 
 
 def register(sub) -> None:
@@ -21,19 +29,21 @@ def register(sub) -> None:
                    help="a .mat/.json piano-roll file with train/valid/test splits, or a bundled "
                    "name (jsb, nottingham, piano-midi); repeatable (default: all three bundled)")  # fmt: skip
     p.add_argument("--quick", action="store_true", help="a few sequences, tiny models (seconds)")
-    p.add_argument("--epochs", type=int, default=100, help="most epochs (early stopping decides)")
+    p.add_argument(
+        "--epochs", type=strict_int, default=100, help="most epochs (early stopping decides)"
+    )
     p.add_argument("--models", default="HMM,RNN,LSGM",
                    help="comma-separated subset of HMM,RNN,LSGM")  # fmt: skip
-    p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's rate (1e-3)")
-    p.add_argument("--weight-decay", type=float, default=0.0,
+    p.add_argument("--learning-rate", type=strict_float, default=1e-3, help="Adam's rate (1e-3)")
+    p.add_argument("--weight-decay", type=strict_float, default=0.0,
                    help="AdamW's decoupled weight decay (default 0: plain Adam)")  # fmt: skip
-    p.add_argument("--dropout", type=float, default=0.5,
+    p.add_argument("--dropout", type=strict_float, default=0.5,
                    help="dropout rate after the GRU and the dense layer (0.5, the paper's)")  # fmt: skip
-    p.add_argument("--patience", type=int, default=3,
+    p.add_argument("--patience", type=strict_int, default=3,
                    help="epochs without a lower validation NLL before stopping (3, the paper's)")  # fmt: skip
-    p.add_argument("--states", type=int,
+    p.add_argument("--states", type=strict_int,
                    help="HMM/LSGM states (default: the paper's, 32 for JSB, else 16)")  # fmt: skip
-    p.add_argument("--hidden-size", type=int,
+    p.add_argument("--hidden-size", type=strict_int,
                    help="GRU units of the RNN and LSGM (default: the paper's, 128 JSB, else 512)")  # fmt: skip
     p.add_argument("--init", choices=("random", "hmm"), default="random",
                    help="the LSGM's start: random parameters (the paper's, default) or the "
@@ -78,7 +88,7 @@ def run(args) -> int:
         raise ValueError(f"--dropout must be in [0, 1); got {args.dropout}.")
     if args.resume and not args.checkpoint_dir:
         raise ValueError("--resume needs --checkpoint-dir (the folder of the interrupted run).")
-    outdir = check_writable_dir(args.output)
+    outdir = output_folder(args, args.dataset or ())
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
     unknown = sorted(set(models) - {"HMM", "RNN", "LSGM"})
     if unknown or not models:
@@ -104,7 +114,7 @@ def run(args) -> int:
             write_midi(outdir / f"{name}_lsgm_sample.mid", roll, step_seconds=0.5)
             plot_piano_roll(roll, outdir / f"{name}_lsgm_sample.png", step_seconds=0.5,
                             title=f"LSGM sample ({name})")  # fmt: skip
-        atomic_write_text(outdir / "results.json", json.dumps(results, indent=2))
+        atomic_write_text(outdir / "results.json", to_json(results))
     names = [n for n, _ in loaded]
     lines = ["| model | " + " | ".join(names) + " | parameters |",
              "|---|" + "---:|" * (len(names) + 1)]  # fmt: skip

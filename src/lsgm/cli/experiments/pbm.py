@@ -9,12 +9,20 @@ ridge regression on array 1 (70:30 training/validation) and reports Spearman's Ï
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import numpy as np
 
-from lsgm.cli.common import add_output_options, emit, markdown_table, message, positive_int
-from lsgm.data.files import atomic_write_text, check_writable_dir
+from lsgm.cli.common import (
+    add_output_options,
+    emit,
+    markdown_table,
+    message,
+    output_folder,
+    positive_int,
+    strict_int,
+    to_json,
+)
+from lsgm.data.files import atomic_write_text
 
 
 def register(sub) -> None:
@@ -23,7 +31,7 @@ def register(sub) -> None:
     p.add_argument("--train", required=True, metavar="ARRAY1",
                    help="PBM table of array 1 (intensity<TAB>probe or probe<TAB>intensity)")  # fmt: skip
     p.add_argument("--test", metavar="ARRAY2", help="PBM table of array 2 (the test array)")
-    p.add_argument("--cv", type=int, default=0, metavar="K",
+    p.add_argument("--cv", type=strict_int, default=0, metavar="K",
                    help="K-fold cross-validation on --train instead of a test array")  # fmt: skip
     p.add_argument("--quick", action="store_true",
                    help="one small motif, tiny networks, 4 epochs, â‰¤ 600/400 probes (CI)")  # fmt: skip
@@ -35,14 +43,14 @@ def register(sub) -> None:
     p.add_argument("--motif", action="append", default=[], metavar="NAME",
                    help="motif ID or name in --motifs (repeat; default: all in the file)")  # fmt: skip
     p.add_argument("--freeze-pwms", action="store_true", help="keep the initial PWMs fixed")
-    p.add_argument("--num-motifs", type=int, help="motifs (5, the paper's)")
-    p.add_argument("--motif-width", type=int, help="motif width (11, the paper's)")
+    p.add_argument("--num-motifs", type=strict_int, help="motifs (5, the paper's)")
+    p.add_argument("--motif-width", type=strict_int, help="motif width (11, the paper's)")
     p.add_argument("--single-strand", action="store_true", help="no reverse-complement chains")
-    p.add_argument("--lsgm-hidden", type=int, help="LSTM units per layer (32)")
-    p.add_argument("--epochs", type=int, help="at most this many epochs (30)")
-    p.add_argument("--patience", type=int, help="early-stopping patience (4)")
-    p.add_argument("--max-train", type=int, help="random subset of array 1 (all)")
-    p.add_argument("--max-test", type=int, help="random subset of array 2 (all)")
+    p.add_argument("--lsgm-hidden", type=strict_int, help="LSTM units per layer (32)")
+    p.add_argument("--epochs", type=strict_int, help="at most this many epochs (30)")
+    p.add_argument("--patience", type=strict_int, help="early-stopping patience (4)")
+    p.add_argument("--max-train", type=strict_int, help="random subset of array 1 (all)")
+    p.add_argument("--max-test", type=strict_int, help="random subset of array 2 (all)")
     add_output_options(p)
     p.set_defaults(run=run_pbm_command)
 
@@ -86,7 +94,7 @@ def run_pbm_command(args) -> int:
 
     if (args.test is None) == (args.cv < 2):
         raise ValueError("give --test ARRAY2 (train on array 1, test on array 2) or --cv K >= 2.")
-    outdir = check_writable_dir(args.output)
+    outdir = output_folder(args, [args.train, args.test, args.motifs])
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
     settings = _settings(args)
     init = _initial_pwms(args)
@@ -116,7 +124,7 @@ def run_pbm_command(args) -> int:
     result["logos"] = logos
     head = f"# lsgm experiment pbm ({result['mode']}, {result['seconds']:.0f} s)"
     source = f"array 1 `{args.train}`" + (f", array 2 `{args.test}`" if test else "")
-    atomic_write_text(outdir / "results.json", json.dumps(result, indent=2, default=float))
+    atomic_write_text(outdir / "results.json", to_json(result))
     atomic_write_text(outdir / "results.md", "\n".join(
         [head, "", source, "", *lines, "", *[f"![{p}]({p})" for p in logos], ""]))  # fmt: skip
     emit(args, result, [*lines, f"written to {outdir}/"])

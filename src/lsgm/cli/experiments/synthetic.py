@@ -14,7 +14,6 @@ The generators are documented reconstructions (:mod:`lsgm.apps.synthetic`,
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import platform
@@ -22,8 +21,19 @@ import time
 
 import jax
 
-from lsgm.cli.common import add_output_options, emit, message, positive_int, text_table
-from lsgm.data.files import atomic_write_text, check_writable_dir
+from lsgm.cli.common import (
+    RESULT_FILES,
+    add_output_options,
+    emit,
+    message,
+    output_folder,
+    positive_int,
+    strict_float,
+    strict_int,
+    text_table,
+    to_json,
+)
+from lsgm.data.files import atomic_write_text
 
 
 def register(sub) -> None:
@@ -37,20 +47,22 @@ def register(sub) -> None:
     p.add_argument("--quick", action="store_true", help="λ ∈ {0, 1}, 300/100/300 sequences")
     p.add_argument("--output", "-o", default="lsgm-synthetic-lambda",
                    help="output folder (default lsgm-synthetic-lambda)")  # fmt: skip
-    p.add_argument("--lambdas", type=float, nargs="+", help="λ values (default 0 0.25 0.5 1)")
-    p.add_argument("--train", type=int, help="training sequences (default 90000)")
-    p.add_argument("--valid", type=int, help="validation sequences (default 5000)")
-    p.add_argument("--test", type=int, help="test sequences (default 5000)")
-    p.add_argument("--epochs", type=int, help="LSGM epochs at most (default 40)")
-    p.add_argument("--hidden-size", type=int, help="LSGM GRU units (default 1)")
-    p.add_argument("--learning-rate", type=float, help="LSGM Adam rate (default 0.01)")
-    p.add_argument("--patience", type=int,
+    p.add_argument(
+        "--lambdas", type=strict_float, nargs="+", help="λ values (default 0 0.25 0.5 1)"
+    )
+    p.add_argument("--train", type=strict_int, help="training sequences (default 90000)")
+    p.add_argument("--valid", type=strict_int, help="validation sequences (default 5000)")
+    p.add_argument("--test", type=strict_int, help="test sequences (default 5000)")
+    p.add_argument("--epochs", type=strict_int, help="LSGM epochs at most (default 40)")
+    p.add_argument("--hidden-size", type=strict_int, help="LSGM GRU units (default 1)")
+    p.add_argument("--learning-rate", type=strict_float, help="LSGM Adam rate (default 0.01)")
+    p.add_argument("--patience", type=strict_int,
                    help="LSGM epochs without validation gain before stopping (default 4)")  # fmt: skip
-    p.add_argument("--batch-size", type=int, help="LSGM sequences per step (default 1000)")
-    p.add_argument("--scales", type=float, nargs=3, metavar=("STATIC", "MEAN", "VARIANCE"),
+    p.add_argument("--batch-size", type=strict_int, help="LSGM sequences per step (default 1000)")
+    p.add_argument("--scales", type=strict_float, nargs=3, metavar=("STATIC", "MEAN", "VARIANCE"),
                    help="the generator's scales: static-variance factor, history-mean and "
                    "history-variance scales (default 0.6 2.5 0.15, the calibrated ones)")  # fmt: skip
-    p.add_argument("--systems", type=int, default=1,
+    p.add_argument("--systems", type=strict_int, default=1,
                    help="run the sweep on this many random systems (generator draws, seeds "
                    "SEED, SEED+1, …) and report the gap's mean ± SE over them and how it grows "
                    "with λ (default 1)")  # fmt: skip
@@ -71,11 +83,11 @@ def register(sub) -> None:
                    help="200 sequences, a 10-state HMM and one LSGM")  # fmt: skip
     p.add_argument("--output", "-o", default="lsgm-synthetic-scalar",
                    help="output folder (default lsgm-synthetic-scalar)")  # fmt: skip
-    p.add_argument("--states", type=int, nargs="+", help="HMM sizes (default 3 4 … 60)")
-    p.add_argument("--epochs", type=int, help="LSGM epochs at most (default 2000)")
-    p.add_argument("--restarts", type=int,
+    p.add_argument("--states", type=strict_int, nargs="+", help="HMM sizes (default 3 4 … 60)")
+    p.add_argument("--epochs", type=strict_int, help="LSGM epochs at most (default 2000)")
+    p.add_argument("--restarts", type=strict_int,
                    help="EM initialisations per HMM size, the best kept (default 3)")  # fmt: skip
-    p.add_argument("--noise", type=float,
+    p.add_argument("--noise", type=strict_float,
                    help="the generator's noise standard deviation (default 0.005)")  # fmt: skip
     add_output_options(p)
     p.set_defaults(run=run_scalar)
@@ -93,10 +105,15 @@ def _hardware() -> str:
     return f"{name}, {os.cpu_count()} CPUs, JAX {jax.__version__} on {jax.default_backend()}"
 
 
+def _result_files(args) -> tuple[str, ...]:
+    """The files a run writes into its output folder (besides its plots)."""
+    return (*RESULT_FILES, "calibration.json", "calibration.md")
+
+
 def _start(args, name: str, what: str):
     """``(output folder, "quick" or "full", start time)`` after checking the folder and
     announcing ``name (mode): what``."""
-    outdir = check_writable_dir(args.output)
+    outdir = output_folder(args, contents=_result_files(args))
     mode = "quick" if args.quick else "full"
     message(args, f"{name} ({mode}): {what}")
     return outdir, mode, time.perf_counter()
@@ -105,7 +122,7 @@ def _start(args, name: str, what: str):
 def _write(outdir, name: str, mode: str, seconds: float, lines: list[str], result: dict,
            stem: str = "results") -> None:  # fmt: skip
     """``STEM.json`` (the result) and ``STEM.md`` (a header naming the run, then ``lines``)."""
-    atomic_write_text(outdir / f"{stem}.json", json.dumps(result, indent=2, default=float))
+    atomic_write_text(outdir / f"{stem}.json", to_json(result))
     header = f"# {name} ({mode}, {seconds:.0f} s, {_hardware()})"
     atomic_write_text(outdir / f"{stem}.md", "\n".join([header, "", *lines, ""]))
 

@@ -1,0 +1,1 @@
+"""Reliability audit of the lsgm library and CLI (``python -m audit.reliability``)."""
