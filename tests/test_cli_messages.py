@@ -22,13 +22,6 @@ DATA = Path(__file__).parent / "data"
 DNA, LABELS = DATA / "cli_dna.fa", DATA / "cli_labels.fa"
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("model") / "dna.lsgm"
-    assert main(["fit", str(DNA), "--labels", str(LABELS), "-o", str(path), "-q"]) == 0
-    return path
-
-
 def _npz_bytes() -> bytes:
     buf = io.BytesIO()
     np.savez(buf, a=np.zeros(3))
@@ -94,16 +87,16 @@ def test_bad_data_file_is_one_line_naming_it(tmp_path, files, data, expected, fo
     "content", [b"\xef\xbb\xbf>r1\nACGT\n", ">r1 caf\u00e9 \u00fcber\nACGT\n".encode()],
     ids=["utf8-bom", "utf8-header"],
 )  # fmt: skip
-def test_utf8_bom_and_non_ascii_headers_are_text(model, tmp_path, content, capsys):
+def test_utf8_bom_and_non_ascii_headers_are_text(cli_model, tmp_path, content, capsys):
     data = tmp_path / "u.fa"
     data.write_bytes(content)
-    assert main(["score", str(model), str(data), "-q"]) == 0, capsys.readouterr().err
+    assert main(["score", str(cli_model), str(data), "-q"]) == 0, capsys.readouterr().err
 
 
-def test_ambiguous_hint_fits_the_command(model, tmp_path, capsys):
+def test_ambiguous_hint_fits_the_command(cli_model, tmp_path, capsys):
     data = tmp_path / "n.fa"
     data.write_text(">r1\nACNT\n")
-    assert main(["score", str(model), str(data)]) == 1
+    assert main(["score", str(cli_model), str(data)]) == 1
     err = capsys.readouterr().err
     assert "n.fa: record 1 (r1), position 3" in err
     assert "lsgm fit --ambiguous soft" in err and "pass --ambiguous soft" not in err, err
@@ -146,9 +139,9 @@ BAD_INFO = [
 )
 @pytest.mark.parametrize("command", ["info", "decode", "plot"])
 def test_model_info_of_the_wrong_type_is_one_line(
-    model, tmp_path, change, expected, command, capsys
+    cli_model, tmp_path, change, expected, command, capsys
 ):
-    m, info = load_model(model)
+    m, info = load_model(cli_model)
     bad = tmp_path / "bad.lsgm"
     save_model(bad, m, {**info, **change})
     extra = {"info": [], "decode": [str(DNA), "-o", str(tmp_path / "d.tsv")],

@@ -26,17 +26,10 @@ DATA = Path(__file__).parent / "data"
 DNA, LABELS = DATA / "cli_dna.fa", DATA / "cli_labels.fa"
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("model") / "dna.lsgm"
-    assert main(["fit", str(DNA), "--labels", str(LABELS), "-o", str(path), "-q"]) == 0
-    return path
-
-
 @pytest.fixture
-def work(tmp_path, model):
+def work(tmp_path, cli_model):
     """A folder with copies of the inputs (data, labels, a table, the model)."""
-    for name, source in (("d.fa", DNA), ("l.fa", LABELS), ("m.lsgm", model)):
+    for name, source in (("d.fa", DNA), ("l.fa", LABELS), ("m.lsgm", cli_model)):
         (tmp_path / name).write_bytes(source.read_bytes())
     np.save(tmp_path / "t.npy", np.random.default_rng(0).normal(size=(30, 2)).astype(np.float32))
     (tmp_path / "t.tsv").write_text("a\tb\n1\t2\n3\t4\n5\t6\n")
@@ -148,13 +141,13 @@ def test_output_check_helper(tmp_path, what):
         assert out.parent.is_dir() and not out.exists()
 
 
-def test_disk_full_names_the_destination(work, model, monkeypatch, capsys):
+def test_disk_full_names_the_destination(work, cli_model, monkeypatch, capsys):
     def full(fd):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(os, "fsync", full)
     out = work / "scores.tsv"
-    code = main(["score", str(model), str(work / "d.fa"), "-o", str(out), "-q"])
+    code = main(["score", str(cli_model), str(work / "d.fa"), "-o", str(out), "-q"])
     err = capsys.readouterr().err
     assert code == 1
     assert str(out) in err and "disk is full" in err and ".tmp" not in err, err
@@ -216,7 +209,7 @@ def test_multi_file_outputs_are_all_or_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]
 
 
-def test_plot_that_fails_half_way_writes_no_picture(work, model, monkeypatch, capsys):
+def test_plot_that_fails_half_way_writes_no_picture(work, cli_model, monkeypatch, capsys):
     import lsgm.plots
 
     def failing_logo(*args, **kwargs):
@@ -224,6 +217,6 @@ def test_plot_that_fails_half_way_writes_no_picture(work, model, monkeypatch, ca
 
     monkeypatch.setattr(lsgm.plots, "plot_sequence_logo", failing_logo)
     out = work / "plots"
-    code = main(["plot", str(model), str(work / "d.fa"), "-o", str(out), "-q"])
+    code = main(["plot", str(cli_model), str(work / "d.fa"), "-o", str(out), "-q"])
     assert code == 1 and "logo" in capsys.readouterr().err
     assert list(out.iterdir()) == []  # the pictures drawn before the failure are not kept
