@@ -21,6 +21,7 @@ from audit import (  # noqa: F401 - importing them registers the cases
     cases_inputs,
     cases_models,
     cases_proc,
+    cases_round2,
 )
 from audit.harness import CASES, CLASSES, Case, as_json, atomic_write, markdown, run_cases
 

@@ -94,6 +94,19 @@ def _checked_per_sequence(lm: LoadedModel, data, xs: list, op: str) -> list[np.n
         raise
 
 
+def _check_unique_records(data) -> None:
+    """Per-record outputs (BED, TSV, NPZ keys) need one name per record: a name given twice
+    would merge two records' rows."""
+    first: dict[str, str] = {}
+    for name, source in zip(data.names, data.sources, strict=True):
+        if name in first:
+            raise ValueError(
+                f"{source}: the record name {name!r} is used twice (also in {first[name]}); the "
+                "output could not tell the records apart. Rename the records so each is unique."
+            )
+        first[name] = source
+
+
 def _exp(x: float) -> float:
     """``exp(x)``, ``inf`` where it overflows (an impossible sequence has perplexity inf)."""
     try:
@@ -166,6 +179,7 @@ def run_decode(args) -> int:
                 f"{', '.join(lm.state_names)}."
             )
     data, xs = lm.read(args.data, args.split)
+    _check_unique_records(data)
     message(args, f"decoding {len(xs)} sequences ({data.num_steps} steps)")
     paths = _checked_per_sequence(lm, data, xs, "viterbi")
     if out.suffix.lower() == ".bed":
@@ -204,6 +218,7 @@ def run_posterior(args) -> int:
     out = _output(args, (".tsv", ".npz"))
     lm = LoadedModel(args.model)
     data, xs = lm.read(args.data, args.split)
+    _check_unique_records(data)
     message(args, f"posteriors of {len(xs)} sequences ({data.num_steps} steps)")
     probs = _checked_per_sequence(lm, data, xs, "states")
     if out.suffix.lower() == ".npz":

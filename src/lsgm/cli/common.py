@@ -171,6 +171,11 @@ class LoadedModel:
 
         ``split`` is the piano-roll split to read; ``None`` reads every split (in file order),
         whatever split the model was trained on."""
+        if split is not None and self.spec.kind != "pianoroll":
+            raise ValueError(
+                f"--split {split!r} would be ignored: the model {self.path} reads "
+                f"{self.spec.kind} files, which have no splits. Drop --split."
+            )
         spec = InputSpec.from_dict({**self.spec.to_dict(), "split": split})
         data = read_inputs(paths, spec, context="model", model_path=self.path)
         xs = prepare(data, spec, self.family, self.dim, f"the model {self.path}")

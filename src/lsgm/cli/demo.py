@@ -47,7 +47,17 @@ def run(args) -> int:
     from lsgm.datasets.cpg import load_cpg_islands
     from lsgm.plots import plot_model, plot_piano_roll
 
-    outdir = output_folder(args, contents=(*RESULT_FILES, "cpg_islands.bed"))
+    outdir = output_folder(
+        args,
+        contents=(
+            *RESULT_FILES,
+            "cpg_islands.bed",
+            "cpg",
+            "jsb",
+            "jsb_sample.mid",
+            "jsb_sample.png",
+        ),
+    )
     show = not (args.quiet or args.json)
     started = time.perf_counter()
     mode = "quick" if args.quick else "full"

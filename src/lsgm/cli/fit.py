@@ -114,7 +114,7 @@ def register(sub) -> None:
     t.add_argument("--checkpoint-dir", help="write a checkpoint there after every iteration/epoch")
     t.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir")
     add_output_options(p)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, defaults={a.dest: a.default for a in p._actions})
 
 
 def read_labels(path, names: list[str], lengths: list[int], alphabet: str | None):
@@ -226,6 +226,13 @@ def run(args) -> int:
     trainer = args.trainer or (
         "gradient" if args.model == "lsgm" else ("supervised" if args.labels else "em")
     )
+    _check_scoped_options(args, kind, family, trainer)
+    fastq = (".fq", ".fastq", ".fq.gz", ".fastq.gz")
+    if args.quality == "soft" and not any(str(d).lower().endswith(fastq) for d in args.data):
+        raise ValueError(
+            "--quality soft would be ignored: it reads FASTQ Phred qualities, and no data file "
+            "is FASTQ (.fq/.fastq). Drop --quality."
+        )
     if args.validation and trainer != "gradient":
         raise ValueError(
             f"--validation is used by gradient training only; the trainer is {trainer}. "
@@ -292,6 +299,41 @@ def run(args) -> int:
         f"{seconds:.1f} s",
     ])  # fmt: skip
     return 0
+
+
+#: Options that only act in some configurations: (dest, option, applies(args, kind, family,
+#: trainer), what it needs). Given (away from its default) where it does not act, an option
+#: is an error, never silently ignored.
+_SCOPED = [
+    *[(dest, "--" + dest.replace("_", "-"), lambda a, k, f, t: a.model == "lsgm", "--model lsgm")
+      for dest in ("rnn", "hidden_size", "num_layers", "dense_layers", "order", "conditioning",
+                   "emission_network", "embedding_dim", "dropout", "init")],
+    ("covariance", "--covariance", lambda a, k, f, t: f in ("gaussian", "gmm"),
+     "--emission gaussian or gmm"),
+    ("components", "--components", lambda a, k, f, t: f == "gmm", "--emission gmm"),
+    *[(dest, "--" + dest.replace("_", "-"), lambda a, k, f, t: t == "em", "--trainer em")
+      for dest in ("max_iter", "tol", "n_init")],
+    *[(dest, "--" + dest.replace("_", "-"), lambda a, k, f, t: t == "gradient",
+       "--trainer gradient")
+      for dest in ("epochs", "batch_size", "learning_rate", "clip_norm", "entropy_epochs")],
+    ("pseudocount", "--pseudocount", lambda a, k, f, t: bool(a.labels), "--labels"),
+    *[(dest, "--" + dest.replace("_", "-"), lambda a, k, f, t: k == "sequence",
+       "FASTA/FASTQ data")
+      for dest in ("alphabet", "ambiguous", "quality", "reverse_complement")],
+    ("split", "--split", lambda a, k, f, t: k == "pianoroll", "piano-roll data (.mat/.json)"),
+]  # fmt: skip
+
+
+def _check_scoped_options(args, kind: str, family: str, trainer: str) -> None:
+    """Refuse an option that would be ignored in this configuration (see :data:`_SCOPED`)."""
+    defaults = getattr(args, "defaults", {})
+    for dest, option, applies, needs in _SCOPED:
+        given = dest in defaults and getattr(args, dest) != defaults[dest]
+        if given and not applies(args, kind, family, trainer):
+            raise ValueError(
+                f"{option} {getattr(args, dest)!r} would be ignored: it acts only with {needs}. "
+                f"Drop {option}, or fit a model it applies to."
+            )
 
 
 def _check_memory(args, K: int, xs) -> None:

@@ -78,6 +78,11 @@ def run_sample(args) -> int:
     lm = LoadedModel(args.model)
     out = check_output(args.output, [args.model], SAMPLE_SUFFIXES[lm.spec.kind],
                        what=f"sample of a {lm.spec.kind} model")  # fmt: skip
+    if args.step_seconds != 0.5 and lm.spec.kind != "pianoroll":
+        raise ValueError(
+            f"--step-seconds {args.step_seconds} would be ignored: it sets the MIDI timing of "
+            f"music samples, and {args.model} is a {lm.spec.kind} model. Drop --step-seconds."
+        )
     if lm.spec.kind == "pianoroll":  # the MIDI files and the PNG pictures next to them
         for path in _midi_paths(out, args.num_sequences):
             check_output(path, [args.model])

@@ -12,6 +12,7 @@ the same way:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -157,8 +158,16 @@ def read_inputs(paths, spec: InputSpec, context: str = "fit", model_path=None) -
     ``context`` is ``"fit"`` (the options come from the command line) or ``"model"`` (they
     come from the model file ``model_path``): it picks the fix that error messages suggest."""
     names, xs, sources = [], [], []
+    seen: list[Path] = []
     for p in paths:
         path = check_input_file(p)
+        twice = next((q for q in seen if os.path.samefile(q, path)), None)
+        if twice is not None:
+            raise ValueError(
+                f"{path}: given twice (also as {twice}); each record would count twice. Pass "
+                "each data file once."
+            )
+        seen.append(path)
         kind = input_kind(path)
         if kind != spec.kind:
             raise ValueError(

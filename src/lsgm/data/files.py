@@ -155,7 +155,10 @@ def check_output(
                 f"{clash}; choose another output folder."
             )
     if folder:
-        return check_writable_dir(out)
+        _check_manifest(out, contents, what)
+        check_writable_dir(out)
+        _add_to_manifest(out, contents)
+        return out
     if out.is_dir():
         raise ValueError(
             f"{out}: is a folder; the {what} is a file — give a file name (e.g. {out}/NAME)."
@@ -166,6 +169,53 @@ def check_output(
     if out.exists() and not os.access(out, os.W_OK) and not os.access(out.parent, os.W_OK):
         raise ValueError(f"{out}: cannot be replaced; fix its permissions or choose another path.")
     return out
+
+
+#: The file in an output folder that lists the names lsgm writes there: a later run may
+#: replace those, never a file of the same name that lsgm did not write.
+MANIFEST = ".lsgm-outputs"
+_MANIFEST_HEADER = "# files written here by lsgm (a later lsgm run may replace them)"
+
+
+def _manifest(folder: Path, what: str = "output") -> set[str]:
+    """The names listed in ``folder``'s manifest (empty when it has none); a file of that
+    name that lsgm did not write is a ``ValueError`` (it is never overwritten)."""
+    path = folder / MANIFEST
+    if not os.path.lexists(path):
+        return set()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        lines = []
+    if not lines or lines[0] != _MANIFEST_HEADER:
+        raise ValueError(
+            f"{folder}: holds a file {MANIFEST} that lsgm did not write (lsgm keeps its list "
+            "of the files it wrote there); "
+            "move it, or choose another (new or empty) output folder."
+        )
+    return set(lines[1:])
+
+
+def _check_manifest(folder: Path, contents: Iterable[str], what: str) -> None:
+    """Refuse an output folder holding a file (or folder) that the command would replace but
+    that lsgm did not write there (a user's own ``results.json``, ``viterbi.png``, ...)."""
+    if not folder.is_dir():
+        return
+    ours = _manifest(folder, what)
+    for name in contents:
+        if os.path.lexists(folder / name) and name not in ours:
+            raise ValueError(
+                f"{folder}: this {what} already holds {name}, which lsgm did not write and "
+                "would replace; move it, or choose another (new or empty) output folder."
+            )
+
+
+def _add_to_manifest(folder: Path, contents: Iterable[str]) -> None:
+    listed = _manifest(folder)
+    names = listed | set(contents)
+    if names != listed:
+        lines = [_MANIFEST_HEADER, *sorted(names)]
+        atomic_write_text(folder / MANIFEST, "".join(f"{line}\n" for line in lines))
 
 
 def _fsync_dir(folder: Path) -> None:

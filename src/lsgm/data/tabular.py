@@ -318,6 +318,13 @@ def _read_delimited(path: Path, delimiter: str, suffix: str) -> list[np.ndarray]
 
     seq_col = None
     if header is not None:
+        names = [h.strip() for h in header]
+        twice = next((h for i, h in enumerate(names) if h in names[:i]), None)
+        if twice is not None:
+            raise ValueError(
+                f"{path}, line 1: the column name {twice!r} appears twice; give every column "
+                "its own name."
+            )
         lowered = [h.strip().lower() for h in header]
         found = [j for j, h in enumerate(lowered) if h in SEQUENCE_COLUMNS]
         if len(found) > 1:

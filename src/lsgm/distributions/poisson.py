@@ -72,7 +72,8 @@ def poisson_log_prob(log_rates: Array, x: Array) -> Array:
     x = x[:, None, :]
     # rate 0 (log_rates = -inf) with the count 0 is log 1 = 0, not 0 * -inf = NaN
     x_log_rate = jnp.where(x > 0, x * log_rates, 0.0)
-    terms = x_log_rate - jnp.exp(log_rates) - gammaln(x + 1) + bad[:, None, :]
+    log_factorial = jnp.where(x <= 1, 0.0, gammaln(x + 1))  # 0! = 1! = 1 exactly
+    terms = x_log_rate - jnp.exp(log_rates) - log_factorial + bad[:, None, :]
     return jnp.sum(terms, axis=-1)
 
 

@@ -308,6 +308,22 @@ def optimizer_numbers(tx) -> list:
     return out
 
 
+def fresh_checkpoint_path(checkpoint_dir, filename: str) -> Path:
+    """``checkpoint_dir / filename`` for a run that starts afresh (not a resume): an existing
+    file there that is not an lsgm checkpoint (a user's own file) is a ``ValueError``, not
+    something to overwrite."""
+    path = Path(checkpoint_dir) / filename
+    if path.exists() or path.is_symlink():
+        try:
+            read_checkpoint(path)
+        except (OSError, ValueError) as err:
+            raise ValueError(
+                f"{path}: exists and is not an lsgm checkpoint ({err}); a new run would "
+                "overwrite it. Move it, or choose another checkpoint folder."
+            ) from err
+    return path
+
+
 def resume_path(checkpoint_dir, filename: str) -> Path:
     """``checkpoint_dir / filename`` for ``resume=True``; :class:`ResumeError` when the folder
     does not exist or holds no such checkpoint (a resume never silently starts afresh)."""

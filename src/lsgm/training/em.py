@@ -34,8 +34,10 @@ from lsgm.data.batching import PaddedBatch
 from lsgm.distributions.categorical import dirichlet_log_density
 from lsgm.inference import Potentials
 from lsgm.training.checkpoint import (
+    ResumeError,
     check_resume,
     fingerprint,
+    fresh_checkpoint_path,
     load_checkpoint,
     load_metadata,
     resume_path,
@@ -484,7 +486,11 @@ def fit_em(
         record = em_run_record(
             model, batch, log_mask, prior, freeze, n_init, seed, max_iter, tol, init
         )
-    path = None if checkpoint_dir is None else Path(checkpoint_dir) / EM_CHECKPOINT
+    path = None
+    if checkpoint_dir is not None:
+        path = Path(checkpoint_dir) / EM_CHECKPOINT
+        if not resume:
+            fresh_checkpoint_path(checkpoint_dir, EM_CHECKPOINT)
     saved = None
     if resume:
         saved = _load_em_checkpoint(resume_path(checkpoint_dir, EM_CHECKPOINT), model, record)
@@ -504,6 +510,12 @@ def fit_em(
         if saved and restart == start:
             nnx.update(candidate, saved[1]["current"])
             history = FitHistory(**saved[0]["history"])
+            if history.n_iter > max_iter:
+                raise ResumeError(
+                    f"cannot resume: the checkpoint in {str(checkpoint_dir)!r} has already run "
+                    f"{history.n_iter} EM iterations, more than max_iter={max_iter}; pass "
+                    f"max_iter >= {history.n_iter} (CLI: --max-iter) to continue it."
+                )
         elif init:
             _randomise(candidate, batch, keys[restart])
 

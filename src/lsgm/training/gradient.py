@@ -60,6 +60,7 @@ from lsgm.training.checkpoint import (
     ResumeError,
     check_resume,
     fingerprint,
+    fresh_checkpoint_path,
     load_checkpoint,
     load_metadata,
     optimizer_numbers,
@@ -543,6 +544,8 @@ def fit_gradient(
     best = _snapshot(nnx.state(model, not_rng))  # placeholder until a validation NLL improves
     best_valid, bad_epochs, start = math.inf, 0, 0
     path = None if checkpoint_dir is None else os.path.join(checkpoint_dir, CHECKPOINT_FILE)
+    if path is not None and not resume:
+        fresh_checkpoint_path(checkpoint_dir, CHECKPOINT_FILE)
 
     def tree():
         return {"model": nnx.state(model), "optimizer": nnx.state(opt), "best": best}
