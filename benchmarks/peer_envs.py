@@ -114,6 +114,23 @@ PEERS: dict[str, PeerSpec] = {
 }
 
 
+# Peers that run a whole model rather than the kernel ops, each driven by its own benchmark
+# (not by this script's table): their environments use the same install mechanism.
+MODEL_PEERS: dict[str, PeerSpec] = {
+    # The LSGM authors' PyTorch code (a checkout the user provides; nothing of it is installed
+    # here), run by ``benchmarks/lsgm_step.py --reference PATH`` through
+    # ``benchmarks/peers/lsgm_torch_runner.py``. CPU torch only, never a CUDA build.
+    "lsgm-torch": PeerSpec(
+        name="lsgm-torch",
+        runner=HERE / "peers" / "lsgm_torch_runner.py",
+        check_import="torch",
+        distributions=("torch", "numpy"),
+        # The CPU wheel of torch 2.13.0 (a local file where pip's find-links has it).
+        installs=(("torch==2.13.0+cpu", "numpy==2.4.6"),),
+    ),
+}
+
+
 def _note(message: str) -> None:
     print(f"note: {message}", file=sys.stderr, flush=True)
 
@@ -269,10 +286,11 @@ def cache_dir() -> Path:
 
 
 def _spec(peer: str) -> PeerSpec:
+    known = {**PEERS, **MODEL_PEERS}
     try:
-        return PEERS[peer]
+        return known[peer]
     except KeyError:
-        raise ValueError(f"unknown peer {peer!r}; known: {sorted(PEERS)}") from None
+        raise ValueError(f"unknown peer {peer!r}; known: {sorted(known)}") from None
 
 
 def _spec_key(spec: PeerSpec) -> str:

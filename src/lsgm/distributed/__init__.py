@@ -25,6 +25,7 @@ non-finite value in a filler row could not leak either).
 Several hosts: call :func:`initialize` first on every host (see ``docs/distributed.md``);
 :func:`make_mesh` then spans the devices of all hosts, every process passes the same (whole)
 data set, and :func:`shard_batch` places on each host only the rows its devices own.
+``tests/test_multihost.py`` runs two such processes on one machine (CPU collectives by gloo).
 """
 
 from __future__ import annotations
@@ -92,10 +93,23 @@ def replicated(mesh: Mesh) -> NamedSharding:
 
 
 def _put(x, sharding: NamedSharding) -> Array:
-    """Place one array with ``sharding`` (across processes: each host supplies its shards)."""
+    """Place one array with ``sharding``, in one process or in several.
+
+    - Already placed that way: returned as is.
+    - One process: :func:`jax.device_put`.
+    - Several processes, ``x`` a global :class:`jax.Array` with another sharding (not fully
+      addressable: e.g. rows split across the processes, or parameters replicated over
+      another mesh): resharded by :func:`jax.device_put`, which every process runs. Copying
+      it through the host first (``np.asarray``) fails for a split array ("Fetching value for
+      `jax.Array` that spans non-addressable (non process local) devices is not possible").
+    - Several processes, ``x`` a host array (or a local one), the same on every process:
+      :func:`jax.make_array_from_callback`, so each process copies only the slices that its
+      own devices hold. (:func:`jax.make_array_from_process_local_data` would be the tool for
+      a process that holds only its own rows; here every process has the whole data set.)
+    """
     if isinstance(x, jax.Array) and x.sharding.is_equivalent_to(sharding, x.ndim):
         return x
-    if jax.process_count() == 1:
+    if jax.process_count() == 1 or (isinstance(x, jax.Array) and not x.is_fully_addressable):
         return jax.device_put(x, sharding)
     if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):  # typed PRNG keys: place the raw data
         impl = jax.random.key_impl(x)
@@ -121,12 +135,23 @@ def replicate(tree, mesh: Mesh):
 
 
 def gather(x) -> np.ndarray:
-    """A (possibly sharded, possibly multi-host) array as one host numpy array."""
-    if isinstance(x, jax.Array) and not x.is_fully_addressable:
-        from jax.experimental import multihost_utils
+    """A (possibly sharded, possibly multi-process) array as one host numpy array.
 
-        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
-    return np.asarray(x)
+    - Fully addressable (one process, or a local array): ``np.asarray``.
+    - Global but fully replicated (parameters, sums): this process's own copy, with no
+      communication, so it is safe even where only some processes call it (e.g. printing on
+      process 0).
+    - Global and split across processes (per-row outputs): every process's rows are
+      all-gathered with :func:`jax.experimental.multihost_utils.process_allgather`; that is a
+      collective, so **every process must call it**, in the same order.
+    """
+    if not isinstance(x, jax.Array) or x.is_fully_addressable:
+        return np.asarray(x)
+    if x.is_fully_replicated:
+        return np.asarray(x.addressable_data(0))
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
 
 
 # ------------------------------------------------------------------ batches
@@ -217,8 +242,8 @@ def _statistics_fn(graphdef, mesh: Mesh | None):
 
     def stats(state, data, lengths, weights):
         model = nnx.merge(graphdef, state)
-        log_l, initial, transitions, flat = e_step(model, data, lengths, weights=weights)
-        return log_l, initial, transitions, flat.sum(0)
+        s = e_step(model, data, lengths, weights=weights)
+        return s.log_likelihood, s.initial, s.transitions, s.weights.sum(0)
 
     return jax.jit(stats) if mesh is None else jax.jit(stats, out_shardings=replicated(mesh))
 

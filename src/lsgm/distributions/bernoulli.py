@@ -58,11 +58,42 @@ def bernoulli_log_prob(logits: Array, x: Array) -> Array:
     """
     x = jnp.asarray(x, logits.dtype)
     log_p, log_q = jax.nn.log_sigmoid(logits), jax.nn.log_sigmoid(-logits)
-    # a select, not x * log_p + (1 - x) * log_q: p = 0 or 1 gives an infinite logit, and
-    # 0 * -inf would be NaN
-    # (a NaN term inside the sum marks a value other than 0/1: cheaper than a pass over the
-    # [T, K] output)
-    bad = jnp.where((x == 0) | (x == 1), 0.0, jnp.nan).astype(log_p.dtype)[:, None, :]
+    # a value other than 0/1 becomes NaN, which poisons its row
+    x = jnp.where((x == 0) | (x == 1), x, jnp.nan)
+    if logits.ndim == 2:
+        return _static_log_prob(log_p, log_q, x)
+    return _select_sum(log_p, log_q, x)
+
+
+#: Up to this many dimensions a shared-table log-likelihood looks rows up in a table of all
+#: ``2^D`` binary patterns (ChromHMM's 10 marks: 1,024 rows) instead of multiplying.
+PATTERN_TABLE_MAX_DIM = 12
+
+
+def _static_log_prob(log_p: Array, log_q: Array, x: Array) -> Array:
+    """Shared ``[K, D]`` tables, ``x [T, D]`` in {0, 1} or NaN (invalid).
+
+    ``D <= PATTERN_TABLE_MAX_DIM``: every row is one of ``2^D`` patterns, so the ``[2^D, K]``
+    table of their log-likelihoods (the select-and-sum below, on the patterns) is built once
+    and each row looks its pattern up: a gather instead of a ``[T, K, D]`` pass (≈ 10× faster
+    on one CPU core for 10 marks and 15 states; the same numbers). Larger ``D``: the select
+    and sum on the rows themselves."""
+    D = x.shape[-1]
+    if D > PATTERN_TABLE_MAX_DIM:
+        return _select_sum(log_p, log_q, x)
+    bits = jnp.arange(D, dtype=jnp.int32)
+    patterns = ((jnp.arange(2**D, dtype=jnp.int32)[:, None] >> bits) & 1).astype(x.dtype)
+    table = _select_sum(log_p, log_q, patterns)  # [2^D, K]
+    code = jnp.sum(jnp.where(x > 0, 1, 0) << bits, axis=-1)  # NaN (invalid) reads as 0 ...
+    bad = jnp.isnan(x).any(-1)  # ... and poisons its row here
+    return jnp.where(bad[:, None], jnp.nan, table[code])
+
+
+def _select_sum(log_p: Array, log_q: Array, x: Array) -> Array:
+    """``[T, K]`` ``sum_d (x_d ? log_p : log_q)`` (a select, not ``x log_p + (1 - x) log_q``:
+    an exact 0 or 1 probability gives an infinite log, and ``0 * -inf`` would be NaN); a NaN
+    ``x_d`` (invalid value) makes its row NaN."""
+    bad = jnp.where(jnp.isnan(x), jnp.nan, 0.0)[:, None, :]
     return jnp.sum(jnp.where(x[:, None, :] > 0, log_p, log_q) + bad, axis=-1)
 
 

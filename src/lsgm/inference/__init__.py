@@ -5,7 +5,9 @@ Models produce :class:`Potentials` (log-space ``log_init [K]``, ``log_trans [K,K
 backward variables, filtering and smoothing marginals, Viterbi paths and posterior samples.
 Each works on one sequence (batch with ``jax.vmap``) and accepts ``length`` (padding) and
 ``allowed`` (restrict paths to a subset of states). ``chunked_*`` are exact blocked variants for
-very long sequences with stationary potentials (:mod:`lsgm.inference.chunked`).
+very long sequences with stationary potentials (:mod:`lsgm.inference.chunked`), and
+:mod:`lsgm.inference.time_parallel` is the exact time-parallel E-step of a batch of them
+(``method="chunked"``, chosen by ``method="auto"`` for a few long sequences).
 
 Zero is exact: an impossible sequence has ``log p(x) = -inf``, NaN posteriors and an all
 ``-1`` Viterbi path (:func:`first_impossible_step` says where it becomes impossible); NaN
@@ -18,10 +20,14 @@ from lsgm.inference.chunked import (
     chunked_viterbi,
 )
 from lsgm.inference.kernels import (
+    CHUNKED_MAX_ROWS,
+    CHUNKED_MIN_STEPS,
+    EXPECTATION_METHODS,
     METHODS,
     ExpectedCounts,
     Posteriors,
     backward,
+    choose_method,
     expected_counts,
     filtered,
     first_impossible_step,
@@ -34,6 +40,9 @@ from lsgm.inference.sampling import sample_paths
 from lsgm.inference.viterbi import viterbi
 
 __all__ = [
+    "CHUNKED_MAX_ROWS",
+    "CHUNKED_MIN_STEPS",
+    "EXPECTATION_METHODS",
     "LOG_FLOOR",
     "METHODS",
     "ExpectedCounts",
@@ -44,6 +53,7 @@ __all__ = [
     "chunked_posteriors",
     "chunked_viterbi",
     "check_potentials",
+    "choose_method",
     "expected_counts",
     "filtered",
     "first_impossible_step",

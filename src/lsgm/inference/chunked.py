@@ -109,7 +109,8 @@ class _Blocked(NamedTuple):
     valid: Array  # [L, C] bool: t < T
 
 
-def _block(p: Potentials, L: int) -> _Blocked:
+def _block(p: Potentials, L: int, length=None) -> _Blocked:
+    """``length``: valid steps (None: all ``T``); later steps become padding."""
     T, K = p.log_emit.shape
     dtype = jnp.result_type(p.log_init, p.log_trans, p.log_emit, jnp.float32)
     floor = jnp.asarray(LOG_FLOOR, dtype)
@@ -120,7 +121,8 @@ def _block(p: Potentials, L: int) -> _Blocked:
     log_emit = jnp.pad(log_emit, ((0, C * L - T), (0, 0)))  # padded steps emit log 1 = 0
     t = jnp.arange(C * L).reshape(C, L).T  # [L, C] global step index
     log_emit = log_emit.reshape(C, L, K).transpose(1, 2, 0)
-    valid = t < T
+    valid = t < (T if length is None else jnp.clip(length, 1, T))
+    log_emit = jnp.where(valid[:, None, :], log_emit, 0.0)
     return _Blocked(log_init, log_trans, log_emit, (t == 0) | ~valid, valid)
 
 
@@ -286,8 +288,8 @@ def _max_arg(scores: Array, axis: int) -> tuple[Array, Array]:
 
 
 @partial(jax.jit, static_argnames="chunk")
-def _viterbi(p: Potentials, chunk: int) -> tuple[Array, Array]:
-    b = _block(p, chunk)
+def _viterbi(p: Potentials, chunk: int, length=None) -> tuple[Array, Array]:
+    b = _block(p, chunk, length)
     L, K, C = b.log_emit.shape
     trans = b.log_trans[:, :, None]  # [K, K, 1]
 
@@ -372,11 +374,13 @@ def chunked_posteriors(p: Potentials, chunk: int | None = None) -> Array:
     return _posteriors(p, _check(p, chunk))
 
 
-def chunked_viterbi(p: Potentials, chunk: int | None = None) -> tuple[Array, Array]:
+def chunked_viterbi(p: Potentials, chunk: int | None = None, length=None) -> tuple[Array, Array]:
     """Most probable path by max-plus chunk products: ``(path [T] int32, log_score [])``.
 
     The same path as :func:`lsgm.inference.viterbi` whenever the maximum is unique (see the
     module docstring on ties); ``log_score = max_z log p(x, z)``. When no path exists
-    (``log_score = -inf``) or the potentials hold a NaN the path is all ``-1``.
+    (``log_score = -inf``) or the potentials hold a NaN the path is all ``-1``. ``length``
+    (``[]`` int, may be traced, e.g. under ``jax.vmap``): steps ``t >= length`` are padding,
+    their path entries repeat the last state.
     """
-    return _viterbi(p, _check(p, chunk))
+    return _viterbi(p, _check(p, chunk), length)

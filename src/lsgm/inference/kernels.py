@@ -8,7 +8,11 @@ Every function takes :class:`~lsgm.inference.Potentials` of one sequence plus
   the kernels compute ``log p(x, z_{1:T} ⊂ allowed)`` (the LSGM paper's likelihood "with motif
   states removed", used by likelihood-ratio tests);
 * ``method``: ``"scaled"`` (normalised probability-space scan, fast) or ``"log"`` (log-space
-  scan, robust reference). Both give the same numbers.
+  scan, robust reference). Both give the same numbers. :func:`log_partition` and
+  :func:`expected_counts` also take ``"chunked"`` (stationary potentials only): the exact
+  time-parallel E-step of :mod:`lsgm.inference.time_parallel`, the same numbers up to
+  round-off, for very long sequences; and ``"auto"``, which picks ``"chunked"`` for a long
+  sequence with stationary potentials (:func:`choose_method`) and ``"scaled"`` otherwise.
 
 Batch with ``jax.vmap``; all functions compose with ``jax.jit`` and ``jax.grad``. Shapes are
 validated at trace time (:func:`~lsgm.inference.potentials.check_potentials`).
@@ -29,7 +33,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from lsgm.inference import log_space, scaled
+from lsgm.inference import log_space, scaled, time_parallel
 from lsgm.inference.potentials import (
     LOG_FLOOR,
     Potentials,
@@ -48,6 +52,23 @@ Array = jax.Array
 #: Scan unrolling factor (measured in ``benchmarks/kernels.py``).
 UNROLL = 4
 METHODS = ("scaled", "log")
+#: Methods of :func:`log_partition` and :func:`expected_counts` (and of the models' E-step).
+EXPECTATION_METHODS = ("auto", *METHODS, "chunked")
+#: Sequences at least this long (with stationary potentials) use the time-parallel kernels
+#: under ``method="auto"``, when the batch holds at most :data:`CHUNKED_MAX_ROWS` of them.
+CHUNKED_MIN_STEPS = 4096
+CHUNKED_MAX_ROWS = 64
+
+
+def choose_method(num_sequences: int, num_steps: int, stationary: bool = True) -> str:
+    """What ``method="auto"`` runs for a padded batch of ``num_sequences`` rows of
+    ``num_steps`` steps: ``"chunked"`` (time-parallel) when the potentials are stationary,
+    the rows are long (``>= CHUNKED_MIN_STEPS``) and few (``<= CHUNKED_MAX_ROWS``: many rows
+    already vectorise a plain scan), else ``"scaled"`` (measured in
+    ``benchmarks/long_sequences.py``)."""
+    if stationary and num_steps >= CHUNKED_MIN_STEPS and num_sequences <= CHUNKED_MAX_ROWS:
+        return "chunked"
+    return "scaled"
 
 
 class ExpectedCounts(NamedTuple):
@@ -80,23 +101,48 @@ class Posteriors(NamedTuple):
     transitions: Array
 
 
-def _check_method(method: str) -> None:
-    if method not in METHODS:
-        raise ValueError(f"method={method!r} is not one of {METHODS}.")
+def _check_method(method: str, allowed=METHODS) -> None:
+    if method not in allowed:
+        raise ValueError(f"method={method!r} is not one of {allowed}.")
 
 
-def _kernel(impl):
+def _resolve(p: Potentials, method: str) -> str:
+    """``"auto"`` resolved for one sequence; ``"chunked"`` checked against the potentials."""
+    stationary = jnp.ndim(p.log_trans) == 2
+    if method == "auto":
+        return choose_method(1, jnp.shape(p.log_emit)[0], stationary)
+    if method == "chunked" and not stationary:
+        raise ValueError(
+            "method='chunked' needs stationary potentials (log_trans [K, K]); these have "
+            f"log_trans {tuple(jnp.shape(p.log_trans))}. Use method='scaled'."
+        )
+    return method
+
+
+def _kernel(impl, methods=METHODS):
     """Make a public kernel from ``impl(p, length, allowed, method)``: validate the method and
     the shapes at trace time, then run ``impl`` under ``jax.jit`` (``method`` static)."""
     jitted = jax.jit(impl, static_argnames="method")
 
     @functools.wraps(impl)
     def public(p: Potentials, length=None, allowed=None, method: str = "scaled"):
-        _check_method(method)
+        _check_method(method, methods)
         check_potentials(p, length, allowed)
-        return jitted(p, length, allowed, method)
+        return jitted(p, length, allowed, _resolve(p, method))
 
     return public
+
+
+def _expectation_kernel(impl):
+    return _kernel(impl, EXPECTATION_METHODS)
+
+
+def _chunked_counts(prep: Prepared) -> ExpectedCounts:
+    """One sequence through :func:`lsgm.inference.time_parallel.batch_expected_counts`."""
+    out = time_parallel.batch_expected_counts(
+        prep.log_init, prep.log_trans, prep.log_emit[None], prep.length[None]
+    )
+    return ExpectedCounts(out.log_z[0], out.states[0], out.transitions)
 
 
 def _safe_log(x: Array) -> Array:
@@ -137,6 +183,8 @@ def _forward_normalised(prep: Prepared, method: str) -> tuple[Array, Array]:
 
 
 def _expected_counts(prep: Prepared, method: str) -> ExpectedCounts:
+    if method == "chunked":
+        return _chunked_counts(prep)
     valid = valid_steps(prep)
     if method == "log":
         post = _posteriors_log(prep)
@@ -164,6 +212,10 @@ def _log_z(method, padded, log_init, log_trans, log_emit, length):
     The derivative costs one backward pass instead of reverse-mode through the forward scan,
     and stays differentiable itself (higher-order derivatives work).
     """
+    if method == "chunked":
+        return time_parallel.batch_log_partition(log_init, log_trans, log_emit[None], length[None])[
+            0
+        ]
     prep = Prepared(log_init, log_trans, log_emit, length, padded)
     return _forward_normalised(prep, method)[1].sum()
 
@@ -180,7 +232,7 @@ def _log_z_jvp(method, padded, primals, tangents):
     return counts.log_z, tangent
 
 
-@_kernel
+@_expectation_kernel
 def log_partition(p: Potentials, length=None, allowed=None, method: str = "scaled") -> Array:
     """``log p(x_{1:length})`` summed over all (allowed) state paths. Returns a scalar."""
     prep = prepare(p, length, allowed)
@@ -235,7 +287,7 @@ def filtered(p: Potentials, length=None, allowed=None, method: str = "scaled") -
     return _mask_rows(prep, probs, valid, 0.0)
 
 
-@_kernel
+@_expectation_kernel
 def expected_counts(p: Potentials, length=None, allowed=None, method: str = "scaled"):
     """Expected sufficient statistics: ``log_z``, state marginals and summed pairwise marginals.
 

@@ -18,13 +18,19 @@ from flax import nnx
 
 from lsgm import distributed, inference
 from lsgm.data.batching import PaddedBatch, pad_sequences, unpad
-from lsgm.inference import Potentials
+from lsgm.inference import Potentials, time_parallel
+from lsgm.inference.chunked import chunked_viterbi
 
 Array = jax.Array
 
 
 class SequenceModel(nnx.Module):
     """Base class: exact inference and scoring for any model that makes potentials."""
+
+    #: True when :meth:`potentials` are stationary (``log_trans [K, K]``) and the emission row
+    #: of step ``t`` depends on ``x_t`` only, so that a sequence may be cut into chunks that
+    #: are processed in parallel (``method="chunked"``, :mod:`lsgm.inference.time_parallel`).
+    supports_chunked: bool = False
 
     def potentials(self, x: Array) -> Potentials:  # pragma: no cover - abstract
         """Potentials of one sequence ``x [T, ...]``."""
@@ -78,6 +84,38 @@ class SequenceModel(nnx.Module):
         return inference.viterbi(self.potentials(self._checked(x)), length)
 
     # -------------------------------------------------------- many sequences
+    def inference_method(self, method: str, num_sequences: int, num_steps: int) -> str:
+        """The kernel a batch of ``num_sequences`` rows of ``num_steps`` steps runs under
+        ``method`` (one of :data:`lsgm.inference.EXPECTATION_METHODS`): ``"auto"`` picks
+        ``"chunked"`` for a few long sequences of a model that supports it
+        (:func:`lsgm.inference.choose_method`), ``"scaled"`` otherwise."""
+        if method not in inference.EXPECTATION_METHODS:
+            raise ValueError(f"method={method!r} is not one of {inference.EXPECTATION_METHODS}.")
+        if method == "auto":
+            return inference.choose_method(num_sequences, num_steps, self.supports_chunked)
+        if method == "chunked" and not self.supports_chunked:
+            raise ValueError(
+                f"method='chunked' needs stationary potentials with per-step emissions; a "
+                f"{type(self).__name__}'s transitions depend on the sequence. Use "
+                "method='scaled' (or 'auto')."
+            )
+        return method
+
+    def chunked_potentials(self, data: Array, mesh=None) -> tuple[Potentials, Array]:
+        """Potentials of a padded batch ``data [N, T, ...]`` cut into chunks.
+
+        Returns ``(Potentials(log_init [K], log_trans [K, K], log_emit [L, N·C, K]),
+        observations [L, N·C, ...])``: the data blocked by
+        :func:`lsgm.inference.time_parallel.block` (``C`` a multiple of ``mesh.size``, the
+        chunk axis split over ``mesh``) and the emissions computed on the blocks, so no
+        ``[T, K]`` array is ever transposed. Needs :attr:`supports_chunked`."""
+        if not self.supports_chunked:
+            raise ValueError(f"{type(self).__name__} cannot be cut into chunks.")
+        L, C = time_parallel.chunk_layout(data.shape[1], 1 if mesh is None else mesh.size)
+        blocked = time_parallel.shard_chunks(time_parallel.block(data, L, C), mesh)
+        p = jax.vmap(self.potentials)(blocked)  # per step l: the [N·C] chunks as one "row"
+        return Potentials(p.log_init[0], p.log_trans[0], p.log_emit), blocked
+
     def batch(self, xs, lengths=None) -> PaddedBatch:
         """Validate every sequence and pad them (see :func:`lsgm.data.pad_sequences`)."""
         batch = pad_sequences(xs, lengths)
@@ -85,22 +123,26 @@ class SequenceModel(nnx.Module):
             self.emission.check_data(batch.data[i, :n], f"sequence {i}")
         return batch
 
-    def score(self, xs, lengths=None, *, mesh=None) -> float:
-        """Total log-likelihood ``sum_i log p(x_i)`` of many sequences (``mesh``: see
-        :meth:`score_samples`)."""
+    def score(self, xs, lengths=None, *, mesh=None, method: str = "auto") -> float:
+        """Total log-likelihood ``sum_i log p(x_i)`` of many sequences (``mesh``, ``method``:
+        see :meth:`score_samples`)."""
         batch = self.batch(xs, lengths)
-        return float(_batched(self, "log_z", batch, mesh).sum())
+        return float(_batched(self, "log_z", batch, mesh, method).sum())
 
-    def score_samples(self, xs, lengths=None, *, mesh=None) -> np.ndarray:
+    def score_samples(self, xs, lengths=None, *, mesh=None, method: str = "auto") -> np.ndarray:
         """``[N]`` log-likelihood of each sequence.
 
         ``mesh``: a :class:`jax.sharding.Mesh` (:func:`lsgm.distributed.make_mesh`) to split
-        the sequences over its devices (parameters replicated); None: one device. The same
-        holds for :meth:`score`, :meth:`predict` and :meth:`predict_proba`.
+        the work over its devices (parameters replicated): the sequences (data parallelism),
+        or with the chunked kernels the chunks of every sequence (sequence parallelism);
+        None: one device. ``method``: ``"auto"`` (the time-parallel kernels for a few long
+        sequences, see :meth:`inference_method`), ``"scaled"``, ``"log"`` or ``"chunked"``;
+        all give the same numbers up to round-off. The same holds for :meth:`score`,
+        :meth:`predict` and :meth:`predict_proba`.
         """
-        return np.asarray(_batched(self, "log_z", self.batch(xs, lengths), mesh))
+        return np.asarray(_batched(self, "log_z", self.batch(xs, lengths), mesh, method))
 
-    def predict(self, xs, lengths=None, *, mesh=None):
+    def predict(self, xs, lengths=None, *, mesh=None, method: str = "auto"):
         """Viterbi paths: a list of ``[T_i]`` arrays (or ``[N, T]`` padded with -1).
 
         Raises:
@@ -109,11 +151,11 @@ class SequenceModel(nnx.Module):
                 impossible (see :meth:`impossible_positions`).
         """
         batch = self.batch(xs, lengths)
-        paths = _batched(self, "viterbi", batch, mesh)
+        paths = _batched(self, "viterbi", batch, mesh, method)
         self._raise_if_impossible(batch, np.asarray(paths)[:, 0] < 0)
         return unpad(paths, batch)
 
-    def predict_proba(self, xs, lengths=None, *, mesh=None):
+    def predict_proba(self, xs, lengths=None, *, mesh=None, method: str = "auto"):
         """State posteriors: a list of ``[T_i, K]`` arrays (or ``[N, T, K]``, zero-padded).
 
         Raises:
@@ -122,7 +164,7 @@ class SequenceModel(nnx.Module):
                 impossible (see :meth:`impossible_positions`).
         """
         batch = self.batch(xs, lengths)
-        states = _batched(self, "states", batch, mesh)
+        states = _batched(self, "states", batch, mesh, method)
         self._raise_if_impossible(batch, np.isnan(np.asarray(states)).any(axis=(1, 2)))
         return unpad(states, batch)
 
@@ -171,20 +213,20 @@ class SequenceModel(nnx.Module):
     def bic(self, xs, lengths=None) -> float:
         """Bayesian information criterion ``-2 log L + k log n`` (n = number of observations)."""
         batch = self.batch(xs, lengths)
-        log_l = float(_batched(self, "log_z", batch).sum())
+        log_l = float(_batched(self, "log_z", batch, None, "auto").sum())
         return -2 * log_l + self.n_parameters() * np.log(batch.lengths.sum())
 
 
-@partial(jax.jit, static_argnums=(0, 1))
-def _batched_impl(graphdef, op: str, state, data, lengths):
+@partial(jax.jit, static_argnums=(0, 1, 5))
+def _batched_impl(graphdef, op: str, state, data, lengths, method: str = "scaled"):
     model = nnx.merge(graphdef, state)
 
     def one(x, n):
         p = model.potentials(x)
         if op == "log_z":
-            return inference.log_partition(p, n)
+            return inference.log_partition(p, n, method=method)
         if op == "states":
-            return inference.posteriors(p, n).states
+            return inference.posteriors(p, n, method=method).states
         if op == "first_impossible":
             return inference.first_impossible_step(p, n)
         return inference.viterbi(p, n)[0]
@@ -192,16 +234,41 @@ def _batched_impl(graphdef, op: str, state, data, lengths):
     return jax.vmap(one)(data, lengths)
 
 
-def _batched(model: nnx.Module, op: str, batch: PaddedBatch, mesh=None) -> Array:
+def _batched(model: nnx.Module, op: str, batch: PaddedBatch, mesh=None, method="scaled") -> Array:
     """Run one per-sequence op over a padded batch under one jit (cached per graph and shape).
 
     With a ``mesh`` the rows are split over its devices (padded to a multiple of the device
-    count; the filler rows are dropped from the result) and the parameters replicated."""
+    count; the filler rows are dropped from the result) and the parameters replicated; with
+    the chunked kernels (``method``, see :meth:`SequenceModel.inference_method`) the rows are
+    replicated and the chunks of every row split instead."""
+    method = model.inference_method(method, batch.num_sequences, batch.max_length)
     graphdef, state = nnx.split(model)
+    if method == "chunked" and op in ("log_z", "states", "viterbi"):
+        data, lengths = jnp.asarray(batch.data), jnp.asarray(batch.lengths, jnp.int32)
+        if mesh is not None:
+            state, data, lengths = distributed.replicate((state, data, lengths), mesh)
+        return _chunked_impl(graphdef, op, mesh, state, data, lengths)
     if mesh is None:
         data, lengths = jnp.asarray(batch.data), jnp.asarray(batch.lengths)
-        return _batched_impl(graphdef, op, state, data, lengths)
+        return _batched_impl(graphdef, op, state, data, lengths, method)
     sharded = distributed.shard_batch(batch, mesh)
     state = distributed.replicate(state, mesh)
-    out = _batched_impl(graphdef, op, state, sharded.data, sharded.lengths)
+    out = _batched_impl(graphdef, op, state, sharded.data, sharded.lengths, method)
     return distributed.gather(out)[: batch.num_sequences]
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2))
+def _chunked_impl(graphdef, op: str, mesh, state, data, lengths):
+    """``op`` of a padded batch by the time-parallel kernels (sequence parallel over
+    ``mesh``): log-likelihoods, state posteriors or Viterbi paths."""
+    model = nnx.merge(graphdef, state)
+    N, T = data.shape[:2]
+    if op == "viterbi":  # max-plus chunk products per sequence (lsgm.inference.chunked)
+        return jax.vmap(lambda x, n: chunked_viterbi(model.potentials(x), length=n)[0])(
+            data, lengths
+        )
+    p, _ = model.chunked_potentials(data, mesh)
+    if op == "log_z":
+        return time_parallel.blocked_log_partition(*p, lengths, T)
+    counts = time_parallel.blocked_expected_counts(*p, lengths, T)
+    return time_parallel.unblock(counts.states, N, T)

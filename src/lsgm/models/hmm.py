@@ -154,6 +154,8 @@ class HMM(SequenceModel):
         return int(self.num_states - 1 + (allowed - 1).sum() + self.emission.n_parameters())
 
     # ------------------------------------------------------------ one sequence
+    supports_chunked = True  # stationary tables, emissions of x_t alone
+
     def potentials(self, x: Array) -> Potentials:
         """Potentials of one sequence ``x [T, ...]``."""
         return Potentials(self.log_initial(), self.log_transition(), self.emission.log_prob(x))

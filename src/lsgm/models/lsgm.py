@@ -19,6 +19,14 @@ per step and state). ``conditioning="transitions"`` keeps the emissions static (
 :class:`~lsgm.distributions.Emission`), ``"emissions"`` keeps the transitions static, and
 ``"none"`` is an HMM. With the network output weights at zero an LSGM equals the HMM with its
 static tables (:meth:`LSGM.from_hmm`).
+
+Paper configuration (the authors' code, ``networks/lsgm.py``): ``transition_hidden="auto"``
+makes the transition head a two-layer network ``W_2 relu(W_1 u + c_1) + c_2`` of shapes
+``F -> 2·max(F, K²) -> K²`` (``K`` for order 0), and ``dropout_placement="inputs"`` draws the
+dropout masks before every layer that reads the features (between RNN layers, before each
+dense layer, and independently before the first layer of the transition and emission
+networks) instead of on the RNN and dense outputs. The entropy-heating term of the paper's
+training loss is :func:`lsgm.training.gradient.batch_terms`' second output.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from lsgm.models.rnn import RecurrentStack
 Array = jax.Array
 CONDITIONING = ("full", "transitions", "emissions", "none")
 EMISSION_NETWORKS = ("shared", "per_state")
+DROPOUT_PLACEMENTS = ("outputs", "inputs")
 
 
 def _small(scale: float = 0.01):
@@ -61,7 +70,20 @@ class LSGM(SequenceModel):
         emission_network: ``"shared"`` (Fig. 1b) or ``"per_state"`` (Fig. 1a).
         embedding_dim: state-embedding size of the shared emission network.
         emission_hidden: hidden width of the emission network (default ``2·max(in, out)``).
-        dropout: dropout rate on the RNN/dense outputs (training only: ``model.train()``).
+        dropout: dropout rate (training only: ``model.train()``), applied where
+            ``dropout_placement`` says.
+        dropout_placement: ``"outputs"`` (default): one mask on the RNN output and one on
+            each dense layer's output, so both heads read the same dropped features;
+            ``"inputs"`` (the authors' code): a mask before every layer that reads the
+            features — between RNN layers, before each dense layer (none after the last),
+            and one mask per head before the first layer of the transition head, of the
+            emission network (on ``u`` only, one mask per step shared by the states, so the
+            first layer stays factorised; the authors draw it per step and state over
+            ``[u; e_k]``) and of the ``initial="q0"`` head.
+        transition_hidden: ``None`` (default): the transition head is one linear layer
+            ``F -> K²`` (``K`` for order 0); an int ``H`` or ``"auto"`` (``H = 2·max(F, K²)``,
+            the paper's width): a two-layer network ``F -> H -> K²`` with a ReLU between
+            (:class:`TransitionMLP`).
         transition_mask: ``[K, K]`` bool structural zeros, respected at every step.
         initial: ``"learned"`` (static logits) or ``"q0"`` (also a head on ``Q_0``).
         rngs: parameter initialisation and dropout.
@@ -90,6 +112,8 @@ class LSGM(SequenceModel):
         embedding_dim: int = 16,
         emission_hidden: int | None = None,
         dropout: float = 0.0,
+        dropout_placement: str = "outputs",
+        transition_hidden: int | str | None = None,
         transition_mask=None,
         initial: str = "learned",
         rngs: nnx.Rngs,
@@ -114,6 +138,20 @@ class LSGM(SequenceModel):
             raise ValueError(f"initial={initial!r} is not 'learned' or 'q0'.")
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1); got {dropout}.")
+        if dropout_placement not in DROPOUT_PLACEMENTS:
+            raise ValueError(
+                f"dropout_placement={dropout_placement!r} is not one of {DROPOUT_PLACEMENTS}."
+            )
+        if transition_hidden is not None and transition_hidden != "auto":
+            if isinstance(transition_hidden, bool) or not isinstance(
+                transition_hidden, int | np.integer
+            ):
+                raise ValueError(
+                    f"transition_hidden must be None, 'auto' or an int >= 1; got {transition_hidden!r}."
+                )
+            if transition_hidden < 1:
+                raise ValueError(f"transition_hidden must be >= 1; got {transition_hidden}.")
+            transition_hidden = int(transition_hidden)
         if dense_layers < 0 or embedding_dim < 1:
             raise ValueError(
                 f"dense_layers must be >= 0 and embedding_dim >= 1; got {dense_layers}, {embedding_dim}."
@@ -129,6 +167,13 @@ class LSGM(SequenceModel):
             ("emission_hidden", None if emission_hidden is None else int(emission_hidden)),
             ("dropout", float(dropout)), ("initial", initial),
         )  # fmt: skip
+        # Appended only when not the default, so the settings (and saved files) of models
+        # without these options are what they were before the options existed.
+        if dropout_placement != "outputs":
+            self.settings += (("dropout_placement", dropout_placement),)
+        if transition_hidden is not None:
+            self.settings += (("transition_hidden", transition_hidden),)
+        self.dropout_placement = dropout_placement
         self.num_states, self.order, self.conditioning = K, int(order), conditioning
         self.emission_network, self.initial_mode = emission_network, initial
         self.emission = emission
@@ -158,7 +203,11 @@ class LSGM(SequenceModel):
         head = None
         if conditioning in ("full", "transitions"):
             out = K * K if order == 1 else K
-            head = nnx.Linear(F, out, kernel_init=_small(), rngs=rngs)
+            if transition_hidden is None:
+                head = nnx.Linear(F, out, kernel_init=_small(), rngs=rngs)
+            else:
+                width = 2 * max(F, out) if transition_hidden == "auto" else transition_hidden
+                head = TransitionMLP(F, width, out, rngs=rngs)
         self.transition_head = nnx.data(head)
 
         bias, net = None, None
@@ -188,7 +237,9 @@ class LSGM(SequenceModel):
         if model.order == 1:
             model.transition_logits[...] = hmm.transition_logits[...]
         for head in (model.transition_head, model.initial_head):
-            if head is not None:
+            if isinstance(head, TransitionMLP):
+                head.zero_output()
+            elif head is not None:
                 head.kernel[...] = jnp.zeros_like(head.kernel[...])
                 head.bias[...] = jnp.zeros_like(head.bias[...])
         if model.emission_net is not None:
@@ -197,17 +248,27 @@ class LSGM(SequenceModel):
 
     # ---------------------------------------------------------------- features
     def _dense(self, h: Array, train_dropout: bool = True) -> Array:
-        if train_dropout:
+        """The dense stack on RNN states ``h [..., H]``; dropout as ``dropout_placement``
+        says when ``train_dropout`` (and the model is in training mode)."""
+        inputs = self.dropout_placement == "inputs"
+        if train_dropout and not inputs:
             h = self.dropout(h)
         for layer in self.dense:
+            if train_dropout and inputs:
+                h = self.dropout(h)
             h = jax.nn.relu(layer(h))
-            if train_dropout:
+            if train_dropout and not inputs:
                 h = self.dropout(h)
         return h
 
     def features(self, x: Array) -> Array:
         """``[T+1, F]``: ``u_0`` (from ``Q_0``) and ``u_t`` after reading ``x_1..x_t``."""
-        return self._dense(self.rnn(self.family.encode(x)))
+        between = self.dropout if self.dropout_placement == "inputs" else None
+        return self._dense(self.rnn(self.family.encode(x), between=between))
+
+    def _head_input(self, u: Array) -> Array:
+        """``u`` with a fresh dropout mask for one head (``dropout_placement="inputs"``)."""
+        return self.dropout(u) if self.dropout_placement == "inputs" else u
 
     # ------------------------------------------------------------- conditionals
     def log_initial(self, u0: Array) -> Array:
@@ -252,8 +313,13 @@ class LSGM(SequenceModel):
         u = self.features(x)  # [T+1, F]
         T = u.shape[0] - 1
         # [T-1, K, K] from u_t for z_t -> z_{t+1}; the static [K, K] table when unconditioned.
-        log_trans = self.log_transition(u[1:T])
-        return Potentials(self.log_initial(u[0]), log_trans, self.log_emission(u[:T], x))
+        # Each head reads u through its own dropout mask with dropout_placement="inputs".
+        trans_u = u[1:T] if self.transition_head is None else self._head_input(u[1:T])
+        emit_u = u[:T] if self.emission_net is None else self._head_input(u[:T])
+        init_u = u[0] if self.initial_head is None else self._head_input(u[0])
+        return Potentials(
+            self.log_initial(init_u), self.log_transition(trans_u), self.log_emission(emit_u, x)
+        )
 
     def n_parameters(self) -> int:
         """The trainable scalars (``nnx.Param`` sizes) the likelihood depends on, as the LSGM
@@ -296,6 +362,26 @@ class LSGM(SequenceModel):
         keys = jax.random.split(key_steps, int(num_steps))
         _, (states, obs) = jax.lax.scan(step, (carries, u0, z0), keys)
         return states, obs
+
+
+class TransitionMLP(nnx.Module):
+    """Two-layer transition head ``W_2 relu(W_1 u + c_1) + c_2``: ``u [..., F] -> [..., out]``.
+
+    ``W_1 [F, H]`` (default initialisation), ``W_2 [H, out]`` (small, like the linear head's),
+    so it holds ``F·H + H + H·out + out`` parameters; ``out = K²`` for order 1, ``K`` for 0.
+    """
+
+    def __init__(self, F: int, hidden: int, out: int, *, rngs: nnx.Rngs):
+        self.hidden = nnx.Linear(F, hidden, rngs=rngs)
+        self.out = nnx.Linear(hidden, out, kernel_init=_small(), rngs=rngs)
+
+    def __call__(self, u: Array) -> Array:
+        return self.out(jax.nn.relu(self.hidden(u)))
+
+    def zero_output(self) -> None:
+        """Zero the output layer, so the head adds nothing to the static logits."""
+        self.out.kernel[...] = jnp.zeros_like(self.out.kernel[...])
+        self.out.bias[...] = jnp.zeros_like(self.out.bias[...])
 
 
 class SharedEmissionNet(nnx.Module):

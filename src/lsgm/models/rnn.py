@@ -12,6 +12,8 @@ step by step. Gate equations (PyTorch conventions):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -71,11 +73,18 @@ class RecurrentStack(nnx.Module):
         """The hidden state ``h`` of a layer's carry (``h``, or ``(c, h)`` for an LSTM)."""
         return carry[1] if isinstance(carry, tuple) else carry
 
-    def __call__(self, x: Array) -> Array:
-        """``x [T, D]`` → ``[T+1, H]`` top-layer states (row 0 = ``Q_0``)."""
+    def __call__(self, x: Array, between: Callable[[Array], Array] | None = None) -> Array:
+        """``x [T, D]`` → ``[T+1, H]`` top-layer states (row 0 = ``Q_0``).
+
+        ``between``: applied to each layer's output sequence ``[T, H]`` before it feeds the
+        next layer (e.g. dropout between layers, as PyTorch's ``GRU(dropout=p)``); not to
+        the top layer's output nor to ``Q_0``.
+        """
         seq = x
         carries = self.initial_state()
         for layer in range(self.num_layers):
+            if layer > 0 and between is not None:
+                seq = between(seq)
             gates_x = self.inputs[layer](seq)  # [T, G·H], outside the scan
             recurrent = self.recurrents[layer]
             step_fn = _gru_step if self.cell == "gru" else _lstm_step

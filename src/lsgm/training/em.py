@@ -23,6 +23,7 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache, partial
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -32,7 +33,7 @@ from flax import nnx
 from lsgm import distributed, inference
 from lsgm.data.batching import PaddedBatch
 from lsgm.distributions.categorical import dirichlet_log_density
-from lsgm.inference import Potentials
+from lsgm.inference import Potentials, time_parallel
 from lsgm.training.checkpoint import (
     ResumeError,
     check_resume,
@@ -130,9 +131,35 @@ def _with_labels(p: Potentials, log_mask: Array | None) -> Potentials:
     return Potentials(p.log_init, p.log_trans, p.log_emit + log_mask)
 
 
+class EStepStats(NamedTuple):
+    """Expected sufficient statistics of a batch (what :func:`m_step` needs).
+
+    Attributes:
+        log_likelihood: ``[]`` ``sum_n w_n log p(x_n)``.
+        initial: ``[K]`` ``sum_n w_n p(z_{n,1} = k | x_n)``.
+        transitions: ``[K, K]`` ``sum_n w_n sum_t p(z_{n,t} = i, z_{n,t+1} = j | x_n)``.
+        weights: ``[M, K]`` posterior state probabilities, one row per observation of
+            ``observations`` (0 on padding and on rows of weight 0).
+        observations: ``[M, ...]`` the observations, in the order of ``weights`` (the padded
+            batch flattened, or its chunks for ``method="chunked"``).
+    """
+
+    log_likelihood: Array
+    initial: Array
+    transitions: Array
+    weights: Array
+    observations: Array
+
+
 def e_step(
-    model, data: Array, lengths: Array, log_mask: Array | None = None, weights: Array | None = None
-):
+    model,
+    data: Array,
+    lengths: Array,
+    log_mask: Array | None = None,
+    weights: Array | None = None,
+    method: str = "scaled",
+    mesh=None,
+) -> EStepStats:
     """Expected sufficient statistics of a padded batch (``log_mask``: from
     :func:`label_potentials`, added to the emission potentials).
 
@@ -140,13 +167,19 @@ def e_step(
     nothing (the filler rows of :func:`lsgm.distributed.pad_rows`, whose length is 0 — the
     kernels still count step 0 of such a row in ``log_z``).
 
-    Returns:
-        ``(log_likelihood, initial_counts [K], transition_counts [K, K], weights [N*T, K])``.
+    ``method``: ``"scaled"``/``"log"`` (a scan per sequence, vectorised over the batch) or
+    ``"chunked"`` (the exact time-parallel E-step of :mod:`lsgm.inference.time_parallel`, for
+    models whose potentials are stationary with per-step emissions, see
+    :attr:`lsgm.models.base.SequenceModel.supports_chunked`); resolve ``"auto"`` first
+    (:meth:`~lsgm.models.base.SequenceModel.inference_method`). With ``"chunked"`` and a
+    ``mesh`` the chunks are split over its devices (sequence parallelism).
     """
+    if method == "chunked":
+        return _chunked_e_step(model, data, lengths, log_mask, weights, mesh)
 
     def one(x, n, mask):
         p = model.potentials(x)
-        return inference.expected_counts(_with_labels(p, mask), n)
+        return inference.expected_counts(_with_labels(p, mask), n, method=method)
 
     counts = jax.vmap(one)(data, lengths, log_mask)
     if weights is not None:
@@ -155,12 +188,35 @@ def e_step(
             lambda a: jnp.where(keep.reshape(keep.shape + (1,) * (a.ndim - 1)), a, 0.0), counts
         )
     K = counts.states.shape[-1]
-    return (
+    return EStepStats(
         counts.log_z.sum(),
         counts.states[:, 0].sum(0),
         counts.transitions.sum(0),
         counts.states.reshape(-1, K),
+        data.reshape((-1,) + data.shape[2:]),
     )
+
+
+def _chunked_e_step(model, data, lengths, log_mask, weights, mesh) -> EStepStats:
+    """:func:`e_step` by :func:`lsgm.inference.time_parallel.blocked_expected_counts`: the
+    observations are cut into chunks (``[L, N·C, ...]``) before the emission potentials are
+    computed, so no ``[T, K]`` array is transposed, and the M-step reads the chunks (on a
+    mesh, chunk by chunk, so that every device sums its own chunks)."""
+    N, T = data.shape[:2]
+    p, blocked = model.chunked_potentials(data, mesh)
+    log_emit = p.log_emit
+    L, NC, K = log_emit.shape
+    if log_mask is not None:
+        log_emit = log_emit + time_parallel.block(log_mask, L, NC // N)
+    counts = time_parallel.blocked_expected_counts(
+        p.log_init, p.log_trans, log_emit, lengths, T, weights
+    )
+    log_z = counts.log_z if weights is None else jnp.where(weights > 0, counts.log_z, 0.0)
+    states, observations = counts.states, blocked
+    if mesh is not None:  # flatten chunk-major: each device's chunks stay a contiguous block
+        states, observations = jnp.swapaxes(states, 0, 1), jnp.swapaxes(observations, 0, 1)
+    flat = observations.reshape((-1,) + observations.shape[2:])
+    return EStepStats(log_z.sum(), counts.initial, counts.transitions, states.reshape(-1, K), flat)
 
 
 def hmm_log_prior(model, prior: HMMPrior) -> Array | None:
@@ -179,9 +235,9 @@ def hmm_log_prior(model, prior: HMMPrior) -> Array | None:
     )
 
 
-def m_step(model, stats, prior: HMMPrior, data: Array, freeze: frozenset[str]) -> None:
+def m_step(model, stats: EStepStats, prior: HMMPrior, freeze: frozenset[str]) -> None:
     """Closed-form update of ``model`` in place from :func:`e_step` statistics."""
-    _, initial_counts, transition_counts, weights = stats
+    initial_counts, transition_counts = stats.initial, stats.transitions
     if "initial" not in freeze:
         counts = jnp.maximum(initial_counts + jnp.asarray(prior.initial) - 1, 0)
         model.initial_logits[...] = _normalise_counts(counts, model.log_initial())
@@ -190,8 +246,7 @@ def m_step(model, stats, prior: HMMPrior, data: Array, freeze: frozenset[str]) -
         counts = jnp.where(model.transition_mask[...], counts, 0.0)
         model.transition_logits[...] = _normalise_counts(counts, model.log_transition())
     if "emission" not in freeze:
-        flat = data.reshape((-1,) + data.shape[2:])
-        model.emission.m_step(flat, weights, prior.emission)
+        model.emission.m_step(stats.observations, stats.weights, prior.emission)
 
 
 def _log_prior_or_zero(model, prior: HMMPrior) -> Array:
@@ -199,35 +254,26 @@ def _log_prior_or_zero(model, prior: HMMPrior) -> Array:
     return jnp.zeros(()) if out is None else out
 
 
-def _make_em_step(graphdef, prior: HMMPrior, freeze: frozenset[str], mesh=None):
+def _make_em_step(graphdef, prior: HMMPrior, freeze: frozenset[str], mesh=None, method="scaled"):
     """One jitted EM iteration ``state -> (new_state, log-likelihood, log-prior)``, both of
     the parameters before the update (:func:`hmm_log_prior`; 0 when it is None).
 
-    With a ``mesh`` the step also takes row ``weights [N]`` (its inputs are sharded by rows,
-    see :mod:`lsgm.distributed`); the sums of the E-step become all-reduces across devices and
-    the new parameters come out replicated."""
+    With a ``mesh`` the step also takes row ``weights [N]``; for ``method="scaled"`` or
+    ``"log"`` its inputs are sharded by rows (data parallelism, see :mod:`lsgm.distributed`),
+    for ``"chunked"`` they are replicated and the chunks of every sequence are split over the
+    devices (sequence parallelism). Either way the sums of the E-step become all-reduces
+    across devices and the new parameters come out replicated."""
 
-    if mesh is None:
-
-        @jax.jit
-        def step(state, data, lengths, log_mask):
-            model = nnx.merge(graphdef, state)
-            log_prior = _log_prior_or_zero(model, prior)
-            stats = e_step(model, data, lengths, log_mask)
-            m_step(model, stats, prior, data, freeze)
-            return nnx.state(model), stats[0], log_prior
-
-        return step
-
-    @partial(jax.jit, out_shardings=distributed.replicated(mesh))
-    def sharded_step(state, data, lengths, log_mask, weights):
+    def body(state, data, lengths, log_mask, weights):
         model = nnx.merge(graphdef, state)
         log_prior = _log_prior_or_zero(model, prior)
-        stats = e_step(model, data, lengths, log_mask, weights)
-        m_step(model, stats, prior, data, freeze)
-        return nnx.state(model), stats[0], log_prior
+        stats = e_step(model, data, lengths, log_mask, weights, method, mesh)
+        m_step(model, stats, prior, freeze)
+        return nnx.state(model), stats.log_likelihood, log_prior
 
-    return sharded_step
+    if mesh is None:
+        return jax.jit(partial(body, weights=None))
+    return jax.jit(body, out_shardings=distributed.replicated(mesh))
 
 
 def _as_prior(priors) -> HMMPrior:
@@ -251,43 +297,56 @@ def _randomise(model, data: PaddedBatch, key: Array) -> None:
 
 
 @lru_cache(maxsize=64)
-def _cached_em_step(graphdef, prior: HMMPrior, freeze: frozenset[str], mesh=None):
-    return _make_em_step(graphdef, prior, freeze, mesh)
+def _cached_em_step(graphdef, prior: HMMPrior, freeze: frozenset[str], mesh, method):
+    return _make_em_step(graphdef, prior, freeze, mesh, method)
 
 
-def em_step_for(graphdef, prior: HMMPrior, freeze: frozenset[str], mesh=None):
-    """The jitted EM step, shared by every fit of the same model structure, prior, ``freeze``
-    and mesh (so repeated fits compile once); priors holding arrays are not hashable and
-    get a fresh step."""
+def em_step_for(
+    graphdef, prior: HMMPrior, freeze: frozenset[str], mesh=None, method: str = "scaled"
+):
+    """The jitted EM step, shared by every fit of the same model structure, prior, ``freeze``,
+    mesh and method (so repeated fits compile once); priors holding arrays are not hashable
+    and get a fresh step."""
     try:
-        return _cached_em_step(graphdef, prior, freeze, mesh)
+        return _cached_em_step(graphdef, prior, freeze, mesh, method)
     except TypeError:
-        return _make_em_step(graphdef, prior, freeze, mesh)
+        return _make_em_step(graphdef, prior, freeze, mesh, method)
 
 
-@partial(jax.jit, static_argnums=0)
-def _log_z_per_sequence(graphdef, state, data, lengths, mask):
+@partial(jax.jit, static_argnums=(0, 5, 6))
+def _log_z_per_sequence(graphdef, state, data, lengths, mask, method="scaled", mesh=None):
     m = nnx.merge(graphdef, state)
+    if method == "chunked":
+        p, _ = m.chunked_potentials(data, mesh)
+        log_emit = p.log_emit
+        if mask is not None:
+            L, NC = log_emit.shape[:2]
+            log_emit = log_emit + time_parallel.block(mask, L, NC // data.shape[0])
+        T = data.shape[1]
+        return time_parallel.blocked_log_partition(p.log_init, p.log_trans, log_emit, lengths, T)
 
     def one(x, n, extra):
         p = m.potentials(x)
-        return inference.log_partition(_with_labels(p, extra), n)
+        return inference.log_partition(_with_labels(p, extra), n, method=method)
 
     return jax.vmap(one)(data, lengths, mask)
 
 
-def check_feasible(model, batch: PaddedBatch, log_mask: np.ndarray | None, mesh=None) -> None:
+def check_feasible(
+    model, batch: PaddedBatch, log_mask: np.ndarray | None, mesh=None, method: str = "scaled"
+) -> None:
     """Raise a ``ValueError`` naming the first sequence that no state path can explain
-    (``mesh``: rows split over its devices, see :mod:`lsgm.distributed`)."""
+    (``mesh``: the work split over its devices, see :mod:`lsgm.distributed`; ``method``: a
+    resolved E-step method, see :func:`e_step`)."""
     graphdef, state = nnx.split(model)
     if mesh is None:
         mask = None if log_mask is None else jnp.asarray(log_mask)
         data, lengths = jnp.asarray(batch.data), jnp.asarray(batch.lengths)
-        log_z = np.asarray(_log_z_per_sequence(graphdef, state, data, lengths, mask))
+        log_z = np.asarray(_log_z_per_sequence(graphdef, state, data, lengths, mask, method))
     else:
-        data, lengths, mask = _sharded_inputs(batch, log_mask, mesh)[:3]
+        data, lengths, mask = _sharded_inputs(batch, log_mask, mesh, method)[:3]
         state = distributed.replicate(state, mesh)
-        log_z = _log_z_per_sequence(graphdef, state, data, lengths, mask)
+        log_z = _log_z_per_sequence(graphdef, state, data, lengths, mask, method, mesh)
         log_z = distributed.gather(log_z)[: batch.num_sequences]
     bad = np.flatnonzero(~np.isfinite(log_z))
     if bad.size:
@@ -298,9 +357,17 @@ def check_feasible(model, batch: PaddedBatch, log_mask: np.ndarray | None, mesh=
         )
 
 
-def _sharded_inputs(batch: PaddedBatch, log_mask: np.ndarray | None, mesh):
-    """``(data, lengths, log_mask, weights)`` padded to a multiple of the device count with rows
-    that contribute nothing, and split over ``mesh`` by rows (:mod:`lsgm.distributed`)."""
+def _sharded_inputs(batch: PaddedBatch, log_mask: np.ndarray | None, mesh, method="scaled"):
+    """``(data, lengths, log_mask, weights)`` on ``mesh``: for the chunked E-step replicated
+    (the chunks are split inside the step: sequence parallelism), otherwise padded to a
+    multiple of the device count with rows that contribute nothing and split over ``mesh``
+    by rows (data parallelism, :mod:`lsgm.distributed`)."""
+    if method == "chunked":
+        weights = np.ones(batch.num_sequences, np.float32)
+        arrays = (batch.data, batch.lengths.astype(np.int32), log_mask, weights)
+        return tuple(
+            None if a is None else distributed.replicate(jnp.asarray(a), mesh) for a in arrays
+        )
     data, lengths, weights, mask = distributed.pad_rows(
         batch.data, batch.lengths, mesh.size, None, log_mask
     )
@@ -315,7 +382,7 @@ def _sharded_inputs(batch: PaddedBatch, log_mask: np.ndarray | None, mesh):
 
 def _run_em(
     model, step, batch, log_mask, max_iter, tol, show, history=None, after_iteration=None,
-    mesh=None, monotone=True,
+    mesh=None, monotone=True, method="scaled",
 ) -> FitHistory:  # fmt: skip
     """EM iterations until convergence or ``max_iter`` in all (counting ``history``'s, for a
     resumed restart); ``after_iteration(state, history)`` runs after each one. With a
@@ -329,7 +396,7 @@ def _run_em(
         mask = None if log_mask is None else jnp.asarray(log_mask)
         inputs = (data, lengths, mask)
     else:
-        inputs = _sharded_inputs(batch, log_mask, mesh)
+        inputs = _sharded_inputs(batch, log_mask, mesh, method)
         state = distributed.replicate(state, mesh)
     last = history.n_iter if history.converged else max_iter
     bar = progress(range(history.n_iter, last), "EM", show)
@@ -427,6 +494,7 @@ def fit_em(
     checkpoint_dir: str | os.PathLike | None = None,
     resume: bool = False,
     mesh=None,
+    method: str = "auto",
 ):
     """Fit an HMM by Baum–Welch.
 
@@ -455,7 +523,13 @@ def fit_em(
             ``n_init == 1`` (continue longer), ``progress_bar`` and ``mesh`` may change.
         mesh: a :class:`jax.sharding.Mesh` (see :func:`lsgm.distributed.make_mesh`): data
             parallel EM, the sequences split over its devices, the expected counts summed
-            across them (all-reduce), the parameters replicated. None: one device.
+            across them (all-reduce), the parameters replicated; with the chunked E-step,
+            sequence parallel EM: the chunks of every sequence split over the devices.
+            None: one device.
+        method: the E-step kernel: ``"auto"`` (default: the exact time-parallel E-step,
+            ``"chunked"``, for a few long sequences — whole chromosomes — and ``"scaled"``
+            otherwise; see :func:`lsgm.inference.choose_method`), ``"scaled"``, ``"log"`` or
+            ``"chunked"``. All give the same fit up to round-off.
 
     Returns:
         ``(model, history)`` with ``history.log_likelihoods`` and ``history.objectives``
@@ -476,9 +550,10 @@ def fit_em(
     init = n_init > 1 if init is None else bool(init)
     if mesh is not None:
         distributed.row_sharding(mesh)  # a clear error for a wrong mesh argument
-    check_feasible(model, batch, log_mask, mesh)
+    method = model.inference_method(method, batch.num_sequences, batch.max_length)
+    check_feasible(model, batch, log_mask, mesh, method)
     monotone = model.emission.log_prior(prior.emission) is not None
-    step = em_step_for(nnx.graphdef(model), prior, freeze, mesh)
+    step = em_step_for(nnx.graphdef(model), prior, freeze, mesh, method)
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir (where the checkpoint is).")
     record = None  # the run's fingerprint, only needed with checkpoints
@@ -537,7 +612,7 @@ def fit_em(
         history = _run_em(
             candidate, step, batch, log_mask, max_iter, tol, progress_bar,
             history=history, after_iteration=None if path is None else save, mesh=mesh,
-            monotone=monotone,
+            monotone=monotone, method=method,
         )  # fmt: skip
         history_restarts.append(history.objectives[-1])
         if best_history is None or history.objectives[-1] > best_history.objectives[-1]:
@@ -551,6 +626,7 @@ def fit_em(
 __all__ = [
     "PARTS",
     "FitHistory",
+    "EStepStats",
     "HMMPrior",
     "e_step",
     "em_run_record",

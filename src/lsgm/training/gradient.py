@@ -56,6 +56,7 @@ from tqdm.auto import tqdm
 
 from lsgm import distributed, inference
 from lsgm.data.batching import Minibatch, bucket_lengths, bucketed_minibatches
+from lsgm.inference import time_parallel
 from lsgm.training.checkpoint import (
     ResumeError,
     check_resume,
@@ -174,6 +175,9 @@ def batch_terms(model, data, lengths, weights, entropy: bool = True, log_mask=No
     streams: each row gets its own dropout mask, and the RNG counters advance once per call.
     """
 
+    if not entropy and _chunked_rows(model, data):
+        return _chunked_terms(model, data, lengths, weights, log_mask)
+
     def one(model, x, n, mask):
         # potentials once per row: both terms see the same dropout mask
         p = _with_labels(model.potentials(x), mask)
@@ -192,6 +196,29 @@ def batch_terms(model, data, lengths, weights, entropy: bool = True, log_mask=No
         log_z, ent = rows(model, data, lengths, log_mask)
     weights = weights.astype(log_z.dtype)
     return (weights * log_z).sum(), (weights * ent).sum(), (weights * lengths).sum()
+
+
+def _chunked_rows(model, data) -> bool:
+    """The batch is a few long rows of a model with stationary potentials and no random
+    streams: its log-likelihood goes through the time-parallel kernels."""
+    if not model.supports_chunked or jax.tree.leaves(nnx.state(model, nnx.RngState)):
+        return False
+    return inference.choose_method(data.shape[0], data.shape[1]) == "chunked"
+
+
+def _chunked_terms(model, data, lengths, weights, log_mask):
+    """:func:`batch_terms` without entropy by
+    :func:`lsgm.inference.time_parallel.weighted_log_likelihood` (its derivative is one
+    counting pass, as the scan kernels' custom JVP)."""
+    N, T = data.shape[:2]
+    p, _ = model.chunked_potentials(data)
+    log_emit = p.log_emit
+    if log_mask is not None:
+        L, NC = log_emit.shape[:2]
+        log_emit = log_emit + time_parallel.block(log_mask, L, NC // N)
+    w = weights.astype(log_emit.dtype)
+    log_z = time_parallel.weighted_log_likelihood(p.log_init, p.log_trans, log_emit, lengths, T, w)
+    return log_z, jnp.zeros_like(log_z), (w * lengths).sum()
 
 
 def batch_nll(model, data, lengths, weights, log_mask=None):

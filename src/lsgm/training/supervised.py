@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lsgm.training.common import check_freeze
-from lsgm.training.em import HMMPrior, m_step
+from lsgm.training.em import EStepStats, HMMPrior, m_step
 from lsgm.training.validity import FitDivergedError, parameter_problems
 
 
@@ -79,10 +79,16 @@ def fit_supervised(
     transition_counts = np.einsum("nti,ntj->ij", onehot[:, :-1], onehot[:, 1:])
     weights = onehot.reshape(-1, K)
     dtype = model.initial_logits[...].dtype
-    stats = (None, jnp.asarray(initial_counts, dtype), jnp.asarray(transition_counts, dtype))
-    stats = stats + (jnp.asarray(weights, dtype),)
+    data = jnp.asarray(batch.data)
+    stats = EStepStats(
+        None,
+        jnp.asarray(initial_counts, dtype),
+        jnp.asarray(transition_counts, dtype),
+        jnp.asarray(weights, dtype),
+        data.reshape((-1,) + data.shape[2:]),
+    )
     prior = HMMPrior(1.0 + pseudocount, 1.0 + pseudocount, emission_prior)
-    m_step(model, stats, prior, jnp.asarray(batch.data), freeze)
+    m_step(model, stats, prior, freeze)
     problems = parameter_problems(model)
     if problems:
         raise FitDivergedError(

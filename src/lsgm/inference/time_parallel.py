@@ -1,0 +1,625 @@
+"""Exact time-parallel E-step for a batch of long sequences with stationary potentials.
+
+A sequential ``lax.scan`` pays a fixed cost per step (about a microsecond per operation on
+XLA:CPU), which dominates when a batch holds a few very long sequences (whole chromosomes):
+nothing is left to vectorise over. Here every sequence of a padded batch is cut into ``C``
+chunks of ``L ≈ sqrt(T)`` steps and all ``N·C`` chunks are processed side by side, so each
+scan step works on a ``[K, N·C]`` block and the scans are ``L`` steps long instead of ``T``.
+
+Notation (one sequence; shared ``log_init [K]``, ``log_trans [K, K]``; ``log_emit [T, K]``).
+With ``A = exp(log_trans - max)``, ``e_t = exp(log_emit_t - max_k log_emit_t)`` and the
+normalised forward variable ``a_t = p(z_t | x_{1:t})``:
+
+    a_0 ∝ pi * e_0,    a_t ∝ (a_{t-1} A) * e_t,    s_t = the normaliser of step t,
+    log p(x) = sum_t log s_t + (the shifts),
+
+and the backward variable ``b_t ∝ A (e_{t+1} * b_{t+1})`` (each normalised to sum 1).
+
+**Boundary messages.** Chunk ``c`` needs the exact ``a`` entering it (``a`` at the last step of
+chunk ``c-1``) and the exact ``b`` leaving it (``b`` at its last step). Write ``f_c`` for the
+map "message entering chunk c -> message at its end"; the entering messages are the unique
+fixed point of ``m_c = f_{c-1}(m_{c-1})`` (``m_0 = pi``). A short **sweep** guesses them: every
+chunk's far end (its last third, at least :data:`WARMUP_STEPS` steps) runs from the uniform
+vector in parallel, and each chunk's end message becomes the next chunk's entering message.
+The stored pass from these messages then checks them for free: if no end message differs
+from the next chunk's entering message by more than a few units of round-off, they are a
+fixed point, hence exact. This is the case once a chain forgets its start within a chunk (the
+product of the chunk's transfer matrices is numerically rank one: measured, 256 steps reach
+float32 round-off for a random 15-state, 10-mark Bernoulli model). Otherwise full sweeps
+follow (after ``s`` sweeps the first ``s`` chunks of every sequence are exact whatever the
+chain), and a chain that still has not converged after :data:`MAX_SWEEPS` (e.g. a periodic or
+absorbing structure with uninformative emissions) gets the **chunk transfer products**
+(``O(T K^3)``, exact for every chain, as in :mod:`lsgm.inference.chunked`); the stored passes
+are redone. Either way the result equals the sequential kernels up to floating-point
+round-off; :class:`BatchCounts` reports the passes and whether the fallback ran.
+
+A uniform start has full support, so a chunk whose end message is all zero in any sweep is
+truly dead (every path has probability 0): such a sequence is impossible (``log p = -inf``,
+NaN posteriors), and it does not hold the sweeps back.
+
+**Counts**, fused into the stored backward pass (nothing but the marginals is written): with
+``g_t = sum_k a_t b_t``, ``gamma_t = a_t b_t / g_t`` and ``w_t = e_t b_t / (s_t g_t)``, the
+summed pairwise marginals are ``sum_t xi_{t-1,t} = A ⊙ sum_t a_{t-1} w_t^T`` — one small
+matrix product per step; the pair that crosses a chunk boundary uses the entering message
+as ``a_{t-1}``. ``log p(x)`` is summed per chunk inside the forward pass (Kahan-compensated),
+then pairwise over the chunks, so float32 keeps its precision over 10^7 steps.
+
+**Layouts.** :func:`block` cuts observations or tables ``[N, T, ...]`` into ``[L, N·C, ...]``
+(step ``l`` of chunk ``c`` of row ``n`` at ``[l, n·C + c]``); models compute their emission
+potentials on the blocked observations (:meth:`lsgm.models.base.SequenceModel.
+chunked_potentials`), the recursions run on ``[L, K, N·C]`` (the chunks are the minor axis)
+and the marginals come back as ``[L, N·C, K]``, aligned with the blocked observations for an
+M-step. :func:`shard_chunks` splits the chunk axis over a mesh (sequence parallelism).
+
+Padding (``t >= length``) and the first step of every sequence are "stay" steps with no
+transition; padding also emits ``log 1 = 0``, so it changes nothing. Compile time does not
+grow with ``T``: the program scans ``L`` steps, whatever the data.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from lsgm.inference.chunked import _kahan, _left, _right
+from lsgm.inference.potentials import LOG_FLOOR, floor_or_nan, to_public_log
+
+Array = jax.Array
+
+#: Sweeps tried before the exact chunk-product fallback (the first two decide in most chains).
+MAX_SWEEPS = 8
+#: The first sweep runs only the last third of every chunk (at least this many steps) from
+#: the uniform vector: enough for a chain that forgets its start within a few hundred steps
+#: (measured: 256 steps reach float32 round-off for a random 15-state, 10-mark model), and
+#: checked either way.
+WARMUP_STEPS = 256
+
+
+def default_chunk(num_steps: int) -> int:
+    """Steps per chunk for ``T`` steps: ``ceil(sqrt(T))``, at least 64 (long enough for a
+    chain to forget its start; the ``C = T / L`` chunks are what is vectorised over)."""
+    return max(64, math.isqrt(max(num_steps - 1, 0)) + 1)
+
+
+class BatchCounts(NamedTuple):
+    """Expected sufficient statistics of a padded batch (see :func:`batch_expected_counts`).
+
+    Attributes:
+        log_z: ``[N]`` ``log p(x_n)`` (``-inf`` impossible, NaN invalid input).
+        states: ``[N, T, K]`` ``p(z_t = k | x_n)``; 0 on padding, NaN (valid steps) where
+            ``log_z`` is not finite.
+        initial: ``[K]`` ``sum_n w_n p(z_0 = k | x_n)``.
+        transitions: ``[K, K]`` ``sum_n w_n sum_t p(z_t = i, z_{t+1} = j | x_n)``.
+        sweeps: ``[]`` int32, forward and backward passes over the chunks (4 when one sweep
+            each way found the exact boundary messages, the least possible).
+        fallback: ``[]`` bool, the exact chunk products were needed (no fixed point within
+            ``max_sweeps`` sweeps).
+    """
+
+    log_z: Array
+    states: Array
+    initial: Array
+    transitions: Array
+    sweeps: Array
+    fallback: Array
+
+
+class _Layout(NamedTuple):
+    """A padded batch cut into chunks for the recursions: ``[L, K, N·C]``, the step inside
+    the chunk first, the chunk index last (the minor axis: every per-step operation is
+    vectorised over the ``N·C`` chunks; chunk ``c`` of row ``n`` is column ``n·C + c``)."""
+
+    emit: Array  # [L, K, NC] exp(log_emit - shift); 1 on padding
+    log_shift: Array  # [L, NC] the per-step shift; 0 on padding
+    stay: Array  # [L, NC] bool: no transition into this step (t == 0 or padding)
+    valid: Array  # [L, NC] bool: t < length
+    first: Array  # [NC] bool: the chunk starts its sequence
+    last: Array  # [NC] bool: no later chunk of its sequence has a valid step
+    used: Array  # [NC] bool: the chunk has a valid step (its messages matter)
+    has_nan: Array  # [N] bool: NaN at a valid step
+    num_chunks: int  # C
+
+
+def chunk_layout(num_steps: int, multiple: int = 1) -> tuple[int, int]:
+    """``(L, C)``: steps per chunk (:func:`default_chunk`) and chunks per row, ``C`` rounded
+    up to a multiple of ``multiple`` (the device count, for sequence parallelism: the
+    ``N·C`` chunks are split evenly; extra chunks are padding)."""
+    L = default_chunk(num_steps)
+    C = -(-num_steps // L)
+    return L, -(-C // multiple) * multiple
+
+
+def block(x: Array, chunk: int, num_chunks: int | None = None) -> Array:
+    """``x [N, T, ...]`` cut into ``C`` chunks of ``chunk`` steps (``C = num_chunks``, default
+    ``ceil(T / chunk)``): ``[L, N·C, ...]``, step ``l`` of chunk ``c`` of row ``n`` at
+    ``[l, n·C + c]``; the tail of every row padded by repeating its last step (valid input for
+    any emission family; the kernels ignore padding). The observations are small next to the
+    ``[T, K]`` tables, so this is where the (cheap) transpose happens."""
+    x = jnp.asarray(x)
+    N, T = x.shape[:2]
+    C = -(-T // chunk) if num_chunks is None else num_chunks
+    if C * chunk < T:
+        raise ValueError(f"{C} chunks of {chunk} steps cannot hold T={T} steps.")
+    pad = ((0, 0), (0, C * chunk - T)) + ((0, 0),) * (x.ndim - 2)
+    x = jnp.pad(x, pad, mode="edge").reshape((N, C, chunk) + x.shape[2:])
+    return jnp.moveaxis(x, 2, 0).reshape((chunk, N * C) + x.shape[3:])
+
+
+def shard_chunks(x: Array, mesh=None) -> Array:
+    """``x [L, N·C, ...]`` with its chunk axis split over every axis of ``mesh`` (a
+    :class:`jax.sharding.Mesh`; None: unchanged). Inside ``jax.jit`` this is all sequence
+    parallelism needs: every per-chunk scan step stays on the chunk's device, the boundary
+    messages move between neighbouring devices (the ``roll`` of a sweep becomes a collective
+    permute) and the sums over chunks become all-reduces (GSPMD)."""
+    if mesh is None:
+        return x
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    spec = PartitionSpec(None, tuple(mesh.axis_names))
+    return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, spec))
+
+
+def unblock(x: Array, num_rows: int, num_steps: int) -> Array:
+    """Inverse of :func:`block`: ``[L, N·C, ...]`` back to ``[N, T, ...]``."""
+    L, NC = x.shape[:2]
+    x = jnp.moveaxis(x.reshape((L, num_rows, NC // num_rows) + x.shape[2:]), 0, 2)
+    return x.reshape((num_rows, -1) + x.shape[3:])[:, :num_steps]
+
+
+def _layout(log_emit: Array, lengths: Array, num_steps: int) -> _Layout:
+    """``log_emit [L, N·C, K]`` (:func:`block` layout) and ``lengths [N]`` as a
+    :class:`_Layout` (one fused pass: floor, shift, exponentiate, to ``[L, K, N·C]``)."""
+    L, NC, K = log_emit.shape
+    N = lengths.shape[0]
+    C = NC // N
+    chunk = jnp.broadcast_to(jnp.arange(C), (N, C)).reshape(-1)  # [NC]
+    t = chunk[None, :] * L + jnp.arange(L)[:, None]  # [L, NC] global step
+    lengths = jnp.maximum(jnp.minimum(lengths, num_steps), 1)  # step 0 always counts
+    valid = t < jnp.repeat(lengths, C)[None, :]
+    x = jnp.swapaxes(log_emit, 1, 2)  # [L, K, NC]
+    has_nan = jnp.any(jnp.isnan(x).any(1) & valid, axis=0).reshape(N, C).any(1)
+    x = jnp.where(valid[:, None, :], jnp.maximum(x, LOG_FLOOR), 0.0)
+    shift = jnp.max(x, axis=1)  # [L, NC]
+    emit = jnp.exp(x - shift[:, None, :])
+    used = valid.any(0)
+    # padding chunks pass messages through unchanged, so the chunk holding a sequence's last
+    # step starts its backward pass from the uniform vector itself (no sweep has to carry it)
+    last = (chunk == C - 1) | ~jnp.roll(used, -1)
+    stay = (t == 0) | ~valid
+    return _Layout(emit, shift, stay, valid, chunk == 0, last, used, has_nan, C)
+
+
+def _normalise(x: Array, axes=0) -> tuple[Array, Array]:
+    """``(x / sum, sum)`` over ``axes`` (an all-zero slice stays 0)."""
+    total = x.sum(axes)
+    safe = jnp.where(total > 0, total, 1.0)
+    return x / jnp.expand_dims(safe, axes), total
+
+
+def _forward(lay: _Layout, trans: Array, entering: Array, trans_shift=None, keep=False):
+    """Forward through every chunk from ``entering [K, NC]``.
+
+    ``trans_shift`` None: only ``end [K, NC]`` (a sweep). Otherwise ``(end, chunk_log [NC],
+    alphas [L, K, NC], s [L, NC])``: ``chunk_log`` is the sum over the chunk's valid steps of
+    ``log s_t`` plus the shifts (Kahan-compensated, so float32 keeps ~1 ulp per chunk), and
+    ``alphas``/``s`` are kept only when ``keep`` (None otherwise)."""
+    if trans_shift is None:
+
+        def sweep(a, xs):
+            e_l, stay_l = xs
+            return _normalise(jnp.where(stay_l, a, _left(a, trans)) * e_l)[0], None
+
+        return jax.lax.scan(sweep, entering, (lay.emit, lay.stay))[0]
+
+    def step(carry, xs):
+        a, total, comp = carry
+        e_l, stay_l, valid_l, shift_l = xs
+        a, s = _normalise(jnp.where(stay_l, a, _left(a, trans)) * e_l)
+        positive = s > 0
+        log_s = jnp.where(positive, jnp.log(jnp.where(positive, s, 1.0)), floor_or_nan(s))
+        term = log_s + shift_l + jnp.where(stay_l, 0.0, trans_shift)
+        total, comp = _kahan(total, comp, jnp.where(valid_l, term, 0.0))
+        return (a, total, comp), (a, s) if keep else None
+
+    zeros = jnp.zeros(entering.shape[1:], entering.dtype)
+    xs = (lay.emit, lay.stay, lay.valid, lay.log_shift)
+    (end, chunk_log, _), out = jax.lax.scan(step, (entering, zeros, zeros), xs)
+    return (end, chunk_log, *out) if keep else (end, chunk_log, None, None)
+
+
+def _backward(lay: _Layout, trans: Array, leaving: Array) -> Array:
+    """Backward through every chunk from ``leaving [K, NC]`` (``b`` at each chunk's last
+    step): ``begin [K, NC]``, the message for the last step of the chunk before."""
+
+    def step(b, xs):
+        e_l, stay_l = xs
+        moved, _ = _normalise(jnp.where(stay_l, b, _right(trans, e_l * b)))
+        return moved, None
+
+    return jax.lax.scan(step, leaving, (lay.emit, lay.stay), reverse=True)[0]
+
+
+class _Counts(NamedTuple):
+    """What the counting backward pass returns."""
+
+    begin: Array  # [K, NC] message for the last step of the chunk before
+    gamma: Array  # [L, NC, K] p(z_t | x) (0 on padding and where p(x) = 0)
+    acc: Array  # [K, K] sum_t w_chunk a_{t-1} w_t^T (transitions = A ⊙ acc)
+
+
+def _backward_counts(lay: _Layout, trans: Array, leaving: Array, fwd, weights: Array):
+    """The backward pass fused with the expected counts (one pass, nothing else stored).
+
+    At step ``l`` (``b`` = beta_l): ``gamma_l = a_l b_l / g_l``, ``w_l = e_l b_l / (s_l g_l)``
+    (times the row weight; 0 without a transition into step ``l``), and the pair
+    ``(l, l+1)`` adds ``a_l w_{l+1}^T`` to the ``[K, K]`` accumulator; after the scan the
+    pair that enters the chunk adds ``entering w_0^T``. ``fwd = (entering, alphas, s)``."""
+    entering, alphas, s = fwd
+    K, NC = entering.shape
+    keep = weights > 0
+
+    def step(carry, xs):
+        b, w_next, acc = carry
+        e_l, stay_l, valid_l, a_l, s_l = xs
+        joint = a_l * b
+        g = joint.sum(0)
+        ok = (g > 0) & valid_l
+        gamma = jnp.where(ok, joint / jnp.where(ok, g, 1.0), 0.0)
+        norm = s_l * g
+        pair = ok & ~stay_l & (norm > 0) & keep
+        w = e_l * b * jnp.where(pair, weights / jnp.where(pair, norm, 1.0), 0.0)
+        acc = acc + a_l @ w_next.T
+        moved, _ = _normalise(jnp.where(stay_l, b, _right(trans, e_l * b)))
+        return (moved, w, acc), gamma.T  # [NC, K]: the observations' layout, no big transpose
+
+    zeros = jnp.zeros((K, NC), entering.dtype)
+    init = (leaving, zeros, jnp.zeros((K, K), entering.dtype))
+    xs = (lay.emit, lay.stay, lay.valid, alphas, s)
+    (begin, w_first, acc), gamma = jax.lax.scan(step, init, xs, reverse=True)
+    return _Counts(begin, gamma, acc + entering @ w_first.T)
+
+
+def _next_entering(lay: _Layout, start: Array, end: Array) -> Array:
+    """Entering messages from the chunks' end messages: chunk ``c`` gets ``end[c-1]``; the
+    first chunk of a sequence gets ``start``."""
+    return jnp.where(lay.first[None, :], start[:, None], jnp.roll(end, 1, axis=1))
+
+
+def _next_leaving(lay: _Layout, begin: Array) -> Array:
+    """Leaving messages from the chunks' begin messages (last chunk: uniform)."""
+    K = begin.shape[0]
+    uniform = jnp.full((K, 1), 1.0 / K, begin.dtype)
+    return jnp.where(lay.last[None, :], uniform, jnp.roll(begin, -1, axis=1))
+
+
+def _dead(lay: _Layout, message: Array) -> Array:
+    """``[N]`` bool: some chunk of the sequence has an all-zero message."""
+    zero = ~(message.sum(0) > 0)
+    return zero.reshape(-1, lay.num_chunks).any(1)
+
+
+def _moved(lay: _Layout, new: Array, old: Array, tol: Array) -> Array:
+    """``[]`` bool: some live sequence's message moved by more than ``tol`` (padding chunks,
+    whose messages change nothing, are not counted; nor are dead sequences, see the module
+    docstring)."""
+    moved = jnp.where(lay.used, jnp.abs(new - old).max(0), 0.0)
+    moved = moved.reshape(-1, lay.num_chunks).max(1)  # [N]
+    dead = _dead(lay, new) | _dead(lay, old)
+    return jnp.any((moved > tol) & ~dead)  # NaN compares False: invalid input stops too
+
+
+def _sweeps(update, initial: Array, max_sweeps: int, lay: _Layout, tol: Array):
+    """Iterate ``m <- update(m)`` from ``initial`` until it stops moving, at most
+    ``max_sweeps`` times: ``(m, sweeps, converged)``."""
+
+    def cond(carry):
+        m, previous, count = carry
+        return (count < max_sweeps) & _moved(lay, m, previous, tol)
+
+    def body(carry):
+        m, _, count = carry
+        return update(m), m, count + 1
+
+    first = update(initial)
+    m, previous, count = jax.lax.while_loop(cond, body, (first, initial, jnp.int32(1)))
+    return m, count, ~_moved(lay, m, previous, tol)
+
+
+def _products(lay: _Layout, trans: Array, start: Array):
+    """Exact boundary messages by chunk transfer products: ``(entering, leaving)``.
+
+    ``P_c = prod_l M_l`` (normalised after every step), then sequential passes over the
+    chunks of every sequence: ``m_c ∝ m_{c-1} P_{c-1}`` and ``b_{c-1} ∝ P_c b_c``."""
+    L, K, NC = lay.emit.shape
+    C = lay.num_chunks
+    eye = jnp.broadcast_to(jnp.eye(K, dtype=lay.emit.dtype)[:, :, None], (K, K, NC))
+
+    def step(prod, xs):
+        e_l, stay_l = xs
+        moved = jnp.where(stay_l, prod, _left(prod, trans))
+        return _normalise(moved * e_l[None], (0, 1))[0], None
+
+    prods, _ = jax.lax.scan(step, eye, (lay.emit, lay.stay))  # [K, K, NC]
+    prods = prods.transpose(2, 0, 1).reshape(-1, C, K, K).transpose(1, 0, 2, 3)  # [C, N, ..]
+    N = prods.shape[1]
+
+    def forward(m, p):
+        return _normalise(jnp.einsum("nk,nkj->nj", m, p), 1)[0], m
+
+    _, entering = jax.lax.scan(forward, jnp.broadcast_to(start, (N, K)), prods)  # [C, N, K]
+
+    def backward(b, p):
+        return _normalise(jnp.einsum("nkj,nj->nk", p, b), 1)[0], b
+
+    b0 = jnp.full((N, K), 1.0 / K, lay.emit.dtype)
+    _, leaving = jax.lax.scan(backward, b0, prods, reverse=True)  # [C, N, K]
+    as_layout = lambda x: x.transpose(2, 1, 0).reshape(K, NC)  # noqa: E731
+    return as_layout(entering), as_layout(leaving)
+
+
+class _Passes(NamedTuple):
+    """The stored forward and backward passes from exact boundary messages."""
+
+    chunk_log: Array  # [NC] log-normalisers of each chunk's steps, summed
+    s: Array | None  # [L, NC] per-step normalisers (with the backward pass only)
+    counts: _Counts | None
+    sweeps: Array  # [] int32: forward and backward passes run, stored ones included
+    fallback: Array  # [] bool: the exact chunk products were needed
+
+
+def _passes(lay: _Layout, su, max_sweeps: int, weights=None):
+    """Stored passes from exact boundary messages: forward, and with ``weights [NC]`` (the
+    row weight of every chunk) the counting backward pass too.
+
+    A short sweep from the uniform vector (the last third of every chunk, at least
+    :data:`WARMUP_STEPS` steps, forward; the first third, backward) guesses every chunk's boundary message; the stored
+    pass from them checks them for free: when no message moves (a fixed point), they are
+    exact.
+    Otherwise (a chain that has not forgotten its start within a chunk) more sweeps run, and
+    then, if still needed, the exact chunk products; the stored passes are redone."""
+    trans, start, trans_shift, tol = su.trans, su.start, su.trans_shift, su.tol
+    K, NC = lay.emit.shape[1:]
+    uniform = jnp.full((K, NC), 1.0 / K, lay.emit.dtype)
+    backward = weights is not None
+
+    def entering_update(m):
+        return _next_entering(lay, start, _forward(lay, trans, m))
+
+    def leaving_update(m):
+        return _next_leaving(lay, _backward(lay, trans, m))
+
+    def stored(entering, leaving):
+        end, chunk_log, alphas, s = _forward(lay, trans, entering, trans_shift, backward)
+        ok = ~_moved(lay, _next_entering(lay, start, end), entering, tol)
+        counts = None
+        if backward:
+            counts = _backward_counts(lay, trans, leaving, (entering, alphas, s), weights)
+            ok = ok & ~_moved(lay, _next_leaving(lay, counts.begin), leaving, tol)
+        return (chunk_log, s, counts), ok
+
+    # first guess: each chunk's boundary message from a short run at its far end
+    L = lay.emit.shape[0]
+    W = min(L, max(WARMUP_STEPS, L // 3))
+    tail = lay._replace(emit=lay.emit[-W:], stay=lay.stay[-W:])
+    head = lay._replace(emit=lay.emit[:W], stay=lay.stay[:W])
+    entering = _next_entering(lay, start, _forward(tail, trans, uniform))
+    leaving = _next_leaving(lay, _backward(head, trans, uniform)) if backward else None
+    first, ok = stored(entering, leaving)
+
+    def slow():
+        e, n_f, ok_f = _sweeps(entering_update, entering, max_sweeps - 1, lay, tol)
+        b, n_b, ok_b = leaving, jnp.int32(0), jnp.bool_(True)
+        if backward:
+            b, n_b, ok_b = _sweeps(leaving_update, leaving, max_sweeps - 1, lay, tol)
+        converged = ok_f & ok_b
+
+        def exact():
+            products = _products(lay, trans, start)
+            return products[0], products[1] if backward else None
+
+        e, b = jax.lax.cond(converged, lambda: (e, b), exact)
+        passes = first_passes + n_f + n_b + (1 + backward)  # the stored passes again
+        return stored(e, b)[0], passes, ~converged
+
+    first_passes = jnp.int32(2 + 2 * backward)  # one sweep and one stored pass each way
+    fast = lambda: (first, first_passes, jnp.bool_(False))  # noqa: E731
+    out, sweeps, fallback = jax.lax.cond(ok, fast, slow)
+    return _Passes(*out, sweeps, fallback)
+
+
+def _pairwise_sum(x: Array) -> Array:
+    """Sum over axis 0 by pairwise (tree) addition: round-off ``O(log n)`` ulps instead of
+    ``O(n)``, so float32 sums of millions of per-step logs stay accurate."""
+    n = x.shape[0]
+    size = 1 << max(n - 1, 0).bit_length()
+    x = jnp.pad(x, ((0, size - n),) + ((0, 0),) * (x.ndim - 1))
+    while x.shape[0] > 1:
+        x = x[0::2] + x[1::2]
+    return x[0]
+
+
+def _start(log_init: Array) -> tuple[Array, Array]:
+    """``(pi normalised [K], log of its normaliser)``."""
+    shift = jnp.max(log_init)
+    start, total = _normalise(jnp.exp(log_init - shift))
+    return start, jnp.log(jnp.where(total > 0, total, 1.0)) + shift
+
+
+def _sequence_log_z(lay: _Layout, chunk_log: Array, log_start: Array) -> Array:
+    """``[N]`` ``log p(x_n)`` from the chunks' summed log-normalisers ``chunk_log [NC]``."""
+    per_chunk = chunk_log.reshape(-1, lay.num_chunks)  # [N, C]
+    return jnp.maximum(_pairwise_sum(per_chunk.T) + log_start, LOG_FLOOR)
+
+
+class _Setup(NamedTuple):
+    lay: _Layout
+    trans: Array  # [K, K] exp(log_trans - trans_shift)
+    trans_shift: Array
+    start: Array  # [K] normalised pi
+    log_start: Array
+    bad: Array  # [N] NaN input
+    tol: Array
+
+
+def _setup(log_init, log_trans, log_emit, lengths, num_steps: int) -> _Setup:
+    dtype = jnp.result_type(log_init, log_trans, log_emit, jnp.float32)
+    log_init = jnp.maximum(jnp.asarray(log_init, dtype), LOG_FLOOR)
+    log_trans = jnp.maximum(jnp.asarray(log_trans, dtype), LOG_FLOOR)
+    lay = _layout(jnp.asarray(log_emit, dtype), jnp.asarray(lengths), num_steps)
+    trans_shift = jnp.max(log_trans)
+    start, log_start = _start(log_init)
+    param_nan = jnp.isnan(log_init).any() | jnp.isnan(log_trans).any()
+    tol = 16 * jnp.finfo(dtype).eps
+    trans = jnp.exp(log_trans - trans_shift)
+    return _Setup(lay, trans, trans_shift, start, log_start, lay.has_nan | param_nan, tol)
+
+
+def _lengths(lengths, num_rows: int, num_steps: int) -> Array:
+    if lengths is None:
+        return jnp.full((num_rows,), num_steps, jnp.int32)
+    return jnp.asarray(lengths, jnp.int32)
+
+
+def blocked_log_partition(
+    log_init, log_trans, log_emit, lengths, num_steps: int, *, max_sweeps: int = MAX_SWEEPS
+) -> Array:
+    """``[N]`` ``log p(x_n)`` from blocked emissions ``log_emit [L, N·C, K]`` (see
+    :func:`block`) of rows with ``lengths [N]`` out of ``num_steps`` padded steps."""
+    su = _setup(log_init, log_trans, log_emit, lengths, num_steps)
+    passes = _passes(su.lay, su, max_sweeps)
+    log_z = _sequence_log_z(su.lay, passes.chunk_log, su.log_start)
+    return jnp.where(su.bad, jnp.nan, to_public_log(log_z))
+
+
+def blocked_expected_counts(
+    log_init,
+    log_trans,
+    log_emit,
+    lengths,
+    num_steps: int,
+    weights=None,
+    *,
+    max_sweeps: int = MAX_SWEEPS,
+) -> BatchCounts:
+    """:func:`batch_expected_counts` on blocked emissions ``log_emit [L, N·C, K]`` (see
+    :func:`block`); ``states`` come back blocked too (``[L, N·C, K]``), which is all an M-step
+    needs (pair them with the blocked observations)."""
+    su = _setup(log_init, log_trans, log_emit, lengths, num_steps)
+    lay = su.lay
+    N, C = lay.has_nan.shape[0], lay.num_chunks
+    dtype = su.trans.dtype
+    w_rows = jnp.ones((N,), dtype) if weights is None else jnp.asarray(weights, dtype)
+    w_chunks = jnp.repeat(w_rows, C)  # [NC]
+    ps = _passes(lay, su, max_sweeps, w_chunks)
+    log_z = _sequence_log_z(lay, ps.chunk_log, su.log_start)
+    undefined = ~(log_z > LOG_FLOOR / 2) | su.bad  # [N]
+    any_bad = jnp.any(undefined & (w_rows > 0))
+    transitions = jnp.where(any_bad, jnp.nan, su.trans * ps.counts.acc)
+    first = jnp.where(lay.first & (w_chunks > 0), w_chunks, 0.0)
+    gamma = ps.counts.gamma  # [L, NC, K]
+    initial = jnp.where(any_bad, jnp.nan, first @ gamma[0])
+    row_bad = jnp.repeat(undefined, C)  # [NC]
+    states = jnp.where((row_bad[None, :] & lay.valid)[..., None], jnp.nan, gamma)
+    log_z = jnp.where(su.bad, jnp.nan, to_public_log(log_z))
+    return BatchCounts(log_z, states, initial, transitions, ps.sweeps, ps.fallback)
+
+
+@partial(jax.custom_jvp, nondiff_argnums=(4,))
+def weighted_log_likelihood(log_init, log_trans, log_emit, lengths, num_steps: int, weights):
+    """``sum_n w_n log p(x_n)`` from blocked emissions ``log_emit [L, N·C, K]``, differentiable:
+    the derivative is the forward–backward identity (one counting pass, as for
+    :func:`lsgm.inference.log_partition`)
+
+        d = <sum_n w_n p(z_1|x_n), d log_init> + <sum_n w_n sum_t xi_nt, d log_trans>
+            + sum_n w_n <p(z_t|x_n), d log_emit_nt>.
+
+    ``lengths [N]`` and ``weights [N]`` are not differentiated (rows of weight 0 count
+    nothing, not even a NaN)."""
+    log_z = blocked_log_partition(log_init, log_trans, log_emit, lengths, num_steps)
+    return jnp.sum(jnp.where(weights > 0, weights * log_z, 0.0))
+
+
+@weighted_log_likelihood.defjvp
+def _weighted_log_likelihood_jvp(num_steps, primals, tangents):
+    log_init, log_trans, log_emit, lengths, weights = primals
+    d_init, d_trans, d_emit = tangents[:3]
+    c = blocked_expected_counts(log_init, log_trans, log_emit, lengths, num_steps, weights)
+    chunk_weights = jnp.repeat(weights, log_emit.shape[1] // weights.shape[0])
+    states = jnp.where(chunk_weights[None, :, None] > 0, c.states, 0.0)
+    tangent = (
+        jnp.sum(c.initial * d_init)
+        + jnp.sum(c.transitions * d_trans)
+        + jnp.sum(states * chunk_weights[None, :, None] * d_emit)
+    )
+    total = jnp.sum(jnp.where(weights > 0, weights * c.log_z, 0.0))
+    return total, tangent
+
+
+def batch_log_partition(
+    log_init, log_trans, log_emit, lengths=None, *, chunk: int | None = None,
+    max_sweeps: int = MAX_SWEEPS,
+) -> Array:  # fmt: skip
+    """``[N]`` ``log p(x_n)`` of a padded batch, by parallel chunks (forward messages only).
+
+    Args:
+        log_init: ``[K]``; log_trans: ``[K, K]`` (shared by the batch); log_emit: ``[N, T, K]``.
+        lengths: ``[N]`` valid steps per row (None: all ``T``).
+        chunk: steps per chunk (default :func:`default_chunk`).
+        max_sweeps: sweeps before the exact chunk-product fallback.
+    """
+    N, T, _ = jnp.shape(log_emit)
+    L = default_chunk(T) if chunk is None else chunk
+    return blocked_log_partition(
+        log_init, log_trans, block(log_emit, L), _lengths(lengths, N, T), T,
+        max_sweeps=max_sweeps,
+    )  # fmt: skip
+
+
+def batch_expected_counts(
+    log_init, log_trans, log_emit, lengths=None, weights=None, *, chunk: int | None = None,
+    max_sweeps: int = MAX_SWEEPS,
+) -> BatchCounts:  # fmt: skip
+    """The E-step of a padded batch with shared stationary parameters, by parallel chunks.
+
+    Args:
+        log_init: ``[K]`` initial log-probabilities.
+        log_trans: ``[K, K]`` transition log-probabilities (``-inf``: structural zero).
+        log_emit: ``[N, T, K]`` emission log-likelihoods (add label masks here).
+        lengths: ``[N]`` valid steps per row (None: all ``T``; 0 counts step 0, as in the
+            scan kernels — give such filler rows weight 0).
+        weights: ``[N]`` row weights for ``initial`` and ``transitions`` (None: 1); a row of
+            weight 0 contributes exactly nothing.
+        chunk: steps per chunk ``L`` (default :func:`default_chunk`; static).
+        max_sweeps: sweeps before the chunk-product fallback (static).
+
+    Returns:
+        :class:`BatchCounts` with ``states [N, T, K]``, equal to
+        :func:`lsgm.inference.expected_counts` per row (summed over rows) up to round-off.
+    """
+    N, T, _ = jnp.shape(log_emit)
+    L = default_chunk(T) if chunk is None else chunk
+    out = blocked_expected_counts(
+        log_init, log_trans, block(log_emit, L), _lengths(lengths, N, T), T, weights,
+        max_sweeps=max_sweeps,
+    )  # fmt: skip
+    return out._replace(states=unblock(out.states, N, T))
+
+
+__all__ = [
+    "MAX_SWEEPS",
+    "BatchCounts",
+    "batch_expected_counts",
+    "batch_log_partition",
+    "block",
+    "blocked_expected_counts",
+    "chunk_layout",
+    "blocked_log_partition",
+    "default_chunk",
+    "shard_chunks",
+    "unblock",
+    "weighted_log_likelihood",
+]

@@ -1,0 +1,303 @@
+"""The exact time-parallel E-step (lsgm.inference.time_parallel, method="chunked").
+
+Float64 against the plain kernels and brute-force enumeration with chunk boundaries
+everywhere (chunks of 1, 2, 3 and 5 steps), ragged padding, transition masks, ``-inf``
+emissions and impossible sequences, NaN input, weights, the product fallback (a periodic
+chain that never forgets its start) and gradients; then every model-level user (``fit_em``
+with ML, MAP, masks and labels, ``score``/``predict``/``predict_proba``) against
+``method="scaled"``, the automatic choice, and sequence parallelism over 4 virtual devices
+(chunks sharded, boundary messages exchanged, no ``[T, K]`` gather).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import BruteForce, random_potentials
+
+import lsgm
+from lsgm import inference
+from lsgm.distributions import Categorical, Gaussian
+from lsgm.inference import Potentials, time_parallel
+from lsgm.training import HMMPrior, fit_em
+
+TOL = dict(rtol=1e-10, atol=1e-10)
+
+
+def _batch(rng, lengths, K, neg_inf_frac=0.0):
+    """Shared stationary parameters and ``[N, T, K]`` emissions of rows of ``lengths``."""
+    T = max(lengths)
+    p = random_potentials(rng, T, K, True, neg_inf_frac)
+    log_emit = np.stack(
+        [random_potentials(rng, T, K, True, neg_inf_frac).log_emit for _ in lengths]
+    )
+    return p.log_init, p.log_trans, log_emit, np.asarray(lengths)
+
+
+def _reference(li, lt, le, lengths, method="scaled"):
+    """Per-row plain-kernel counts, summed like BatchCounts."""
+    rows = [
+        inference.expected_counts(Potentials(li, lt, le[n]), int(lengths[n]), method=method)
+        for n in range(len(lengths))
+    ]
+    log_z = np.array([r.log_z for r in rows])
+    states = np.stack([np.asarray(r.states) for r in rows])
+    return (
+        log_z,
+        states,
+        sum(np.asarray(r.states[0]) for r in rows),
+        sum(r.transitions for r in rows),
+    )
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5])
+def test_equals_brute_force_and_the_plain_kernels(x64, chunk):
+    rng = np.random.default_rng(chunk)
+    K, lengths = 3, [7, 4, 1, 6]
+    li, lt, le, lengths = _batch(rng, lengths, K, neg_inf_frac=0.15)
+    lt[0] = [np.log(0.5), np.log(0.5), -np.inf]  # a structural zero
+    out = time_parallel.batch_expected_counts(li, lt, le, lengths, chunk=chunk)
+    log_z, states, initial, transitions = _reference(li, lt, le, lengths)
+    for n, length in enumerate(lengths):
+        brute = BruteForce(Potentials(li, lt, le[n, :length]))
+        want = brute.log_z()
+        if np.isfinite(want):
+            np.testing.assert_allclose(out.log_z[n], want, **TOL)
+            marg, pairs = brute.marginals()
+            np.testing.assert_allclose(out.states[n, :length], marg, **TOL)
+        else:
+            assert np.isneginf(out.log_z[n]) and np.isnan(out.states[n, :length]).all()
+        assert (np.asarray(out.states[n, length:]) == 0).all()
+    np.testing.assert_allclose(out.log_z, log_z, **TOL)
+    finite = np.isfinite(log_z)
+    np.testing.assert_allclose(out.states[finite], states[finite], **TOL)
+    if finite.all():
+        np.testing.assert_allclose(out.initial, initial, **TOL)
+        np.testing.assert_allclose(out.transitions, transitions, **TOL)
+    else:  # an impossible row makes the summed statistics undefined, as in e_step
+        assert np.isnan(out.transitions).all() and np.isnan(out.initial).all()
+
+
+def test_weights_drop_rows_and_padding_changes_nothing(x64):
+    rng = np.random.default_rng(7)
+    li, lt, le, lengths = _batch(rng, [300, 40, 1], 4)
+    weights = np.array([1.0, 0.0, 1.0])
+    out = time_parallel.batch_expected_counts(li, lt, le, lengths, weights, chunk=16)
+    keep = [0, 2]
+    _, _, initial, transitions = _reference(li, lt, le[keep], lengths[keep])
+    np.testing.assert_allclose(out.transitions, transitions, **TOL)
+    np.testing.assert_allclose(out.initial, initial, **TOL)
+    # float64 round-off needs more than one sweep of 16 steps here, but no fallback
+    assert not out.fallback and 4 < int(out.sweeps) <= 2 * time_parallel.MAX_SWEEPS + 4
+
+
+def test_a_chain_that_never_forgets_falls_back_to_exact_products(x64):
+    """A deterministic 3-cycle with uninformative emissions: every chunk's end depends on its
+    start forever, so no sweep converges; the chunk products are exact."""
+    K, T = 3, 200
+    li = np.log([0.2, 0.5, 0.3])
+    lt = np.where(np.roll(np.eye(K), 1, axis=1) > 0, 0.0, -np.inf)
+    le = np.zeros((1, T, K))
+    out = time_parallel.batch_expected_counts(li, lt, le, chunk=7)
+    assert bool(out.fallback)
+    ref = inference.expected_counts(Potentials(li, lt, le[0]))
+    np.testing.assert_allclose(out.log_z[0], ref.log_z, **TOL)
+    np.testing.assert_allclose(out.states[0], ref.states, **TOL)
+    np.testing.assert_allclose(out.transitions, ref.transitions, **TOL)
+    np.testing.assert_allclose(
+        time_parallel.batch_log_partition(li, lt, le, chunk=7), [ref.log_z], **TOL
+    )
+
+
+def test_nan_input_is_nan_never_a_number(x64):
+    rng = np.random.default_rng(3)
+    li, lt, le, lengths = _batch(rng, [50, 50], 3)
+    le[1, 20, 1] = np.nan
+    out = time_parallel.batch_expected_counts(li, lt, le, lengths, chunk=8)
+    assert np.isfinite(out.log_z[0]) and np.isnan(out.log_z[1])
+    assert np.isnan(out.states[1]).all() and np.isnan(out.transitions).all()
+    le[1, 20, 1] = 0.0
+    lt[1, 2] = np.nan
+    assert np.isnan(time_parallel.batch_log_partition(li, lt, le, lengths, chunk=8)).all()
+
+
+def test_kernel_methods_and_gradients(x64):
+    rng = np.random.default_rng(5)
+    p = random_potentials(rng, 400, 4, True)
+    p = Potentials(*(jnp.asarray(a) for a in p))
+    allowed = jnp.array([True, False, True, True])
+    for length, allow in ((None, None), (333, allowed)):
+        want = inference.expected_counts(p, length, allow)
+        got = inference.expected_counts(p, length, allow, method="chunked")
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_allclose(a, b, **TOL)
+        grad = jax.grad(lambda q: inference.log_partition(q, length, allow, method="chunked"))
+        want_grad = jax.grad(lambda q: inference.log_partition(q, length, allow))
+        for a, b in zip(grad(p), want_grad(p), strict=True):
+            np.testing.assert_allclose(a, b, **TOL)
+    assert inference.choose_method(1, 10**6) == "chunked"
+    assert inference.choose_method(1, 10**6, stationary=False) == "scaled"
+    assert inference.choose_method(500, 10**4) == "scaled"
+    assert inference.choose_method(2, 100) == "scaled"
+    varying = Potentials(p.log_init, jnp.zeros((399, 4, 4)), p.log_emit)
+    with pytest.raises(ValueError, match="stationary"):
+        inference.log_partition(varying, method="chunked")
+    with pytest.raises(ValueError, match="method="):
+        inference.forward(p, method="chunked")
+
+
+def _hmm(K=3, M=4, seed=1, mask=None):
+    r = np.random.default_rng(seed)
+    trans = 0.8 * np.eye(K) + 0.2 * r.dirichlet(np.ones(K), K)
+    if mask is not None:
+        trans = np.where(mask, trans, 0.0)
+        trans /= trans.sum(1, keepdims=True)
+    emission = Categorical.from_probs(r.dirichlet(np.ones(M), K))
+    return lsgm.HMM.from_probs(r.dirichlet(np.ones(K)), trans, emission, transition_mask=mask)
+
+
+def test_fit_em_chunked_equals_scaled_with_priors_masks_and_labels(x64):
+    """Ragged batch mixing long and short records; MAP EM with a transition mask, ML EM with
+    partial state labels: the same fit either way."""
+    rng = np.random.default_rng(0)
+    xs = [rng.integers(0, 4, size=n) for n in (900, 37, 1, 450)]
+    mask = np.array([[1, 1, 0], [0, 1, 1], [1, 0, 1]], bool)
+    labels = [np.where(rng.random(len(x)) < 0.05, rng.integers(0, 3, len(x)), -1) for x in xs]
+    plain, masked = (lambda: _hmm()), (lambda: _hmm(mask=mask))
+    cases = [
+        ({"priors": HMMPrior(initial=2.0, transition=1.5)}, masked),
+        ({"state_labels": labels}, plain),  # (random labels could contradict the mask)
+    ]
+    for kwargs, build in cases:
+        a, b = build(), build()
+        _, ha = fit_em(a, xs, max_iter=3, tol=-np.inf, method="scaled", **kwargs)
+        _, hb = fit_em(b, xs, max_iter=3, tol=-np.inf, method="chunked", **kwargs)
+        np.testing.assert_allclose(ha.objectives, hb.objectives, rtol=1e-10)
+        for pa, pb in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+            np.testing.assert_allclose(pa, pb, rtol=1e-9, atol=1e-12)
+
+
+def test_model_apis_chunked_equal_scaled_and_auto_picks_chunked(x64):
+    rng = np.random.default_rng(2)
+    model = lsgm.HMM.from_probs(
+        [0.5, 0.5],
+        [[0.95, 0.05], [0.1, 0.9]],
+        Gaussian.from_params(np.array([[0.0], [2.0]]), np.array([[1.0], [0.5]])),
+    )
+    xs = [rng.normal(size=(n, 1)) for n in (5000, 120)]
+    assert model.inference_method("auto", 2, 5000) == "chunked"
+    for name in ("score_samples", "predict_proba", "predict"):
+        got = getattr(model, name)(xs, method="chunked")
+        want = getattr(model, name)(xs, method="scaled")
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    assert model.score(xs) == pytest.approx(model.score(xs, method="scaled"), rel=1e-12)
+    with pytest.raises(ValueError, match="method="):
+        model.score(xs, method="fast")
+
+
+def test_lsgm_refuses_chunked_and_auto_runs_the_scan():
+    from flax import nnx
+
+    model = lsgm.LSGM(2, Categorical(2, 4, rngs=nnx.Rngs(0)), hidden_size=4, rngs=nnx.Rngs(1))
+    assert not model.supports_chunked
+    assert model.inference_method("auto", 1, 10**6) == "scaled"
+    with pytest.raises(ValueError, match="method='chunked' needs stationary"):
+        model.inference_method("chunked", 1, 10**6)
+
+
+SCRIPT = r"""
+import json, re
+import numpy as np
+import lsgm
+from flax import nnx
+from lsgm import distributed
+from lsgm.distributions import Categorical
+from lsgm.training import em
+
+def hmm():
+    r = np.random.default_rng(1)
+    return lsgm.HMM.from_probs(r.dirichlet(np.ones(3)), 0.8 * np.eye(3) + 0.2 * r.dirichlet(np.ones(3), 3),
+                               Categorical.from_probs(r.dirichlet(np.ones(4), 3)))
+
+rng = np.random.default_rng(0)
+xs = [rng.integers(0, 4, size=3000), rng.integers(0, 4, size=700)]
+four = distributed.make_mesh(4)
+one, sharded = hmm(), hmm()
+_, h1 = em.fit_em(one, xs, max_iter=3, tol=-np.inf, method="chunked")
+_, h4 = em.fit_em(sharded, xs, max_iter=3, tol=-np.inf, method="chunked", mesh=four)
+rel = lambda a, b: float(np.max(np.abs(np.asarray(a) - np.asarray(b)) / (np.abs(np.asarray(b)) + 1.0)))
+out = {"devices": len(four.devices.flat),
+       "fit_em": max(rel(h4.log_likelihoods, h1.log_likelihoods),
+                     rel(sharded.transition_probs(), one.transition_probs()),
+                     rel(sharded.emission.probs(), one.emission.probs())),
+       "score": rel(one.score_samples(xs, mesh=four, method="chunked"), one.score_samples(xs)),
+       "proba": max(rel(a, b) for a, b in zip(one.predict_proba(xs, mesh=four, method="chunked"),
+                                              one.predict_proba(xs)))}
+batch = one.batch(xs)
+inputs = em._sharded_inputs(batch, None, four, "chunked")
+step = em.em_step_for(nnx.graphdef(one), em.HMMPrior(), frozenset(), four, "chunked")
+hlo = step.lower(distributed.replicate(nnx.state(one), four), *inputs).compile().as_text()
+sizes = [int(np.prod([int(d) for d in m.group(1).split(",") if d]))
+         for m in re.finditer(r"= \w+\[([\d,]*)\][^=]*? all-gather\(", hlo)]
+out["permutes"] = hlo.count("collective-permute(")
+out["largest_gather"] = max(sizes, default=0)
+out["steps_times_states"] = int(sum(len(x) for x in xs) * 3)
+print("RESULT " + json.dumps(out))
+"""
+
+
+def test_sequence_parallel_over_four_devices_equals_one_device():
+    """Chunks split over 4 virtual devices: the same fit and scores as one device, boundary
+    messages exchanged by collective permutes, and nothing of size ``[T, K]`` gathered."""
+    src = str(Path(lsgm.__file__).resolve().parents[1])
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=4 --xla_backend_optimization_level=0",
+        "JAX_PLATFORMS": "cpu",
+        "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]),
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    line = [s for s in run.stdout.splitlines() if s.startswith("RESULT ")][-1]
+    out = json.loads(line.removeprefix("RESULT "))
+    assert out["devices"] == 4
+    assert out["fit_em"] <= 1e-5 and out["score"] <= 1e-5 and out["proba"] <= 1e-5, out
+    assert out["permutes"] > 0  # boundary messages move between neighbouring devices
+    assert out["largest_gather"] < out["steps_times_states"] / 10, out
+
+
+def test_nll_gradient_of_long_rows_uses_the_chunked_jvp(x64):
+    """``nll_and_grad`` on a few long rows (the time-parallel custom JVP) equals reverse-mode
+    through the scan kernels."""
+    from flax import nnx
+
+    from lsgm import distributed
+
+    rng = np.random.default_rng(4)
+    model = _hmm(seed=3)
+    xs = [rng.integers(0, 4, size=n) for n in (6000, 300)]
+    value, grads = distributed.nll_and_grad(model, xs)
+    batch = model.batch(xs)
+    data, lengths = jnp.asarray(batch.data), jnp.asarray(batch.lengths)
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+
+    def scan_nll(params):
+        m = nnx.merge(graphdef, params, rest)
+        one = lambda x, n: inference.log_partition(m.potentials(x), n, method="scaled")  # noqa: E731
+        return -jax.vmap(one)(data, lengths).sum() / lengths.sum()
+
+    want_value, want = jax.value_and_grad(scan_nll)(params)
+    assert float(value) == pytest.approx(float(want_value), rel=1e-12)
+    for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(want), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
