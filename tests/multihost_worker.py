@@ -119,12 +119,29 @@ def data_parallel(mesh) -> dict[str, np.ndarray]:
 
 def chunked(mesh) -> dict[str, np.ndarray]:
     """Sequence parallel: EM with ``method="chunked"`` on one long sequence, its chunks split
-    over ``mesh`` (needs ``fit_em(..., method=)``; the test skips this mode without it)."""
-    return _fit_em(long_sequence(), mesh, "chunked")
+    over ``mesh`` (needs ``fit_em(..., method=)``; the test skips this mode without it), and
+    the NLL gradient of that sequence (the time-parallel custom JVP; rows split over the
+    mesh, the one real row padded with weight-0 fillers)."""
+    from lsgm import distributed
+
+    out = _fit_em(long_sequence(), mesh, "chunked")
+    value, grads = distributed.nll_and_grad(new_model(), long_sequence(), mesh=mesh)
+    out["grad/value"] = np.asarray(value, np.float64)
+    out.update(_flat("grad", grads))
+    return out
+
+
+def both(mesh) -> dict[str, np.ndarray]:
+    """:func:`data_parallel` and :func:`chunked` in one job (one start-up, one compile cache:
+    the test budget), their results prefixed by the mode's name."""
+    out = {}
+    for name, workload in (("data_parallel", data_parallel), ("chunked", chunked)):
+        out.update({f"{name}/{key}": value for key, value in workload(mesh).items()})
+    return out
 
 
 #: Workloads by name: ``workload(mesh or None) -> {name: host array}``.
-MODES: dict[str, Callable] = {"data_parallel": data_parallel, "chunked": chunked}
+MODES: dict[str, Callable] = {"data_parallel": data_parallel, "chunked": chunked, "both": both}
 
 
 def _write(path: Path, arrays: dict[str, np.ndarray]) -> None:

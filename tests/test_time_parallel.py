@@ -95,8 +95,8 @@ def test_weights_drop_rows_and_padding_changes_nothing(x64):
     _, _, initial, transitions = _reference(li, lt, le[keep], lengths[keep])
     np.testing.assert_allclose(out.transitions, transitions, **TOL)
     np.testing.assert_allclose(out.initial, initial, **TOL)
-    # float64 round-off needs more than one sweep of 16 steps here, but no fallback
-    assert not out.fallback and 4 < int(out.sweeps) <= 2 * time_parallel.MAX_SWEEPS + 4
+    # at least one sweep and one stored pass each way; no fallback needed
+    assert not out.fallback and 4 <= int(out.sweeps) <= 2 * time_parallel.MAX_SWEEPS + 4
 
 
 def test_a_chain_that_never_forgets_falls_back_to_exact_products(x64):

