@@ -9,13 +9,14 @@ import shutil
 import tempfile
 
 # The tests run tiny problems, where XLA's compile time dominates. Two settings, made before
-# JAX starts (the xdist workers and the CLI subprocesses inherit them), cut the run by more
-# than half: compiling without backend optimisation (numbers agree to the tests' tolerances;
-# benchmarks never run this way), and one compilation cache for this run, shared by the
-# workers and subprocesses that compile the same programs (new and empty for each run,
-# removed after it). Only programs that took >= 0.5 s to compile are written: writing an entry
-# (XLA's `executable.serialize()`) crashed the test process twice on 2026-12-07 (jax 0.10.2,
-# in two different tests, not reproduced alone), and the small programs gain nothing from it.
+# JAX starts, cut the run by more than half: compiling without backend optimisation (the xdist
+# workers and the CLI subprocesses inherit it; numbers agree to the tests' tolerances;
+# benchmarks never run this way), and a compilation cache for this run (new and empty, removed
+# after it) that the CLI subprocesses, which compile the same programs again and again, share.
+# The test processes themselves do not write it (their own jit caches serve them): writing an
+# entry there crashed the test process three times on 2026-12-07 (SIGSEGV / SIGABRT inside
+# XLA's `executable.serialize()` or the compile that precedes it, jax 0.10.2, in three
+# different tests; none reproduced alone).
 if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (
         os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
@@ -24,15 +25,17 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     _cache = tempfile.mkdtemp(prefix="lsgm-tests-jax-cache-")
     atexit.register(shutil.rmtree, _cache, ignore_errors=True)
     os.environ["JAX_COMPILATION_CACHE_DIR"] = _cache
-    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.5"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
     os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 
 import jax  # noqa: E402
-import numpy as np
-import pytest
-from scipy.special import logsumexp
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from scipy.special import logsumexp  # noqa: E402
 
-from lsgm.inference import Potentials
+from lsgm.inference import Potentials  # noqa: E402
+
+jax.config.update("jax_enable_compilation_cache", False)  # this process: see above
 
 
 @pytest.fixture
