@@ -8,19 +8,13 @@ import os
 import shutil
 import tempfile
 
-# The tests run tiny problems, where XLA's compile time dominates. Two settings, made before
-# JAX starts, cut the run by more than half: compiling without backend optimisation (the xdist
-# workers and the CLI subprocesses inherit it; numbers agree to the tests' tolerances;
-# benchmarks never run this way), and a compilation cache for this run (new and empty, removed
-# after it) that the CLI subprocesses, which compile the same programs again and again, share.
-# The test processes themselves do not write it (their own jit caches serve them): writing an
-# entry there crashed the test process three times on 2026-12-07 (SIGSEGV / SIGABRT inside
-# XLA's `executable.serialize()` or the compile that precedes it, jax 0.10.2, in three
-# different tests; none reproduced alone).
-if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
-    ).strip()
+# The tests run tiny problems, where XLA's compile time dominates. A compilation cache for
+# this run (new and empty, removed after it) is shared by the CLI subprocesses, which compile
+# the same programs again and again. The test processes themselves neither write it nor
+# compile without backend optimisation any more (their own jit caches serve them): with
+# `--xla_backend_optimization_level=0` and the cache, a test process died inside XLA's compile
+# or `executable.serialize()` four times on 2026-12-07 (SIGSEGV / SIGABRT, jax 0.10.2, in
+# three different tests; none reproduced alone).
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     _cache = tempfile.mkdtemp(prefix="lsgm-tests-jax-cache-")
     atexit.register(shutil.rmtree, _cache, ignore_errors=True)
