@@ -8,13 +8,20 @@ import os
 import shutil
 import tempfile
 
-# The tests run tiny problems, where XLA's compile time dominates. A compilation cache for
-# this run (new and empty, removed after it) is shared by the CLI subprocesses, which compile
-# the same programs again and again. The test processes themselves neither write it nor
-# compile without backend optimisation any more (their own jit caches serve them): with
-# `--xla_backend_optimization_level=0` and the cache, a test process died inside XLA's compile
-# or `executable.serialize()` four times on 2026-12-07 (SIGSEGV / SIGABRT, jax 0.10.2, in
-# three different tests; none reproduced alone).
+# The tests run tiny problems, where XLA's compile time dominates. Two settings, made before
+# JAX starts, cut the run by more than half: compiling without backend optimisation (the xdist
+# workers and the CLI subprocesses inherit it; numbers agree to the tests' tolerances;
+# benchmarks never run this way), and a compilation cache for this run (new and empty, removed
+# after it) that the CLI subprocesses, which compile the same programs again and again, share.
+# The test processes themselves do not use it (their own jit caches serve them). A test
+# process died inside XLA five times on 2026-12-07 (SIGSEGV / SIGABRT in `executable.
+# serialize()` or in the compile itself, jax 0.10.2, in four different tests, with and
+# without this cache and optimisation level; none reproduced alone): see the closing note of
+# that day.
+if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
+    ).strip()
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     _cache = tempfile.mkdtemp(prefix="lsgm-tests-jax-cache-")
     atexit.register(shutil.rmtree, _cache, ignore_errors=True)
