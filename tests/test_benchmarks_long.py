@@ -7,6 +7,7 @@ fitted parameters they report are rescored here, independently of the workers.
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -19,8 +20,15 @@ from lsgm.distributions import Bernoulli, Categorical
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+# the benchmark modules pin XLA and BLAS to one thread at import (benchmarks/common.py); the
+# pytest workers that import them keep their own settings
+_ENVIRON = dict(os.environ)
 import chromhmm_em  # noqa: E402
 import genome_em  # noqa: E402
+import long_sequences  # noqa: E402
+
+os.environ.clear()
+os.environ.update(_ENVIRON)
 
 
 def test_chromhmm_em_quick(tmp_path, capsys):
@@ -136,7 +144,6 @@ def test_genome_em_bad_input(tmp_path):
 def test_long_sequences_quick(tmp_path):
     """The scaling/accuracy benchmark of the time-parallel E-step runs end to end, writes its
     table atomically, and its accuracy lines hold their targets."""
-    import long_sequences  # (benchmarks/ is on sys.path, above)
 
     out = tmp_path / "long.md"
     text = long_sequences.main(["--quick", "--output", str(out)])
