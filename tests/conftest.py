@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
+from pathlib import Path
 
 # The tests run tiny problems, where XLA's compile time dominates. Two settings, made before
 # JAX starts, cut the run by more than half: compiling without backend optimisation (the xdist
@@ -146,3 +150,25 @@ def cli_model(tmp_path_factory):
     args = ["fit", str(data / "cli_dna.fa"), "--labels", str(data / "cli_labels.fa")]
     assert main([*args, "-o", str(path), "-q"]) == 0
     return path
+
+
+def run_on_four_devices(script: str) -> dict:
+    """Run ``script`` in a fresh interpreter with 4 virtual CPU devices (XLA reads its flags
+    once, when JAX starts) and return the JSON it prints on its last ``RESULT `` line."""
+    import lsgm
+
+    src = str(Path(lsgm.__file__).resolve().parents[1])
+    env = {
+        **os.environ,
+        # optimisation level 0: a faster compile (the test budget); the SPMD partitioning
+        # that inserts the cross-device collectives is unchanged
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=4 --xla_backend_optimization_level=0",
+        "JAX_PLATFORMS": "cpu",
+        "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]),
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    line = [s for s in run.stdout.splitlines() if s.startswith("RESULT ")][-1]
+    return json.loads(line.removeprefix("RESULT "))

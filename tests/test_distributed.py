@@ -10,16 +10,11 @@ filler rows (length 0, weight 0).
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import run_on_four_devices
 from flax import nnx
 
 import lsgm
@@ -87,21 +82,7 @@ print("RESULT " + json.dumps(out))
 
 
 def test_four_virtual_devices_equal_one_device():
-    src = str(Path(lsgm.__file__).resolve().parents[1])
-    env = {
-        **os.environ,
-        # optimisation level 0: a faster compile (the test budget); the SPMD partitioning
-        # that inserts the cross-device reductions is unchanged
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=4 --xla_backend_optimization_level=0",
-        "JAX_PLATFORMS": "cpu",
-        "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]),
-    }
-    run = subprocess.run(
-        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
-    line = [s for s in run.stdout.splitlines() if s.startswith("RESULT ")][-1]
-    out = json.loads(line.removeprefix("RESULT "))
+    out = run_on_four_devices(SCRIPT)
     assert out["device_count"] == 4  # the flag took effect: really 4 devices
     assert out["shards"] == 4  # 10 rows padded to 12, 3 per device
     # filler rows add no state occupancy: sum_n sum_t p(z_t | x) = number of real steps

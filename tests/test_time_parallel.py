@@ -11,17 +11,11 @@ with ML, MAP, masks and labels, ``score``/``predict``/``predict_proba``) against
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import BruteForce, random_potentials
+from conftest import BruteForce, random_potentials, run_on_four_devices
 
 import lsgm
 from lsgm import inference
@@ -258,19 +252,7 @@ print("RESULT " + json.dumps(out))
 def test_sequence_parallel_over_four_devices_equals_one_device():
     """Chunks split over 4 virtual devices: the same fit and scores as one device, boundary
     messages exchanged by collective permutes, and nothing of size ``[T, K]`` gathered."""
-    src = str(Path(lsgm.__file__).resolve().parents[1])
-    env = {
-        **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=4 --xla_backend_optimization_level=0",
-        "JAX_PLATFORMS": "cpu",
-        "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]),
-    }
-    run = subprocess.run(
-        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
-    line = [s for s in run.stdout.splitlines() if s.startswith("RESULT ")][-1]
-    out = json.loads(line.removeprefix("RESULT "))
+    out = run_on_four_devices(SCRIPT)
     assert out["devices"] == 4
     assert out["fit_em"] <= 1e-5 and out["score"] <= 1e-5 and out["proba"] <= 1e-5, out
     assert out["permutes"] > 0  # boundary messages move between neighbouring devices
