@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import gc
 import itertools
 import json
 import os
@@ -17,11 +18,7 @@ from pathlib import Path
 # workers and the CLI subprocesses inherit it; numbers agree to the tests' tolerances;
 # benchmarks never run this way), and a compilation cache for this run (new and empty, removed
 # after it) that the CLI subprocesses, which compile the same programs again and again, share.
-# The test processes themselves do not use it (their own jit caches serve them). A test
-# process died inside XLA five times on 2026-12-07 (SIGSEGV / SIGABRT in `executable.
-# serialize()` or in the compile itself, jax 0.10.2, in four different tests, with and
-# without this cache and optimisation level; none reproduced alone): see the closing note of
-# that day.
+# The test processes themselves do not use it (their own jit caches serve them).
 if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (
         os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
@@ -41,6 +38,44 @@ from scipy.special import logsumexp  # noqa: E402
 from lsgm.inference import Potentials  # noqa: E402
 
 jax.config.update("jax_enable_compilation_cache", False)  # this process: see above
+
+# Every program XLA compiles for the CPU keeps a few memory mappings for its machine code until
+# JAX's caches drop it: about 10,000 per test module here. A long-lived xdist worker reached
+# Linux's per-process limit (vm.max_map_count, 65,530 by default) after some 40 modules, and
+# the next compile died with SIGSEGV (2026-12-07: a worker's core dump had 65,511 mappings).
+# Dropping the caches after each module, and after any test that leaves too many mappings,
+# keeps a worker near 2,000; the later modules compile what they need again, which costs
+# nothing measurable (the modules share almost no programs).
+MAPPINGS_BEFORE_CLEARING = 30_000
+
+
+def _mapped_regions() -> int:
+    """How many memory mappings this process has (Linux; 0 where /proc is missing)."""
+    try:
+        with open("/proc/self/maps", "rb") as maps:
+            return sum(1 for _ in maps)
+    except OSError:
+        return 0
+
+
+def _drop_compiled_programs() -> None:
+    jax.clear_caches()
+    gc.collect()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _compiled_programs_per_module():
+    """Drop the module's compiled programs when it ends (see above)."""
+    yield
+    _drop_compiled_programs()
+
+
+@pytest.fixture(autouse=True)
+def _compiled_programs_per_test():
+    """Drop compiled programs after a test that leaves too many mappings (see above)."""
+    yield
+    if _mapped_regions() > MAPPINGS_BEFORE_CLEARING:
+        _drop_compiled_programs()
 
 
 @pytest.fixture
