@@ -15,3 +15,17 @@ PATHS = ["src", "tests", "benchmarks", "examples", "audit"]
 def test_ruff(args):
     out = subprocess.run(["ruff", *args, *PATHS], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_package_ships_its_type_marker_and_license():
+    """``py.typed`` (PEP 561) is package data, and LICENSE holds the licence pyproject names."""
+    import tomllib
+    from importlib.resources import files
+
+    assert files("lsgm").joinpath("py.typed").is_file()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "py.typed" in project["tool"]["setuptools"]["package-data"]["lsgm"]
+    assert project["project"]["license"]["text"] == "Apache-2.0"
+    assert (
+        "Apache License\n                           Version 2.0" in (ROOT / "LICENSE").read_text()
+    )
