@@ -93,6 +93,35 @@ def test_weights_drop_rows_and_padding_changes_nothing(x64):
     assert not out.fallback and 4 <= int(out.sweeps) <= 2 * time_parallel.MAX_SWEEPS + 4
 
 
+def test_a_guess_changes_nothing(x64):
+    """EM passes one call's boundary messages to the next (``guess``): the counts are the same
+    from the uniform start, from the messages of other parameters, with a second warm-up
+    sweep, and from a guess full of zeros next to an impossible row (the guess keeps full
+    support, so a dead chunk is still a proof)."""
+    rng = np.random.default_rng(11)
+    li, lt, le, lengths = _batch(rng, [200, 90, 37], 3, neg_inf_frac=0.02)
+    le[2, 30] = -np.inf  # an impossible row
+    blocked = time_parallel.block(jnp.asarray(le), 8)
+    run = lambda lt, guess=None: time_parallel.blocked_expected_counts(  # noqa: E731
+        li, lt, blocked, lengths, le.shape[1], guess=guess
+    )
+    want = run(lt)
+    other = run(lt + rng.normal(size=lt.shape))  # messages of other parameters
+    one_hot = jnp.zeros_like(other.messages[0]).at[0].set(1.0)
+    guesses = [
+        other.messages,
+        (other.messages[0], other.messages[1], jnp.bool_(True)),
+        (one_hot, one_hot, jnp.bool_(False)),
+    ]
+    assert np.isneginf(want.log_z).any() and np.isfinite(want.log_z).any()
+    for guess in guesses:
+        got = run(lt, guess)
+        for a, b in zip(got[:4], want[:4], strict=True):
+            np.testing.assert_allclose(a, b, **TOL)
+    # the second warm-up sweep is asked for only when one fell short
+    assert not bool(want.messages[2]) or int(want.sweeps) > 4
+
+
 def test_a_chain_that_never_forgets_falls_back_to_exact_products(x64):
     """A deterministic 3-cycle with uninformative emissions: every chunk's end depends on its
     start forever, so no sweep converges; the chunk products are exact."""

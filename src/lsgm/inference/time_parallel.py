@@ -96,6 +96,10 @@ class BatchCounts(NamedTuple):
             each way found the exact boundary messages, the least possible).
         fallback: ``[]`` bool, the exact chunk products were needed (no fixed point within
             ``max_sweeps`` sweeps).
+        messages: ``(entering, leaving, two)``: the exact boundary messages found (each
+            ``[K, N·C]``) and whether one warm-up sweep fell short, to start the next call
+            from (``guess``: an EM iteration's messages are close to the next one's, and so is
+            how fast its chain forgets).
     """
 
     log_z: Array
@@ -104,6 +108,7 @@ class BatchCounts(NamedTuple):
     transitions: Array
     sweeps: Array
     fallback: Array
+    messages: tuple[Array, Array, Array]
 
 
 class _Layout(NamedTuple):
@@ -350,15 +355,26 @@ class _Passes(NamedTuple):
     counts: _Counts | None
     sweeps: Array  # [] int32: forward and backward passes run, stored ones included
     fallback: Array  # [] bool: the exact chunk products were needed
+    entering: Array  # [K, NC] the exact boundary messages used
+    leaving: Array | None
+    two: Array  # [] bool: the next call should warm up with two sweeps
 
 
-def _passes(lay: _Layout, su, max_sweeps: int, weights=None):
+#: Weight of the uniform vector mixed into a ``guess`` before the sweep runs from it: the
+#: start keeps full support (so an all-zero end message still proves a chunk dead), and the
+#: mixture's error is contracted by the sweep like any other.
+GUESS_MIX = 1e-12
+
+
+def _passes(lay: _Layout, su, max_sweeps: int, weights=None, guess=None):
     """Stored passes from exact boundary messages: forward, and with ``weights [NC]`` (the
     row weight of every chunk) the counting backward pass too.
 
     A sweep from the uniform vector (every chunk run from it, in parallel, forward and
-    backward) guesses every chunk's boundary message; the stored pass from them checks them
-    for free: when no message moves (a fixed point), they are exact. Otherwise the stored pass is itself a sweep: it runs
+    backward), or from ``guess = (entering, leaving, two)`` (the messages of a previous call,
+    with :data:`GUESS_MIX` of the uniform vector; ``two``: run a second sweep, because one
+    fell short last time), gives every chunk's boundary message; the stored pass from them
+    checks them for free: when no message moves (a fixed point), they are exact. Otherwise the stored pass is itself a sweep: it runs
     again from the messages it just produced (after ``s`` passes the first ``s`` chunks of
     every sequence are exact whatever the chain), at most ``max_sweeps`` times; a chain that
     still moves gets the exact chunk products and one more stored pass."""
@@ -381,31 +397,55 @@ def _passes(lay: _Layout, su, max_sweeps: int, weights=None):
             ok = ok & ~_moved(lay, leaving_next, leaving, tol)
         return (chunk_log, s, counts), ok, entering_next, leaving_next
 
-    # first guess: every chunk run from the uniform vector (one sweep each way)
-    entering = _next_entering(lay, start, _forward(lay, trans, uniform))
-    leaving = _next_leaving(lay, _backward(lay, trans, uniform)) if backward else None
+    # first guess: every chunk run from the uniform vector or the guess (one sweep each way;
+    # two when the guess says the last call needed them)
+    from_f = from_b = uniform
+    two = jnp.bool_(False)
+    if guess is not None:
+        from_f = (1 - GUESS_MIX) * guess[0].astype(uniform.dtype) + GUESS_MIX * uniform
+        from_b = (1 - GUESS_MIX) * guess[1].astype(uniform.dtype) + GUESS_MIX * uniform
+        two = guess[2]
+
+    def warm(e, b):
+        e = _next_entering(lay, start, _forward(lay, trans, e))
+        return e, _next_leaving(lay, _backward(lay, trans, b)) if backward else None
+
+    def second(e, b):
+        e2, b2 = warm(e, b)
+        moved = _moved(lay, e2, e, tol)
+        return e2, b2, moved | _moved(lay, b2, b, tol) if backward else moved
+
+    entering, leaving = warm(from_f, from_b)
+    entering, leaving, moved = jax.lax.cond(
+        two, second, lambda e, b: (e, b, jnp.bool_(False)), entering, leaving
+    )
 
     def again(carry):
-        _, _, e, b, count = carry
-        return (*stored(e, b), count + 1)
+        _, _, e, b, count, _, _ = carry
+        return (*stored(e, b), count + 1, e, b)
 
     # the first stored pass, then retries while it moves (one copy of the pass in the program)
     blank = jax.tree.map(
         lambda x: jnp.zeros(x.shape, x.dtype), jax.eval_shape(stored, entering, leaving)[0]
     )
-    out, ok, e, b, count = jax.lax.while_loop(
+    out, ok, e, b, count, e_used, b_used = jax.lax.while_loop(
         lambda c: ~c[1] & (c[4] < max_sweeps),
         again,
-        (blank, jnp.bool_(False), entering, leaving, jnp.int32(0)),
+        (blank, jnp.bool_(False), entering, leaving, jnp.int32(0), entering, leaving),
     )
-    sweeps = per_pass * (1 + count)  # the warm-up sweep and the stored passes
+    sweeps = per_pass * (1 + two + count)  # the warm-up sweeps and the stored passes
+    # the next call's warm-up: two sweeps when one left the first stored pass off the fixed
+    # point, or when two were run and the second still moved a message
+    two_next = jnp.where(two, moved, ~(ok & (count == 1)))
 
     def exact():
-        products = _products(lay, trans, start)
-        return stored(products[0], products[1] if backward else None)[0]
+        entering, leaving = _products(lay, trans, start)
+        leaving = leaving if backward else None
+        return stored(entering, leaving)[0], entering, leaving
 
-    out = jax.lax.cond(ok, lambda: out, exact)
-    return _Passes(*out, jnp.where(ok, sweeps, sweeps + per_pass), ~ok)
+    # (e, b: the messages the last stored pass ran from, exact when it found a fixed point)
+    out, e, b = jax.lax.cond(ok, lambda: (out, e_used, b_used), exact)
+    return _Passes(*out, jnp.where(ok, sweeps, sweeps + per_pass), ~ok, e, b, two_next)
 
 
 def _pairwise_sum(x: Array) -> Array:
@@ -483,17 +523,21 @@ def blocked_expected_counts(
     weights=None,
     *,
     max_sweeps: int = MAX_SWEEPS,
+    guess: tuple[Array, Array, Array] | None = None,
 ) -> BatchCounts:
     """:func:`batch_expected_counts` on blocked emissions ``log_emit [L, N·C, K]`` (see
     :func:`block`); ``states`` come back blocked too (``[L, N·C, K]``), which is all an M-step
-    needs (pair them with the blocked observations)."""
+    needs (pair them with the blocked observations). ``guess``: the ``messages`` of an
+    earlier call on the same layout, to start the sweep from (an EM iteration passes its
+    messages to the next: the result is the same, but the sweep lands on the fixed point
+    more often)."""
     su = _setup(log_init, log_trans, log_emit, lengths, num_steps)
     lay = su.lay
     N, C = jnp.shape(lengths)[0], lay.num_chunks
     dtype = su.trans.dtype
     w_rows = jnp.ones((N,), dtype) if weights is None else jnp.asarray(weights, dtype)
     w_chunks = jnp.repeat(w_rows, C)  # [NC]
-    ps = _passes(lay, su, max_sweeps, w_chunks)
+    ps = _passes(lay, su, max_sweeps, w_chunks, guess)
     log_z = _sequence_log_z(lay, ps.chunk_log, su.log_start)
     bad = su.bad | jnp.isnan(log_z)  # [N] NaN input (parameters, or a valid step)
     undefined = ~(log_z > LOG_FLOOR / 2) | bad
@@ -505,7 +549,8 @@ def blocked_expected_counts(
     row_bad = jnp.repeat(undefined, C)  # [NC]
     states = jnp.where((row_bad[None, :] & lay.valid)[..., None], jnp.nan, gamma)
     log_z = jnp.where(bad, jnp.nan, to_public_log(log_z))
-    return BatchCounts(log_z, states, initial, transitions, ps.sweeps, ps.fallback)
+    messages = (ps.entering, ps.leaving, ps.two)
+    return BatchCounts(log_z, states, initial, transitions, ps.sweeps, ps.fallback, messages)
 
 
 @partial(jax.custom_jvp, nondiff_argnums=(4,))

@@ -142,6 +142,9 @@ class EStepStats(NamedTuple):
             ``observations`` (0 on padding and on rows of weight 0).
         observations: ``[M, ...]`` the observations, in the order of ``weights`` (the padded
             batch flattened, or its chunks for ``method="chunked"``).
+        messages: the time-parallel E-step's exact boundary messages (``method="chunked"``,
+            see :class:`lsgm.inference.time_parallel.BatchCounts`), for the next iteration's
+            ``e_step(..., messages=...)``; None otherwise.
     """
 
     log_likelihood: Array
@@ -149,6 +152,7 @@ class EStepStats(NamedTuple):
     transitions: Array
     weights: Array
     observations: Array
+    messages: tuple[Array, Array, Array] | None = None
 
 
 def e_step(
@@ -159,6 +163,7 @@ def e_step(
     weights: Array | None = None,
     method: str = "scaled",
     mesh=None,
+    messages: tuple[Array, Array, Array] | None = None,
 ) -> EStepStats:
     """Expected sufficient statistics of a padded batch (``log_mask``: from
     :func:`label_potentials`, added to the emission potentials).
@@ -172,10 +177,11 @@ def e_step(
     models whose potentials are stationary with per-step emissions, see
     :attr:`lsgm.models.base.SequenceModel.supports_chunked`); resolve ``"auto"`` first
     (:meth:`~lsgm.models.base.SequenceModel.inference_method`). With ``"chunked"`` and a
-    ``mesh`` the chunks are split over its devices (sequence parallelism).
+    ``mesh`` the chunks are split over its devices (sequence parallelism), and ``messages``
+    (the previous iteration's :attr:`EStepStats.messages`) start its sweep.
     """
     if method == "chunked":
-        return _chunked_e_step(model, data, lengths, log_mask, weights, mesh)
+        return _chunked_e_step(model, data, lengths, log_mask, weights, mesh, messages)
 
     def one(x, n, mask):
         p = model.potentials(x)
@@ -197,7 +203,7 @@ def e_step(
     )
 
 
-def _chunked_e_step(model, data, lengths, log_mask, weights, mesh) -> EStepStats:
+def _chunked_e_step(model, data, lengths, log_mask, weights, mesh, messages) -> EStepStats:
     """:func:`e_step` by :func:`lsgm.inference.time_parallel.blocked_expected_counts`: the
     observations are cut into chunks (``[L, N·C, ...]``) before the emission potentials are
     computed, so no ``[T, K]`` array is transposed, and the M-step reads the chunks (on a
@@ -209,14 +215,16 @@ def _chunked_e_step(model, data, lengths, log_mask, weights, mesh) -> EStepStats
     if log_mask is not None:
         log_emit = log_emit + time_parallel.block(log_mask, L, NC // N)
     counts = time_parallel.blocked_expected_counts(
-        p.log_init, p.log_trans, log_emit, lengths, T, weights
+        p.log_init, p.log_trans, log_emit, lengths, T, weights, guess=messages
     )
     log_z = counts.log_z if weights is None else jnp.where(weights > 0, counts.log_z, 0.0)
     states, observations = counts.states, blocked
     if mesh is not None:  # flatten chunk-major: each device's chunks stay a contiguous block
         states, observations = jnp.swapaxes(states, 0, 1), jnp.swapaxes(observations, 0, 1)
     flat = observations.reshape((-1,) + observations.shape[2:])
-    return EStepStats(log_z.sum(), counts.initial, counts.transitions, states.reshape(-1, K), flat)
+    weights = states.reshape(-1, K)
+    stats = (log_z.sum(), counts.initial, counts.transitions, weights, flat, counts.messages)
+    return EStepStats(*stats)
 
 
 def hmm_log_prior(model, prior: HMMPrior) -> Array | None:
@@ -255,8 +263,11 @@ def _log_prior_or_zero(model, prior: HMMPrior) -> Array:
 
 
 def _make_em_step(graphdef, prior: HMMPrior, freeze: frozenset[str], mesh=None, method="scaled"):
-    """One jitted EM iteration ``state -> (new_state, log-likelihood, log-prior)``, both of
-    the parameters before the update (:func:`hmm_log_prior`; 0 when it is None).
+    """One jitted EM iteration ``state -> (new_state, log-likelihood, log-prior, messages)``,
+    the log-likelihood and log-prior of the parameters before the update
+    (:func:`hmm_log_prior`; 0 when it is None); ``messages`` (keyword in, last out; None but
+    for ``method="chunked"``) carry the time-parallel E-step's boundary messages from one
+    iteration to the next (:attr:`EStepStats.messages`).
 
     With a ``mesh`` the step also takes row ``weights [N]``; for ``method="scaled"`` or
     ``"log"`` its inputs are sharded by rows (data parallelism, see :mod:`lsgm.distributed`),
@@ -264,12 +275,12 @@ def _make_em_step(graphdef, prior: HMMPrior, freeze: frozenset[str], mesh=None, 
     devices (sequence parallelism). Either way the sums of the E-step become all-reduces
     across devices and the new parameters come out replicated."""
 
-    def body(state, data, lengths, log_mask, weights):
+    def body(state, data, lengths, log_mask, weights, messages=None):
         model = nnx.merge(graphdef, state)
         log_prior = _log_prior_or_zero(model, prior)
-        stats = e_step(model, data, lengths, log_mask, weights, method, mesh)
+        stats = e_step(model, data, lengths, log_mask, weights, method, mesh, messages)
         m_step(model, stats, prior, freeze)
-        return nnx.state(model), stats.log_likelihood, log_prior
+        return nnx.state(model), stats.log_likelihood, log_prior, stats.messages
 
     if mesh is None:
         return jax.jit(partial(body, weights=None))
@@ -380,6 +391,22 @@ def _sharded_inputs(batch: PaddedBatch, log_mask: np.ndarray | None, mesh, metho
     )
 
 
+def _first_messages(model, batch: PaddedBatch, mesh, method: str):
+    """The chunked E-step's first ``messages``: uniform (the same start as none), with the
+    shape, dtype and placement of the ones every later iteration passes, so the step compiles
+    once. None for the other methods."""
+    if method != "chunked":
+        return None
+    N, T = batch.data.shape[:2]
+    _, C = time_parallel.chunk_layout(T, 1 if mesh is None else mesh.size)
+    params = jax.tree.leaves(nnx.state(model, nnx.Param))
+    dtype = jnp.result_type(jnp.float32, *(x.dtype for x in params))
+    K = model.num_states
+    uniform = jnp.full((K, N * C), 1.0 / K, dtype)
+    messages = (uniform, uniform, jnp.bool_(False))
+    return messages if mesh is None else distributed.replicate(messages, mesh)
+
+
 def _run_em(
     model, step, batch, log_mask, max_iter, tol, show, history=None, after_iteration=None,
     mesh=None, monotone=True, method="scaled",
@@ -400,8 +427,10 @@ def _run_em(
         state = distributed.replicate(state, mesh)
     last = history.n_iter if history.converged else max_iter
     bar = progress(range(history.n_iter, last), "EM", show)
+    # the chunked E-step's boundary messages, from one iteration to the next
+    messages = _first_messages(model, batch, mesh, method)
     for _ in bar:
-        new_state, log_l, log_prior = step(state, *inputs)
+        new_state, log_l, log_prior, messages = step(state, *inputs, messages=messages)
         log_l = float(log_l)
         if not np.isfinite(log_l):
             raise FitDivergedError(
