@@ -78,6 +78,16 @@ def _compiled_programs_per_test():
         _drop_compiled_programs()
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` skip, with the reason, where JAX's default backend is not a GPU."""
+    if jax.default_backend() == "gpu":
+        return
+    skip = pytest.mark.skip(reason=f"needs a GPU; JAX's default backend is {jax.default_backend()}")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def x64():
     """Run the test body with 64-bit JAX arrays."""

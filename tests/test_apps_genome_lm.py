@@ -91,6 +91,7 @@ def test_char_rnn_cells_and_parameter_count():
         g.CharRNN("tcn", rngs=nnx.Rngs(0))
 
 
+@pytest.mark.slow
 def test_genome_lm_quick_experiment(tmp_path, capsys):
     out = tmp_path / "glm"
     fasta = DATA / "genome_lambda_12kb.fa"

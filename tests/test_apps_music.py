@@ -34,6 +34,7 @@ def test_unknown_bundled_name():
         load_music("bach")
 
 
+@pytest.mark.slow
 def test_experiment_music_quick(tmp_path, capsys):
     out = tmp_path / "music"
     code = main(["experiment", "music", "--quick", "--dataset", str(TINY), "-o", str(out),

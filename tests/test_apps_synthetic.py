@@ -134,6 +134,7 @@ def test_bad_generator_arguments_raise_clear_errors():
 
 
 # ------------------------------------------------------------------ the experiments
+@pytest.mark.slow
 def test_lambda_sweep_quick(tmp_path, capsys):
     out = tmp_path / "lam"
     code = main(["experiment", "synthetic-lambda", "--quick", "-o", str(out), "--json"])
@@ -163,6 +164,7 @@ def test_lambda_sweep_quick(tmp_path, capsys):
     assert len(pictures) == 2 and all(p.read_bytes()[:8] == PNG for p in pictures)
 
 
+@pytest.mark.slow
 def test_scalar_study_quick(tmp_path, capsys):
     out = tmp_path / "scalar"
     code = main(["experiment", "synthetic-scalar", "--quick", "-o", str(out), "--json"])

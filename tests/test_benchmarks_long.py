@@ -141,6 +141,7 @@ def test_genome_em_bad_input(tmp_path):
         genome_em.load_genome(str(tmp_path / "missing.fa"), "error")
 
 
+@pytest.mark.slow
 def test_long_sequences_quick(tmp_path):
     """The scaling/accuracy benchmark of the time-parallel E-step runs end to end, writes its
     table atomically, and its accuracy lines hold their targets."""

@@ -10,9 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_benchmark_command_quick(tmp_path):
     env = dict(os.environ, LSGM_BENCH_NO_PEERS="1")
     out = subprocess.run(

@@ -108,6 +108,7 @@ def test_sample_and_plot(supervised_model, tmp_path, capsys):
     assert all(Path(p).read_bytes()[:8] == PNG for p in plots["outputs"])
 
 
+@pytest.mark.slow
 def test_fit_em_gaussian_table_and_lsgm(tmp_path, capsys):
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.normal(-2, 1, (60, 2)), rng.normal(2, 1, (60, 2))]).astype(np.float32)

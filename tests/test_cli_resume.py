@@ -32,6 +32,7 @@ def progress(meta: dict, trainer: str) -> int:
     return meta["restart"] * 1000 + len(meta["history"]["log_likelihoods"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("trainer", ["gradient", "em"])
 def test_kill_and_resume(trainer, tmp_path, capsys):
     ckpt_dir = tmp_path / "ckpt"

@@ -2,12 +2,15 @@
 
 import json
 
+import pytest
+
 from lsgm.cli.main import main
 from lsgm.data.pianoroll import read_midi
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_demo_quick(tmp_path, capsys):
     out = tmp_path / "lsgm-demo"
     assert main(["demo", "--quick", "-o", str(out), "--json"]) == 0, capsys.readouterr().err

@@ -81,6 +81,7 @@ print("RESULT " + json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_four_virtual_devices_equal_one_device():
     out = run_on_four_devices(SCRIPT)
     assert out["device_count"] == 4  # the flag took effect: really 4 devices

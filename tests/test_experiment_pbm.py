@@ -8,12 +8,15 @@ import json
 import math
 from pathlib import Path
 
+import pytest
+
 from lsgm.cli.main import main
 
 DATA = Path(__file__).parent / "data" / "pbm"
 V1, V2 = str(DATA / "proteinA_v1_small.txt"), str(DATA / "proteinA_v2_small.txt")
 
 
+@pytest.mark.slow
 def test_pbm_quick_train_on_array1_test_on_array2(tmp_path, capsys):
     out = tmp_path / "pbm"
     code = main(["experiment", "pbm", "--quick", "--train", V1, "--test", V2, "-o", str(out),

@@ -164,6 +164,7 @@ def _has_method() -> bool:
     return "method" in inspect.signature(lsgm.training.fit_em).parameters
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["both"])  # data parallel and sequence parallel, one job
 def test_two_processes_equal_one_device(mode, tmp_path):
     if not _has_method():

@@ -4,6 +4,8 @@ wrong answer, or end in a traceback or a message that names nothing."""
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `audit` lives at the repo root, next to `tests`
     sys.path.insert(0, str(ROOT))
@@ -11,6 +13,7 @@ if str(ROOT) not in sys.path:  # `audit` lives at the repo root, next to `tests`
 from audit import reliability  # noqa: E402
 
 
+@pytest.mark.slow
 def test_quick_audit_has_no_failures():
     cases, _ = reliability.run(quick=True)
     assert len(cases) >= 30
