@@ -234,7 +234,20 @@ def _log_z_jvp(method, padded, primals, tangents):
 
 @_expectation_kernel
 def log_partition(p: Potentials, length=None, allowed=None, method: str = "scaled") -> Array:
-    """``log p(x_{1:length})`` summed over all (allowed) state paths. Returns a scalar."""
+    """``log p(x_{1:length})`` summed over all (allowed) state paths. Returns a scalar.
+
+    Example: two states, four steps (``log_emit[t, k] = log p(x_t | z_t = k)``):
+
+    >>> import jax.numpy as jnp
+    >>> from lsgm.inference import Potentials, log_partition
+    >>> p = Potentials(jnp.log(jnp.array([0.5, 0.5])),
+    ...                jnp.log(jnp.array([[0.9, 0.1], [0.2, 0.8]])),
+    ...                jnp.log(jnp.array([[0.5, 0.9], [0.5, 0.9], [0.5, 0.1], [0.5, 0.9]])))
+    >>> round(float(log_partition(p)), 5)
+    -2.51324
+    >>> round(float(log_partition(p, length=2)), 5)  # the first two steps only
+    -0.68518
+    """
     prep = prepare(p, length, allowed)
     log_z = _log_z(method, prep.padded, prep.log_init, prep.log_trans, prep.log_emit, prep.length)
     return nan_if(has_nan(prep), to_public_log(log_z))

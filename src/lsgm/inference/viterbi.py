@@ -90,6 +90,19 @@ def viterbi(p: Potentials, length=None, allowed=None) -> tuple[Array, Array]:
         a NaN at a valid step (``log_score`` NaN). Test ``path[0] < 0`` (or the score) to
         detect both; :func:`lsgm.inference.first_impossible_step` says where a sequence
         becomes impossible.
+
+    Example (the potentials of :func:`lsgm.inference.log_partition`'s example):
+
+    >>> import jax.numpy as jnp
+    >>> from lsgm.inference import Potentials, viterbi
+    >>> p = Potentials(jnp.log(jnp.array([0.5, 0.5])),
+    ...                jnp.log(jnp.array([[0.9, 0.1], [0.2, 0.8]])),
+    ...                jnp.log(jnp.array([[0.5, 0.9], [0.5, 0.9], [0.5, 0.1], [0.5, 0.9]])))
+    >>> path, score = viterbi(p)
+    >>> path.tolist(), round(float(score), 5)
+    ([0, 0, 0, 0], -3.78182)
+    >>> viterbi(p, length=2)[0].tolist()  # padding steps are -1
+    [1, 1, -1, -1]
     """
     check_potentials(p, length, allowed)
     return _viterbi(p, length, allowed)

@@ -117,6 +117,19 @@ class HMM(SequenceModel):
         """An HMM with the given ``initial [K]`` and ``transition [K, K]`` probabilities.
 
         Zero probabilities become ``-inf`` logits, i.e. structural zeros.
+
+        Example: a fair and a loaded coin (symbol 0 is heads).
+
+        >>> import numpy as np
+        >>> import lsgm
+        >>> from lsgm.distributions import Categorical
+        >>> coins = Categorical.from_probs([[0.5, 0.5], [0.9, 0.1]])
+        >>> model = lsgm.HMM.from_probs([0.5, 0.5], [[0.9, 0.1], [0.2, 0.8]], coins)
+        >>> x = np.array([0, 0, 0, 0, 0, 0, 1, 1, 0, 1])
+        >>> model.predict([x])[0].tolist()  # the most probable coin at each toss
+        [1, 1, 1, 1, 1, 1, 0, 0, 0, 0]
+        >>> round(model.score([x]), 4)
+        -5.7177
         """
         initial, transition = np.asarray(initial), np.asarray(transition)
         K = initial.shape[0] if initial.ndim == 1 else -1
