@@ -1,7 +1,10 @@
-"""The code base passes ruff (lint and format) — style is part of the test command."""
+"""The code base passes ruff (lint and format) and mypy on its typed core — style and types
+are part of the test command."""
 
+import importlib.util
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,14 @@ PATHS = ["src", "tests", "benchmarks", "examples", "audit"]
 @pytest.mark.parametrize("args", [["check"], ["format", "--check"]], ids=["lint", "format"])
 def test_ruff(args):
     out = subprocess.run(["ruff", *args, *PATHS], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mypy") is None, reason="mypy is a test extra")
+def test_mypy_on_the_typed_core(tmp_path):
+    """``[tool.mypy] files`` in pyproject.toml: the inference kernels and the emission families."""
+    cmd = [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "cache")]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
 
 

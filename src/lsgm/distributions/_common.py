@@ -79,12 +79,12 @@ def check_stochastic(p, name: str, atol: float = 1e-6) -> np.ndarray:
         raise ValueError(f"{name} must have shape [K, M] (one row per state), got {p.shape}.")
     bad = ~np.isfinite(p) | (p < 0)
     if bad.any():
-        row, col = first(bad)
+        row, col = (int(i) for i in np.argwhere(bad)[0])
         raise ValueError(f"row {row} of {name}: entry {col} is {p[row, col]}, not a probability.")
     sums = p.sum(-1)
     off = np.abs(sums - 1) > atol
     if off.any():
-        row = first(off)
+        row = int(np.argmax(off))
         raise ValueError(
             f"row {row} of {name} sums to {float(sums[row]):.10g}, not 1 (tolerance {atol}); "
             "normalise each row."

@@ -525,7 +525,8 @@ class Gaussian(Emission):
         if means.ndim != 2:
             raise ValueError(f"means must have shape [K, D], got {means.shape}.")
         check_finite(means, "means")
-        model = cls(*means.shape, covariance, rngs=None, variance_floor=variance_floor)
+        K, D = means.shape
+        model = cls(K, D, covariance, rngs=None, variance_floor=variance_floor)
         model._set(means, check_covariances(covariances, covariance, model._cov_shape))
         return model
 

@@ -290,13 +290,13 @@ def filtered(p: Potentials, length=None, allowed=None, method: str = "scaled") -
     :func:`first_impossible_step`) are NaN: the conditional is undefined there."""
     prep = prepare(p, length, allowed)
     if method == "log":
-        fwd = log_space.forward(prep, UNROLL)
-        probs = jnp.exp(fwd.log_alpha_hat)
+        log_fwd = log_space.forward(prep, UNROLL)
+        probs, log_c = jnp.exp(log_fwd.log_alpha_hat), log_fwd.log_c
     else:
         fwd = scaled.forward(prep, UNROLL)
-        probs = fwd.alpha_hat
+        probs, log_c = fwd.alpha_hat, fwd.log_c
     valid = valid_steps(prep)
-    probs = _nan_where(_dead_steps(prep, fwd.log_c) | (has_nan(prep) & valid), probs)
+    probs = _nan_where(_dead_steps(prep, log_c) | (has_nan(prep) & valid), probs)
     return _mask_rows(prep, probs, valid, 0.0)
 
 

@@ -83,7 +83,7 @@ class Prepared(NamedTuple):
     def is_stationary(self) -> bool:
         return self.log_trans.ndim == 2
 
-    def select(self, valid: Array, new: Array, old: Array) -> Array:
+    def select(self, valid: Array, new: Array, old: Array | float) -> Array:
         """``new`` where ``valid`` (a step before ``length``), else ``old``."""
         return jnp.where(valid, new, old) if self.padded else new
 

@@ -109,8 +109,8 @@ def forward(prep: Prepared, unroll: int = 1) -> ScaledForward:
             alpha, total = normalise(alpha_prev @ trans_t, emit_t, t, alpha_prev)
             return alpha, (alpha, total)
 
-        xs = (steps[1:], emit[1:], trans)
-        _, (alphas, totals) = jax.lax.scan(step, alpha_0, xs, unroll=unroll)
+        xs_t = (steps[1:], emit[1:], trans)
+        _, (alphas, totals) = jax.lax.scan(step, alpha_0, xs_t, unroll=unroll)
         alphas = jnp.concatenate([alpha_0[None], alphas])
         totals = jnp.concatenate([total_0[None], totals])
         shift = emit_shift + jnp.concatenate([init_shift[None], trans_shift])
@@ -172,13 +172,13 @@ def backward(prep: Prepared, fwd: ScaledForward, unroll: int = 1) -> ScaledBackw
         log_d = _log_normalisers(prep, totals, shift, steps + 1 < prep.length)
         return ScaledBackward(betas, jnp.where(steps < T - 1, log_d, 0.0))
 
-    def step(beta_next, inputs):
+    def step_t(beta_next, inputs):
         t, emit_next, trans_t = inputs
         beta, total = normalise(trans_t @ (emit_next * beta_next), t)
         return beta, (beta, total)
 
-    xs = (steps[:-1], fwd.emit_scaled[1:], fwd.trans_scaled)
-    _, (betas, totals) = jax.lax.scan(step, ones, xs, reverse=True, unroll=unroll)
+    xs_t = (steps[:-1], fwd.emit_scaled[1:], fwd.trans_scaled)
+    _, (betas, totals) = jax.lax.scan(step_t, ones, xs_t, reverse=True, unroll=unroll)
     log_d = _log_normalisers(
         prep, totals, emit_shift[1:] + trans_shift, steps[:-1] + 1 < prep.length
     )

@@ -305,7 +305,7 @@ def _dead(lay: _Layout, message: Array) -> Array:
     return zero.reshape(-1, lay.num_chunks).any(1)
 
 
-def _moved(lay: _Layout, new: Array, old: Array, tol: Array) -> Array:
+def _moved(lay: _Layout, new: Array, old: Array, tol: float) -> Array:
     """``[]`` bool: some live sequence's message moved by more than ``tol`` (padding chunks,
     whose messages change nothing, are not counted; nor are dead sequences, see the module
     docstring)."""
@@ -445,7 +445,9 @@ def _passes(lay: _Layout, su, max_sweeps: int, weights=None, guess=None):
 
     # (e, b: the messages the last stored pass ran from, exact when it found a fixed point)
     out, e, b = jax.lax.cond(ok, lambda: (out, e_used, b_used), exact)
-    return _Passes(*out, jnp.where(ok, sweeps, sweeps + per_pass), ~ok, e, b, two_next)
+    chunk_log, s, counts = out
+    sweeps = jnp.where(ok, sweeps, sweeps + per_pass)
+    return _Passes(chunk_log, s, counts, sweeps, ~ok, e, b, two_next)
 
 
 def _pairwise_sum(x: Array) -> Array:
@@ -479,7 +481,7 @@ class _Setup(NamedTuple):
     start: Array  # [K] normalised pi
     log_start: Array
     bad: Array  # [] NaN parameters
-    tol: Array
+    tol: float
 
 
 def _setup(log_init, log_trans, log_emit, lengths, num_steps: int) -> _Setup:
