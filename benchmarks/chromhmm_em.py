@@ -76,17 +76,16 @@ import numpy as np  # noqa: E402
 from genome_em import (  # noqa: E402
     fitted_tables,
     fmt,
-    header,
     load_average,
     method_label,
     methods_to_time,
     peak_rss_mb,
     pin_prefix,
+    print_report,
     relative,
     run_workers,
     timed_fit_em,
     worker_main,
-    write_json_atomic,
 )
 
 SAMPLE_DIR = Path("/usr/share/doc/chromhmm/examples/SAMPLEDATA_HG18")
@@ -774,15 +773,12 @@ def main(argv=None) -> int:
     result["findings"] = findings(result, chrom, lsgm_rows)
     result["load_average_end"] = load_average()
     result["wall_s"] = time.perf_counter() - wall_start
-    print(header("ChromHMM vs lsgm: Baum–Welch, one thread each", result["machine"],
-                 load_start, result["load_average_end"]))  # fmt: skip
-    print(chromhmm_markdown(result))
+    sections = [chromhmm_markdown(result)]
     if chrom is not None:
-        print(f"\nChromHMM command: `{chrom['command']}`; it reported using {chrom['threads']} "
-              f"thread(s); JVM under the same pinning: {chrom['jvm']}.")  # fmt: skip
-    print(f"\nWall time {result['wall_s']:.1f} s.")
-    if args.json:
-        write_json_atomic(args.json, result)
+        sections.append(f"\nChromHMM command: `{chrom['command']}`; it reported using "
+                        f"{chrom['threads']} thread(s); JVM under the same pinning: "
+                        f"{chrom['jvm']}.")  # fmt: skip
+    print_report("ChromHMM vs lsgm: Baum–Welch, one thread each", result, sections, args.json)
     return 0
 
 

@@ -581,6 +581,19 @@ def header(title: str, machine: str, load_start: list[float], load_end: list[flo
     )
 
 
+def print_report(title: str, result: dict, sections: list[str], json_path: str | None) -> None:
+    """Print the header, the ``sections`` (Markdown) and the wall time of ``result`` (which
+    holds ``machine``, ``load_average_start``/``_end`` and ``wall_s``), and write ``result``
+    to ``json_path`` atomically when given."""
+    load = result["load_average_start"], result["load_average_end"]
+    print(header(title, result["machine"], *load))
+    for section in sections:
+        print(section)
+    print(f"\nWall time {result['wall_s']:.1f} s.")
+    if json_path:
+        write_json_atomic(json_path, result)
+
+
 def worker_main(config_path: str, out_path: str, workers: dict[str, Callable]) -> int:
     """Run the worker named by the config's ``kind`` and write its JSON result."""
     config = json.loads(Path(config_path).read_text(encoding="utf-8"))
@@ -670,11 +683,7 @@ def main(argv=None) -> int:
         "wall_s": time.perf_counter() - wall_start,
     }
     title = "Genome EM per iteration: lsgm vs hmmlearn"
-    print(header(title, machine, load_start, result["load_average_end"]))
-    print(genome_markdown(result))
-    print(f"\nWall time {result['wall_s']:.1f} s.")
-    if args.json:
-        write_json_atomic(args.json, result)
+    print_report(title, result, [genome_markdown(result)], args.json)
     return 0
 
 

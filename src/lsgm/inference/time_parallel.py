@@ -374,10 +374,11 @@ def _passes(lay: _Layout, su, max_sweeps: int, weights=None, guess=None):
     backward), or from ``guess = (entering, leaving, two)`` (the messages of a previous call,
     with :data:`GUESS_MIX` of the uniform vector; ``two``: run a second sweep, because one
     fell short last time), gives every chunk's boundary message; the stored pass from them
-    checks them for free: when no message moves (a fixed point), they are exact. Otherwise the stored pass is itself a sweep: it runs
-    again from the messages it just produced (after ``s`` passes the first ``s`` chunks of
-    every sequence are exact whatever the chain), at most ``max_sweeps`` times; a chain that
-    still moves gets the exact chunk products and one more stored pass."""
+    checks them for free: when no message moves (a fixed point), they are exact. Otherwise
+    the stored pass is itself a sweep: it runs again from the messages it just produced
+    (after ``s`` passes the first ``s`` chunks of every sequence are exact whatever the
+    chain), at most ``max_sweeps`` times; a chain that still moves gets the exact chunk
+    products and one more stored pass."""
     trans, start, trans_shift, tol = su.trans, su.start, su.trans_shift, su.tol
     K, NC = lay.emit.shape[1:]
     uniform = jnp.full((K, NC), 1.0 / K, lay.emit.dtype)
@@ -402,9 +403,8 @@ def _passes(lay: _Layout, su, max_sweeps: int, weights=None, guess=None):
     from_f = from_b = uniform
     two = jnp.bool_(False)
     if guess is not None:
-        from_f = (1 - GUESS_MIX) * guess[0].astype(uniform.dtype) + GUESS_MIX * uniform
-        from_b = (1 - GUESS_MIX) * guess[1].astype(uniform.dtype) + GUESS_MIX * uniform
-        two = guess[2]
+        mix = lambda m: (1 - GUESS_MIX) * m.astype(uniform.dtype) + GUESS_MIX * uniform  # noqa: E731
+        from_f, from_b, two = mix(guess[0]), mix(guess[1]), guess[2]
 
     def warm(e, b):
         e = _next_entering(lay, start, _forward(lay, trans, e))
@@ -428,7 +428,7 @@ def _passes(lay: _Layout, su, max_sweeps: int, weights=None, guess=None):
     blank = jax.tree.map(
         lambda x: jnp.zeros(x.shape, x.dtype), jax.eval_shape(stored, entering, leaving)[0]
     )
-    out, ok, e, b, count, e_used, b_used = jax.lax.while_loop(
+    out, ok, _, _, count, e_used, b_used = jax.lax.while_loop(
         lambda c: ~c[1] & (c[4] < max_sweeps),
         again,
         (blank, jnp.bool_(False), entering, leaving, jnp.int32(0), entering, leaving),
