@@ -34,8 +34,12 @@ def _neg_inf(res, what):
 
 
 # ===================================================================== class 2
-@case("logprob-impossible-symbol", "2", "HMM.log_prob of a sequence with a probability-0 "
-      "symbol is -inf", quick=True)  # fmt: skip
+@case(
+    "logprob-impossible-symbol",
+    "2",
+    "HMM.log_prob of a sequence with a probability-0 symbol is -inf",
+    quick=True,
+)
 def _(c):
     m = _load(c, "imp")
     return _neg_inf(c.api(lambda: float(m.log_prob(_i(0, 1, 3, 3)))), "log p")
@@ -71,8 +75,12 @@ def _(c):
     return _neg_inf(c.api(lambda: m.score([_i(0, 1, 0), _i(3, 3)])), "total")
 
 
-@case("viterbi-impossible", "2", "Viterbi of an impossible sequence: score -inf, path of -1",
-      quick=True)  # fmt: skip
+@case(
+    "viterbi-impossible",
+    "2",
+    "Viterbi of an impossible sequence: score -inf, path of -1",
+    quick=True,
+)
 def _(c):
     m = _load(c, "imp")
     res = c.api(lambda: m.viterbi(_i(0, 3, 1)))
@@ -106,8 +114,12 @@ def _(c):
     return ("OK", "-1 path") if (bad == -1).all() else ("silent", f"made-up path {bad.tolist()}")
 
 
-@case("posteriors-impossible", "2", "model.posteriors of an impossible sequence raises naming "
-      "the position", quick=True)  # fmt: skip
+@case(
+    "posteriors-impossible",
+    "2",
+    "model.posteriors of an impossible sequence raises naming the position",
+    quick=True,
+)
 def _(c):
     m = _load(c, "imp")
     res = c.api(lambda: np.asarray(m.posteriors(_i(0, 1, 3)).states))
@@ -137,8 +149,9 @@ def _pot_imp():
     return Potentials(jnp.log(jnp.array([0.5, 0.5])), jnp.log(jnp.full((2, 2), 0.5)), log_emit)
 
 
-@case("kernel-scaled-log-agree", "2", "log_partition scaled and log both -inf on an impossible "
-      "step")  # fmt: skip
+@case(
+    "kernel-scaled-log-agree", "2", "log_partition scaled and log both -inf on an impossible step"
+)
 def _(c):
     from lsgm import inference
 
@@ -182,8 +195,11 @@ def _(c):
     return "silent", f"path {path.tolist()} score {score}"
 
 
-@case("kernel-posteriors-impossible", "2", "inference.posteriors on impossible potentials is not "
-      "silently all-zero")  # fmt: skip
+@case(
+    "kernel-posteriors-impossible",
+    "2",
+    "inference.posteriors on impossible potentials is not silently all-zero",
+)
 def _(c):
     from lsgm import inference
 
@@ -196,8 +212,11 @@ def _(c):
     return "silent", f"rows sum to {v.sum(1).round(3).tolist()}"
 
 
-@case("kernel-expected-counts-impossible", "2", "expected_counts on impossible potentials: NaN "
-      "or raise, never zero counts")  # fmt: skip
+@case(
+    "kernel-expected-counts-impossible",
+    "2",
+    "expected_counts on impossible potentials: NaN or raise, never zero counts",
+)
 def _(c):
     import jax
 
@@ -329,8 +348,12 @@ def _poisoned(res, what):
     return "silent", f"{what} = {short(v)} under jit (invalid input ignored)"
 
 
-@case("jit-logprob-out-of-range", "3", "jit(log_prob)([0,9,9,9,9]) is NaN or raises (not "
-      "log_prob([0]))", quick=True)  # fmt: skip
+@case(
+    "jit-logprob-out-of-range",
+    "3",
+    "jit(log_prob)([0,9,9,9,9]) is NaN or raises (not log_prob([0]))",
+    quick=True,
+)
 def _(c):
     import jax
 
@@ -346,8 +369,9 @@ def _(c):
     return _poisoned(c.api(lambda: jax.jit(m.log_prob)(_i(0, -1, 2))), "log p")
 
 
-@case("jit-viterbi-invalid", "3", "jit(viterbi) with an invalid symbol: NaN score, -1 path or "
-      "raise")  # fmt: skip
+@case(
+    "jit-viterbi-invalid", "3", "jit(viterbi) with an invalid symbol: NaN score, -1 path or raise"
+)
 def _(c):
     import jax
 
@@ -406,8 +430,12 @@ def _(c):
     return _poisoned(c.api(lambda: jax.jit(d.log_prob)(np.array([[0.5]], np.float32))), "log p")
 
 
-@case("jit-poisson-negative", "3", "jit Poisson log_prob with a count of -3 is NaN or raises",
-      quick=True)  # fmt: skip
+@case(
+    "jit-poisson-negative",
+    "3",
+    "jit Poisson log_prob with a count of -3 is NaN or raises",
+    quick=True,
+)
 def _(c):
     import jax
 
@@ -447,8 +475,7 @@ def _(c):
     return _poisoned(c.api(lambda: jax.jit(d.log_prob)(np.array([[np.nan]], np.float32))), "lp")
 
 
-@case("jit-gaussian-inf", "3", "jit HMM(Gaussian).log_prob of +inf data is NaN or raises, not "
-      "-inf")  # fmt: skip
+@case("jit-gaussian-inf", "3", "jit HMM(Gaussian).log_prob of +inf data is NaN or raises, not -inf")
 def _(c):
     import jax
 
@@ -503,8 +530,12 @@ def _(c):
     return api_refused(c.api(lambda: float(m.log_prob(np.zeros(0, np.int32)))), "empty")
 
 
-@case("operator-jit-forward", "3", "jit(DifferentiableHMM.forward)([0, 9]) is NaN or raises",
-      quick=True)  # fmt: skip
+@case(
+    "operator-jit-forward",
+    "3",
+    "jit(DifferentiableHMM.forward)([0, 9]) is NaN or raises",
+    quick=True,
+)
 def _(c):
     import jax
     import jax.numpy as jnp
@@ -576,8 +607,9 @@ def _(c):
     from lsgm.operators import DifferentiableHMM, HMMConfig
 
     op = DifferentiableHMM(HMMConfig(num_states=2, num_emissions=3), rngs=nnx.Rngs(0))
-    return api_refused(c.api(lambda: op.apply({"observations": jnp.array([0, 5])}, None, None)),
-                       "5")  # fmt: skip
+    return api_refused(
+        c.api(lambda: op.apply({"observations": jnp.array([0, 5])}, None, None)), "5"
+    )
 
 
 @case("operator-config-nan", "holds", "HMMConfig(temperature=nan) raises naming temperature")

@@ -57,8 +57,12 @@ def _(c):
     return refused(c.cli("fit", "x.fa", "-o", "m.lsgm", *FIT), "m.lsgm", "x.fa")
 
 
-@case("fit-o-hardlink-to-input", "1", "fit x.fa -o m.lsgm where m.lsgm is a hard link of x.fa",
-      quick=True)  # fmt: skip
+@case(
+    "fit-o-hardlink-to-input",
+    "1",
+    "fit x.fa -o m.lsgm where m.lsgm is a hard link of x.fa",
+    quick=True,
+)
 def _(c):
     c.write("x.fa", DNA)
     os.link(c.p("x.fa"), c.p("m.lsgm"))
@@ -77,8 +81,19 @@ def _(c):
 def _(c):
     c.write("x.fa", DNA)
     c.write("v.fa", ">v\nACGTTT\n")
-    r = c.cli("fit", "x.fa", "--trainer", "gradient", "--epochs", "1", "--validation", "v.fa",
-              "-o", "v.fa", "-q")  # fmt: skip
+    r = c.cli(
+        "fit",
+        "x.fa",
+        "--trainer",
+        "gradient",
+        "--epochs",
+        "1",
+        "--validation",
+        "v.fa",
+        "-o",
+        "v.fa",
+        "-q",
+    )
     return refused(r, "v.fa")
 
 
@@ -89,8 +104,12 @@ def _(c):
     return refused(c.cli("fit", "a.fa", "b.fa", "-o", "b.fa", *FIT), "b.fa")
 
 
-@case("posterior-o-own-npz", "1", "posterior m.lsgm x.npz -o x.npz (replaces its own input)",
-      quick=True)  # fmt: skip
+@case(
+    "posterior-o-own-npz",
+    "1",
+    "posterior m.lsgm x.npz -o x.npz (replaces its own input)",
+    quick=True,
+)
 def _(c):
     m = c.model("gauss")
     np.savez(c.p("x.npz"), a=np.zeros((5, 2), np.float32))
@@ -118,8 +137,11 @@ def _(c):
     return refused(c.cli("score", m, "x.tsv", "-o", "x.tsv"), "x.tsv")
 
 
-@case("score-o-hardlink-model", "1", "score m.lsgm x.fa -o s.tsv where s.tsv is a hard link of "
-      "the model")  # fmt: skip
+@case(
+    "score-o-hardlink-model",
+    "1",
+    "score m.lsgm x.fa -o s.tsv where s.tsv is a hard link of the model",
+)
 def _(c):
     m = c.model("dna", "m.lsgm")
     c.write("x.fa", DNA)
@@ -186,15 +208,19 @@ def _(c):
     return refused(c.cli("fit", "x.fa", "-o", "x.fa/m.lsgm", *FIT), "x.fa")
 
 
-@case("fit-o-readonly-dir", "1", "fit x.fa -o ro/m.lsgm in a read-only filesystem: refused "
-      "before training")  # fmt: skip
+@case(
+    "fit-o-readonly-dir",
+    "1",
+    "fit x.fa -o ro/m.lsgm in a read-only filesystem: refused before training",
+)
 def _(c):
     c.write("x.fa", DNA)
     ro = c.mount_tmpfs("ro", ro=True)
     if ro is None:
         return "OK", "unclear-skipped: cannot mount a read-only tmpfs (not root?)"
-    r = c.cli("fit", "x.fa", "-o", "ro/m.lsgm", "--states", "2", "--max-iter", "50", "--tol", "0",
-              "-q")  # fmt: skip
+    r = c.cli(
+        "fit", "x.fa", "-o", "ro/m.lsgm", "--states", "2", "--max-iter", "50", "--tol", "0", "-q"
+    )
     verdict, detail = refused(r, "ro")
     if verdict == "OK" and r.seconds > 4:
         return "unclear", f"refused only after training ({r.seconds:.1f} s): {detail}"
@@ -233,7 +259,7 @@ def _full_disk(c, argv, out):
     return verdict, detail
 
 
-@case("fit-full-disk", "1", "fit -o on a full disk: exit 1 naming the path, no temp file")  # fmt: skip
+@case("fit-full-disk", "1", "fit -o on a full disk: exit 1 naming the path, no temp file")
 def _(c):
     c.write("x.fa", DNA)
     res = _full_disk(c, ["fit", "x.fa", "-o", "full/m.lsgm", *FIT], "full/m.lsgm")
@@ -268,8 +294,12 @@ def _(c):
     return res or ("OK", "unclear-skipped: cannot mount tmpfs")
 
 
-@case("stale-tmp-cleaned", "1", "a crash's hidden .NAME.*.tmp.* file is gone after the next "
-      "successful run", quick=True)  # fmt: skip
+@case(
+    "stale-tmp-cleaned",
+    "1",
+    "a crash's hidden .NAME.*.tmp.* file is gone after the next successful run",
+    quick=True,
+)
 def _(c):
     m = c.model("dna")
     c.write("x.fa", DNA)
@@ -336,8 +366,12 @@ def _no_finite_for_bad(r, name="bad"):
     return None
 
 
-@case("score-impossible", "2", "score a record with a probability-0 symbol (says which, where)",
-      quick=True)  # fmt: skip
+@case(
+    "score-impossible",
+    "2",
+    "score a record with a probability-0 symbol (says which, where)",
+    quick=True,
+)
 def _(c):
     m = c.model("imp")
     c.write("x.fa", IMP)
@@ -352,8 +386,11 @@ def _(c):
     return refused(r, "bad", "record 2")
 
 
-@case("score-impossible-json", "2", "score --json of an impossible record: strict JSON, no "
-      "finite value for it")  # fmt: skip
+@case(
+    "score-impossible-json",
+    "2",
+    "score --json of an impossible record: strict JSON, no finite value for it",
+)
 def _(c):
     m = c.model("imp")
     c.write("x.fa", IMP)
@@ -418,16 +455,24 @@ def _(c):
 def _(c):
     m = c.model("imp")
     c.write("x.fa", IMP)
-    return refused(c.cli("posterior", m, "x.fa", "-o", "p.tsv"), "bad", "record 2",
-                   wrong="posteriors written for an impossible record")  # fmt: skip
+    return refused(
+        c.cli("posterior", m, "x.fa", "-o", "p.tsv"),
+        "bad",
+        "record 2",
+        wrong="posteriors written for an impossible record",
+    )
 
 
 @case("posterior-impossible-npz", "2", "posterior .npz of an impossible record: refused naming it")
 def _(c):
     m = c.model("imp")
     c.write("x.fa", IMP)
-    return refused(c.cli("posterior", m, "x.fa", "-o", "p.npz"), "bad", "record 2",
-                   wrong="posteriors written for an impossible record")  # fmt: skip
+    return refused(
+        c.cli("posterior", m, "x.fa", "-o", "p.npz"),
+        "bad",
+        "record 2",
+        wrong="posteriors written for an impossible record",
+    )
 
 
 @case("plot-impossible", "2", "plot of an impossible record: refused naming it")
@@ -438,8 +483,12 @@ def _(c):
 
 
 # ====================================================== class 6: say what you do
-@case("score-default-split-all", "6", "score MODEL music.json scores every split (help: all)",
-      quick=True)  # fmt: skip
+@case(
+    "score-default-split-all",
+    "6",
+    "score MODEL music.json scores every split (help: all)",
+    quick=True,
+)
 def _(c):
     m = c.model("roll")
     data = c.copy(DATA / "music_tiny.json")
@@ -471,15 +520,24 @@ def _(c):
 @case("dup-state-names", "6", "fit --state-names a,a (duplicate names) refused", quick=True)
 def _(c):
     c.write("x.fa", DNA)
-    return refused(c.cli("fit", "x.fa", "-o", "m.lsgm", "--state-names", "a,a", *FIT), "a,a",
-                   "'a'", "duplicate", wrong="two states named a")  # fmt: skip
+    return refused(
+        c.cli("fit", "x.fa", "-o", "m.lsgm", "--state-names", "a,a", *FIT),
+        "a,a",
+        "'a'",
+        "duplicate",
+        wrong="two states named a",
+    )
 
 
 @case("dup-alphabet", "6", "fit --alphabet AACGT (duplicate letter) refused")
 def _(c):
     c.write("x.fa", DNA)
-    return refused(c.cli("fit", "x.fa", "-o", "m.lsgm", "--alphabet", "AACGT", *FIT), "AACGT",
-                   "'A'", wrong="symbol A has two indices")  # fmt: skip
+    return refused(
+        c.cli("fit", "x.fa", "-o", "m.lsgm", "--alphabet", "AACGT", *FIT),
+        "AACGT",
+        "'A'",
+        wrong="symbol A has two indices",
+    )
 
 
 @case("empty-alphabet", "6", "fit --alphabet '' refused")
@@ -509,8 +567,9 @@ def _(c):
     return refused(c.cli("score", m, "x.csv"), "0x10", "x.csv")
 
 
-@case("csv-padded-number", "6", "a CSV cell ' 1.5 ' with spaces: read as 1.5 or refused, no "
-      "traceback")  # fmt: skip
+@case(
+    "csv-padded-number", "6", "a CSV cell ' 1.5 ' with spaces: read as 1.5 or refused, no traceback"
+)
 def _(c):
     m = c.model("gauss")
     c.write("x.csv", "x,y\n 1.5 ,2\n3,4\n")
@@ -532,8 +591,12 @@ def _(c):
     return refused(r, "bad")
 
 
-@case("interrupt-inprocess-write", "6", "Ctrl-C while the output is renamed into place: exit "
-      "130, no output, no temp file", quick=True)  # fmt: skip
+@case(
+    "interrupt-inprocess-write",
+    "6",
+    "Ctrl-C while the output is renamed into place: exit 130, no output, no temp file",
+    quick=True,
+)
 def _(c):
     m = c.model("dna")
     c.write("x.fa", DNA)
@@ -560,8 +623,7 @@ def _(c):
     return "OK", "exit 130, nothing written"
 
 
-@case("interrupt-inprocess-compute", "6", "Ctrl-C during inference (score -o): exit 130, no "
-      "output")  # fmt: skip
+@case("interrupt-inprocess-compute", "6", "Ctrl-C during inference (score -o): exit 130, no output")
 def _(c):
     import lsgm.models.base as base
 
@@ -598,8 +660,11 @@ def _(c):
     return refused(c.cli("fit", "x.fa", "-o", "m.lsgm", "--states", "0", "-q"), "--states")
 
 
-@case("states-huge", "6", "fit --states 100000 on 22 symbols: refused (more states than data) "
-      "or bounded, no crash")  # fmt: skip
+@case(
+    "states-huge",
+    "6",
+    "fit --states 100000 on 22 symbols: refused (more states than data) or bounded, no crash",
+)
 def _(c):
     c.write("x.fa", DNA)
     r = limited(c, "fit", "x.fa", "-o", "m.lsgm", "--states", "100000", "--max-iter", "1", "-q")
@@ -623,15 +688,19 @@ def _(c):
 @case("sample-step-seconds-nan", "6", "sample a music model --step-seconds nan refused")
 def _(c):
     m = c.model("roll")
-    return refused(c.cli("sample", m, "-o", "s.mid", "-n", "4", "--step-seconds", "nan"),
-                   "--step-seconds", "nan")  # fmt: skip
+    return refused(
+        c.cli("sample", m, "-o", "s.mid", "-n", "4", "--step-seconds", "nan"),
+        "--step-seconds",
+        "nan",
+    )
 
 
 @case("sample-step-seconds-negative", "6", "sample a music model --step-seconds -1 refused")
 def _(c):
     m = c.model("roll")
-    return refused(c.cli("sample", m, "-o", "s.mid", "-n", "4", "--step-seconds", "-1"),
-                   "--step-seconds", "-1")  # fmt: skip
+    return refused(
+        c.cli("sample", m, "-o", "s.mid", "-n", "4", "--step-seconds", "-1"), "--step-seconds", "-1"
+    )
 
 
 @case("plot-record-zero", "holds", "plot --record 0 refused")
@@ -695,8 +764,25 @@ def _(c):
 @case("dropout-above-one", "6", "fit --model lsgm --dropout 2 refused")
 def _(c):
     c.write("x.fa", DNA)
-    r = c.cli("fit", "x.fa", "-o", "m.lsgm", "--model", "lsgm", "--dropout", "2", "--epochs", "1",
-              "--hidden-size", "4", "--embedding-dim", "4", "--init", "random", "-q")  # fmt: skip
+    r = c.cli(
+        "fit",
+        "x.fa",
+        "-o",
+        "m.lsgm",
+        "--model",
+        "lsgm",
+        "--dropout",
+        "2",
+        "--epochs",
+        "1",
+        "--hidden-size",
+        "4",
+        "--embedding-dim",
+        "4",
+        "--init",
+        "random",
+        "-q",
+    )
     return refused(r, "--dropout", "dropout")
 
 

@@ -18,8 +18,7 @@ def _score(c, model_kind, name, content, *needles, forbid=(), wrong="accepted"):
     return refused(c.cli("score", m, name), name, *needles, forbid=forbid, wrong=wrong)
 
 
-@case("csv-bad-quoting", "7", "CSV with an unterminated quote: message names file/line",
-      quick=True)  # fmt: skip
+@case("csv-bad-quoting", "7", "CSV with an unterminated quote: message names file/line", quick=True)
 def _(c):
     return _score(c, "gauss", "x.csv", 'x,y\n"1,2\n3,4\n')
 
@@ -357,8 +356,12 @@ def _(c):
     return refused(c.cli("score", m, "x.csv"), "x.csv")
 
 
-@case("json-roll-deep-nesting", "7", "piano-roll JSON nested 100000 deep: a message, no "
-      "RecursionError", quick=True)  # fmt: skip
+@case(
+    "json-roll-deep-nesting",
+    "7",
+    "piano-roll JSON nested 100000 deep: a message, no RecursionError",
+    quick=True,
+)
 def _(c):
     return _score(c, "roll", "x.json", "[" * 100000 + "]" * 100000)
 
@@ -450,8 +453,11 @@ def _(c):
 def _(c):
     c.write("x.fa", ">a\nACGTAC\n")
     c.p("lab.fa").mkdir()
-    return refused(c.cli("fit", "x.fa", "--labels", "lab.fa", "-o", "m.lsgm", "-q"), "lab.fa",
-                   forbid=("no such",))  # fmt: skip
+    return refused(
+        c.cli("fit", "x.fa", "--labels", "lab.fa", "-o", "m.lsgm", "-q"),
+        "lab.fa",
+        forbid=("no such",),
+    )
 
 
 @case("labels-crlf", "7", "labels FASTA with CRLF: read like LF (no length mismatch from \\r)")
@@ -471,8 +477,19 @@ def _(c):
 def _(c):
     c.write("x.fa", DNA)
     _table(c, "v.csv")
-    r = c.cli("fit", "x.fa", "-o", "m.lsgm", "--trainer", "gradient", "--epochs", "1",
-              "--validation", "v.csv", "-q")  # fmt: skip
+    r = c.cli(
+        "fit",
+        "x.fa",
+        "-o",
+        "m.lsgm",
+        "--trainer",
+        "gradient",
+        "--epochs",
+        "1",
+        "--validation",
+        "v.csv",
+        "-q",
+    )
     return refused(r, "v.csv")
 
 
@@ -486,8 +503,7 @@ def _(c):
 @case("sequence-emission-mismatch", "holds", "fit x.fa --emission gaussian refused")
 def _(c):
     c.write("x.fa", DNA)
-    return refused(c.cli("fit", "x.fa", "-o", "m.lsgm", "--emission", "gaussian", *FIT),
-                   "gaussian")  # fmt: skip
+    return refused(c.cli("fit", "x.fa", "-o", "m.lsgm", "--emission", "gaussian", *FIT), "gaussian")
 
 
 @case("alphabet-mismatch", "holds", "RNA data (U) for a DNA model names the record and symbol")
@@ -498,24 +514,25 @@ def _(c):
 @case("empty-states-names-option", "7", "--state-names '' refused naming the option")
 def _(c):
     c.write("x.fa", DNA)
-    return refused(c.cli("fit", "x.fa", "-o", "m.lsgm", "--state-names", "", *FIT),
-                   "--state-names")  # fmt: skip
+    return refused(c.cli("fit", "x.fa", "-o", "m.lsgm", "--state-names", "", *FIT), "--state-names")
 
 
 # ======================================================================= holds
-@case("fit-score-decode-posterior", "holds", "fit, score, decode, posterior, sample, info work "
-      "and write whole files")  # fmt: skip
+@case(
+    "fit-score-decode-posterior",
+    "holds",
+    "fit, score, decode, posterior, sample, info work and write whole files",
+)
 def _(c):
     c.write("train.fa", TRAIN_FA)
     steps = [
-        ("fit", "train.fa", "-o", "m.lsgm", "--states", "2", "--max-iter", "3", "--tol", "0",
-         "-q"),
+        ("fit", "train.fa", "-o", "m.lsgm", "--states", "2", "--max-iter", "3", "--tol", "0", "-q"),
         ("score", "m.lsgm", "train.fa", "-o", "s.tsv", "--json"),
         ("decode", "m.lsgm", "train.fa", "-o", "d.tsv"),
         ("posterior", "m.lsgm", "train.fa", "-o", "p.npz"),
         ("sample", "m.lsgm", "-o", "s.fa", "-n", "10"),
         ("info", "m.lsgm", "--json"),
-    ]  # fmt: skip
+    ]
     for argv in steps:
         r = c.cli(*argv)
         if r.rc != 0 or r.tb:

@@ -95,8 +95,18 @@ def _first_key(arrays, part):
     return next(k for k in arrays if part in k)
 
 
-def _load_refused(c, kind, *needles, meta_fn=None, arrays_fn=None, cmd="info", data=None,
-                  wrong="loaded", rehash=True, raw_meta=None):  # fmt: skip
+def _load_refused(
+    c,
+    kind,
+    *needles,
+    meta_fn=None,
+    arrays_fn=None,
+    cmd="info",
+    data=None,
+    wrong="loaded",
+    rehash=True,
+    raw_meta=None,
+):
     src = c.fx.model(kind)
     tamper(src, c.p("t.lsgm"), meta_fn, arrays_fn, rehash, raw_meta)
     argv = [cmd, "t.lsgm"] + ([data] if data else [])
@@ -105,16 +115,25 @@ def _load_refused(c, kind, *needles, meta_fn=None, arrays_fn=None, cmd="info", d
     return refused(c.cli(*argv), "t.lsgm", *needles, wrong=wrong)
 
 
-@case("load-nan-array", "4", "a model file with a NaN array (valid checksum) is refused",
-      quick=True)  # fmt: skip
+@case(
+    "load-nan-array", "4", "a model file with a NaN array (valid checksum) is refused", quick=True
+)
 def _(c):
     def arrays(a):
         k = _first_key(a, "transition_logits")
         a[k] = np.asarray(a[k]).copy()
         a[k][0, 0] = np.nan
 
-    return _load_refused(c, "dna", "nan", "finite", arrays_fn=arrays, cmd="score", data="x.fa",
-                         wrong="scored with a NaN model")  # fmt: skip
+    return _load_refused(
+        c,
+        "dna",
+        "nan",
+        "finite",
+        arrays_fn=arrays,
+        cmd="score",
+        data="x.fa",
+        wrong="scored with a NaN model",
+    )
 
 
 @case("load-inf-array", "4", "a model file with +inf emission logits is refused")
@@ -139,8 +158,9 @@ def _(c):
     return api_refused(c.api(lambda: load_model(c.p("t.lsgm"))), "t.lsgm", wrong="loaded")
 
 
-@case("meta-num-states-huge", "4", "tampered num_states 200000: refused before allocating",
-      quick=True)  # fmt: skip
+@case(
+    "meta-num-states-huge", "4", "tampered num_states 200000: refused before allocating", quick=True
+)
 def _(c):
     tamper(c.fx.model("dna"), c.p("t.lsgm"), lambda m: m.update(num_states=200000))
     r = limited(c, "info", "t.lsgm")
@@ -177,8 +197,9 @@ def _(c):
 
 @case("meta-num-symbols-mismatch", "4", "tampered num_symbols 40 with [2, 4] arrays is refused")
 def _(c):
-    return _load_refused(c, "dna", "num_symbols", "shape",
-                         meta_fn=lambda m: m["emission"].update(num_symbols=40))  # fmt: skip
+    return _load_refused(
+        c, "dna", "num_symbols", "shape", meta_fn=lambda m: m["emission"].update(num_symbols=40)
+    )
 
 
 @case("meta-num-symbols-huge", "4", "tampered num_symbols 10**12 is refused quickly")
@@ -210,8 +231,9 @@ def _(c):
 
 @case("meta-kind-lsgm", "4", "tampered kind LSGM over HMM arrays is refused")
 def _(c):
-    return _load_refused(c, "dna", "LSGM", "kind", "arrays",
-                         meta_fn=lambda m: m.update(kind="LSGM"))  # fmt: skip
+    return _load_refused(
+        c, "dna", "LSGM", "kind", "arrays", meta_fn=lambda m: m.update(kind="LSGM")
+    )
 
 
 @case("meta-kind-unknown", "4", "tampered kind 'Evil' is refused naming it")
@@ -221,8 +243,9 @@ def _(c):
 
 @case("meta-lsgm-hidden-negative", "4", "tampered LSGM hidden_size -1 is refused")
 def _(c):
-    return _load_refused(c, "lsgm", "hidden_size",
-                         meta_fn=lambda m: m["settings"].update(hidden_size=-1))  # fmt: skip
+    return _load_refused(
+        c, "lsgm", "hidden_size", meta_fn=lambda m: m["settings"].update(hidden_size=-1)
+    )
 
 
 @case("meta-lsgm-unknown-setting", "4", "tampered LSGM setting 'evil' is refused naming it")
@@ -232,14 +255,19 @@ def _(c):
 
 @case("meta-variance-floor-nan", "4", "tampered Gaussian variance_floor NaN is refused")
 def _(c):
-    return _load_refused(c, "gauss", "variance_floor",
-                         meta_fn=lambda m: m["emission"].update(variance_floor=float("nan")))  # fmt: skip
+    return _load_refused(
+        c,
+        "gauss",
+        "variance_floor",
+        meta_fn=lambda m: m["emission"].update(variance_floor=float("nan")),
+    )
 
 
 @case("meta-covariance-unknown", "4", "tampered covariance 'evil' is refused")
 def _(c):
-    return _load_refused(c, "gauss", "evil", "covariance",
-                         meta_fn=lambda m: m["emission"].update(covariance="evil"))  # fmt: skip
+    return _load_refused(
+        c, "gauss", "evil", "covariance", meta_fn=lambda m: m["emission"].update(covariance="evil")
+    )
 
 
 @case("meta-format-version", "holds", "format_version 2 is refused with the version numbers")
@@ -262,11 +290,16 @@ def _(c):
     return _load_refused(c, "dna", raw_meta="{not json", rehash=False)
 
 
-@case("meta-deep-nesting", "7", "metadata JSON nested 100000 deep: a message, no RecursionError",
-      quick=True)  # fmt: skip
+@case(
+    "meta-deep-nesting",
+    "7",
+    "metadata JSON nested 100000 deep: a message, no RecursionError",
+    quick=True,
+)
 def _(c):
-    return _load_refused(c, "dna", raw_meta='{"a": ' + "[" * 100000 + "]" * 100000 + "}",
-                         rehash=False)  # fmt: skip
+    return _load_refused(
+        c, "dna", raw_meta='{"a": ' + "[" * 100000 + "]" * 100000 + "}", rehash=False
+    )
 
 
 @case("meta-huge-number", "4", "metadata num_symbols 1e400 (parses as inf) is refused")
@@ -278,8 +311,7 @@ def _(c):
     return refused(c.cli("info", "t.lsgm"), "t.lsgm", "num_symbols", forbid=("checksum",))
 
 
-@case("checksum-flip", "holds", "a flipped byte in a model array is refused (checksum)",
-      quick=True)  # fmt: skip
+@case("checksum-flip", "holds", "a flipped byte in a model array is refused (checksum)", quick=True)
 def _(c):
     def arrays(a):
         k = _first_key(a, "logits")
@@ -324,14 +356,23 @@ def _(c):
         k = _first_key(a, "transition_mask")
         a[k] = np.zeros((2, 2), bool)
 
-    return _load_refused(c, "dna", "transition", "mask", arrays_fn=arrays, cmd="score",
-                         data="x.fa", wrong="scored with no allowed transition")  # fmt: skip
+    return _load_refused(
+        c,
+        "dna",
+        "transition",
+        "mask",
+        arrays_fn=arrays,
+        cmd="score",
+        data="x.fa",
+        wrong="scored with no allowed transition",
+    )
 
 
 @case("array-missing", "4", "a model file missing an array is refused naming it")
 def _(c):
-    return _load_refused(c, "dna", "initial_logits",
-                         arrays_fn=lambda a: a.pop(_first_key(a, "initial_logits")))  # fmt: skip
+    return _load_refused(
+        c, "dna", "initial_logits", arrays_fn=lambda a: a.pop(_first_key(a, "initial_logits"))
+    )
 
 
 @case("array-extra", "4", "a model file with an extra array is refused naming it")
@@ -389,8 +430,10 @@ def _(c):
     m = _load(c, "lsgm")
     save_model(c.p("a.lsgm"), m, {"x": 1})
     m2, info = load_model(c.p("a.lsgm"))
-    same = all(np.array_equal(np.asarray(a), np.asarray(b))
-               for a, b in zip(jax.tree.leaves(m), jax.tree.leaves(m2), strict=True))  # fmt: skip
+    same = all(
+        np.array_equal(np.asarray(a), np.asarray(b))
+        for a, b in zip(jax.tree.leaves(m), jax.tree.leaves(m2), strict=True)
+    )
     return ("OK", "bit-exact") if same and info == {"x": 1} else ("silent", "round trip differs")
 
 
@@ -408,8 +451,12 @@ def _info(c, mutate, *needles, cmd=("info",), kind="dna"):
 
 @case("info-state-names-short", "7", "state_names shorter than K in a model file", quick=True)
 def _(c):
-    return _info(c, lambda i: i.update(state_names=["only"]), "state_names",
-                 cmd=("decode", "x.fa", "-o", "d.tsv"))  # fmt: skip
+    return _info(
+        c,
+        lambda i: i.update(state_names=["only"]),
+        "state_names",
+        cmd=("decode", "x.fa", "-o", "d.tsv"),
+    )
 
 
 @case("info-state-names-dup", "7", "duplicate state_names in a model file")
@@ -434,20 +481,17 @@ def _(c):
 
 @case("info-input-kind-unknown", "7", "info.input.kind 'video'")
 def _(c):
-    return _info(c, lambda i: i["input"].update(kind="video"), "video",
-                 cmd=("score", "x.fa"))  # fmt: skip
+    return _info(c, lambda i: i["input"].update(kind="video"), "video", cmd=("score", "x.fa"))
 
 
 @case("info-alphabet-dup", "7", "info.input.alphabet 'AACG' (duplicate letters)")
 def _(c):
-    return _info(c, lambda i: i["input"].update(alphabet="AACG"), "alphabet",
-                 cmd=("score", "x.fa"))  # fmt: skip
+    return _info(c, lambda i: i["input"].update(alphabet="AACG"), "alphabet", cmd=("score", "x.fa"))
 
 
 @case("info-alphabet-size", "7", "info.input.alphabet of 2 letters for a 4-symbol model")
 def _(c):
-    return _info(c, lambda i: i["input"].update(alphabet="AC"), "alphabet",
-                 cmd=("score", "x.fa"))  # fmt: skip
+    return _info(c, lambda i: i["input"].update(alphabet="AC"), "alphabet", cmd=("score", "x.fa"))
 
 
 @case("info-alphabet-type", "7", "info.input.alphabet that is a number")
@@ -462,8 +506,12 @@ def _(c):
 
 @case("info-history-type", "7", "info.training.history that is a string (plot)")
 def _(c):
-    return _info(c, lambda i: i.update(training={"history": "x"}), "history",
-                 cmd=("plot", "x.fa", "-o", "pl"))  # fmt: skip
+    return _info(
+        c,
+        lambda i: i.update(training={"history": "x"}),
+        "history",
+        cmd=("plot", "x.fa", "-o", "pl"),
+    )
 
 
 @case("info-dim-mismatch", "7", "info.input.dim 5 for a 2-feature Gaussian")
@@ -495,8 +543,11 @@ def _(c):
     res = c.api(lambda: fit_gradient(m, _tiny_xs(), optimizer=optax.sgd(1e30), epochs=3))
     if res.exc is not None:
         return api_refused(res, "epoch", "diverge", "finite", "nan")
-    finite = all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(m)
-                 if np.asarray(x).dtype.kind == "f")  # fmt: skip
+    finite = all(
+        np.isfinite(np.asarray(x)).all()
+        for x in jax.tree.leaves(m)
+        if np.asarray(x).dtype.kind == "f"
+    )
     return ("OK", "finite parameters") if finite else ("silent", "NaN/inf parameters, no error")
 
 
@@ -511,8 +562,11 @@ def _(c):
     res = c.api(lambda: fit_gradient(m, _tiny_xs(), optimizer=optax.sgd(float("nan")), epochs=2))
     if res.exc is not None:
         return api_refused(res, "epoch", "nan", "finite", "diverge")
-    finite = all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(m)
-                 if np.asarray(x).dtype.kind == "f")  # fmt: skip
+    finite = all(
+        np.isfinite(np.asarray(x)).all()
+        for x in jax.tree.leaves(m)
+        if np.asarray(x).dtype.kind == "f"
+    )
     return ("OK", "finite") if finite else ("silent", "NaN parameters after fit, no error")
 
 
@@ -525,8 +579,11 @@ def _(c):
     return api_refused(c.api(lambda: fit_em(m, [x], max_iter=2)), "sequence", "nan")
 
 
-@case("fit-em-impossible-data", "2", "fit_em (no re-init) of a model that gives data "
-      "probability 0 raises naming the sequence")  # fmt: skip
+@case(
+    "fit-em-impossible-data",
+    "2",
+    "fit_em (no re-init) of a model that gives data probability 0 raises naming the sequence",
+)
 def _(c):
     from lsgm.training import fit_em
 
@@ -541,8 +598,9 @@ def _(c):
     from lsgm.models import HMM
 
     e = Categorical.from_probs([[0.5, 0.5], [0.5, 0.5]])
-    return api_refused(c.api(lambda: HMM.from_probs([0.5, 0.5], [[np.nan, 1], [0.5, 0.5]], e)),
-                       "transition")  # fmt: skip
+    return api_refused(
+        c.api(lambda: HMM.from_probs([0.5, 0.5], [[np.nan, 1], [0.5, 0.5]], e)), "transition"
+    )
 
 
 @case("categorical-from-probs-bad", "holds", "Categorical.from_probs rows not summing to 1")

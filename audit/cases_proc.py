@@ -61,8 +61,11 @@ def _(c):
     return _no_model(c, refused(r, "--clip-norm", "nan", "epoch", wrong="model written"))
 
 
-@case("gaussian-constant-data", "4", "fit a Gaussian on constant data: finite model or a clear "
-      "refusal")  # fmt: skip
+@case(
+    "gaussian-constant-data",
+    "4",
+    "fit a Gaussian on constant data: finite model or a clear refusal",
+)
 def _(c):
     from lsgm.models.serialization import load_model
 
@@ -99,8 +102,7 @@ def _resume_case(c, trainer, *changes, data=None, may_change=("ckpt",), needles=
     return _no_model(c, refused(r, *needles, wrong="resumed a different run"))
 
 
-@case("resume-other-data", "5", "--resume with other data is refused naming the data",
-      quick=True)  # fmt: skip
+@case("resume-other-data", "5", "--resume with other data is refused naming the data", quick=True)
 def _(c):
     return _resume_case(c, "em", data=">z\nTTTTGGGGCCCCAAAA\n", needles=("data", "other.fa"))
 
@@ -112,8 +114,7 @@ def _(c):
 
 @case("resume-same-data-edited", "5", "--resume after one base of the data changed is refused")
 def _(c):
-    return _resume_case(c, "em", data=TRAIN_FA.replace("ACGTACGG", "ACGTACGA"),
-                        needles=("data",))  # fmt: skip
+    return _resume_case(c, "em", data=TRAIN_FA.replace("ACGTACGG", "ACGTACGA"), needles=("data",))
 
 
 @case("resume-other-states", "5", "--resume with --states 3 is refused naming the setting")
@@ -131,7 +132,7 @@ def _(c):
     return _resume_case(c, "em", ("--tol", "0.5"), needles=("tol",))
 
 
-@case("resume-other-lr", "5", "gradient --resume with another --learning-rate is refused")  # fmt: skip
+@case("resume-other-lr", "5", "gradient --resume with another --learning-rate is refused")
 def _(c):
     return _resume_case(
         c, "gradient", ("--learning-rate", "0.5"), needles=("learning", "optimizer", "0.5")
@@ -153,10 +154,21 @@ def _(c):
     folder, argv = c.fx.checkpoint("em")
     c.copy(folder / "ckpt", "ckpt")
     c.copy(folder / "train.fa", "train.fa")
-    r = c.cli(*fit_argv("gradient"), "-o", "m.lsgm", "--checkpoint-dir", "ckpt", "--resume",
-              may_change=["ckpt"])  # fmt: skip
-    return _no_model(c, refused(r, "checkpoint", "trainer", "ckpt", wrong="no checkpoint found, "
-                                "started afresh silently"))  # fmt: skip
+    r = c.cli(
+        *fit_argv("gradient"),
+        "-o",
+        "m.lsgm",
+        "--checkpoint-dir",
+        "ckpt",
+        "--resume",
+        may_change=["ckpt"],
+    )
+    return _no_model(
+        c,
+        refused(
+            r, "checkpoint", "trainer", "ckpt", wrong="no checkpoint found, started afresh silently"
+        ),
+    )
 
 
 def _flip(path, offset_from_end=200):
@@ -165,8 +177,9 @@ def _flip(path, offset_from_end=200):
     path.write_bytes(bytes(data))
 
 
-@case("resume-bit-flip", "5", "--resume from a checkpoint with a flipped bit is refused",
-      quick=True)  # fmt: skip
+@case(
+    "resume-bit-flip", "5", "--resume from a checkpoint with a flipped bit is refused", quick=True
+)
 def _(c):
     folder, argv = c.fx.checkpoint("em")
     c.copy(folder / "ckpt", "ckpt")
@@ -174,8 +187,9 @@ def _(c):
     ck = next(p for p in c.p("ckpt").iterdir() if p.is_file())
     _flip(ck)
     r = c.cli(*argv, "-o", "m.lsgm", "--checkpoint-dir", "ckpt", "--resume", may_change=["ckpt"])
-    return _no_model(c, refused(r, ck.name, "checksum", "corrupt", wrong="resumed from a "
-                                "corrupted checkpoint"))  # fmt: skip
+    return _no_model(
+        c, refused(r, ck.name, "checksum", "corrupt", wrong="resumed from a corrupted checkpoint")
+    )
 
 
 @case("resume-bit-flip-gradient", "5", "gradient --resume from a bit-flipped checkpoint")
@@ -200,8 +214,9 @@ def _(c):
     return _no_model(c, refused(r, ck.name))
 
 
-@case("resume-missing-dir", "5", "--resume with a missing checkpoint folder is an error",
-      quick=True)  # fmt: skip
+@case(
+    "resume-missing-dir", "5", "--resume with a missing checkpoint folder is an error", quick=True
+)
 def _(c):
     c.write("train.fa", TRAIN_FA)
     r = c.cli(*fit_argv("em"), "-o", "m.lsgm", "--checkpoint-dir", "nope", "--resume")
@@ -216,8 +231,9 @@ def _(c):
     return _no_model(c, refused(r, "ckpt", wrong="started a fresh run instead of resuming"))
 
 
-@case("resume-metadata-tampered", "5", "checkpoint metadata edited (rehashed by msgpack) is "
-      "refused")  # fmt: skip
+@case(
+    "resume-metadata-tampered", "5", "checkpoint metadata edited (rehashed by msgpack) is refused"
+)
 def _(c):
     import json
 
@@ -233,8 +249,9 @@ def _(c):
     payload["metadata"] = json.dumps(meta)
     ck.write_bytes(serialization.msgpack_serialize(payload))
     r = c.cli(*argv, "-o", "m.lsgm", "--checkpoint-dir", "ckpt", "--resume", may_change=["ckpt"])
-    return _no_model(c, refused(r, ck.name, "checksum", "corrupt", wrong="resumed an edited "
-                                "checkpoint"))  # fmt: skip
+    return _no_model(
+        c, refused(r, ck.name, "checksum", "corrupt", wrong="resumed an edited checkpoint")
+    )
 
 
 @case("resume-same-run", "holds", "--resume with the same data and settings continues (exit 0)")
@@ -281,12 +298,25 @@ def _sigint_judge(c, proc, out):
     return "OK", "exit 130, no output"
 
 
-@case("sigint-training", "6", "SIGINT during EM training (after a checkpoint): exit 130, no "
-      "model")  # fmt: skip
+@case("sigint-training", "6", "SIGINT during EM training (after a checkpoint): exit 130, no model")
 def _(c):
     c.write("train.fa", TRAIN_FA * 3)
-    proc = c.popen("fit", "train.fa", "-o", "m.lsgm", "--states", "3", "--max-iter", "100000",
-                   "--tol", "0", "-q", "--checkpoint-dir", "ckpt", may_change=["ckpt"])  # fmt: skip
+    proc = c.popen(
+        "fit",
+        "train.fa",
+        "-o",
+        "m.lsgm",
+        "--states",
+        "3",
+        "--max-iter",
+        "100000",
+        "--tol",
+        "0",
+        "-q",
+        "--checkpoint-dir",
+        "ckpt",
+        may_change=["ckpt"],
+    )
     if not _wait_for(proc, c.p("ckpt") / "em_checkpoint.msgpack"):
         proc.kill()
         return "unclear", "could not catch the run while training"
@@ -325,8 +355,21 @@ def _(c):
     from lsgm.models.serialization import load_model
 
     c.write("train.fa", TRAIN_FA)
-    argv = ["fit", "train.fa", "--states", "2", "--trainer", "em", "--max-iter", "60", "--tol",
-            "0", "-q", "--seed", "1"]  # fmt: skip
+    argv = [
+        "fit",
+        "train.fa",
+        "--states",
+        "2",
+        "--trainer",
+        "em",
+        "--max-iter",
+        "60",
+        "--tol",
+        "0",
+        "-q",
+        "--seed",
+        "1",
+    ]
     proc = c.popen(*argv, "-o", "a.lsgm", "--checkpoint-dir", "ckpt", may_change=["ckpt"])
     if not _wait_for(proc, c.p("ckpt") / "em_checkpoint.msgpack"):
         proc.kill()
@@ -346,19 +389,25 @@ def _(c):
     if r2.rc != 0:
         return succeeded(r2)
     a, b = load_model(c.p("a.lsgm"))[0], load_model(c.p("b.lsgm"))[0]
-    diff = max(float(np.abs(np.asarray(x) - np.asarray(y)).max())
-               for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
-               if np.asarray(x).dtype.kind == "f")  # fmt: skip
+    diff = max(
+        float(np.abs(np.asarray(x) - np.asarray(y)).max())
+        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+        if np.asarray(x).dtype.kind == "f"
+    )
     return ("OK", f"max diff {diff:g}") if diff < 1e-5 else ("silent", f"max diff {diff:g}")
 
 
-@case("sigkill-mid-write-rerun", "1", "SIGKILL during a decode, rerun: whole output, no hidden "
-      "temp files")  # fmt: skip
+@case(
+    "sigkill-mid-write-rerun",
+    "1",
+    "SIGKILL during a decode, rerun: whole output, no hidden temp files",
+)
 def _(c):
     m = c.model("dna")
     rng = np.random.default_rng(1)
-    c.write("x.fa", "".join(f">r{i}\n{''.join(rng.choice(list('ACGT'), 2000))}\n"
-                            for i in range(200)))  # fmt: skip
+    c.write(
+        "x.fa", "".join(f">r{i}\n{''.join(rng.choice(list('ACGT'), 2000))}\n" for i in range(200))
+    )
     proc = c.popen("decode", m, "x.fa", "-o", "d.tsv")
     deadline = time.time() + 90
     while proc.poll() is None and not any(".tmp" in p.name for p in c.dir.iterdir()):
@@ -381,8 +430,11 @@ def _(c):
     return "OK", f"whole output, no temp files ({when})"
 
 
-@case("concurrent-writers", "holds", "two decodes to the same output at once: a whole file, "
-      "both exit 0, no junk")  # fmt: skip
+@case(
+    "concurrent-writers",
+    "holds",
+    "two decodes to the same output at once: a whole file, both exit 0, no junk",
+)
 def _(c):
     m = c.model("dna")
     c.write("a.fa", ">a\n" + "ACGT" * 2000 + "\n")
@@ -407,8 +459,11 @@ def _fsize(limit):
     return f
 
 
-@case("rlimit-fsize-posterior", "1", "posterior under RLIMIT_FSIZE (file too large) names the "
-      "path, no partial file")  # fmt: skip
+@case(
+    "rlimit-fsize-posterior",
+    "1",
+    "posterior under RLIMIT_FSIZE (file too large) names the path, no partial file",
+)
 def _(c):
     m = c.model("dna")
     c.write("x.fa", ">r\n" + "ACGT" * 3000 + "\n")
@@ -438,8 +493,14 @@ def _(c):
 
     m = c.model("dna")
     c.write("x.fa", ">s\nACGT\n")
-    proc = subprocess.run(f"{sys.executable} -m lsgm.cli.main score {m} x.fa --json | head -c 1",
-                          shell=True, cwd=c.dir, capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        f"{sys.executable} -m lsgm.cli.main score {m} x.fa --json | head -c 1",
+        shell=True,
+        cwd=c.dir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if "Traceback" in proc.stderr:
         return "unclear", "traceback on a closed pipe: " + proc.stderr.strip().splitlines()[-1]
     return "OK", "no traceback"

@@ -65,18 +65,35 @@ def _(c):
     return refused(c.cli("sample", "m.fa", "-o", "m.fa", "-q"), "m.fa")
 
 
-@case("fit-o-validation-lsgm-name", "1", "fit --validation v.lsgm -o v.lsgm (a FASTA under a "
-      "model name as validation, output = it)")  # fmt: skip
+@case(
+    "fit-o-validation-lsgm-name",
+    "1",
+    "fit --validation v.lsgm -o v.lsgm (a FASTA under a model name as validation, output = it)",
+)
 def _(c):
     c.write("x.fa", DNA)
     c.write("v.lsgm", ">v\nACGTTT\n")
-    r = c.cli("fit", "x.fa", "--trainer", "gradient", "--epochs", "1", "--validation", "v.lsgm",
-              "-o", "v.lsgm", "-q")  # fmt: skip
+    r = c.cli(
+        "fit",
+        "x.fa",
+        "--trainer",
+        "gradient",
+        "--epochs",
+        "1",
+        "--validation",
+        "v.lsgm",
+        "-o",
+        "v.lsgm",
+        "-q",
+    )
     return refused(r, "v.lsgm")
 
 
-@case("fit-o-abs-symlink-other-dir", "1", "fit data/x.fa -o /abs/out/m.lsgm where out/m.lsgm -> "
-      "../data/x.fa")  # fmt: skip
+@case(
+    "fit-o-abs-symlink-other-dir",
+    "1",
+    "fit data/x.fa -o /abs/out/m.lsgm where out/m.lsgm -> ../data/x.fa",
+)
 def _(c):
     c.write("data/x.fa", DNA)
     c.p("out").mkdir()
@@ -84,8 +101,11 @@ def _(c):
     return refused(c.cli("fit", "data/x.fa", "-o", str(c.p("out/m.lsgm")), *FIT), "m.lsgm")
 
 
-@case("fit-o-dot-slash-hardlink", "1", "fit ./x.fa -o ./sub/../m.lsgm where m.lsgm is a hard "
-      "link of x.fa")  # fmt: skip
+@case(
+    "fit-o-dot-slash-hardlink",
+    "1",
+    "fit ./x.fa -o ./sub/../m.lsgm where m.lsgm is a hard link of x.fa",
+)
 def _(c):
     c.write("x.fa", DNA)
     c.p("sub").mkdir()
@@ -101,8 +121,12 @@ def _(c):
     return refused(c.cli("fit", "x.fa", "-o", "a.lsgm", *FIT), "a.lsgm", "x.fa")
 
 
-@case("fit-o-new-nested-folder", "1", "fit x.fa -o new/sub/m.lsgm (folders that do not exist): "
-      "created and written, or refused naming them")  # fmt: skip
+@case(
+    "fit-o-new-nested-folder",
+    "1",
+    "fit x.fa -o new/sub/m.lsgm (folders that do not exist): "
+    "created and written, or refused naming them",
+)
 def _(c):
     c.write("x.fa", DNA)
     r = c.cli("fit", "x.fa", "-o", "new/sub/m.lsgm", *FIT)
@@ -111,8 +135,12 @@ def _(c):
     return refused(r, "new")
 
 
-@case("decode-o-model-via-dir-link", "1", "decode m.lsgm x.fa -o ln/d.tsv where ln -> other "
-      "folder and d.tsv there is the model (hard link)")  # fmt: skip
+@case(
+    "decode-o-model-via-dir-link",
+    "1",
+    "decode m.lsgm x.fa -o ln/d.tsv where ln -> other "
+    "folder and d.tsv there is the model (hard link)",
+)
 def _(c):
     m = c.model("dna", "models/m.lsgm")
     c.write("x.fa", DNA)
@@ -152,16 +180,22 @@ def _(c):
     return succeeded(c.cli("plot", m, "x.fa", "-o", "mdir/..", "-q"))  # inputs kept
 
 
-@case("sample-o-table-over-data", "1", "sample gauss.lsgm -o x.csv where x.csv is a hard link of "
-      "the model")  # fmt: skip
+@case(
+    "sample-o-table-over-data",
+    "1",
+    "sample gauss.lsgm -o x.csv where x.csv is a hard link of the model",
+)
 def _(c):
     m = c.model("gauss")
     os.link(m, c.p("x.csv"))
     return refused(c.cli("sample", m, "-o", "x.csv", "-q"), "x.csv")
 
 
-@case("demo-o-existing-data-folder", "1", "demo --quick -o d where d is an existing folder with "
-      "a user file in it")  # fmt: skip
+@case(
+    "demo-o-existing-data-folder",
+    "1",
+    "demo --quick -o d where d is an existing folder with a user file in it",
+)
 def _(c):
     c.write("d/mine.fa", DNA)
     return succeeded(c.cli("demo", "--quick", "-q", "-o", "d"))  # the user's file is kept
@@ -169,26 +203,49 @@ def _(c):
 
 @case("experiment-o-input", "1", "experiment music --quick --dataset r.json -o r.json")
 def _(c):
-    roll = {"train": [[[60, 64], [62]], [[60], [64, 67]]], "valid": [[[60], [62]]],
-            "test": [[[64], [60]]]}  # fmt: skip
+    roll = {
+        "train": [[[60, 64], [62]], [[60], [64, 67]]],
+        "valid": [[[60], [62]]],
+        "test": [[[64], [60]]],
+    }
     c.write("r.json", json.dumps(roll))
     r = c.cli("experiment", "music", "--quick", "--dataset", "r.json", "-o", "r.json", "-q")
     return refused(r, "r.json")
 
 
-@case("experiment-checkpoint-dir-is-input", "1", "experiment music --quick --checkpoint-dir "
-      "r.json (a data file as the folder)")  # fmt: skip
+@case(
+    "experiment-checkpoint-dir-is-input",
+    "1",
+    "experiment music --quick --checkpoint-dir r.json (a data file as the folder)",
+)
 def _(c):
-    roll = {"train": [[[60, 64], [62]], [[60], [64, 67]]], "valid": [[[60], [62]]],
-            "test": [[[64], [60]]]}  # fmt: skip
+    roll = {
+        "train": [[[60, 64], [62]], [[60], [64, 67]]],
+        "valid": [[[60], [62]]],
+        "test": [[[64], [60]]],
+    }
     c.write("r.json", json.dumps(roll))
-    r = c.cli("experiment", "music", "--quick", "--dataset", "r.json", "--checkpoint-dir",
-              "r.json", "-o", "out.json", "-q")  # fmt: skip
+    r = c.cli(
+        "experiment",
+        "music",
+        "--quick",
+        "--dataset",
+        "r.json",
+        "--checkpoint-dir",
+        "r.json",
+        "-o",
+        "out.json",
+        "-q",
+    )
     return refused(r, "r.json")
 
 
-@case("checkpoint-dir-holds-data", "1", "fit x.fa --checkpoint-dir . where the data file is "
-      "named like the checkpoint (em_checkpoint.msgpack)")  # fmt: skip
+@case(
+    "checkpoint-dir-holds-data",
+    "1",
+    "fit x.fa --checkpoint-dir . where the data file is "
+    "named like the checkpoint (em_checkpoint.msgpack)",
+)
 def _(c):
     c.write("em_checkpoint.msgpack", DNA)  # a user's file that happens to have that name
     c.write("x.fa", DNA)
@@ -199,8 +256,11 @@ def _(c):
 
 
 # =========================================================== class 2: exact zeros
-@case("sample-never-impossible", "2", "sequences sampled from a model with zeros never hold a "
-      "probability-0 symbol (T under imp)")  # fmt: skip
+@case(
+    "sample-never-impossible",
+    "2",
+    "sequences sampled from a model with zeros never hold a probability-0 symbol (T under imp)",
+)
 def _(c):
     m = c.model("imp")
     r = c.cli("sample", m, "-o", "s.fa", "-n", "200", "--num-sequences", "5", "-q")
@@ -288,14 +348,18 @@ def _(c):
     return ("OK", "0") if res.value == 0.0 else ("silent", f"log p = {res.value} (want 0)")
 
 
-@case("initial-zero-first", "2", "HMM with initial prob 0 for the only state that emits the "
-      "first symbol: -inf")  # fmt: skip
+@case(
+    "initial-zero-first",
+    "2",
+    "HMM with initial prob 0 for the only state that emits the first symbol: -inf",
+)
 def _(c):
     from lsgm.distributions import Categorical
     from lsgm.models import HMM
 
-    m = HMM.from_probs([0.0, 1.0], [[0.5, 0.5], [0.5, 0.5]],
-                       Categorical.from_probs([[1.0, 0.0], [0.0, 1.0]]))  # fmt: skip
+    m = HMM.from_probs(
+        [0.0, 1.0], [[0.5, 0.5], [0.5, 0.5]], Categorical.from_probs([[1.0, 0.0], [0.0, 1.0]])
+    )
     res = c.api(lambda: float(m.log_prob(np.array([0, 1], np.int32))))
     if res.exc is not None:
         return "unclear", str(res.exc)[:150]
@@ -314,8 +378,12 @@ def _(c):
     return "silent", f"score {score}, path {short(path)}"
 
 
-@case("decode-bed-partly-impossible", "2", "decode -o .bed of [ok, impossible]: the impossible "
-      "record refused or left out with a message, never intervals")  # fmt: skip
+@case(
+    "decode-bed-partly-impossible",
+    "2",
+    "decode -o .bed of [ok, impossible]: the impossible "
+    "record refused or left out with a message, never intervals",
+)
 def _(c):
     m = c.model("imp")
     c.write("x.fa", ">ok\nACGA\n>bad\nACGT\n")
@@ -429,8 +497,12 @@ def _(c):
     return _poisoned(c.api(lambda: jax.jit(m.log_prob)(x)), "log p")
 
 
-@case("operator-jit-length-too-long", "3", "DifferentiableHMM forward under jit with length 9 "
-      "of T=3 (via mask all-true): observation 7 at a valid step is NaN")  # fmt: skip
+@case(
+    "operator-jit-length-too-long",
+    "3",
+    "DifferentiableHMM forward under jit with length 9 "
+    "of T=3 (via mask all-true): observation 7 at a valid step is NaN",
+)
 def _(c):
     import jax.numpy as jnp
     from flax import nnx
@@ -449,8 +521,9 @@ def _(c):
     from lsgm.models import HMM
 
     e = Categorical.from_probs([[0.5, 0.5], [0.5, 0.5]])
-    return api_refused(c.api(lambda: HMM.from_probs([0.5, 0.5], [[1.0, 0.5], [0.5, 0.5]], e)),
-                       "transition")  # fmt: skip
+    return api_refused(
+        c.api(lambda: HMM.from_probs([0.5, 0.5], [[1.0, 0.5], [0.5, 0.5]], e)), "transition"
+    )
 
 
 @case("from-probs-negative", "4", "HMM.from_probs with a negative initial probability")
@@ -459,8 +532,9 @@ def _(c):
     from lsgm.models import HMM
 
     e = Categorical.from_probs([[0.5, 0.5], [0.5, 0.5]])
-    return api_refused(c.api(lambda: HMM.from_probs([1.5, -0.5], [[0.5, 0.5], [0.5, 0.5]], e)),
-                       "initial")  # fmt: skip
+    return api_refused(
+        c.api(lambda: HMM.from_probs([1.5, -0.5], [[0.5, 0.5], [0.5, 0.5]], e)), "initial"
+    )
 
 
 @case("from-probs-zero-row", "4", "HMM.from_probs with an all-zero transition row (no mass)")
@@ -469,8 +543,9 @@ def _(c):
     from lsgm.models import HMM
 
     e = Categorical.from_probs([[0.5, 0.5], [0.5, 0.5]])
-    return api_refused(c.api(lambda: HMM.from_probs([0.5, 0.5], [[0.0, 0.0], [0.5, 0.5]], e)),
-                       "transition")  # fmt: skip
+    return api_refused(
+        c.api(lambda: HMM.from_probs([0.5, 0.5], [[0.0, 0.0], [0.5, 0.5]], e)), "transition"
+    )
 
 
 @case("bernoulli-from-probs-bad", "4", "Bernoulli.from_probs with 1.5 / NaN")
@@ -491,8 +566,13 @@ def _(c):
 def _(c):
     from lsgm.distributions import Categorical
 
-    return api_refused(c.api(lambda: Categorical.from_probs([[0.0, 0.0], [0.5, 0.5]])), "row",
-                       "prob", "sum", "mass")  # fmt: skip
+    return api_refused(
+        c.api(lambda: Categorical.from_probs([[0.0, 0.0], [0.5, 0.5]])),
+        "row",
+        "prob",
+        "sum",
+        "mass",
+    )
 
 
 @case("fit-em-empty-list", "4", "fit_em(model, []) raises a clear error")
@@ -500,8 +580,9 @@ def _(c):
     from lsgm.training import fit_em
 
     m = _load(c, "dna")
-    return api_refused(c.api(lambda: fit_em(m, [], max_iter=2)), "empty", "no sequence",
-                       "sequence", "data")  # fmt: skip
+    return api_refused(
+        c.api(lambda: fit_em(m, [], max_iter=2)), "empty", "no sequence", "sequence", "data"
+    )
 
 
 @case("fit-em-zero-length", "4", "fit_em with a length-0 sequence in the list")
@@ -519,8 +600,9 @@ def _(c):
 
     m = _load(c, "dna")
     xs = np.array([[0, 1, 2, 3], [1, 2, 3, 0]], np.int32)
-    return api_refused(c.api(lambda: fit_em(m, xs, lengths=np.array([4, 9]), max_iter=2)),
-                       "length", "9")  # fmt: skip
+    return api_refused(
+        c.api(lambda: fit_em(m, xs, lengths=np.array([4, 9]), max_iter=2)), "length", "9"
+    )
 
 
 @case("predict-lengths-mismatch", "4", "predict(xs [2, 4], lengths=[4]) (one length for two)")
@@ -543,8 +625,9 @@ def _(c):
 
     m = _load(c, "dna")
     c.p("d").mkdir()
-    return api_refused(c.api(lambda: save_model(c.p("d"), m, {})), "d",
-                       types=(ValueError, TypeError, OSError))  # fmt: skip
+    return api_refused(
+        c.api(lambda: save_model(c.p("d"), m, {})), "d", types=(ValueError, TypeError, OSError)
+    )
 
 
 @case("load-checkpoint-gradient", "4", "load_model of a gradient checkpoint file is refused")
@@ -553,16 +636,36 @@ def _(c):
 
     folder, _ = c.fx.checkpoint("gradient")
     ck = c.copy(folder / "ckpt" / "checkpoint.msgpack", "ck.lsgm")
-    return api_refused(c.api(lambda: load_model(ck)), "ck.lsgm", "checkpoint",
-                       types=(ValueError, TypeError, OSError))  # fmt: skip
+    return api_refused(
+        c.api(lambda: load_model(ck)),
+        "ck.lsgm",
+        "checkpoint",
+        types=(ValueError, TypeError, OSError),
+    )
 
 
-@case("fit-gmm-constant-data", "4", "fit --emission gmm on constant data: a finite model or a "
-      "clear refusal, never NaN")  # fmt: skip
+@case(
+    "fit-gmm-constant-data",
+    "4",
+    "fit --emission gmm on constant data: a finite model or a clear refusal, never NaN",
+)
 def _(c):
     c.write("x.csv", "seq_id,x\n" + "".join("A,1\n" for _ in range(20)))
-    r = c.cli("fit", "x.csv", "--emission", "gmm", "--components", "2", "--states", "2",
-              "--max-iter", "5", "-q", "-o", "m.lsgm")  # fmt: skip
+    r = c.cli(
+        "fit",
+        "x.csv",
+        "--emission",
+        "gmm",
+        "--components",
+        "2",
+        "--states",
+        "2",
+        "--max-iter",
+        "5",
+        "-q",
+        "-o",
+        "m.lsgm",
+    )
     if r.rc == 0:
         from lsgm.models.serialization import load_model
 
@@ -582,19 +685,36 @@ def _(c):
     return _resume_case(c, "gradient", ("--model", "lsgm"), needles=("model", "lsgm"))
 
 
-@case("resume-other-n-init", "5", "--resume with --n-init 3: names n_init, not a setting that "
-      "did not change (--max-iter 3 both times)")  # fmt: skip
+@case(
+    "resume-other-n-init",
+    "5",
+    "--resume with --n-init 3: names n_init, not a setting that "
+    "did not change (--max-iter 3 both times)",
+)
 def _(c):
     folder, argv = c.fx.checkpoint("em")
     c.copy(folder / "ckpt", "ckpt")
     c.copy(folder / "train.fa", "train.fa")
-    r = c.cli(*argv, "--n-init", "3", "-o", "m.lsgm", "--checkpoint-dir", "ckpt", "--resume",
-              may_change=("ckpt",))  # fmt: skip
+    r = c.cli(
+        *argv,
+        "--n-init",
+        "3",
+        "-o",
+        "m.lsgm",
+        "--checkpoint-dir",
+        "ckpt",
+        "--resume",
+        may_change=("ckpt",),
+    )
     return _no_model(c, refused(r, "n_init", "n-init", forbid=("max_iter '<unset>'",)))
 
 
-@case("resume-max-iter-shrink", "5", "--resume with --max-iter 1 (less than done): refused or "
-      "stops at once, never a silently different run")  # fmt: skip
+@case(
+    "resume-max-iter-shrink",
+    "5",
+    "--resume with --max-iter 1 (less than done): refused or "
+    "stops at once, never a silently different run",
+)
 def _(c):
     return _resume_case(c, "em", ("--max-iter", "1"), needles=("max_iter", "max-iter"))
 
@@ -614,27 +734,46 @@ def _(c):
     folder, argv = c.fx.checkpoint("em")
     c.copy(folder / "ckpt", "ckpt")
     c.copy(folder / "train.fa", "train.fa")
-    r = c.cli(*argv, "--reverse-complement", "-o", "m.lsgm", "--checkpoint-dir", "ckpt",
-              "--resume", may_change=("ckpt",))  # fmt: skip
+    r = c.cli(
+        *argv,
+        "--reverse-complement",
+        "-o",
+        "m.lsgm",
+        "--checkpoint-dir",
+        "ckpt",
+        "--resume",
+        may_change=("ckpt",),
+    )
     return _no_model(c, refused(r, "reverse", "data", wrong="resumed on reversed data"))
 
 
-@case("resume-other-alphabet-order", "5", "--resume with --alphabet TGCA (same letters, "
-      "other order)")  # fmt: skip
+@case(
+    "resume-other-alphabet-order", "5", "--resume with --alphabet TGCA (same letters, other order)"
+)
 def _(c):
     return _resume_case(c, "em", ("--alphabet", "TGCA"), needles=("alphabet", "data"))
 
 
-@case("resume-gradient-ckpt-for-em", "5", "EM --resume from a folder holding only a gradient "
-      "checkpoint")  # fmt: skip
+@case(
+    "resume-gradient-ckpt-for-em",
+    "5",
+    "EM --resume from a folder holding only a gradient checkpoint",
+)
 def _(c):
     folder, _ = c.fx.checkpoint("gradient")
     c.copy(folder / "ckpt", "ckpt")
     c.copy(folder / "train.fa", "train.fa")
     from audit.harness import fit_argv
 
-    r = c.cli(*fit_argv("em"), "-o", "m.lsgm", "--checkpoint-dir", "ckpt", "--resume",
-              may_change=("ckpt",))  # fmt: skip
+    r = c.cli(
+        *fit_argv("em"),
+        "-o",
+        "m.lsgm",
+        "--checkpoint-dir",
+        "ckpt",
+        "--resume",
+        may_change=("ckpt",),
+    )
     return _no_model(c, refused(r, "ckpt", "checkpoint"))
 
 
@@ -662,8 +801,7 @@ def _(c):
 @case("fit-covariance-categorical", "6", "fit x.fa --covariance full (Gaussian only) is an error")
 def _(c):
     c.write("x.fa", DNA)
-    return refused(c.cli("fit", "x.fa", *FIT, "--covariance", "full", "-o", "m.lsgm"),
-                   "covariance")  # fmt: skip
+    return refused(c.cli("fit", "x.fa", *FIT, "--covariance", "full", "-o", "m.lsgm"), "covariance")
 
 
 @case("fit-hidden-size-hmm", "6", "fit --model hmm --hidden-size 64 (LSGM only) is an error")
@@ -695,8 +833,7 @@ def _(c):
 @case("fit-alphabet-with-csv", "6", "fit x.csv --emission gaussian --alphabet ACGT (ignored)")
 def _(c):
     c.write("x.csv", "seq_id,x\nA,0.5\nA,1.5\nA,2\nB,1\nB,3\n")
-    r = c.cli("fit", "x.csv", "--emission", "gaussian", *FIT, "--alphabet", "ACGT",
-              "-o", "m.lsgm")  # fmt: skip
+    r = c.cli("fit", "x.csv", "--emission", "gaussian", *FIT, "--alphabet", "ACGT", "-o", "m.lsgm")
     return refused(r, "alphabet")
 
 
@@ -706,8 +843,12 @@ def _(c):
     return refused(c.cli("sample", m, "-o", "s.fa", "--step-seconds", "0.5", "-q"), "step")
 
 
-@case("fasta-lowercase", "6", "lowercase (soft-masked) FASTA: read as the same letters or "
-      "refused naming the record, never dropped")  # fmt: skip
+@case(
+    "fasta-lowercase",
+    "6",
+    "lowercase (soft-masked) FASTA: read as the same letters or "
+    "refused naming the record, never dropped",
+)
 def _(c):
     m = c.model("dna")
     c.write("up.fa", ">a\nACGTACGT\n")
@@ -718,8 +859,11 @@ def _(c):
     return _same(a, b)
 
 
-@case("fasta-space-in-sequence", "6", "FASTA line 'ACGT ACGT': spaces skipped or refused, never "
-      "a symbol")  # fmt: skip
+@case(
+    "fasta-space-in-sequence",
+    "6",
+    "FASTA line 'ACGT ACGT': spaces skipped or refused, never a symbol",
+)
 def _(c):
     m = c.model("dna")
     c.write("up.fa", ">a\nACGTACGT\n")
@@ -748,8 +892,12 @@ def _(c):
     return refused(c.cli("score", m, "x.csv"), "x.csv", "NA")
 
 
-@case("table-seq-id-interleaved", "6", "CSV rows A,B,A (a sequence id that comes back): refused "
-      "or two sequences A, not silently merged/split")  # fmt: skip
+@case(
+    "table-seq-id-interleaved",
+    "6",
+    "CSV rows A,B,A (a sequence id that comes back): refused "
+    "or two sequences A, not silently merged/split",
+)
 def _(c):
     m = c.model("gauss")
     c.write("x.csv", "seq_id,x,y\nA,0.5,1\nB,1,2\nA,3,3\n")
@@ -772,8 +920,7 @@ def _(c):
 @case("states-one", "6", "fit --states 1 works (a valid 1-state HMM)")
 def _(c):
     c.write("x.fa", DNA)
-    return succeeded(c.cli("fit", "x.fa", "--states", "1", "--max-iter", "2", "-q", "-o",
-                           "m.lsgm"))  # fmt: skip
+    return succeeded(c.cli("fit", "x.fa", "--states", "1", "--max-iter", "2", "-q", "-o", "m.lsgm"))
 
 
 @case("states-fraction", "6", "fit --states 1.5 refused naming the option")
@@ -950,18 +1097,44 @@ def _(c):
 def _(c):
     c.write("x.fa", ">a\nACGTACGT\n")
     c.write("lab.fa", ">a\nCCCCZZNN\n")
-    r = c.cli("fit", "x.fa", "--labels", "lab.fa", "--states", "2", "--state-names", "C,N",
-              "-q", "-o", "m.lsgm")  # fmt: skip
+    r = c.cli(
+        "fit",
+        "x.fa",
+        "--labels",
+        "lab.fa",
+        "--states",
+        "2",
+        "--state-names",
+        "C,N",
+        "-q",
+        "-o",
+        "m.lsgm",
+    )
     return _no_model(c, refused(r, "Z", "lab.fa"))
 
 
-@case("labels-other-order", "7", "--labels with records in another order: matched by name or "
-      "refused naming them, never paired by position")  # fmt: skip
+@case(
+    "labels-other-order",
+    "7",
+    "--labels with records in another order: matched by name or "
+    "refused naming them, never paired by position",
+)
 def _(c):
     c.write("x.fa", ">a\nACGTACGT\n>b\nGGGG\n")
     c.write("lab.fa", ">b\nCCCC\n>a\nCCCCNNNN\n")
-    r = c.cli("fit", "x.fa", "--labels", "lab.fa", "--states", "2", "--state-names", "C,N",
-              "-q", "-o", "m.lsgm")  # fmt: skip
+    r = c.cli(
+        "fit",
+        "x.fa",
+        "--labels",
+        "lab.fa",
+        "--states",
+        "2",
+        "--state-names",
+        "C,N",
+        "-q",
+        "-o",
+        "m.lsgm",
+    )
     if r.rc == 0:
         return "OK", "exit 0 (matched by name)"
     return refused(r, "a", "b", "lab.fa")
@@ -1033,26 +1206,56 @@ def _ignored(id, desc, argv, needle, data="x.fa"):
         return refused(r, needle, wrong="option accepted and ignored")
 
 
-_ignored("fit-rnn-hmm", "fit --model hmm --rnn lstm (LSGM only) is an error",
-         ["--states", "2", "--max-iter", "2", "--rnn", "lstm"], "rnn")  # fmt: skip
-_ignored("fit-dropout-hmm", "fit --model hmm --dropout 0.3 (LSGM only) is an error",
-         ["--states", "2", "--max-iter", "2", "--dropout", "0.3"], "dropout")  # fmt: skip
-_ignored("fit-pseudocount-no-labels", "fit --pseudocount 2 without --labels is an error",
-         ["--states", "2", "--max-iter", "2", "--pseudocount", "2"], "pseudocount")  # fmt: skip
-_ignored("fit-ninit-gradient", "fit --trainer gradient --n-init 5 (EM only) is an error",
-         ["--states", "2", "--trainer", "gradient", "--epochs", "1", "--n-init", "5"],
-         "n-init")  # fmt: skip
-_ignored("fit-maxiter-gradient", "fit --trainer gradient --max-iter 7 (EM only) is an error",
-         ["--states", "2", "--trainer", "gradient", "--epochs", "1", "--max-iter", "7"],
-         "max-iter")  # fmt: skip
-_ignored("fit-ambiguous-soft-csv", "fit x.csv --emission gaussian --ambiguous soft (sequence "
-         "option) is an error", ["--emission", "gaussian", "--states", "2", "--max-iter", "2",
-                                 "--ambiguous", "soft"], "ambiguous", data="x.csv")  # fmt: skip
-_ignored("fit-revcomp-csv", "fit x.csv --reverse-complement (sequence option) is an error",
-         ["--emission", "gaussian", "--states", "2", "--max-iter", "2", "--reverse-complement"],
-         "reverse", data="x.csv")  # fmt: skip
-_ignored("fit-split-fasta", "fit x.fa --split train (piano-roll option) is an error",
-         ["--states", "2", "--max-iter", "2", "--split", "train"], "split")  # fmt: skip
+_ignored(
+    "fit-rnn-hmm",
+    "fit --model hmm --rnn lstm (LSGM only) is an error",
+    ["--states", "2", "--max-iter", "2", "--rnn", "lstm"],
+    "rnn",
+)
+_ignored(
+    "fit-dropout-hmm",
+    "fit --model hmm --dropout 0.3 (LSGM only) is an error",
+    ["--states", "2", "--max-iter", "2", "--dropout", "0.3"],
+    "dropout",
+)
+_ignored(
+    "fit-pseudocount-no-labels",
+    "fit --pseudocount 2 without --labels is an error",
+    ["--states", "2", "--max-iter", "2", "--pseudocount", "2"],
+    "pseudocount",
+)
+_ignored(
+    "fit-ninit-gradient",
+    "fit --trainer gradient --n-init 5 (EM only) is an error",
+    ["--states", "2", "--trainer", "gradient", "--epochs", "1", "--n-init", "5"],
+    "n-init",
+)
+_ignored(
+    "fit-maxiter-gradient",
+    "fit --trainer gradient --max-iter 7 (EM only) is an error",
+    ["--states", "2", "--trainer", "gradient", "--epochs", "1", "--max-iter", "7"],
+    "max-iter",
+)
+_ignored(
+    "fit-ambiguous-soft-csv",
+    "fit x.csv --emission gaussian --ambiguous soft (sequence option) is an error",
+    ["--emission", "gaussian", "--states", "2", "--max-iter", "2", "--ambiguous", "soft"],
+    "ambiguous",
+    data="x.csv",
+)
+_ignored(
+    "fit-revcomp-csv",
+    "fit x.csv --reverse-complement (sequence option) is an error",
+    ["--emission", "gaussian", "--states", "2", "--max-iter", "2", "--reverse-complement"],
+    "reverse",
+    data="x.csv",
+)
+_ignored(
+    "fit-split-fasta",
+    "fit x.fa --split train (piano-roll option) is an error",
+    ["--states", "2", "--max-iter", "2", "--split", "train"],
+    "split",
+)
 
 
 @case("posterior-split-on-fasta", "6", "posterior m x.fa --split test -o p.tsv (ignored option)")
@@ -1062,8 +1265,11 @@ def _(c):
     return refused(c.cli("posterior", m, "x.fa", "--split", "test", "-o", "p.tsv"), "split")
 
 
-@case("plot-o-existing-empty-folder", "1", "plot -o out where out is an existing empty folder "
-      "(allowed: a folder output may exist)")  # fmt: skip
+@case(
+    "plot-o-existing-empty-folder",
+    "1",
+    "plot -o out where out is an existing empty folder (allowed: a folder output may exist)",
+)
 def _(c):
     m = c.model("dna")
     c.write("x.fa", DNA)
@@ -1071,32 +1277,57 @@ def _(c):
     return succeeded(c.cli("plot", m, "x.fa", "-o", "out", "-q"))  # an empty folder is fine
 
 
-@case("experiment-o-existing-folder", "1", "experiment music --quick -o d where d holds a user "
-      "file")  # fmt: skip
+@case(
+    "experiment-o-existing-folder", "1", "experiment music --quick -o d where d holds a user file"
+)
 def _(c):
-    roll = {"train": [[[60, 64], [62]], [[60], [64, 67]]], "valid": [[[60], [62]]],
-            "test": [[[64], [60]]]}  # fmt: skip
+    roll = {
+        "train": [[[60, 64], [62]], [[60], [64, 67]]],
+        "valid": [[[60], [62]]],
+        "test": [[[64], [60]]],
+    }
     c.write("r.json", json.dumps(roll))
     c.write("d/mine.txt", "keep me\n")
-    r = c.cli("experiment", "music", "--quick", "--dataset", "r.json", "--models", "HMM",
-              "-o", "d", "-q")  # fmt: skip
+    r = c.cli(
+        "experiment", "music", "--quick", "--dataset", "r.json", "--models", "HMM", "-o", "d", "-q"
+    )
     if r.rc == 0:
         return "OK", f"exit 0, d holds {sorted(p.name for p in c.p('d').iterdir())}"
     return refused(r, "d")
 
 
-@case("checkpoint-dir-user-file-gradient", "1", "fit --trainer gradient --checkpoint-dir d where "
-      "d/checkpoint.msgpack is a user's file (not a checkpoint)")  # fmt: skip
+@case(
+    "checkpoint-dir-user-file-gradient",
+    "1",
+    "fit --trainer gradient --checkpoint-dir d where "
+    "d/checkpoint.msgpack is a user's file (not a checkpoint)",
+)
 def _(c):
     c.write("x.fa", DNA)
     c.write("d/checkpoint.msgpack", "my notes, not a checkpoint\n")
-    r = c.cli("fit", "x.fa", "--states", "2", "--trainer", "gradient", "--epochs", "1", "-q",
-              "-o", "m.lsgm", "--checkpoint-dir", "d")  # fmt: skip
+    r = c.cli(
+        "fit",
+        "x.fa",
+        "--states",
+        "2",
+        "--trainer",
+        "gradient",
+        "--epochs",
+        "1",
+        "-q",
+        "-o",
+        "m.lsgm",
+        "--checkpoint-dir",
+        "d",
+    )
     return refused(r, "checkpoint.msgpack", "d", wrong="ran")
 
 
-@case("plot-o-folder-overwrites-user-png", "1", "plot -o d where d/viterbi.png is a user's "
-      "picture: refused (existing folder), never replaced")  # fmt: skip
+@case(
+    "plot-o-folder-overwrites-user-png",
+    "1",
+    "plot -o d where d/viterbi.png is a user's picture: refused (existing folder), never replaced",
+)
 def _(c):
     m = c.model("dna")
     c.write("x.fa", DNA)
@@ -1104,8 +1335,11 @@ def _(c):
     return refused(c.cli("plot", m, "x.fa", "-o", "d", "-q"), "d")
 
 
-@case("demo-o-folder-overwrites-user-file", "1", "demo --quick -o d where d holds a file with "
-      "a name demo writes: refused, never replaced")  # fmt: skip
+@case(
+    "demo-o-folder-overwrites-user-file",
+    "1",
+    "demo --quick -o d where d holds a file with a name demo writes: refused, never replaced",
+)
 def _(c):
     probe = c.cli("demo", "--quick", "-q", "-o", "probe")
     names = sorted(p.name for p in c.p("probe").iterdir() if p.is_file()) if probe.rc == 0 else []

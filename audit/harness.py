@@ -176,8 +176,9 @@ class Ctx:
         path = self.dir / name
         path.mkdir(parents=True, exist_ok=True)
         opts = f"size={size}" + (",ro" if ro else "")
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)],
-                           capture_output=True, text=True)  # fmt: skip
+        r = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)], capture_output=True, text=True
+        )
         if r.returncode != 0:
             return None
         self.mounts.append(path)
@@ -243,9 +244,15 @@ class Ctx:
         start = time.perf_counter()
         try:
             with _no_fork_warning():
-                r = subprocess.run([*CLI_CMD, *map(str, argv)],
-                                   cwd=self.dir, capture_output=True, text=True, timeout=timeout,
-                                   preexec_fn=preexec, env=env)  # fmt: skip
+                r = subprocess.run(
+                    [*CLI_CMD, *map(str, argv)],
+                    cwd=self.dir,
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout,
+                    preexec_fn=preexec,
+                    env=env,
+                )
             res = Result(r.returncode, r.stdout, r.stderr, None, time.perf_counter() - start)
         except subprocess.TimeoutExpired as e:
             res = Result(None, str(e.stdout or ""), f"timed out after {timeout} s", None, timeout)
@@ -258,9 +265,14 @@ class Ctx:
         """A background CLI run; its inputs are checked when the case ends (:meth:`finish`)."""
         self._pending.append(self._watch(may_change))
         with _no_fork_warning():
-            return subprocess.Popen([*CLI_CMD, *map(str, argv)],
-                                    cwd=self.dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    text=True, **kw)  # fmt: skip
+            return subprocess.Popen(
+                [*CLI_CMD, *map(str, argv)],
+                cwd=self.dir,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                **kw,
+            )
 
     def api(self, fn: Callable, may_change=()) -> ApiResult:
         before, allowed = self._watch(may_change)
@@ -338,8 +350,9 @@ def succeeded(r: Result, check: Callable[[Result], str | None] | None = None) ->
     return "OK", "exit 0" + (f" ({r.seconds:.1f} s)" if r.seconds > 5 else "")
 
 
-def api_refused(res: ApiResult, *needles, wrong: str = "returned a value",
-                types=(ValueError, TypeError)) -> tuple[str, str]:  # fmt: skip
+def api_refused(
+    res: ApiResult, *needles, wrong: str = "returned a value", types=(ValueError, TypeError)
+) -> tuple[str, str]:
     """The call must raise a ValueError/TypeError whose message names one of ``needles``."""
     if res.exc is None:
         return "silent", f"{wrong}: {short(res.value)}"
@@ -387,10 +400,25 @@ def is_nan(v) -> bool:
 
 
 # ---------------------------------------------------------------- fixtures
-SEQ_INPUT = {"kind": "sequence", "alphabet": "ACGT", "ambiguous": "error", "quality": "ignore",
-             "soft": False, "reverse_complement": False, "split": None, "dim": None}  # fmt: skip
-TABLE_INPUT = {"kind": "table", "alphabet": "ACGT", "ambiguous": "error", "quality": "ignore",
-               "soft": False, "reverse_complement": False, "split": None}  # fmt: skip
+SEQ_INPUT = {
+    "kind": "sequence",
+    "alphabet": "ACGT",
+    "ambiguous": "error",
+    "quality": "ignore",
+    "soft": False,
+    "reverse_complement": False,
+    "split": None,
+    "dim": None,
+}
+TABLE_INPUT = {
+    "kind": "table",
+    "alphabet": "ACGT",
+    "ambiguous": "error",
+    "quality": "ignore",
+    "soft": False,
+    "reverse_complement": False,
+    "split": None,
+}
 
 TRAIN_FA = ">r1\nACGTACGGTACCAGTTACGA\n>r2\nTTGACCAGGTACAGTACGTA\n>r3\nGGGCCCAATTACGTAC\n"
 
@@ -503,8 +531,10 @@ def run_cases(cases: list[Case], log=None) -> None:
             c.verdict, c.detail = verdict, " ".join(str(detail).split())[:300]
             c.seconds = time.perf_counter() - start
             if log:
-                log(f"[{i + 1}/{len(cases)}] {c.id:<28} {c.verdict:<8} {c.seconds:5.1f}s "
-                    f"{c.detail[:90]}")  # fmt: skip
+                log(
+                    f"[{i + 1}/{len(cases)}] {c.id:<28} {c.verdict:<8} {c.seconds:5.1f}s "
+                    f"{c.detail[:90]}"
+                )
         data_after = snapshot(DATA)
         if data_after != data_before:  # never expected: cases copy tests/data first
             for c in cases:
@@ -550,11 +580,25 @@ def markdown(cases: list[Case], seconds: float, mode: str) -> str:
 
 
 def as_json(cases: list[Case], seconds: float, mode: str) -> str:
-    return json.dumps({
-        "mode": mode, "seconds": round(seconds, 1), **counts(cases),
-        "cases": [{"id": c.id, "class": c.cls, "description": c.desc, "verdict": c.verdict,
-                   "detail": c.detail, "seconds": round(c.seconds, 2)} for c in cases],
-    }, indent=2)  # fmt: skip
+    return json.dumps(
+        {
+            "mode": mode,
+            "seconds": round(seconds, 1),
+            **counts(cases),
+            "cases": [
+                {
+                    "id": c.id,
+                    "class": c.cls,
+                    "description": c.desc,
+                    "verdict": c.verdict,
+                    "detail": c.detail,
+                    "seconds": round(c.seconds, 2),
+                }
+                for c in cases
+            ],
+        },
+        indent=2,
+    )
 
 
 def atomic_write(path: Path, text: str) -> None:

@@ -57,16 +57,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a representative subset (~30)")
     parser.add_argument("-o", "--output", help="write the Markdown (or --json) report here")
     parser.add_argument("--json", action="store_true", help="JSON report instead of Markdown")
-    parser.add_argument("--only", help="run only cases whose id contains one of these "
-                        "comma-separated strings")  # fmt: skip
+    parser.add_argument(
+        "--only", help="run only cases whose id contains one of these comma-separated strings"
+    )
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     args = parser.parse_args(argv)
     if args.list:
         for c in select(args.quick):
             print(f"{c.id}\t{c.cls}\t{c.desc}")
         return 0
-    cases, seconds = run(args.quick, log=lambda s: print(s, file=sys.stderr, flush=True),
-                         only=args.only)  # fmt: skip
+    cases, seconds = run(
+        args.quick, log=lambda s: print(s, file=sys.stderr, flush=True), only=args.only
+    )
     mode = "quick" if args.quick else "full"
     text = as_json(cases, seconds, mode) if args.json else markdown(cases, seconds, mode)
     if args.output:

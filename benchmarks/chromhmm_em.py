@@ -453,16 +453,48 @@ def jvm_flags(cpu: int | None) -> dict:
 
 
 def run_chromhmm(
-    jar: Path, input_dir: Path, out_dir: Path, init: Path, K: int, max_iter: int, tol: float,
-    cpu: int | None, java_mem: str,
-) -> dict:  # fmt: skip
+    jar: Path,
+    input_dir: Path,
+    out_dir: Path,
+    init: Path,
+    K: int,
+    max_iter: int,
+    tol: float,
+    cpu: int | None,
+    java_mem: str,
+) -> dict:
     """Run ChromHMM's LearnModel (flags in the module docstring) and parse what it did."""
     command = [
-        *pin_prefix(cpu), "java", f"-mx{java_mem}", "-jar", str(jar), "LearnModel",
-        "-p", "1", "-r", str(max_iter), "-d", repr(tol), "-init", "load", "-m", str(init),
-        "-e", "0", "-t", "0", "-nobrowser", "-noenrich", "-noautoopen", "-noimage", "-nobed",
-        str(input_dir), str(out_dir), str(K), "hg18",
-    ]  # fmt: skip
+        *pin_prefix(cpu),
+        "java",
+        f"-mx{java_mem}",
+        "-jar",
+        str(jar),
+        "LearnModel",
+        "-p",
+        "1",
+        "-r",
+        str(max_iter),
+        "-d",
+        repr(tol),
+        "-init",
+        "load",
+        "-m",
+        str(init),
+        "-e",
+        "0",
+        "-t",
+        "0",
+        "-nobrowser",
+        "-noenrich",
+        "-noautoopen",
+        "-noimage",
+        "-nobed",
+        str(input_dir),
+        str(out_dir),
+        str(K),
+        "hg18",
+    ]
     log_path = out_dir.parent / f"{out_dir.name}.log"
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w", encoding="utf-8") as log:
@@ -646,15 +678,24 @@ def findings(result: dict, chrom: dict | None, lsgm_rows: list[dict]) -> list[st
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="synthetic 2 x 5,000 bins, 3 marks, 3 states, 3 iterations")  # fmt: skip
-    parser.add_argument("--input-dir", default=str(SAMPLE_DIR),
-                        help="folder of binarized files (default: ChromHMM's sample data)")  # fmt: skip
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="synthetic 2 x 5,000 bins, 3 marks, 3 states, 3 iterations",
+    )
+    parser.add_argument(
+        "--input-dir",
+        default=str(SAMPLE_DIR),
+        help="folder of binarized files (default: ChromHMM's sample data)",
+    )
     parser.add_argument("--states", type=int, help="K (default 15; --quick 3)")
     parser.add_argument("--max-iter", type=int, help="ChromHMM -r / fit_em max_iter (default 200)")
     parser.add_argument("--tol", type=float, default=0.001, help="ChromHMM -d / fit_em tol")
-    parser.add_argument("--float32-iters", type=int,
-                        help="iterations of the float32 speed row (default 10; --quick 0: none)")  # fmt: skip
+    parser.add_argument(
+        "--float32-iters",
+        type=int,
+        help="iterations of the float32 speed row (default 10; --quick 0: none)",
+    )
     parser.add_argument("--method", help="passed to fit_em(method=...) (only when given)")
     parser.add_argument("--seed", type=int, default=0, help="the shared starting model")
     parser.add_argument("--cpu", type=int, default=0, help="taskset CPU (-1: no pinning)")
@@ -682,9 +723,17 @@ def main(argv=None) -> int:
         if can_install and shutil.which("apt-get"):
             install_chromhmm(notes)
         if not chromhmm_available(jar, default_input):
-            why = "--quick never installs" if args.quick else (
-                "--no-install" if args.no_install else "not root" if os.geteuid() else "apt-get failed"
-            )  # fmt: skip
+            why = (
+                "--quick never installs"
+                if args.quick
+                else (
+                    "--no-install"
+                    if args.no_install
+                    else "not root"
+                    if os.geteuid()
+                    else "apt-get failed"
+                )
+            )
             notes.append(
                 f"ChromHMM skipped: {jar} or java not found ({why}); install the Debian "
                 f"packages {' and '.join(PACKAGES)}."
@@ -718,22 +767,48 @@ def main(argv=None) -> int:
         chrom = None
         if use_chromhmm:
             try:
-                chrom = run_chromhmm(jar, input_dir, work / "chromhmm_out", init_path, K,
-                                     max_iter, args.tol, args.cpu, args.java_mem)  # fmt: skip
-                chrom.update(tool="ChromHMM", precision="float64", method="-p 1 (standard EM)",
-                             score=None, jvm=jvm_flags(args.cpu))  # fmt: skip
+                chrom = run_chromhmm(
+                    jar,
+                    input_dir,
+                    work / "chromhmm_out",
+                    init_path,
+                    K,
+                    max_iter,
+                    args.tol,
+                    args.cpu,
+                    args.java_mem,
+                )
+                chrom.update(
+                    tool="ChromHMM",
+                    precision="float64",
+                    method="-p 1 (standard EM)",
+                    score=None,
+                    jvm=jvm_flags(args.cpu),
+                )
             except (RuntimeError, OSError) as err:
                 notes.append(f"ChromHMM failed, skipped: {err}")
-        base = {"kind": "lsgm", "files": [str(d.path) for d in data],
-                "init_model": str(init_path)}  # fmt: skip
+        base = {"kind": "lsgm", "files": [str(d.path) for d in data], "init_model": str(init_path)}
         configs = [
-            {**base, "dtype": "float64", "method": m, "max_iter": max_iter, "tol": args.tol,
-             "chromhmm_model": chrom["model_file"] if chrom and i == 0 else None}
+            {
+                **base,
+                "dtype": "float64",
+                "method": m,
+                "max_iter": max_iter,
+                "tol": args.tol,
+                "chromhmm_model": chrom["model_file"] if chrom and i == 0 else None,
+            }
             for i, m in enumerate(methods)
-        ]  # fmt: skip
+        ]
         if f32_iters > 0:
-            configs.append({**base, "dtype": "float32", "method": methods[0],
-                            "max_iter": f32_iters, "tol": -np.inf})  # fmt: skip
+            configs.append(
+                {
+                    **base,
+                    "dtype": "float32",
+                    "method": methods[0],
+                    "max_iter": f32_iters,
+                    "tol": -np.inf,
+                }
+            )
         lsgm_rows = run_workers(Path(__file__).resolve(), configs, args.cpu, parallel=args.quick)
     for row in lsgm_rows:
         speed_only = row["precision"] == "float32"  # a fixed number of iterations, tol = -inf
@@ -775,9 +850,11 @@ def main(argv=None) -> int:
     result["wall_s"] = time.perf_counter() - wall_start
     sections = [chromhmm_markdown(result)]
     if chrom is not None:
-        sections.append(f"\nChromHMM command: `{chrom['command']}`; it reported using "
-                        f"{chrom['threads']} thread(s); JVM under the same pinning: "
-                        f"{chrom['jvm']}.")  # fmt: skip
+        sections.append(
+            f"\nChromHMM command: `{chrom['command']}`; it reported using "
+            f"{chrom['threads']} thread(s); JVM under the same pinning: "
+            f"{chrom['jvm']}."
+        )
     print_report("ChromHMM vs lsgm: Baum–Welch, one thread each", result, sections, args.json)
     return 0
 

@@ -236,10 +236,17 @@ def main(argv=None) -> int:
     parser.add_argument("fasta", nargs="?", help="genome FASTA (gzip ok); required without --quick")
     parser.add_argument("--quick", action="store_true", help="synthetic 20 kb sequence")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--save-model", metavar="PATH",
-                        help="also write the model as an lsgm model file (for `lsgm decode`)")  # fmt: skip
-    parser.add_argument("--prefix", type=int, default=PREFIX,
-                        help="bases for the plain-vs-chunked comparison (0: the whole sequence)")  # fmt: skip
+    parser.add_argument(
+        "--save-model",
+        metavar="PATH",
+        help="also write the model as an lsgm model file (for `lsgm decode`)",
+    )
+    parser.add_argument(
+        "--prefix",
+        type=int,
+        default=PREFIX,
+        help="bases for the plain-vs-chunked comparison (0: the whole sequence)",
+    )
     args = parser.parse_args(argv)
     if args.fasta is None and not args.quick:
         parser.error("give a genome FASTA path (e.g. the E. coli K-12 .fna.gz), or --quick")

@@ -116,9 +116,12 @@ def pin_prefix(cpu: int | None) -> list[str]:
 
 
 def run_workers(
-    script: Path, configs: list[dict], cpu: int | None, parallel: bool = False,
+    script: Path,
+    configs: list[dict],
+    cpu: int | None,
+    parallel: bool = False,
     timeout: float | None = None,
-) -> list[dict]:  # fmt: skip
+) -> list[dict]:
     """Run ``script --worker CONFIG OUT`` once per config, each in a fresh Python process, and
     return their JSON results, each with ``process_wall_s`` (the whole process: start-up,
     imports, reading the data, the work). One after the other, pinned to ``cpu``; or, with
@@ -189,9 +192,11 @@ def method_label(method: str | None, model=None, xs=None) -> str:
     and ``xs``, also the kernel it resolves to for this batch (``"auto (default) →
     chunked"``), from ``model.inference_method`` where that exists."""
     supported, default = fit_em_method()
-    label = method if method is not None else (
-        f"{default} (default)" if supported and default else "default"
-    )  # fmt: skip
+    label = (
+        method
+        if method is not None
+        else (f"{default} (default)" if supported and default else "default")
+    )
     resolve = getattr(model, "inference_method", None)
     chosen = method if method is not None else default
     if resolve is not None and xs is not None and chosen is not None:
@@ -425,9 +430,13 @@ def hmmlearn_worker(config: dict) -> dict:
         p = job["start"]
         K, n = job["K"], config["n_iter"]
         model = hmm.CategoricalHMM(
-            n_components=K, n_iter=n, tol=-np.inf, implementation=job["implementation"],
-            init_params="", params="ste",
-        )  # fmt: skip
+            n_components=K,
+            n_iter=n,
+            tol=-np.inf,
+            implementation=job["implementation"],
+            init_params="",
+            params="ste",
+        )
         model.n_features = len(ALPHABET)
         model.startprob_ = np.asarray(p["startprob"])
         model.transmat_ = np.asarray(p["transmat"])
@@ -606,15 +615,28 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("fasta", nargs="?", help="genome FASTA (gzip ok); required without --quick")
     parser.add_argument("--quick", action="store_true", help="synthetic 3-record 20 kb genome")
-    parser.add_argument("--states", type=int, nargs="+",
-                        help="numbers of states K (default 4 8; --quick 4)")  # fmt: skip
-    parser.add_argument("--iters", type=int, default=None,
-                        help="timed EM iterations after the first (default 5; --quick 2)")  # fmt: skip
-    parser.add_argument("--dtype", nargs="+", choices=["float32", "float64"],
-                        help="lsgm precisions (default float32 float64; --quick float32)")  # fmt: skip
+    parser.add_argument(
+        "--states", type=int, nargs="+", help="numbers of states K (default 4 8; --quick 4)"
+    )
+    parser.add_argument(
+        "--iters",
+        type=int,
+        default=None,
+        help="timed EM iterations after the first (default 5; --quick 2)",
+    )
+    parser.add_argument(
+        "--dtype",
+        nargs="+",
+        choices=["float32", "float64"],
+        help="lsgm precisions (default float32 float64; --quick float32)",
+    )
     parser.add_argument("--method", help="passed to fit_em(method=...) (only when given)")
-    parser.add_argument("--ambiguous", choices=["error", "split"], default="error",
-                        help="records with IUPAC codes (N, ...): stop, or cut them there")  # fmt: skip
+    parser.add_argument(
+        "--ambiguous",
+        choices=["error", "split"],
+        default="error",
+        help="records with IUPAC codes (N, ...): stop, or cut them there",
+    )
     parser.add_argument("--seed", type=int, default=0, help="starting parameters")
     parser.add_argument("--cpu", type=int, default=0, help="taskset CPU (-1: no pinning)")
     parser.add_argument("--no-hmmlearn", action="store_true", help="lsgm rows only")

@@ -110,21 +110,40 @@ def build(c: Config, paper: bool) -> lsgm.LSGM:
         emission = Bernoulli(K, c.dim, rngs=nnx.Rngs(0))
     extra = dict(transition_hidden="auto", dropout_placement="inputs") if paper else {}
     return lsgm.LSGM(
-        K, emission, rnn="gru", hidden_size=c.hidden, dense_layers=1, dense_size=c.hidden,
-        order=1, emission_network="shared", embedding_dim=c.embedding,
-        emission_hidden=c.emission_hidden, dropout=c.dropout, rngs=nnx.Rngs(1), **extra,
-    )  # fmt: skip
+        K,
+        emission,
+        rnn="gru",
+        hidden_size=c.hidden,
+        dense_layers=1,
+        dense_size=c.hidden,
+        order=1,
+        emission_network="shared",
+        embedding_dim=c.embedding,
+        emission_hidden=c.emission_hidden,
+        dropout=c.dropout,
+        rngs=nnx.Rngs(1),
+        **extra,
+    )
 
 
 def reference_kwargs(c: Config) -> dict:
     """The authors' ``lsgm(...)`` arguments for ``c`` (their emission is Bernoulli per input
     dimension, so DNA is its one-hot)."""
     return dict(
-        num_stochastic_nodes=K, num_recurrent_layers=1, num_recurrent_units=c.hidden,
-        num_dense_layers=1, num_dense_units=c.hidden, dimension=c.dim, dropout=c.dropout,
-        order=1, dense_activations="relu", embedding_dim=c.embedding, num_emission_layers=2,
-        emission_type="binary", entropy_type="forward",
-    )  # fmt: skip
+        num_stochastic_nodes=K,
+        num_recurrent_layers=1,
+        num_recurrent_units=c.hidden,
+        num_dense_layers=1,
+        num_dense_units=c.hidden,
+        dimension=c.dim,
+        dropout=c.dropout,
+        order=1,
+        dense_activations="relu",
+        embedding_dim=c.embedding,
+        num_emission_layers=2,
+        emission_type="binary",
+        entropy_type="forward",
+    )
 
 
 def time_step(model: lsgm.LSGM, data: jax.Array, repeats: int, heated: bool):
@@ -182,12 +201,18 @@ def time_reference(
         with open(npz, "wb") as f:
             np.savez(f, x=x)
         cmd = [
-            str(env.python), str(peer_envs.MODEL_PEERS[PEER].runner),
-            f"--reference={checkout}", f"--batch={npz}",
-            f"--model-json={json.dumps(reference_kwargs(c))}", f"--threads={threads}",
-            f"--repeats={repeats}", f"--warmup={1 if repeats == 1 else 3}",
-            f"--entropy-weight={ENTROPY_WEIGHT}", f"--clip={CLIP}", f"--lr={LEARNING_RATE}",
-        ]  # fmt: skip
+            str(env.python),
+            str(peer_envs.MODEL_PEERS[PEER].runner),
+            f"--reference={checkout}",
+            f"--batch={npz}",
+            f"--model-json={json.dumps(reference_kwargs(c))}",
+            f"--threads={threads}",
+            f"--repeats={repeats}",
+            f"--warmup={1 if repeats == 1 else 3}",
+            f"--entropy-weight={ENTROPY_WEIGHT}",
+            f"--clip={CLIP}",
+            f"--lr={LEARNING_RATE}",
+        ]
         thread_vars = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
         env_vars = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
         env_vars.update({k: str(threads) for k in thread_vars})
@@ -251,8 +276,10 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
 
     print(f"# LSGM training step, float32\n\n{machine_line()}\n")
-    print(f"Threads: {threads} on both sides. Batch "
-          f"{configs(args.quick)[0].batch} × {configs(args.quick)[0].length}.\n")  # fmt: skip
+    print(
+        f"Threads: {threads} on both sides. Batch "
+        f"{configs(args.quick)[0].batch} × {configs(args.quick)[0].length}.\n"
+    )
     print(
         "| config | side | what is timed | parameters | step (s) | first call (s) | "
         "reference ÷ this (same run) |"

@@ -93,8 +93,11 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that it runs")
     parser.add_argument("--output", default="lsgm-benchmarks", help="folder for benchmarks.md")
     parser.add_argument("--genome", help="genome FASTA for the whole-genome decoding benchmark")
-    parser.add_argument("--no-install", action="store_true",
-                        help="do not create missing peer environments (skip those peers)")  # fmt: skip
+    parser.add_argument(
+        "--no-install",
+        action="store_true",
+        help="do not create missing peer environments (skip those peers)",
+    )
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per script")
     args = parser.parse_args(argv)
     if args.genome and not Path(args.genome).is_file():
@@ -131,8 +134,14 @@ def main(argv=None) -> int:
         if code != 0:
             failed.append(title)
             tail = "\n".join(stderr.strip().splitlines()[-20:])
-            parts += [f"**Failed (exit code {code}).** Last lines of its error output:", "",
-                      "```", tail, "```", ""]  # fmt: skip
+            parts += [
+                f"**Failed (exit code {code}).** Last lines of its error output:",
+                "",
+                "```",
+                tail,
+                "```",
+                "",
+            ]
     parts += [f"Total wall time {time.perf_counter() - total:.0f} s."]
     if failed:
         parts += ["", f"Failed: {', '.join(failed)}."]

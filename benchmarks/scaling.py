@@ -192,8 +192,12 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     fixed = QUICK_FIXED if args.quick else FIXED
     # --quick skips the chunked series (tested in tests/test_inference_chunked.py): fewer compiles.
-    results = run(QUICK if args.quick else FULL, 1 if args.quick else args.repeats, fixed,
-                  chunked=not args.quick)  # fmt: skip
+    results = run(
+        QUICK if args.quick else FULL,
+        1 if args.quick else args.repeats,
+        fixed,
+        chunked=not args.quick,
+    )
     text = (
         f"## Scaling curves\n\n{machine_line()}\n\nOne thread, float32, minimum of "
         f"{1 if args.quick else args.repeats} repeats after one warm-up call, compile excluded; "

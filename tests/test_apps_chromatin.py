@@ -102,8 +102,9 @@ def test_readers_and_errors(tmp_path):
 def test_bigru_handles_ragged_lengths():
     """The logits of a sequence depend on its first ``length`` bases only (rows 0 and 1 differ
     in their padding), and reversing within the length is not reversing the padded row."""
-    model = c.BiGRUClassifier(2, hidden_size=4, num_layers=2, embedding_dim=2, trunk_size=3,
-                              dropout=0.0, rngs=nnx.Rngs(0))  # fmt: skip
+    model = c.BiGRUClassifier(
+        2, hidden_size=4, num_layers=2, embedding_dim=2, trunk_size=3, dropout=0.0, rngs=nnx.Rngs(0)
+    )
     s = _codes("ACGTTGA")
     x = np.zeros((3, 10), np.int32)
     x[0, :7], x[1, :7], x[1, 7:] = s, s, 3
@@ -116,9 +117,19 @@ def test_bigru_handles_ragged_lengths():
 
 def test_chromatin_quick_experiment(tmp_path):
     out = tmp_path / "chr"
-    args = ["experiment", "chromatin", "--quick", "--no-lsgm", "--data",
-            str(DATA / "chromatin_deepsea"), "--data", str(DATA / "chromatin_deepbind"),
-            "-o", str(out), "--quiet"]  # fmt: skip
+    args = [
+        "experiment",
+        "chromatin",
+        "--quick",
+        "--no-lsgm",
+        "--data",
+        str(DATA / "chromatin_deepsea"),
+        "--data",
+        str(DATA / "chromatin_deepbind"),
+        "-o",
+        str(out),
+        "--quiet",
+    ]
     assert main(args) == 0
     r = json.loads((out / "results.json").read_text())
     assert [t["task"] for t in r["tasks"]] == ["DeepSEA", "ELK1_GM12878", "MYC_H1-hESC"]

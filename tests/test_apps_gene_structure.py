@@ -140,13 +140,18 @@ def test_predicted_exons_and_features_of_a_hand_path():
     path = np.array([S[n] for n in names])
     exons = gs.predicted_exons(path, "c", offset=100)
     assert [(iv.start, iv.end, iv.strand, iv.name) for iv in exons] == [
-        (101, 104, "+", "CDS"), (105, 108, "+", "CDS"), (109, 112, "-", "CDS"),
-    ]  # fmt: skip
+        (101, 104, "+", "CDS"),
+        (105, 108, "+", "CDS"),
+        (109, 112, "-", "CDS"),
+    ]
     feats = gs.predicted_features(path, "c")
     assert [(f.type, f.start, f.end, f.strand, f.phase) for f in feats] == [
-        ("mRNA", 2, 8, "+", None), ("CDS", 2, 4, "+", 0), ("CDS", 6, 8, "+", 0),
-        ("mRNA", 10, 12, "-", None), ("CDS", 10, 12, "-", 0),
-    ]  # fmt: skip
+        ("mRNA", 2, 8, "+", None),
+        ("CDS", 2, 4, "+", 0),
+        ("CDS", 6, 8, "+", 0),
+        ("mRNA", 10, 12, "-", None),
+        ("CDS", 10, 12, "-", 0),
+    ]
 
 
 def _split_fixture(tmp_path: Path) -> tuple[Path, Path]:

@@ -95,8 +95,21 @@ def test_char_rnn_cells_and_parameter_count():
 def test_genome_lm_quick_experiment(tmp_path, capsys):
     out = tmp_path / "glm"
     fasta = DATA / "genome_lambda_12kb.fa"
-    assert main(["experiment", "genome-lm", "--quick", "--genome", str(fasta), "-o",
-                 str(out), "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "experiment",
+                "genome-lm",
+                "--quick",
+                "--genome",
+                str(fasta),
+                "-o",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     result = json.loads((out / "results.json").read_text())
     # The paper's sanity checks (§4.2): within ±0.01 of 4.003 and 1.002.
     for name, paper in (("random", 4.003), ("repeat", 1.002)):

@@ -37,9 +37,24 @@ def test_unknown_bundled_name():
 @pytest.mark.slow
 def test_experiment_music_quick(tmp_path, capsys):
     out = tmp_path / "music"
-    code = main(["experiment", "music", "--quick", "--dataset", str(TINY), "-o", str(out),
-                 "--models", "HMM,LSGM", "--weight-decay", "1e-4", "--dropout", "0.25",
-                 "--json"])  # fmt: skip
+    code = main(
+        [
+            "experiment",
+            "music",
+            "--quick",
+            "--dataset",
+            str(TINY),
+            "-o",
+            str(out),
+            "--models",
+            "HMM,LSGM",
+            "--weight-decay",
+            "1e-4",
+            "--dropout",
+            "0.25",
+            "--json",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     result = json.loads(capsys.readouterr().out)["music-tiny"]["results"]
     assert set(result) == {"HMM", "LSGM"}

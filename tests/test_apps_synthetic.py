@@ -189,8 +189,9 @@ def test_scalar_study_quick(tmp_path, capsys):
 
 def test_lambda_calibration_quick(tmp_path, capsys):
     out = tmp_path / "cal"
-    code = main(["experiment", "synthetic-lambda", "--calibrate", "--quick", "-o", str(out),
-                 "--json"])  # fmt: skip
+    code = main(
+        ["experiment", "synthetic-lambda", "--calibrate", "--quick", "-o", str(out), "--json"]
+    )
     assert code == 0, capsys.readouterr().err
     result = json.loads(capsys.readouterr().out)
     assert result == json.loads((out / "calibration.json").read_text())
@@ -215,8 +216,9 @@ def test_lambda_scales_option_changes_the_generator(tmp_path, capsys):
         S.generate_lambda_data(5, 0.0, seed=1, scales=S.LambdaScales(mean=6.0, variance=1.0)).x,
         S.generate_lambda_data(5, 0.0, seed=1).x,
     )
-    code = main(["experiment", "synthetic-lambda", "--scales", "1", "0", "0.1", "-o",
-                 str(tmp_path / "x")])  # fmt: skip
+    code = main(
+        ["experiment", "synthetic-lambda", "--scales", "1", "0", "0.1", "-o", str(tmp_path / "x")]
+    )
     assert code != 0 and "--scales must be three positive numbers" in capsys.readouterr().err
 
 
@@ -243,9 +245,26 @@ def test_summarise_systems_pairs_the_gaps_of_each_system():
 
 def test_lambda_sweep_over_several_systems(tmp_path, capsys):
     out = tmp_path / "systems"
-    argv = ["experiment", "synthetic-lambda", "--quick", "--systems", "2", "--seed", "3",
-            "--train", "60", "--valid", "30", "--test", "60", "--epochs", "3", "-o", str(out),
-            "--json"]  # fmt: skip
+    argv = [
+        "experiment",
+        "synthetic-lambda",
+        "--quick",
+        "--systems",
+        "2",
+        "--seed",
+        "3",
+        "--train",
+        "60",
+        "--valid",
+        "30",
+        "--test",
+        "60",
+        "--epochs",
+        "3",
+        "-o",
+        str(out),
+        "--json",
+    ]
     assert main(argv) == 0, capsys.readouterr().err
     result = json.loads(capsys.readouterr().out)
     assert [s["seed"] for s in result["systems"]] == [3, 4]

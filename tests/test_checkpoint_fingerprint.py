@@ -28,31 +28,49 @@ GRAD = dict(epochs=2, batch_size=2, optimizer=TX)
 # (id, changed arguments (model seed under "model_seed"), expected text)
 GRADIENT_CASES = [
     ("other-data", {"xs": OTHER}, "written for other training data"),
-    ("other-labels", {"state_labels": [np.where(lab == 0, 1, lab) for lab in LABELS]},
-     "written for other state labels"),
+    (
+        "other-labels",
+        {"state_labels": [np.where(lab == 0, 1, lab) for lab in LABELS]},
+        "written for other state labels",
+    ),
     ("other-seed", {"seed": 7}, "written for seed 0, not 7"),
     ("other-batch-size", {"batch_size": 3}, "written for batch_size 2, not 3"),
     ("other-clip-norm", {"clip_norm": 0.5}, "written for clip_norm None, not 0.5"),
     ("other-learning-rate", {"optimizer": optax.adam(0.02)}, "optimizer hyper-parameters"),
-    ("named-setting", {"optimizer_settings": {"--learning-rate": 0.02}},
-     "written for --learning-rate 0.05, not 0.02"),
+    (
+        "named-setting",
+        {"optimizer_settings": {"--learning-rate": 0.02}},
+        "written for --learning-rate 0.05, not 0.02",
+    ),
     ("other-start", {"model_seed": 2}, "written for other starting parameters"),
-]  # fmt: skip
+]
 
 
 @pytest.fixture(scope="module")
 def gradient_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("grad")
-    fit_gradient(_hmm(), DATA, state_labels=LABELS, checkpoint_dir=folder,
-                 optimizer_settings={"--learning-rate": 0.05}, **{**GRAD, "epochs": 1})  # fmt: skip
+    fit_gradient(
+        _hmm(),
+        DATA,
+        state_labels=LABELS,
+        checkpoint_dir=folder,
+        optimizer_settings={"--learning-rate": 0.05},
+        **{**GRAD, "epochs": 1},
+    )
     return folder
 
 
-@pytest.mark.parametrize("changes, text", [c[1:] for c in GRADIENT_CASES],
-                         ids=[c[0] for c in GRADIENT_CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    "changes, text", [c[1:] for c in GRADIENT_CASES], ids=[c[0] for c in GRADIENT_CASES]
+)
 def test_gradient_resume_refuses_another_run(gradient_dir, changes, text):
-    kwargs = {**GRAD, "xs": DATA, "state_labels": LABELS,
-              "optimizer_settings": {"--learning-rate": 0.05}, **changes}  # fmt: skip
+    kwargs = {
+        **GRAD,
+        "xs": DATA,
+        "state_labels": LABELS,
+        "optimizer_settings": {"--learning-rate": 0.05},
+        **changes,
+    }
     model = _hmm(kwargs.pop("model_seed", 1))
     xs = kwargs.pop("xs")
     with pytest.raises(ResumeError, match=text) as err:
@@ -87,8 +105,7 @@ def em_dir(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize("changes, text", [c[1:] for c in EM_CASES],
-                         ids=[c[0] for c in EM_CASES])  # fmt: skip
+@pytest.mark.parametrize("changes, text", [c[1:] for c in EM_CASES], ids=[c[0] for c in EM_CASES])
 def test_em_resume_refuses_another_run(em_dir, changes, text):
     kwargs = {**EM, "xs": DATA, **changes}
     model = _hmm(kwargs.pop("model_seed", 1))
@@ -106,8 +123,9 @@ def test_em_resume_may_run_longer_and_equals_an_uninterrupted_run(tmp_path):
 
 def _fit(trainer, folder, resume=False):
     if trainer == "gradient":
-        return fit_gradient(_hmm(), DATA, checkpoint_dir=folder, resume=resume,
-                            **{**GRAD, "epochs": 1})  # fmt: skip
+        return fit_gradient(
+            _hmm(), DATA, checkpoint_dir=folder, resume=resume, **{**GRAD, "epochs": 1}
+        )
     return fit_em(_hmm(), DATA, checkpoint_dir=folder, resume=resume, **{**EM, "max_iter": 1})
 
 

@@ -94,17 +94,48 @@ def test_fit_supervised_info_score_decode_posterior(supervised_model, tmp_path, 
 
 
 def test_sample_and_plot(supervised_model, tmp_path, capsys):
-    out = run_json(capsys, ["sample", str(supervised_model), "-o", str(tmp_path / "s.fa"),
-                            "-n", "75", "--num-sequences", "2", "--seed", "3"])  # fmt: skip
+    out = run_json(
+        capsys,
+        [
+            "sample",
+            str(supervised_model),
+            "-o",
+            str(tmp_path / "s.fa"),
+            "-n",
+            "75",
+            "--num-sequences",
+            "2",
+            "--seed",
+            "3",
+        ],
+    )
     records = read_sequences(tmp_path / "s.fa")
     assert [len(r.data) for r in records] == [75, 75] and len(out["states"]) == 2
-    again = run_json(capsys, ["sample", str(supervised_model), "-o", str(tmp_path / "t.fa"),
-                              "-n", "75", "--num-sequences", "2", "--seed", "3"])  # fmt: skip
+    again = run_json(
+        capsys,
+        [
+            "sample",
+            str(supervised_model),
+            "-o",
+            str(tmp_path / "t.fa"),
+            "-n",
+            "75",
+            "--num-sequences",
+            "2",
+            "--seed",
+            "3",
+        ],
+    )
     assert again["states"] == out["states"]  # --seed makes it reproducible
     plots = run_json(capsys, ["plot", str(supervised_model), DNA, "-o", str(tmp_path / "pl")])
     names = sorted(Path(p).name for p in plots["outputs"])
-    assert names == ["emissions.png", "posteriors.png", "state_logo.png", "transitions.png",
-                     "viterbi.png"]  # fmt: skip
+    assert names == [
+        "emissions.png",
+        "posteriors.png",
+        "state_logo.png",
+        "transitions.png",
+        "viterbi.png",
+    ]
     assert all(Path(p).read_bytes()[:8] == PNG for p in plots["outputs"])
 
 
@@ -113,14 +144,43 @@ def test_fit_em_gaussian_table_and_lsgm(tmp_path, capsys):
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.normal(-2, 1, (60, 2)), rng.normal(2, 1, (60, 2))]).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
-    fit = run_json(capsys, ["fit", str(tmp_path / "x.npy"), "--states", "2", "-o",
-                            str(tmp_path / "g.lsgm"), "--max-iter", "30"])  # fmt: skip
+    fit = run_json(
+        capsys,
+        [
+            "fit",
+            str(tmp_path / "x.npy"),
+            "--states",
+            "2",
+            "-o",
+            str(tmp_path / "g.lsgm"),
+            "--max-iter",
+            "30",
+        ],
+    )
     assert fit["emission"] == "gaussian" and fit["history"]["log_likelihood"]
     ll = fit["history"]["log_likelihood"]
     assert all(b >= a - 1e-3 for a, b in zip(ll, ll[1:], strict=False))  # EM is monotone
-    lsgm_fit = run_json(capsys, [
-        "fit", DNA, "--model", "lsgm", "--states", "2", "--hidden-size", "4", "--epochs", "3",
-        "--batch-size", "3", "-o", str(tmp_path / "l.lsgm"), "--learning-rate", "0.005"])  # fmt: skip
+    lsgm_fit = run_json(
+        capsys,
+        [
+            "fit",
+            DNA,
+            "--model",
+            "lsgm",
+            "--states",
+            "2",
+            "--hidden-size",
+            "4",
+            "--epochs",
+            "3",
+            "--batch-size",
+            "3",
+            "-o",
+            str(tmp_path / "l.lsgm"),
+            "--learning-rate",
+            "0.005",
+        ],
+    )
     nll = lsgm_fit["history"]["train_nll"]
     assert lsgm_fit["kind"] == "LSGM" and len(nll) == 3 and nll[-1] < nll[0]
     score = run_json(capsys, ["score", str(tmp_path / "l.lsgm"), DNA])
@@ -128,19 +188,33 @@ def test_fit_em_gaussian_table_and_lsgm(tmp_path, capsys):
 
 
 def test_music_fit_sample_midi(tmp_path, capsys):
-    fit = run_json(capsys, ["fit", str(DATA / "music_tiny.json"), "--states", "2", "-o",
-                            str(tmp_path / "m.lsgm"), "--max-iter", "5"])  # fmt: skip
+    fit = run_json(
+        capsys,
+        [
+            "fit",
+            str(DATA / "music_tiny.json"),
+            "--states",
+            "2",
+            "-o",
+            str(tmp_path / "m.lsgm"),
+            "--max-iter",
+            "5",
+        ],
+    )
     assert fit["emission"] == "bernoulli"
-    out = run_json(capsys, ["sample", str(tmp_path / "m.lsgm"), "-o", str(tmp_path / "s.mid"),
-                            "-n", "16"])  # fmt: skip
+    out = run_json(
+        capsys, ["sample", str(tmp_path / "m.lsgm"), "-o", str(tmp_path / "s.mid"), "-n", "16"]
+    )
     roll = read_midi(tmp_path / "s.mid", step_seconds=0.5)
     assert roll.shape[1] == 88 and roll.shape[0] <= 16
     assert (tmp_path / "s.png").read_bytes()[:8] == PNG
     assert out["outputs"] == [str(tmp_path / "s.mid"), str(tmp_path / "s.png")]
     # the test split of the same file scores; train split is what fit used
     assert read_json(DATA / "music_tiny.json")["train"][0].shape[1] == 88
-    score = run_json(capsys, ["score", str(tmp_path / "m.lsgm"), str(DATA / "music_tiny.json"),
-                              "--split", "test"])  # fmt: skip
+    score = run_json(
+        capsys,
+        ["score", str(tmp_path / "m.lsgm"), str(DATA / "music_tiny.json"), "--split", "test"],
+    )
     # maximum-likelihood EM gives notes never played in the train split probability exactly 0:
     # the test piece is either scored finitely or reported impossible, never a made-up number
     assert score["num_sequences"] == 1
@@ -152,8 +226,25 @@ def test_music_fit_sample_midi(tmp_path, capsys):
 
 def test_lsgm_on_labels_starts_from_the_counted_hmm_and_finds_the_islands(tmp_path, capsys):
     model = tmp_path / "lab.lsgm"
-    fit = run_json(capsys, ["fit", DNA, "--labels", LABELS, "--model", "lsgm", "--epochs", "2",
-                            "--hidden-size", "4", "--batch-size", "3", "-o", str(model)])  # fmt: skip
+    fit = run_json(
+        capsys,
+        [
+            "fit",
+            DNA,
+            "--labels",
+            LABELS,
+            "--model",
+            "lsgm",
+            "--epochs",
+            "2",
+            "--hidden-size",
+            "4",
+            "--batch-size",
+            "3",
+            "-o",
+            str(model),
+        ],
+    )
     assert fit["trainer"] == "gradient" and fit["kind"] == "LSGM"
     nll = fit["history"]["train_nll"]  # the joint NLL -log p(x, z) per base
     assert nll[-1] <= nll[0]

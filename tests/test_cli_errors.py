@@ -23,8 +23,22 @@ def models(tmp_path_factory):
     d = tmp_path_factory.mktemp("models")
     assert main(["fit", DNA, "--labels", LABELS, "-o", str(d / "dna.lsgm"), "-q"]) == 0
     np.save(d / "x2.npy", np.random.default_rng(0).normal(size=(40, 2)).astype(np.float32))
-    assert main(["fit", str(d / "x2.npy"), "--states", "2", "--max-iter", "3", "-o",
-                 str(d / "gauss.lsgm"), "-q"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "fit",
+                str(d / "x2.npy"),
+                "--states",
+                "2",
+                "--max-iter",
+                "3",
+                "-o",
+                str(d / "gauss.lsgm"),
+                "-q",
+            ]
+        )
+        == 0
+    )
     return d
 
 
@@ -72,7 +86,7 @@ CASES = [
         },
         fit("{tmp}/a.fa.gz"),
         "truncated or corrupt",
-    ),  # fmt: skip
+    ),
     ("data-missing", {}, fit("{tmp}/nothere.fa"), "no such file"),
     ("unknown-suffix", {"a.xyz": "1\n"}, fit("{tmp}/a.xyz"), "unknown file type"),
     (
@@ -80,19 +94,19 @@ CASES = [
         {"p.fa": ">prot\nEFILPQ\n"},
         ["score", "{models}/dna.lsgm", "{tmp}/p.fa"],
         "unknown letter 'E'",
-    ),  # fmt: skip
+    ),
     (
         "model-input-kind-mismatch",
         {"t.csv": "1,2\n3,4\n"},
         ["score", "{models}/dna.lsgm", "{tmp}/t.csv"],
         "model reads sequence data",
-    ),  # fmt: skip
+    ),
     (
         "wrong-feature-count",
         {"t.csv": "1,2,3\n4,5,6\n"},
         ["score", "{models}/gauss.lsgm", "{tmp}/t.csv"],
         "3 features per step",
-    ),  # fmt: skip
+    ),
     ("nan-in-npy", {"x.npy": "nan-npy"}, fit("{tmp}/x.npy"), "nan is not a finite number"),
     ("nan-in-csv", {"x.csv": "1.0,2.0\nnan,3.0\n"}, fit("{tmp}/x.csv"), "line 2"),
     ("ragged-csv", {"x.csv": "1,2\n3\n"}, fit("{tmp}/x.csv"), "line 2"),
@@ -108,50 +122,50 @@ CASES = [
         {"afile": "x"},
         ["fit", DNA, "-o", "{tmp}/afile/out.lsgm"],
         "afile",
-    ),  # fmt: skip
+    ),
     (
         "negative-states",
         {},
         ["fit", DNA, "--states", "-3", "-o", "{tmp}/o.lsgm"],
         "--states must be a positive integer; got -3",
-    ),  # fmt: skip
+    ),
     ("zero-states", {}, ["fit", DNA, "--states", "0", "-o", "{tmp}/o.lsgm"], "--states"),
     (
         "zero-epochs",
         {},
         ["fit", DNA, "--model", "lsgm", "--epochs", "0", "-o", "{tmp}/o.lsgm"],
         "--epochs",
-    ),  # fmt: skip
+    ),
     (
         "zero-batch",
         {},
         ["fit", DNA, "--trainer", "gradient", "--batch-size", "0", "-o", "{tmp}/o.lsgm"],
         "--batch-size",
-    ),  # fmt: skip
+    ),
     (
         "negative-learning-rate",
         {},
         ["fit", DNA, "--trainer", "gradient", "--learning-rate", "-1", "-o", "{tmp}/o.lsgm"],
         "--learning-rate",
-    ),  # fmt: skip
+    ),
     (
         "labels-record-count",
         {"l.fa": ">win1\n" + "N" * 120 + "\n"},
         fit(DNA, "--labels", "{tmp}/l.fa"),
         "1 label records for 3",
-    ),  # fmt: skip
+    ),
     (
         "labels-length",
         {"l.fa": "".join(f">win{i}\n{'N' * 119}\n" for i in (1, 2, 3))},
         fit(DNA, "--labels", "{tmp}/l.fa"),
         "119 labels for a sequence of 120",
-    ),  # fmt: skip
+    ),
     (
         "labels-name",
         {"l.fa": "".join(f">w{i}\n{'N' * 120}\n" for i in (1, 2, 3))},
         fit(DNA, "--labels", "{tmp}/l.fa"),
         "differs from the data record",
-    ),  # fmt: skip
+    ),
     ("supervised-without-labels", {}, fit(DNA, "--trainer", "supervised"), "--labels"),
     ("lsgm-with-em", {}, fit(DNA, "--model", "lsgm", "--trainer", "em"), "--trainer gradient"),
     ("resume-without-dir", {}, fit(DNA, "--resume"), "--checkpoint-dir"),
@@ -160,68 +174,68 @@ CASES = [
         {},
         fit(DNA, "--states", "2", "--state-names", "a,b,c"),
         "--state-names needs 2",
-    ),  # fmt: skip
+    ),
     ("gaussian-on-fasta", {}, fit(DNA, "--emission", "gaussian"), "--emission categorical"),
     (
         "categorical-on-floats",
         {"x.csv": "0.5\n1.5\n"},
         fit("{tmp}/x.csv", "--emission", "categorical"),
         "integer symbol",
-    ),  # fmt: skip
+    ),
     (
         "decode-bad-suffix",
         {},
         ["decode", "{models}/dna.lsgm", DNA, "-o", "{tmp}/d.txt"],
         "must end in .tsv or .bed",
-    ),  # fmt: skip
+    ),
     (
         "decode-unknown-bed-state",
         {},
         ["decode", "{models}/dna.lsgm", DNA, "-o", "{tmp}/d.bed", "--bed-states", "island"],
         "'island'",
-    ),  # fmt: skip
+    ),
     (
         "sample-zero-length",
         {},
         ["sample", "{models}/dna.lsgm", "-o", "{tmp}/s.fa", "-n", "0"],
         "--length",
-    ),  # fmt: skip
+    ),
     (
         "sample-wrong-suffix",
         {},
         ["sample", "{models}/dna.lsgm", "-o", "{tmp}/s.mid"],
         "must end in .fa or .fasta",
-    ),  # fmt: skip
+    ),
     (
         "plot-record-out-of-range",
         {},
         ["plot", "{models}/dna.lsgm", DNA, "-o", "{tmp}/pl", "--record", "9"],
         "the file has 3 records",
-    ),  # fmt: skip
+    ),
     (
         "pianoroll-missing-split",
         {},
         fit(str(DATA / "music_tiny.json"), "--split", "nope"),
         "no split 'nope'",
-    ),  # fmt: skip
+    ),
     (
         "music-negative-weight-decay",
         {},
         ["experiment", "music", "--quick", "--weight-decay", "-1", "-o", "{tmp}/m"],
         "--weight-decay must be >= 0",
-    ),  # fmt: skip
+    ),
     (
         "music-dropout-one",
         {},
         ["experiment", "music", "--quick", "--dropout", "1", "-o", "{tmp}/m"],
         "--dropout must be in [0, 1)",
-    ),  # fmt: skip
+    ),
     (
         "pianoroll-note-out-of-range",
         {"m.json": json.dumps({"train": [[[60], [12]]]})},
         fit("{tmp}/m.json"),
         "12",
-    ),  # fmt: skip
+    ),
 ]
 
 

@@ -37,8 +37,12 @@ def strict_loads(text: str):
 def models(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("models")
     assert main(["fit", str(DNA), "--labels", str(LABELS), "-o", str(d / "dna.lsgm"), "-q"]) == 0
-    config = {"kind": "HMM", "num_states": 2, "emission": {"family": "bernoulli", "dim": 88},
-              "settings": {}}  # fmt: skip
+    config = {
+        "kind": "HMM",
+        "num_states": 2,
+        "emission": {"family": "bernoulli", "dim": 88},
+        "settings": {},
+    }
     info = {
         "input": {"kind": "pianoroll", "split": "train", "dim": 88},  # trained on "train"
         "state_names": ["quiet", "busy"],
@@ -57,8 +61,11 @@ def test_split_default_is_every_split_as_the_help_says(models, tmp_path, command
     total = sum(len(rolls) for rolls in read_json(MUSIC).values())
     train = len(read_json(MUSIC)["train"])
     assert total > train
-    out = {"score": [], "decode": ["-o", str(tmp_path / "d.tsv")],
-           "posterior": ["-o", str(tmp_path / "p.tsv")]}[command]  # fmt: skip
+    out = {
+        "score": [],
+        "decode": ["-o", str(tmp_path / "d.tsv")],
+        "posterior": ["-o", str(tmp_path / "p.tsv")],
+    }[command]
     capsys.readouterr()
     assert main([command, str(models / "music.lsgm"), str(MUSIC), *out, "--json"]) == 0
     result = strict_loads(capsys.readouterr().out)
@@ -72,15 +79,21 @@ def test_split_default_is_every_split_as_the_help_says(models, tmp_path, command
 @pytest.mark.parametrize(
     "argv, expected",
     [
-        (["decode", "{m}/dna.lsgm", str(DNA), "-o", "{t}/d.tsv", "--bed-states", "C"],
-         "--bed-states"),
+        (
+            ["decode", "{m}/dna.lsgm", str(DNA), "-o", "{t}/d.tsv", "--bed-states", "C"],
+            "--bed-states",
+        ),
         (["fit", str(DNA), "-o", "{t}/m.lsgm", "--validation", str(DNA)], "--validation"),
         (["fit", str(DNA), "-o", "{t}/m.lsgm", "--patience", "3"], "--patience"),
         (["sample", "{m}/dna.lsgm", "-o", "{t}/s.fa", "--step-seconds", "0"], "--step-seconds"),
     ],
-    ids=["bed-states-with-tsv", "validation-with-em", "patience-without-validation",
-         "step-seconds-zero"],
-)  # fmt: skip
+    ids=[
+        "bed-states-with-tsv",
+        "validation-with-em",
+        "patience-without-validation",
+        "step-seconds-zero",
+    ],
+)
 def test_options_that_would_be_ignored_are_errors(models, tmp_path, argv, expected, capsys):
     code = main([a.format(m=models, t=tmp_path) for a in argv] + ["-q"])
     err = capsys.readouterr().err
@@ -92,8 +105,13 @@ def test_options_that_would_be_ignored_are_errors(models, tmp_path, argv, expect
 
 
 def test_json_output_maps_non_finite_numbers_to_null():
-    value = {"ll": float("-inf"), "nan": np.float32("nan"), "inf": [np.inf, 1.5],
-             "array": np.array([-np.inf, 2.0]), "ok": np.int64(3)}  # fmt: skip
+    value = {
+        "ll": float("-inf"),
+        "nan": np.float32("nan"),
+        "inf": [np.inf, 1.5],
+        "array": np.array([-np.inf, 2.0]),
+        "ok": np.int64(3),
+    }
     parsed = strict_loads(to_json(value))
     assert parsed == {"ll": None, "nan": None, "inf": [None, 1.5], "array": [None, 2.0], "ok": 3}
 
@@ -121,10 +139,24 @@ def test_emit_of_minus_infinity_is_null(capsys):
 def test_sigint_during_training_exits_130_and_writes_nothing(tmp_path):
     out = tmp_path / "m.lsgm"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lsgm.cli.main", "fit", str(DNA), "-o", str(out), "--states",
-         "3", "--max-iter", "1000000", "--tol", "0"],
-        stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "lsgm.cli.main",
+            "fit",
+            str(DNA),
+            "-o",
+            str(out),
+            "--states",
+            "3",
+            "--max-iter",
+            "1000000",
+            "--tol",
+            "0",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert "fitting" in proc.stderr.readline()  # past imports and reading: training now
         time.sleep(0.5)
@@ -194,14 +226,22 @@ def test_names_and_alphabets_are_unique_and_non_empty(tmp_path, extra, expected,
 
 
 def test_bed_states_are_unique(models, tmp_path, capsys):
-    code = main(["decode", str(models / "dna.lsgm"), str(DNA), "-o", str(tmp_path / "d.bed"),
-                 "--bed-states", "C,C"])  # fmt: skip
+    code = main(
+        [
+            "decode",
+            str(models / "dna.lsgm"),
+            str(DNA),
+            "-o",
+            str(tmp_path / "d.bed"),
+            "--bed-states",
+            "C,C",
+        ]
+    )
     assert code == 1 and "appears twice" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("header", [">", ">   "])
-def test_unnamed_fasta_record_is_an_error_not_an_empty_chromosome(models, tmp_path, header,
-                                                                  capsys):  # fmt: skip
+def test_unnamed_fasta_record_is_an_error_not_an_empty_chromosome(models, tmp_path, header, capsys):
     data = tmp_path / "u.fa"
     data.write_text(f">ok\nACGT\n{header}\nACGT\n")
     out = tmp_path / "u.bed"

@@ -40,30 +40,48 @@ RANDOM = bytes(RNG.integers(0, 256, 400, dtype=np.uint8))
 
 # (id, {file: content}, data file given to `lsgm fit`, expected text, forbidden text)
 BAD_FILES = [
-    ("csv-quoting", {"q.csv": 'a,b\n"1,2\n3,4\n'}, "q.csv", "q.csv, line 3: malformed CSV",
-     None),
+    ("csv-quoting", {"q.csv": 'a,b\n"1,2\n3,4\n'}, "q.csv", "q.csv, line 3: malformed CSV", None),
     ("tsv-quoting", {"q.tsv": 'a\tb\n1\t"2\n'}, "q.tsv", "malformed TSV", None),
-    ("deep-json", {"d.json": '{"train": ' + "[" * 50000 + "]" * 50000 + "}"}, "d.json",
-     "nested too deeply", None),
+    (
+        "deep-json",
+        {"d.json": '{"train": ' + "[" * 50000 + "]" * 50000 + "}"},
+        "d.json",
+        "nested too deeply",
+        None,
+    ),
     ("bad-json", {"b.json": '{"train": [[[60]]'}, "b.json", "b.json, line 1", None),
-    ("json-latin1", {"l.json": b'{"tr\xe9": []}'}, "l.json", "l.json, line 1, column 5",
-     None),
+    ("json-latin1", {"l.json": b'{"tr\xe9": []}'}, "l.json", "l.json, line 1, column 5", None),
     ("npy-random-bytes", {"r.npy": RANDOM}, "r.npy", "not a NumPy .npy file", "pickle"),
     ("npy-is-npz", {"z.npy": _npz_bytes()}, "z.npy", "a .npz archive", "pickle"),
     ("npz-random-bytes", {"r.npz": RANDOM}, "r.npz", "not a NumPy .npz archive", "pickle"),
     ("npz-damaged-member", {"g.npz": _zip_with_garbage()}, "g.npz", "g.npz", "pickle"),
     ("npy-truncated", {"t.npy": b"\x93NUMPY\x01\x00"}, "t.npy", "t.npy", "pickle"),
     ("data-is-folder", {"dir.fa/x": "x"}, "dir.fa", "is a folder", "no such file"),
-    ("fasta-latin1-header", {"h.fa": b">r1 caf\xe9\nACGT\n"}, "h.fa", "h.fa, line 1, column 8",
-     None),
-    ("fasta-binary-line-2", {"b.fa": b">r1\nAC\xff\xfeGT\n"}, "b.fa", "b.fa, line 2, column 3",
-     None),
-    ("fasta-gz-garbage", {"g.fa.gz": gzip.compress(b">r1\n")[:-6] + b"xx"}, "g.fa.gz",
-     "g.fa.gz", None),
+    (
+        "fasta-latin1-header",
+        {"h.fa": b">r1 caf\xe9\nACGT\n"},
+        "h.fa",
+        "h.fa, line 1, column 8",
+        None,
+    ),
+    (
+        "fasta-binary-line-2",
+        {"b.fa": b">r1\nAC\xff\xfeGT\n"},
+        "b.fa",
+        "b.fa, line 2, column 3",
+        None,
+    ),
+    (
+        "fasta-gz-garbage",
+        {"g.fa.gz": gzip.compress(b">r1\n")[:-6] + b"xx"},
+        "g.fa.gz",
+        "g.fa.gz",
+        None,
+    ),
     ("mat-random", {"r.mat": RANDOM}, "r.mat", "not a readable MATLAB", None),
     ("midi-random", {"r.mid": b"MThd" + RANDOM}, "r.mid", "r.mid", None),
     ("midi-truncated", {"t.mid": b"MThd\x00\x00\x00\x06\x00\x01"}, "t.mid", "t.mid", None),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(
@@ -84,9 +102,10 @@ def test_bad_data_file_is_one_line_naming_it(tmp_path, files, data, expected, fo
 
 
 @pytest.mark.parametrize(
-    "content", [b"\xef\xbb\xbf>r1\nACGT\n", ">r1 caf\u00e9 \u00fcber\nACGT\n".encode()],
+    "content",
+    [b"\xef\xbb\xbf>r1\nACGT\n", ">r1 caf\u00e9 \u00fcber\nACGT\n".encode()],
     ids=["utf8-bom", "utf8-header"],
-)  # fmt: skip
+)
 def test_utf8_bom_and_non_ascii_headers_are_text(cli_model, tmp_path, content, capsys):
     data = tmp_path / "u.fa"
     data.write_bytes(content)
@@ -120,18 +139,30 @@ BAD_INFO = [
     ("state-names-not-strings", {"state_names": [1, 2]}, "non-empty"),
     ("input-not-dict", {"input": "sequence"}, "input must be an object"),
     ("input-kind-unknown", {"input": {"kind": "video"}}, "input.kind must be one of"),
-    ("input-alphabet-type", {"input": {"kind": "sequence", "alphabet": 4}},
-     "input.alphabet must be of type str"),
-    ("input-alphabet-duplicate", {"input": {"kind": "sequence", "alphabet": "AACG"}},
-     "input.alphabet"),
-    ("input-alphabet-size", {"input": {"kind": "sequence", "alphabet": "ACG"}},
-     "input.alphabet must be 4 symbols"),
+    (
+        "input-alphabet-type",
+        {"input": {"kind": "sequence", "alphabet": 4}},
+        "input.alphabet must be of type str",
+    ),
+    (
+        "input-alphabet-duplicate",
+        {"input": {"kind": "sequence", "alphabet": "AACG"}},
+        "input.alphabet",
+    ),
+    (
+        "input-alphabet-size",
+        {"input": {"kind": "sequence", "alphabet": "ACG"}},
+        "input.alphabet must be 4 symbols",
+    ),
     ("input-soft-type", {"input": {"kind": "sequence", "soft": "yes"}}, "input.soft"),
     ("input-dim-type", {"input": {"kind": "sequence", "dim": "4"}}, "input.dim"),
     ("training-not-dict", {"training": [1, 2]}, "training must be an object"),
-    ("history-bad", {"training": {"history": {"log_likelihood": "high"}}},
-     "training.history.log_likelihood"),
-]  # fmt: skip
+    (
+        "history-bad",
+        {"training": {"history": {"log_likelihood": "high"}}},
+        "training.history.log_likelihood",
+    ),
+]
 
 
 @pytest.mark.parametrize(
@@ -144,8 +175,11 @@ def test_model_info_of_the_wrong_type_is_one_line(
     m, info = load_model(cli_model)
     bad = tmp_path / "bad.lsgm"
     save_model(bad, m, {**info, **change})
-    extra = {"info": [], "decode": [str(DNA), "-o", str(tmp_path / "d.tsv")],
-             "plot": [str(DNA), "-o", str(tmp_path / "plots")]}[command]  # fmt: skip
+    extra = {
+        "info": [],
+        "decode": [str(DNA), "-o", str(tmp_path / "d.tsv")],
+        "plot": [str(DNA), "-o", str(tmp_path / "plots")],
+    }[command]
     code = main([command, str(bad), *extra])
     err = capsys.readouterr().err
     assert code == 1, err

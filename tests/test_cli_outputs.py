@@ -50,46 +50,78 @@ def work(tmp_path, cli_model):
 # (id, argv with {t} = the work folder, text expected in the error)
 CLASHES = [
     ("fit-out-is-data-via-symlink", ["fit", "{t}/d.fa", "-o", "{t}/link.lsgm"], "d.fa"),
-    ("fit-out-is-labels-hardlink",
-     ["fit", "{t}/d.fa", "--labels", "{t}/l.fa", "-o", "{t}/hard.lsgm"], "l.fa"),
+    (
+        "fit-out-is-labels-hardlink",
+        ["fit", "{t}/d.fa", "--labels", "{t}/l.fa", "-o", "{t}/hard.lsgm"],
+        "l.fa",
+    ),
     ("fit-out-below-data", ["fit", "{t}/d.fa", "-o", "{t}/d.fa/m.lsgm"], "d.fa"),
-    ("fit-out-is-validation",
-     ["fit", "{t}/t.npy", "--trainer", "gradient", "--validation", "{t}/link.lsgm",
-      "-o", "{t}/link.lsgm"], "input"),
-    ("posterior-out-is-its-input", ["posterior", "{t}/m.lsgm", "{t}/x.npz", "-o", "{t}/x.npz"],
-     "x.npz"),
+    (
+        "fit-out-is-validation",
+        [
+            "fit",
+            "{t}/t.npy",
+            "--trainer",
+            "gradient",
+            "--validation",
+            "{t}/link.lsgm",
+            "-o",
+            "{t}/link.lsgm",
+        ],
+        "input",
+    ),
+    (
+        "posterior-out-is-its-input",
+        ["posterior", "{t}/m.lsgm", "{t}/x.npz", "-o", "{t}/x.npz"],
+        "x.npz",
+    ),
     ("score-out-is-its-table", ["score", "{t}/m.lsgm", "{t}/t.tsv", "-o", "{t}/t.tsv"], "t.tsv"),
-    ("decode-out-links-to-model",
-     ["decode", "{t}/m.lsgm", "{t}/d.fa", "-o", "{t}/model-link.tsv"], "m.lsgm"),
-    ("sample-out-links-to-model", ["sample", "{t}/m.lsgm", "-o", "{t}/sample-link.fa"],
-     "m.lsgm"),
+    (
+        "decode-out-links-to-model",
+        ["decode", "{t}/m.lsgm", "{t}/d.fa", "-o", "{t}/model-link.tsv"],
+        "m.lsgm",
+    ),
+    ("sample-out-links-to-model", ["sample", "{t}/m.lsgm", "-o", "{t}/sample-link.fa"], "m.lsgm"),
     ("plot-folder-is-data", ["plot", "{t}/m.lsgm", "{t}/d.fa", "-o", "{t}/d.fa"], "d.fa"),
-    ("experiment-writes-over-input",
-     ["experiment", "pbm", "--train", "{t}/pbm/results.json", "--cv", "2", "-o", "{t}/pbm"],
-     "results.json"),
-]  # fmt: skip
+    (
+        "experiment-writes-over-input",
+        ["experiment", "pbm", "--train", "{t}/pbm/results.json", "--cv", "2", "-o", "{t}/pbm"],
+        "results.json",
+    ),
+]
 
 BAD_DESTINATIONS = [
     ("fit-suffix-fasta", ["fit", "{t}/d.fa", "-o", "{t}/copy.fa"], "must end in .lsgm"),
     ("fit-no-suffix", ["fit", "{t}/d.fa", "-o", "{t}/model"], "must end in .lsgm"),
     ("fit-into-folder", ["fit", "{t}/d.fa", "-o", "{t}/adir.lsgm"], "is a folder"),
     ("fit-parent-is-file", ["fit", "{t}/d.fa", "-o", "{t}/afile/m.lsgm"], "afile"),
-    ("fit-checkpoint-dir-is-file",
-     ["fit", "{t}/d.fa", "-o", "{t}/ok.lsgm", "--checkpoint-dir", "{t}/afile"], "afile"),
+    (
+        "fit-checkpoint-dir-is-file",
+        ["fit", "{t}/d.fa", "-o", "{t}/ok.lsgm", "--checkpoint-dir", "{t}/afile"],
+        "afile",
+    ),
     ("score-suffix", ["score", "{t}/m.lsgm", "{t}/d.fa", "-o", "{t}/s.csv"], "must end in .tsv"),
     ("decode-suffix", ["decode", "{t}/m.lsgm", "{t}/d.fa", "-o", "{t}/s.npz"], ".tsv or .bed"),
-    ("posterior-suffix", ["posterior", "{t}/m.lsgm", "{t}/d.fa", "-o", "{t}/s.bed"],
-     ".tsv or .npz"),
-    ("posterior-into-folder", ["posterior", "{t}/m.lsgm", "{t}/d.fa", "-o", "{t}/adir.tsv"],
-     "is a folder"),
+    (
+        "posterior-suffix",
+        ["posterior", "{t}/m.lsgm", "{t}/d.fa", "-o", "{t}/s.bed"],
+        ".tsv or .npz",
+    ),
+    (
+        "posterior-into-folder",
+        ["posterior", "{t}/m.lsgm", "{t}/d.fa", "-o", "{t}/adir.tsv"],
+        "is a folder",
+    ),
     ("sample-suffix", ["sample", "{t}/m.lsgm", "-o", "{t}/s.mid"], "must end in .fa"),
     ("sample-suffix-unknown", ["sample", "{t}/m.lsgm", "-o", "{t}/s.txt"], "must end in"),
-    ("plot-folder-is-file", ["plot", "{t}/m.lsgm", "{t}/d.fa", "-o", "{t}/afile"],
-     "not a folder"),
+    ("plot-folder-is-file", ["plot", "{t}/m.lsgm", "{t}/d.fa", "-o", "{t}/afile"], "not a folder"),
     ("demo-folder-is-file", ["demo", "--quick", "-o", "{t}/afile"], "not a folder"),
-    ("experiment-folder-is-file", ["experiment", "cpg", "--quick", "-o", "{t}/afile"],
-     "not a folder"),
-]  # fmt: skip
+    (
+        "experiment-folder-is-file",
+        ["experiment", "cpg", "--quick", "-o", "{t}/afile"],
+        "not a folder",
+    ),
+]
 
 
 def _snapshot(folder: Path) -> dict:
@@ -115,9 +147,10 @@ def no_work(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "argv, expected", [c[1:] for c in CLASHES + BAD_DESTINATIONS],
+    "argv, expected",
+    [c[1:] for c in CLASHES + BAD_DESTINATIONS],
     ids=[c[0] for c in CLASHES + BAD_DESTINATIONS],
-)  # fmt: skip
+)
 def test_bad_output_is_refused_before_any_work(work, argv, expected, capsys, no_work):
     before = _snapshot(work)
     code = main([a.format(t=work) for a in argv] + ["-q"])

@@ -37,8 +37,17 @@ def progress(meta: dict, trainer: str) -> int:
 def test_kill_and_resume(trainer, tmp_path, capsys):
     ckpt_dir = tmp_path / "ckpt"
     argv = ["fit", DNA, "--states", "3", "--seed", "1", *ARGS[trainer]]
-    cmd = [sys.executable, "-m", "lsgm.cli.main", *argv, "-q", "-o", str(tmp_path / "a.lsgm"),
-           "--checkpoint-dir", str(ckpt_dir)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "lsgm.cli.main",
+        *argv,
+        "-q",
+        "-o",
+        str(tmp_path / "a.lsgm"),
+        "--checkpoint-dir",
+        str(ckpt_dir),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     ckpt = ckpt_dir / CHECKPOINT[trainer]
     deadline = time.time() + 120
@@ -54,8 +63,17 @@ def test_kill_and_resume(trainer, tmp_path, capsys):
     assert done_at_kill >= 1
 
     capsys.readouterr()
-    resumed = main([*argv, "--json", "-o", str(tmp_path / "a.lsgm"), "--checkpoint-dir",
-                    str(ckpt_dir), "--resume"])  # fmt: skip
+    resumed = main(
+        [
+            *argv,
+            "--json",
+            "-o",
+            str(tmp_path / "a.lsgm"),
+            "--checkpoint-dir",
+            str(ckpt_dir),
+            "--resume",
+        ]
+    )
     assert resumed == 0, capsys.readouterr().err
     history = json.loads(capsys.readouterr().out)["history"]
     assert main([*argv, "-q", "-o", str(tmp_path / "b.lsgm")]) == 0  # uninterrupted
@@ -72,7 +90,19 @@ def test_kill_and_resume(trainer, tmp_path, capsys):
 @pytest.mark.parametrize("trainer", ["gradient", "em"])
 def test_resume_from_a_missing_checkpoint_folder_is_an_error(trainer, tmp_path, capsys):
     out = tmp_path / "a.lsgm"
-    argv = ["fit", DNA, "--states", "2", "--trainer", trainer, "-q", "-o", str(out),
-            "--checkpoint-dir", str(tmp_path / "nowhere"), "--resume"]  # fmt: skip
+    argv = [
+        "fit",
+        DNA,
+        "--states",
+        "2",
+        "--trainer",
+        trainer,
+        "-q",
+        "-o",
+        str(out),
+        "--checkpoint-dir",
+        str(tmp_path / "nowhere"),
+        "--resume",
+    ]
     assert main(argv) == 1
     assert "nowhere" in capsys.readouterr().err and not out.exists()

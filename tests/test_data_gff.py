@@ -30,9 +30,17 @@ def test_fixture_counts_by_source_and_type():
     assert len(every) == 65
     curated = read_gff(FIXTURE, sources={"WormBase"})
     assert Counter(f.type for f in curated) == {
-        "exon": 19, "intron": 11, "CDS": 9, "gene": 6, "ncRNA": 3, "five_prime_UTR": 3,
-        "three_prime_UTR": 3, "mRNA": 2, "snoRNA": 1, "circular_ncRNA": 1,
-    }  # fmt: skip
+        "exon": 19,
+        "intron": 11,
+        "CDS": 9,
+        "gene": 6,
+        "ncRNA": 3,
+        "five_prime_UTR": 3,
+        "three_prime_UTR": 3,
+        "mRNA": 2,
+        "snoRNA": 1,
+        "circular_ncRNA": 1,
+    }
     assert Counter(f.source for f in every)["RNASeq_splice"] == 7
     cds = read_gff(FIXTURE, sources={"WormBase"}, types={"CDS"})
     first = cds[0]
@@ -80,10 +88,18 @@ def _bad(tmp_path, line: str) -> Path:
         ("chr1\tsrc\tgene\t1\t10\tbig\t+\t.\tID=x", "score 'big' is not a number"),
     ],
     ids=[
-        "columns", "start>end", "non-integer", "zero", "strand", "phase", "cds-phase",
-        "attribute", "duplicate-tag", "score",
+        "columns",
+        "start>end",
+        "non-integer",
+        "zero",
+        "strand",
+        "phase",
+        "cds-phase",
+        "attribute",
+        "duplicate-tag",
+        "score",
     ],
-)  # fmt: skip
+)
 def test_errors_name_file_and_line(tmp_path, line, message):
     path = _bad(tmp_path, line)
     with pytest.raises(ValueError, match="line 4") as err:
@@ -150,9 +166,16 @@ def test_fixture_labels_cover_the_two_genes():
 def test_write_read_round_trip(tmp_path):
     features = read_gff(FIXTURE)
     tricky = Feature(
-        "chr 1", "lsgm", "CDS", 3, 9, 0.5, "-", 1,
+        "chr 1",
+        "lsgm",
+        "CDS",
+        3,
+        9,
+        0.5,
+        "-",
+        1,
         {"ID": ("a;b=c",), "Parent": ("p,1", "p2"), "Note": ("50% & more",)},
-    )  # fmt: skip
+    )
     path = tmp_path / "out" / "round.gff3"
     write_gff(path, [*features, tricky])
     assert path.read_text().startswith("##gff-version 3\n")

@@ -19,8 +19,9 @@ V1, V2 = str(DATA / "proteinA_v1_small.txt"), str(DATA / "proteinA_v2_small.txt"
 @pytest.mark.slow
 def test_pbm_quick_train_on_array1_test_on_array2(tmp_path, capsys):
     out = tmp_path / "pbm"
-    code = main(["experiment", "pbm", "--quick", "--train", V1, "--test", V2, "-o", str(out),
-                 "--json"])  # fmt: skip
+    code = main(
+        ["experiment", "pbm", "--quick", "--train", V1, "--test", V2, "-o", str(out), "--json"]
+    )
     assert code == 0, capsys.readouterr().err
     result = json.loads(capsys.readouterr().out)
     rows = {r["model"]: r for r in result["rows"]}
@@ -43,8 +44,22 @@ def test_pbm_quick_train_on_array1_test_on_array2(tmp_path, capsys):
 
 def test_pbm_quick_cross_validation(tmp_path, capsys):
     out = tmp_path / "cv"
-    code = main(["experiment", "pbm", "--quick", "--train", V1, "--cv", "2",
-                 "--models", "hmm,kmer", "-o", str(out), "--json"])  # fmt: skip
+    code = main(
+        [
+            "experiment",
+            "pbm",
+            "--quick",
+            "--train",
+            V1,
+            "--cv",
+            "2",
+            "--models",
+            "hmm,kmer",
+            "-o",
+            str(out),
+            "--json",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     rows = {r["model"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
     assert set(rows) == {"hmm", "kmer"}

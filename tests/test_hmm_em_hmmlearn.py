@@ -42,9 +42,16 @@ def _gaussian(covariance):
             "tied": np.cov(rng.normal(size=(D, 10))) + np.eye(D),
         }[covariance]
         peer = hmm.GaussianHMM(
-            K, covariance, implementation="log", init_params="", n_iter=1, tol=-np.inf,
-            covars_prior=0.0, covars_weight=0.0, min_covar=0.0,
-        )  # fmt: skip
+            K,
+            covariance,
+            implementation="log",
+            init_params="",
+            n_iter=1,
+            tol=-np.inf,
+            covars_prior=0.0,
+            covars_weight=0.0,
+            min_covar=0.0,
+        )
         peer.startprob_, peer.transmat_, peer.means_, peer.covars_ = pi, A, means, base
         ours = lsgm.HMM.from_probs(pi, A, Gaussian.from_params(means, base, covariance=covariance))
 
@@ -89,7 +96,7 @@ def _gmm(rng):
         means_weight=0.0,
         covars_prior=-1.5,
         covars_weight=0.0,
-    )  # fmt: skip  (hmmlearn's non-informative priors for "diag": the plain MLE)
+    )  # hmmlearn's non-informative priors for "diag": the plain MLE
     peer.startprob_, peer.transmat_ = pi, A
     peer.weights_, peer.means_, peer.covars_ = weights, means, covars
     ours = lsgm.HMM.from_probs(

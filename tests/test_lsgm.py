@@ -91,9 +91,10 @@ def test_inference_equals_enumeration(x64, family, variant):
 def test_zero_network_outputs_equal_the_hmm(x64):
     rng = np.random.default_rng(1)
     hmm = lsgm.HMM.from_probs(
-        rng.dirichlet(np.ones(K)), rng.dirichlet(np.ones(K), size=K),
+        rng.dirichlet(np.ones(K)),
+        rng.dirichlet(np.ones(K), size=K),
         Categorical.from_probs(rng.dirichlet(np.ones(4), size=K)),
-    )  # fmt: skip
+    )
     xs = [rng.integers(0, 4, n) for n in (7, 3, 12)]
     for network in ("shared", "per_state"):
         model = lsgm.LSGM.from_hmm(hmm, hidden_size=5, emission_network=network, rngs=nnx.Rngs(3))
@@ -115,8 +116,9 @@ def test_padded_equals_unpadded_and_batch_equals_single(x64):
     np.testing.assert_allclose(model.score_samples(padded, lengths=[6, 2, 9]), singles, rtol=1e-10)
     post = posteriors(model.potentials(jnp.asarray(padded[0])), length=6)
     np.testing.assert_allclose(post.states[:6], model.posteriors(xs[0]).states, atol=1e-10)
-    np.testing.assert_array_equal(viterbi(model.potentials(jnp.asarray(padded[0])), 6)[0][:6],
-                                  model.viterbi(xs[0])[0])  # fmt: skip
+    np.testing.assert_array_equal(
+        viterbi(model.potentials(jnp.asarray(padded[0])), 6)[0][:6], model.viterbi(xs[0])[0]
+    )
 
 
 def test_gradients_match_finite_differences(x64):
@@ -171,9 +173,12 @@ def test_bad_input():
 def test_transition_mask_respected_at_every_step():
     mask = np.array([[1, 1, 0], [0, 1, 1], [1, 0, 1]], bool)
     model = lsgm.LSGM(
-        K, Categorical(K, 4, rngs=nnx.Rngs(0)), hidden_size=4, transition_mask=mask,
+        K,
+        Categorical(K, 4, rngs=nnx.Rngs(0)),
+        hidden_size=4,
+        transition_mask=mask,
         rngs=nnx.Rngs(0),
-    )  # fmt: skip
+    )
     p = model.potentials(jnp.array([0, 1, 2, 3, 0]))
     assert np.all(np.isneginf(np.asarray(p.log_trans)[:, ~mask]))
 
@@ -197,7 +202,5 @@ def test_n_parameters_counts_exactly_what_the_likelihood_reads(variant):
         return nnx.merge(graphdef, p, rest).log_prob(x)
 
     grads = jax.jit(jax.grad(log_lik))(params)
-    read = sum(
-        int(np.size(g)) for g in jax.tree.leaves(grads) if np.any(np.asarray(g) != 0)
-    )  # fmt: skip
+    read = sum(int(np.size(g)) for g in jax.tree.leaves(grads) if np.any(np.asarray(g) != 0))
     assert model.n_parameters() == read

@@ -52,9 +52,10 @@ def test_transition_mlp_shapes_and_parameter_count(order, hidden, dense, want_wi
 def test_transition_mlp_with_zero_output_equals_the_hmm(x64):
     rng = np.random.default_rng(1)
     hmm = lsgm.HMM.from_probs(
-        rng.dirichlet(np.ones(K)), rng.dirichlet(np.ones(K), size=K),
+        rng.dirichlet(np.ones(K)),
+        rng.dirichlet(np.ones(K), size=K),
         Categorical.from_probs(rng.dirichlet(np.ones(4), size=K)),
-    )  # fmt: skip
+    )
     xs = [rng.integers(0, 4, n) for n in (7, 3)]
     model = lsgm.LSGM.from_hmm(hmm, hidden_size=5, transition_hidden="auto", rngs=nnx.Rngs(3))
     np.testing.assert_allclose(model.score(xs), hmm.score(xs), rtol=1e-10)
@@ -65,9 +66,14 @@ def test_dropout_placement(monkeypatch, placement):
     """Where the masks are drawn: on the RNN and dense outputs, or before each layer reading
     the features (between RNN layers, before the dense layer, before each head)."""
     model = _model(
-        num_layers=2, dense_layers=1, dense_size=6, dropout=0.5, initial="q0",
-        transition_hidden="auto", dropout_placement=placement,
-    )  # fmt: skip
+        num_layers=2,
+        dense_layers=1,
+        dense_size=6,
+        dropout=0.5,
+        initial="q0",
+        transition_hidden="auto",
+        dropout_placement=placement,
+    )
     shapes = []
     original = nnx.Dropout.__call__
 
@@ -102,9 +108,14 @@ def test_settings_round_trip_and_defaults_unchanged():
     assert "transition_hidden" not in dict(default.settings)
     assert "dropout_placement" not in dict(default.settings)
     paper = lsgm.LSGM(
-        K, Bernoulli(K, 3, rngs=nnx.Rngs(0)), hidden_size=4, transition_hidden="auto",
-        dropout=0.5, dropout_placement="inputs", rngs=nnx.Rngs(1),
-    )  # fmt: skip
+        K,
+        Bernoulli(K, 3, rngs=nnx.Rngs(0)),
+        hidden_size=4,
+        transition_hidden="auto",
+        dropout=0.5,
+        dropout_placement="inputs",
+        rngs=nnx.Rngs(1),
+    )
     settings = dict(paper.settings)
     assert settings["transition_hidden"] == "auto"
     assert settings["dropout_placement"] == "inputs"

@@ -32,9 +32,14 @@ def test_lsgm_beats_an_hmm_with_as_many_parameters_on_long_range_data():
     train, test = running_sum_data(150, 40, 0), running_sum_data(60, 40, 1)
     steps = sum(len(x) for x in test)
     model = lsgm.LSGM(
-        2, Categorical.from_probs(EMIT * 0.5 + 0.125), rnn="gru", hidden_size=4, order=0,
-        conditioning="transitions", rngs=nnx.Rngs(0),
-    )  # fmt: skip
+        2,
+        Categorical.from_probs(EMIT * 0.5 + 0.125),
+        rnn="gru",
+        hidden_size=4,
+        order=0,
+        conditioning="transitions",
+        rngs=nnx.Rngs(0),
+    )
     fit_gradient(model, train, optimizer=optax.adam(0.05), epochs=30, batch_size=32)
     hmm = lsgm.HMM(11, Categorical(11, 4, rngs=nnx.Rngs(0)), rngs=nnx.Rngs(1))
     fit_em(hmm, train, max_iter=60)

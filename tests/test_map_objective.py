@@ -61,7 +61,7 @@ def _case(name: str, rng: np.random.Generator):
         "gaussian-spherical",
         "gaussian-full",
         "gaussian-tied",
-    ],  # fmt: skip
+    ],
 )
 def test_m_step_is_the_maximiser_of_likelihood_plus_log_prior(x64, name):
     """grad_theta [sum_n,k w_nk log p_k(x_n) + log_prior(theta)] = 0 at the M-step's theta."""
@@ -106,7 +106,8 @@ def _map_cases():
 
     return {
         "bernoulli-beta": (  # the music HMM's prior
-            Bernoulli(3, 8, rngs=rngs), BetaPrior(1.1, 1.1),
+            Bernoulli(3, 8, rngs=rngs),
+            BetaPrior(1.1, 1.1),
             lambda r: (r.random((50, 8)) < 0.15).astype(int),
         ),
         "gmm-diag": (  # Dirichlet weights and Gaussian components: both parts of the prior
@@ -114,7 +115,7 @@ def _map_cases():
             GaussianMixturePrior(2.0, GaussianPrior(means_weight=0.5, covars_weight=3.0)),
             gmm,
         ),
-    }  # fmt: skip
+    }
 
 
 @pytest.mark.parametrize("case", ["bernoulli-beta", "gmm-diag"])

@@ -34,9 +34,17 @@ def test_hmm_round_trip(name, tmp_path):
 
 
 def test_lsgm_round_trip_is_in_inference_mode(tmp_path):
-    model = lsgm.LSGM(3, Categorical(3, 4, rngs=nnx.Rngs(0)), rnn="lstm", hidden_size=6,
-                      num_layers=2, order=0, emission_network="per_state", dropout=0.3,
-                      rngs=nnx.Rngs(1))  # fmt: skip
+    model = lsgm.LSGM(
+        3,
+        Categorical(3, 4, rngs=nnx.Rngs(0)),
+        rnn="lstm",
+        hidden_size=6,
+        num_layers=2,
+        order=0,
+        emission_network="per_state",
+        dropout=0.3,
+        rngs=nnx.Rngs(1),
+    )
     save_model(tmp_path / "l.lsgm", model)
     loaded, _ = load_model(tmp_path / "l.lsgm")
     assert dict(loaded.settings) == dict(model.settings)

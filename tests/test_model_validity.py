@@ -35,7 +35,7 @@ MODELS = {
     "poisson": lambda: _hmm(Poisson(2, 2, rngs=nnx.Rngs(0))),
     "lsgm": lambda: lsgm.LSGM(
         2, Categorical(2, 3, rngs=nnx.Rngs(0)), hidden_size=3, embedding_dim=2, rngs=nnx.Rngs(0)
-    ),  # fmt: skip
+    ),
 }
 
 # (model, parameter path, index (None: the whole array), value, valid?)
@@ -91,8 +91,9 @@ def _tamper(path, name, index, value):
 
 
 @pytest.mark.parametrize("model_name, name, index, value, valid", CASES, ids=IDS)
-def test_invalid_parameters_are_refused_at_save_and_load(model_name, name, index, value, valid,
-                                                         tmp_path):  # fmt: skip
+def test_invalid_parameters_are_refused_at_save_and_load(
+    model_name, name, index, value, valid, tmp_path
+):
     model = MODELS[model_name]()
     _set(model, name, index, value)
     path = tmp_path / "m.lsgm"
@@ -130,10 +131,14 @@ META_CASES = [
 ]
 
 
-@pytest.mark.parametrize("model_name, field, value, array, stored", META_CASES,
-                         ids=["/".join(c[1]) + "-" + c[0] for c in META_CASES])  # fmt: skip
-def test_metadata_is_checked_against_the_stored_shapes(model_name, field, value, array, stored,
-                                                       tmp_path):  # fmt: skip
+@pytest.mark.parametrize(
+    "model_name, field, value, array, stored",
+    META_CASES,
+    ids=["/".join(c[1]) + "-" + c[0] for c in META_CASES],
+)
+def test_metadata_is_checked_against_the_stored_shapes(
+    model_name, field, value, array, stored, tmp_path
+):
     path = tmp_path / "m.lsgm"
     save_model(path, MODELS[model_name]())
     arrays, _, meta = read_checkpoint(path)
@@ -157,15 +162,23 @@ SYMBOLS = [RNG.integers(0, 3, 12) for _ in range(3)]
 
 @pytest.mark.parametrize(
     "model_name, lr, what",
-    [("categorical", 1e8, "NLL per step became inf"), ("categorical", INF, "invalid parameters"),
-     ("lsgm", 1e8, "")],
-)  # fmt: skip
-def test_diverged_gradient_fit_raises_naming_the_epoch_and_the_fix(model_name, lr, what,
-                                                                   tmp_path):  # fmt: skip
+    [
+        ("categorical", 1e8, "NLL per step became inf"),
+        ("categorical", INF, "invalid parameters"),
+        ("lsgm", 1e8, ""),
+    ],
+)
+def test_diverged_gradient_fit_raises_naming_the_epoch_and_the_fix(model_name, lr, what, tmp_path):
     model = MODELS[model_name]()
     with pytest.raises(FitDivergedError, match=r"diverged in epoch (\d+): .*--learning-rate") as e:
-        fit_gradient(model, SYMBOLS, optimizer=optax.adam(lr), epochs=3, clip_norm=1.0,
-                     checkpoint_dir=tmp_path)  # fmt: skip
+        fit_gradient(
+            model,
+            SYMBOLS,
+            optimizer=optax.adam(lr),
+            epochs=3,
+            clip_norm=1.0,
+            checkpoint_dir=tmp_path,
+        )
     assert what in str(e.value)
     epoch = int(str(e.value).split("epoch ")[1].split(":")[0])
     saved = tmp_path / "checkpoint.msgpack"  # the diverged epoch was not checkpointed
@@ -204,9 +217,15 @@ def test_invalid_supervised_fit_raises(monkeypatch):
 
 @pytest.mark.parametrize(
     "nll, previous, diverged",
-    [(INF, [1.0], True), (NAN, [], True), (500.0, [1.2, 1.0], True), (1.5, [1.2, 1.0], False),
-     (-50.0, [-60.0], False), (5e4, [-60.0], True)],
-)  # fmt: skip
+    [
+        (INF, [1.0], True),
+        (NAN, [], True),
+        (500.0, [1.2, 1.0], True),
+        (1.5, [1.2, 1.0], False),
+        (-50.0, [-60.0], False),
+        (5e4, [-60.0], True),
+    ],
+)
 def test_a_training_nll_that_explodes_is_divergence(nll, previous, diverged):
     if diverged:
         with pytest.raises(FitDivergedError, match="diverged in epoch 4"):
@@ -217,9 +236,26 @@ def test_a_training_nll_that_explodes_is_divergence(nll, previous, diverged):
 
 def test_cli_refuses_to_save_a_diverged_fit(tmp_path, capsys):
     out = tmp_path / "m.lsgm"
-    argv = ["fit", DNA, "--model", "lsgm", "--states", "2", "--epochs", "3", "--init", "random",
-            "--hidden-size", "2", "--embedding-dim", "2", "--learning-rate", "1e8",
-            "-o", str(out)]  # fmt: skip
+    argv = [
+        "fit",
+        DNA,
+        "--model",
+        "lsgm",
+        "--states",
+        "2",
+        "--epochs",
+        "3",
+        "--init",
+        "random",
+        "--hidden-size",
+        "2",
+        "--embedding-dim",
+        "2",
+        "--learning-rate",
+        "1e8",
+        "-o",
+        str(out),
+    ]
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert "diverged in epoch" in err and "--learning-rate" in err

@@ -195,9 +195,14 @@ def brute_force(x) -> tuple[np.ndarray, np.ndarray]:
 
 def test_plot_model_hmm(tmp_path, hmm):
     written = plots.plot_model(
-        hmm, X8, tmp_path / "figs", state_names=NAMES, symbols="ACGT",
-        history={"train": [3.0, 2.0]}, true_states=np.zeros(8, int),
-    )  # fmt: skip
+        hmm,
+        X8,
+        tmp_path / "figs",
+        state_names=NAMES,
+        symbols="ACGT",
+        history={"train": [3.0, 2.0]},
+        true_states=np.zeros(8, int),
+    )
     names = ["posteriors", "transitions", "emissions", "viterbi", "training"]
     assert written == [tmp_path / "figs" / f"{n}.png" for n in names]
     for p in written:
@@ -269,8 +274,12 @@ def test_plot_model_lsgm(tmp_path, hmm):
         fmt="svg",
     )
     assert [p.name for p in written] == [
-        "posteriors.svg", "transitions.svg", "emissions.svg", "viterbi.svg", "training.svg",
-    ]  # fmt: skip
+        "posteriors.svg",
+        "transitions.svg",
+        "emissions.svg",
+        "viterbi.svg",
+        "training.svg",
+    ]
     for p in written:
         assert_svg(p)
     with pytest.raises(ValueError, match="a 1-step sequence has none"):

@@ -40,3 +40,16 @@ def test_package_ships_its_type_marker_and_license():
     assert (
         "Apache License\n                           Version 2.0" in (ROOT / "LICENSE").read_text()
     )
+
+
+def test_no_formatter_escapes():
+    """``ruff format`` decides the layout everywhere: no formatter skip or off markers."""
+    marker = "# fmt" + ":"  # split so this file does not match itself
+    found = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for part in PATHS
+        for path in sorted((ROOT / part).rglob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if marker in line
+    ]
+    assert not found, f"remove the formatter escapes at {found}"

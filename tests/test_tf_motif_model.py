@@ -247,9 +247,17 @@ def test_planted_motif_is_recovered():
     model = MotifModel(1, 8, init_pwms=seeds, rngs=nnx.Rngs(0))
     model.init_readout(yt, xt)
     history = fit_regression(
-        model, xt, yt, x_valid=xv, y_valid=yv, learning_rate=0.03, batch_size=128,
-        max_epochs=5, patience=5, seed=0,
-    )  # fmt: skip
+        model,
+        xt,
+        yt,
+        x_valid=xv,
+        y_valid=yv,
+        learning_rate=0.03,
+        batch_size=128,
+        max_epochs=5,
+        patience=5,
+        seed=0,
+    )
     rho = history.valid_spearman[history.best_epoch]
     assert rho >= 0.8, history.valid_spearman
     assert motif_correlation(model.pwms()[0], TRUE_PWM) >= 0.9

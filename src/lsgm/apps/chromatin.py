@@ -94,9 +94,12 @@ class Task:
             idx = np.sort(rng.permutation(len(x))[:n])
             return [x[i] for i in idx], y[idx]
 
-        return Task(self.name, *pick(self.train_x, self.train_y, n_train),
-                    *pick(self.valid_x, self.valid_y, n_eval),
-                    *pick(self.test_x, self.test_y, n_eval))  # fmt: skip
+        return Task(
+            self.name,
+            *pick(self.train_x, self.train_y, n_train),
+            *pick(self.valid_x, self.valid_y, n_eval),
+            *pick(self.test_x, self.test_y, n_eval),
+        )
 
 
 def encode(seq: str, where: str) -> np.ndarray:
@@ -169,8 +172,9 @@ def read_deepbind(path) -> tuple[list, np.ndarray]:
         for line_no, line in enumerate(handle, start=2):
             fields = line.rstrip("\n").split("\t")
             if len(fields) != len(header):
-                raise ValueError(f"{path}, line {line_no}: {len(fields)} fields, expected "
-                                 f"{len(header)}.")  # fmt: skip
+                raise ValueError(
+                    f"{path}, line {line_no}: {len(fields)} fields, expected {len(header)}."
+                )
             if fields[i_bound] not in ("0", "1"):
                 raise ValueError(
                     f"{path}, line {line_no}: Bound {fields[i_bound]!r} must be 0 or 1."
@@ -228,13 +232,15 @@ def load_deepsea_task(folder, crop: int | None = 100) -> Task:
     ``deepsea_small.data.valid`` (800), test on ``deepsea_small.data.test`` (1,200) — the only
     files of the authors' repository whose sequences survive (see the data's SOURCE.md)."""
     folder = Path(folder)
-    splits = {s: read_deepsea(folder / d, folder / lab, crop) for s, (d, lab) in
-              DEEPSEA_FILES.items()}  # fmt: skip
+    splits = {
+        s: read_deepsea(folder / d, folder / lab, crop) for s, (d, lab) in DEEPSEA_FILES.items()
+    }
     return Task("DeepSEA", *splits["train"], *splits["valid"], *splits["test"])
 
 
-def load_deepbind_task(ac_file, b_file, *, max_positives: int | None, valid_fraction=0.1,
-                       seed: int = 0) -> Task:  # fmt: skip
+def load_deepbind_task(
+    ac_file, b_file, *, max_positives: int | None, valid_fraction=0.1, seed: int = 0
+) -> Task:
     """A DeepBind task: training peaks (``_AC``, at most ``max_positives``, random) plus one
     dinucleotide shuffle of each as a negative; ``valid_fraction`` of those pairs held out for
     validation; the ``_B`` file (bound + unbound) is the test set."""
@@ -254,8 +260,9 @@ def load_deepbind_task(ac_file, b_file, *, max_positives: int | None, valid_frac
     return Task(name, x_train, y_train, x_valid, y_valid, test_x, test_y)
 
 
-def load_tasks(folders: Sequence, *, crop: int | None = 100, max_positives: int | None = 1500,
-               seed: int = 0) -> list[Task]:  # fmt: skip
+def load_tasks(
+    folders: Sequence, *, crop: int | None = 100, max_positives: int | None = 1500, seed: int = 0
+) -> list[Task]:
     """Every task found in ``folders``: a DeepSEA task where ``deepsea.data.valid.txt`` is,
     one DeepBind task per ``*_AC.seq.gz`` with its ``*_B.seq.gz``."""
     tasks = []
@@ -285,9 +292,17 @@ class BiGRUClassifier(nnx.Module):
     ``[B, num_tasks]``.
     """
 
-    def __init__(self, num_tasks: int, *, hidden_size: int = 128, num_layers: int = 2,
-                 embedding_dim: int = 2, trunk_size: int = 128, dropout: float = 0.05,
-                 rngs: nnx.Rngs):  # fmt: skip
+    def __init__(
+        self,
+        num_tasks: int,
+        *,
+        hidden_size: int = 128,
+        num_layers: int = 2,
+        embedding_dim: int = 2,
+        trunk_size: int = 128,
+        dropout: float = 0.05,
+        rngs: nnx.Rngs,
+    ):
         if num_tasks < 1 or hidden_size < 1 or num_layers < 1 or trunk_size < 0:
             raise ValueError("num_tasks, hidden_size, num_layers must be >= 1, trunk_size >= 0.")
         if not 0 <= dropout < 1:
@@ -301,7 +316,11 @@ class BiGRUClassifier(nnx.Module):
             return nnx.List([nnx.Linear(d if inp else H, 3 * H, rngs=rngs) for d in sizes])
 
         self.fwd_in, self.fwd_rec, self.bwd_in, self.bwd_rec = (
-            linears(True), linears(False), linears(True), linears(False))  # fmt: skip
+            linears(True),
+            linears(False),
+            linears(True),
+            linears(False),
+        )
         self.trunk = nnx.data(nnx.Linear(2 * H, trunk_size, rngs=rngs) if trunk_size else None)
         self.head = nnx.Linear(trunk_size or 2 * H, num_tasks, rngs=rngs)
         self.dropout = nnx.Dropout(dropout, rngs=rngs)
@@ -324,8 +343,9 @@ class BiGRUClassifier(nnx.Module):
         seq = self.embed(x)
         for layer in range(self.num_layers):
             f = self._scan(seq, self.fwd_in[layer], self.fwd_rec[layer])
-            b_rev = self._scan(jnp.take_along_axis(seq, rev, axis=1), self.bwd_in[layer],
-                               self.bwd_rec[layer])  # fmt: skip
+            b_rev = self._scan(
+                jnp.take_along_axis(seq, rev, axis=1), self.bwd_in[layer], self.bwd_rec[layer]
+            )
             seq = self.dropout(jnp.concatenate([f, jnp.take_along_axis(b_rev, rev, 1)], -1))
         rows, last = jnp.arange(B), lengths - 1
         u = self.dropout(jnp.concatenate([f[rows, last], b_rev[rows, last]], axis=-1))
@@ -342,8 +362,7 @@ def _stack(tasks: Sequence[Task], split: str, width: int):
     """Padded ``x [N, width]``, ``lengths [N]``, labels ``y [N, T]`` and mask ``m [N, T]``."""
     xs, ys, ms, lengths = [], [], [], []
     for j, task in enumerate(tasks):
-        for s, label in zip(getattr(task, f"{split}_x"), getattr(task, f"{split}_y"),
-                            strict=True):  # fmt: skip
+        for s, label in zip(getattr(task, f"{split}_x"), getattr(task, f"{split}_y"), strict=True):
             row = np.zeros(width, np.int32)
             row[: len(s)] = s
             xs.append(row)
@@ -414,8 +433,14 @@ def fit_multitask_rnn(
     width = max(len(s) for t in tasks for s in (*t.train_x, *t.valid_x, *t.test_x))
     x, n, y, m = _stack(tasks, "train", width)
     vx, vn, vy, vm = _stack(tasks, "valid", width)
-    model = BiGRUClassifier(len(tasks), hidden_size=hidden_size, num_layers=num_layers,
-                            trunk_size=trunk_size, dropout=dropout, rngs=nnx.Rngs(seed))  # fmt: skip
+    model = BiGRUClassifier(
+        len(tasks),
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        trunk_size=trunk_size,
+        dropout=dropout,
+        rngs=nnx.Rngs(seed),
+    )
     optimizer = nnx.Optimizer(model, optax.adam(learning_rate), wrt=nnx.Param)
     history = {"train_loss": [], "valid_loss": [], "best_epoch": 0}
     best, best_state, waited, start = math.inf, nnx.state(model), 0, time.perf_counter()
@@ -436,8 +461,10 @@ def fit_multitask_rnn(
         history["train_loss"].append(total / math.ceil(len(x) / batch_size))
         history["valid_loss"].append(vloss)
         if log is not None:
-            log(f"  BiGRU epoch {epoch + 1}: train {history['train_loss'][-1]:.4f} "
-                f"valid {vloss:.4f}")  # fmt: skip
+            log(
+                f"  BiGRU epoch {epoch + 1}: train {history['train_loss'][-1]:.4f} "
+                f"valid {vloss:.4f}"
+            )
         if vloss < best:
             best, waited, history["best_epoch"] = vloss, 0, epoch + 1
             best_state = jax.tree.map(lambda a: a, nnx.state(model))
@@ -501,8 +528,10 @@ def _padded_batches(seqs: Sequence[np.ndarray], width: int, batch_size: int, ord
 
 def lsgm_log_probs(model, seqs: Sequence[np.ndarray], width: int, batch_size: int) -> np.ndarray:
     """``[N]`` exact ``log p(x_n)`` under an HMM or LSGM, in fixed-shape batches."""
-    out = [np.asarray(_lsgm_log_probs(model, jnp.asarray(x), jnp.asarray(n)))[valid]
-           for x, n, _, valid in _padded_batches(seqs, width, batch_size)]  # fmt: skip
+    out = [
+        np.asarray(_lsgm_log_probs(model, jnp.asarray(x), jnp.asarray(n)))[valid]
+        for x, n, _, valid in _padded_batches(seqs, width, batch_size)
+    ]
     return np.concatenate(out)
 
 
@@ -523,17 +552,31 @@ def _class_lsgm(num_states: int, hidden_size: int, seed: int) -> LSGM:
     definition differs from an identical model's and every jitted step would recompile; merging
     the fresh parameters into a cached definition lets all tasks and classes share one compile.
     """
-    model = LSGM(num_states, Categorical(num_states, 4, rngs=nnx.Rngs(seed)), rnn="gru",
-                 hidden_size=hidden_size, embedding_dim=8, rngs=nnx.Rngs(seed + 1))  # fmt: skip
+    model = LSGM(
+        num_states,
+        Categorical(num_states, 4, rngs=nnx.Rngs(seed)),
+        rnn="gru",
+        hidden_size=hidden_size,
+        embedding_dim=8,
+        rngs=nnx.Rngs(seed + 1),
+    )
     key = (num_states, hidden_size)
     if key not in _TEMPLATES:
         _TEMPLATES[key] = nnx.graphdef(model)
     return nnx.merge(_TEMPLATES[key], nnx.state(model))
 
 
-def fit_lsgm_classifier(task: Task, *, num_states: int = 4, hidden_size: int = 16,
-                        epochs: int = 5, batch_size: int = 64, learning_rate: float = 1e-2,
-                        width: int | None = None, seed: int = 0):  # fmt: skip
+def fit_lsgm_classifier(
+    task: Task,
+    *,
+    num_states: int = 4,
+    hidden_size: int = 16,
+    epochs: int = 5,
+    batch_size: int = 64,
+    learning_rate: float = 1e-2,
+    width: int | None = None,
+    seed: int = 0,
+):
     """Class-conditional LSGMs (one GRU layer, ``num_states`` categorical states), one per
     class, each trained by Adam on the exact NLL per base of that class's training sequences
     (shuffled fixed-shape minibatches; the epoch with the lowest validation NLL of that class
@@ -546,8 +589,10 @@ def fit_lsgm_classifier(task: Task, *, num_states: int = 4, hidden_size: int = 1
         xs = [s for s, y in zip(task.train_x, task.train_y, strict=True) if y == label]
         vs = [s for s, y in zip(task.valid_x, task.valid_y, strict=True) if y == label]
         if not xs or not vs:
-            raise ValueError(f"task {task.name}: no training or validation sequences of "
-                             f"class {label}; the LSGM classifier needs both classes.")  # fmt: skip
+            raise ValueError(
+                f"task {task.name}: no training or validation sequences of "
+                f"class {label}; the LSGM classifier needs both classes."
+            )
         model = _class_lsgm(num_states, hidden_size, seed)
         optimizer = nnx.Optimizer(model, _adam(learning_rate), wrt=nnx.Param)
         best, best_state = math.inf, nnx.state(model)
@@ -561,8 +606,11 @@ def fit_lsgm_classifier(task: Task, *, num_states: int = 4, hidden_size: int = 1
         nnx.update(model, best_state)
         models[label] = model
     prior = np.log(task.train_y.mean()) - np.log(1 - task.train_y.mean())
-    ratio = (lsgm_log_probs(models[1], task.test_x, width, batch_size)
-             - lsgm_log_probs(models[0], task.test_x, width, batch_size) + prior)  # fmt: skip
+    ratio = (
+        lsgm_log_probs(models[1], task.test_x, width, batch_size)
+        - lsgm_log_probs(models[0], task.test_x, width, batch_size)
+        + prior
+    )
     return models, (ratio > 0).astype(np.int8), time.perf_counter() - start
 
 
@@ -588,21 +636,32 @@ def run_chromatin(
     for j, task in enumerate(tasks):
         start = time.perf_counter()
         _, lr_pred = fit_kmer_baseline(task, C=C)
-        row = {"task": task.name, "train": len(task.train_x), "test": len(task.test_x),
-               "train_positive_share": float(task.train_y.mean()),
-               "f1_rnn": f1_score(task.test_y, rnn_pred[j]),
-               "f1_kmer_lr": f1_score(task.test_y, lr_pred),
-               "kmer_lr_seconds": time.perf_counter() - start}  # fmt: skip
+        row = {
+            "task": task.name,
+            "train": len(task.train_x),
+            "test": len(task.test_x),
+            "train_positive_share": float(task.train_y.mean()),
+            "f1_rnn": f1_score(task.test_y, rnn_pred[j]),
+            "f1_kmer_lr": f1_score(task.test_y, lr_pred),
+            "kmer_lr_seconds": time.perf_counter() - start,
+        }
         if with_lsgm:
-            _, lsgm_pred, seconds = fit_lsgm_classifier(task, seed=seed, width=width,
-                                                        **(lsgm_kwargs or {}))  # fmt: skip
+            _, lsgm_pred, seconds = fit_lsgm_classifier(
+                task, seed=seed, width=width, **(lsgm_kwargs or {})
+            )
             row["f1_lsgm"], row["lsgm_seconds"] = f1_score(task.test_y, lsgm_pred), seconds
         rows.append(row)
         if log is not None:
-            log(f"  {task.name}: F1 RNN {row['f1_rnn']:.3f}  k-mer LR {row['f1_kmer_lr']:.3f}"
-                + (f"  LSGM {row['f1_lsgm']:.3f}" if with_lsgm else ""))  # fmt: skip
+            log(
+                f"  {task.name}: F1 RNN {row['f1_rnn']:.3f}  k-mer LR {row['f1_kmer_lr']:.3f}"
+                + (f"  LSGM {row['f1_lsgm']:.3f}" if with_lsgm else "")
+            )
     eligible = [r for r in rows if r["train_positive_share"] >= 0.01]
     wins = sum(r["f1_rnn"] > r["f1_kmer_lr"] for r in eligible)
-    return {"tasks": rows, "rnn": {"n_parameters": model.n_parameters(), **history},
-            "rnn_wins": wins, "eligible_tasks": len(eligible),
-            "rnn_win_share": wins / len(eligible) if eligible else float("nan")}  # fmt: skip
+    return {
+        "tasks": rows,
+        "rnn": {"n_parameters": model.n_parameters(), **history},
+        "rnn_wins": wins,
+        "eligible_tasks": len(eligible),
+        "rnn_win_share": wins / len(eligible) if eligible else float("nan"),
+    }

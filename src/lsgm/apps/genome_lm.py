@@ -229,8 +229,9 @@ def _adam(learning_rate: float, clip_norm: float) -> optax.GradientTransformatio
     closures, hence a new static part of the optimizer's graph and a recompiled step."""
     key = (float(learning_rate), float(clip_norm))
     if key not in _OPTIMIZERS:
-        _OPTIMIZERS[key] = optax.chain(optax.clip_by_global_norm(clip_norm),
-                                       optax.adam(learning_rate))  # fmt: skip
+        _OPTIMIZERS[key] = optax.chain(
+            optax.clip_by_global_norm(clip_norm), optax.adam(learning_rate)
+        )
     return _OPTIMIZERS[key]
 
 
@@ -283,8 +284,9 @@ def fit_char_rnn(
     for epoch in range(epochs):
         carry, total = model.zero_carry(batch_size), jnp.zeros(())
         for s in range(steps):
-            chunk = jnp.asarray(streams[:, s * seq_length : s * seq_length + seq_length + 1],
-                                dtype=jnp.int32)  # fmt: skip
+            chunk = jnp.asarray(
+                streams[:, s * seq_length : s * seq_length + seq_length + 1], dtype=jnp.int32
+            )
             loss, carry = _rnn_train_step(model, optimizer, chunk, carry)
             total = total + loss
             if log is not None and (s + 1) % 500 == 0:
@@ -296,14 +298,19 @@ def fit_char_rnn(
 # ------------------------------------------------------------------ HMM and LSGM on windows
 def make_hmm(num_states: int, *, seed: int = 0) -> HMM:
     """A random ``K``-state HMM over the 4 bases."""
-    return HMM(num_states, Categorical(num_states, 4, rngs=nnx.Rngs(seed)),
-               rngs=nnx.Rngs(seed + 1))  # fmt: skip
+    return HMM(num_states, Categorical(num_states, 4, rngs=nnx.Rngs(seed)), rngs=nnx.Rngs(seed + 1))
 
 
 def make_lsgm(num_states: int, *, hidden_size: int = 32, seed: int = 0) -> LSGM:
     """A ``K``-state LSGM over the 4 bases (one GRU layer, shared emission network)."""
-    return LSGM(num_states, Categorical(num_states, 4, rngs=nnx.Rngs(seed)), rnn="gru",
-                hidden_size=hidden_size, embedding_dim=8, rngs=nnx.Rngs(seed + 1))  # fmt: skip
+    return LSGM(
+        num_states,
+        Categorical(num_states, 4, rngs=nnx.Rngs(seed)),
+        rnn="gru",
+        hidden_size=hidden_size,
+        embedding_dim=8,
+        rngs=nnx.Rngs(seed + 1),
+    )
 
 
 @nnx.jit
@@ -365,8 +372,12 @@ def fit_windows(
             if log is not None and count % 200 == 0:
                 log(f"  {type(model).__name__} epoch {epoch + 1} step {count} nll {loss:.4f}")
         history.append(total / count)
-    return {"train_nll": history, "steps": steps, "windows": int(len(chosen)),
-            "seconds": time.perf_counter() - start}  # fmt: skip
+    return {
+        "train_nll": history,
+        "steps": steps,
+        "windows": int(len(chosen)),
+        "seconds": time.perf_counter() - start,
+    }
 
 
 # ------------------------------------------------------------------ evaluation
@@ -416,8 +427,7 @@ def evaluate(model, codes: np.ndarray, *, eval_length: int = 10_000, group: int 
             total += float(np.sum(model.score_samples(x, np.maximum(lengths, 1))[real]))
             bases += int(lengths.sum())
     nll = -total / bases
-    return {"perplexity": math.exp(nll), "nll_per_base": nll, "bases": bases,
-            "windows": len(spans)}  # fmt: skip
+    return {"perplexity": math.exp(nll), "nll_per_base": nll, "bases": bases, "windows": len(spans)}
 
 
 # ------------------------------------------------------------------ one genome, all models
@@ -454,12 +464,24 @@ def run_genome(
     results = {}
     for i, cell in enumerate(cells):
         model = CharRNN(cell, hidden_size, num_layers, rngs=nnx.Rngs(seed + i))
-        history = fit_char_rnn(model, train, seq_length=seq_length, batch_size=batch_size,
-                               epochs=epochs, learning_rate=learning_rate, log=log)  # fmt: skip
+        history = fit_char_rnn(
+            model,
+            train,
+            seq_length=seq_length,
+            batch_size=batch_size,
+            epochs=epochs,
+            learning_rate=learning_rate,
+            log=log,
+        )
         name = f"{cell.upper()} {num_layers}x{hidden_size}"
-        results[name] = {"kind": "rnn", "n_parameters": model.n_parameters(),
-                         "fit_seconds": history["seconds"], "train_nll": history["train_nll"],
-                         "steps": history["steps"], **evaluate(model, test, eval_length=eval_length)}  # fmt: skip
+        results[name] = {
+            "kind": "rnn",
+            "n_parameters": model.n_parameters(),
+            "fit_seconds": history["seconds"],
+            "train_nll": history["train_nll"],
+            "steps": history["steps"],
+            **evaluate(model, test, eval_length=eval_length),
+        }
         if log is not None:
             log(f"  {name}: perplexity {results[name]['perplexity']:.4f}")
     if generative:
@@ -467,17 +489,31 @@ def run_genome(
         if with_hmm:
             models.insert(0, ("hmm", make_hmm(num_states, seed=seed)))
         for kind, model in models:
-            history = fit_windows(model, train, window=window, batch_size=batch_size,
-                                  epochs=window_epochs, max_windows=max_windows, seed=seed,
-                                  log=log)  # fmt: skip
+            history = fit_windows(
+                model,
+                train,
+                window=window,
+                batch_size=batch_size,
+                epochs=window_epochs,
+                max_windows=max_windows,
+                seed=seed,
+                log=log,
+            )
             name = (
                 f"HMM K={num_states}" if kind == "hmm" else f"LSGM K={num_states} GRU {lsgm_hidden}"
             )
-            results[name] = {"kind": kind, "n_parameters": int(model.n_parameters()),
-                             "fit_seconds": history["seconds"], "train_nll": history["train_nll"],
-                             "steps": history["steps"], "train_windows": history["windows"],
-                             **evaluate(model, test, eval_length=eval_length)}  # fmt: skip
+            results[name] = {
+                "kind": kind,
+                "n_parameters": int(model.n_parameters()),
+                "fit_seconds": history["seconds"],
+                "train_nll": history["train_nll"],
+                "steps": history["steps"],
+                "train_windows": history["windows"],
+                **evaluate(model, test, eval_length=eval_length),
+            }
             if log is not None:
                 log(f"  {name}: perplexity {results[name]['perplexity']:.4f}")
-    return {"bases": {"total": int(len(codes)), "train": int(len(train)), "test": int(len(test))},
-            "models": results}  # fmt: skip
+    return {
+        "bases": {"total": int(len(codes)), "train": int(len(train)), "test": int(len(test))},
+        "models": results,
+    }

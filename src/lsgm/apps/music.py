@@ -56,13 +56,22 @@ def per_frame_log_likelihood(model, rolls: list[np.ndarray]) -> float:
 
 def fit_music_hmm(train, *, num_states: int, max_iter: int, seed: int = 0, progress_bar=False):
     """A Bernoulli HMM by EM with a Beta(1.1, 1.1) prior (keeps unseen notes finite)."""
-    model = HMM(num_states, Bernoulli(num_states, train[0].shape[1], rngs=nnx.Rngs(seed)),
-                rngs=nnx.Rngs(seed + 1))  # fmt: skip
+    model = HMM(
+        num_states,
+        Bernoulli(num_states, train[0].shape[1], rngs=nnx.Rngs(seed)),
+        rngs=nnx.Rngs(seed + 1),
+    )
     prior = HMMPrior(1.0, 1.0, BetaPrior(1.1, 1.1))
     model, history = fit_em(
-        model, train, max_iter=max_iter, tol=1e-3, priors=prior, init=True, seed=seed,
+        model,
+        train,
+        max_iter=max_iter,
+        tol=1e-3,
+        priors=prior,
+        init=True,
+        seed=seed,
         progress_bar=progress_bar,
-    )  # fmt: skip
+    )
     return model, history
 
 
@@ -77,8 +86,14 @@ def music_lsgm(
     ``start``: a fitted :class:`~lsgm.HMM` (the LSGM starts exactly at it) or a number of
     states ``K`` (random start: static emission logits ~ N(0, 0.5²), network outputs near 0).
     """
-    kwargs = dict(rnn="gru", hidden_size=hidden_size, dense_layers=1, embedding_dim=16,
-                  dropout=dropout, rngs=nnx.Rngs(seed))  # fmt: skip
+    kwargs = dict(
+        rnn="gru",
+        hidden_size=hidden_size,
+        dense_layers=1,
+        embedding_dim=16,
+        dropout=dropout,
+        rngs=nnx.Rngs(seed),
+    )
     if isinstance(start, HMM):
         return LSGM.from_hmm(start, **kwargs)
     return LSGM(int(start), Bernoulli(int(start), dim, rngs=nnx.Rngs(seed + 7)), **kwargs)
@@ -86,9 +101,17 @@ def music_lsgm(
 
 def music_rnn(hidden_size: int, dim: int = 88, *, dropout: float = 0.5, seed: int = 0) -> LSGM:
     """The RNN baseline: a GRU (+ dense layer) with independent Bernoulli outputs (one state)."""
-    return LSGM(1, Bernoulli(1, dim, rngs=nnx.Rngs(seed)), rnn="gru", hidden_size=hidden_size,
-                dense_layers=1, conditioning="emissions", embedding_dim=4, dropout=dropout,
-                rngs=nnx.Rngs(seed + 1))  # fmt: skip
+    return LSGM(
+        1,
+        Bernoulli(1, dim, rngs=nnx.Rngs(seed)),
+        rnn="gru",
+        hidden_size=hidden_size,
+        dense_layers=1,
+        conditioning="emissions",
+        embedding_dim=4,
+        dropout=dropout,
+        rngs=nnx.Rngs(seed + 1),
+    )
 
 
 def _kernels(params):
@@ -100,10 +123,21 @@ def _kernels(params):
 
 
 def fit_music_network(
-    model: LSGM, train, valid, *, epochs: int, entropy_epochs: int = 10, patience: int = 3,
-    batch_size: int | None = 32, learning_rate: float = 1e-3, weight_decay: float = 0.0,
-    seed: int = 0, progress_bar: bool = False, checkpoint_dir=None, resume: bool = False,
-):  # fmt: skip
+    model: LSGM,
+    train,
+    valid,
+    *,
+    epochs: int,
+    entropy_epochs: int = 10,
+    patience: int = 3,
+    batch_size: int | None = 32,
+    learning_rate: float = 1e-3,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+    progress_bar: bool = False,
+    checkpoint_dir=None,
+    resume: bool = False,
+):
     """Adam with clipping; entropy regulariser for ``entropy_epochs``, then early stopping.
 
     ``weight_decay > 0``: AdamW (decoupled decay ``theta -= lr * weight_decay * theta`` each
@@ -115,17 +149,28 @@ def fit_music_network(
         else optax.adam(learning_rate)
     )
     return fit_gradient(
-        model, train, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
-        validation=valid, patience=patience, clip_norm=1.0, entropy_epochs=entropy_epochs,
-        seed=seed, progress_bar=progress_bar, checkpoint_dir=checkpoint_dir, resume=resume,
-    )  # fmt: skip
+        model,
+        train,
+        optimizer=optimizer,
+        epochs=epochs,
+        batch_size=batch_size,
+        validation=valid,
+        patience=patience,
+        clip_norm=1.0,
+        entropy_epochs=entropy_epochs,
+        seed=seed,
+        progress_bar=progress_bar,
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
+    )
 
 
 def fit_music_lsgm(train, valid, *, hmm: HMM, hidden_size: int, epochs: int, **kwargs):
     """:func:`music_lsgm` from ``hmm`` trained by :func:`fit_music_network` (``kwargs``;
     ``dropout`` and ``seed`` also set the model's)."""
-    model = music_lsgm(hmm, hidden_size, dropout=kwargs.pop("dropout", 0.5),
-                       seed=kwargs.get("seed", 0))  # fmt: skip
+    model = music_lsgm(
+        hmm, hidden_size, dropout=kwargs.pop("dropout", 0.5), seed=kwargs.get("seed", 0)
+    )
     return fit_music_network(model, train, valid, epochs=epochs, **kwargs)
 
 
@@ -168,14 +213,25 @@ def run_music(
     train, valid, test = data["train"], data["valid"], data["test"]
     K, hidden = PAPER_SIZES.get(name, PAPER_SIZES["nottingham"])
     K, hidden = num_states or K, hidden_size or hidden
-    fit = {"epochs": epochs, "entropy_epochs": 10, "batch_size": 32,
-           "learning_rate": learning_rate, "patience": patience,
-           "weight_decay": weight_decay}  # fmt: skip
+    fit = {
+        "epochs": epochs,
+        "entropy_epochs": 10,
+        "batch_size": 32,
+        "learning_rate": learning_rate,
+        "patience": patience,
+        "weight_decay": weight_decay,
+    }
     if quick:
         train, valid, test = train[:12], valid[:6], test[:6]
         K, hidden = 4, 16
-        fit = {"epochs": 3, "entropy_epochs": 0, "batch_size": None, "learning_rate": 1e-2,
-               "patience": patience, "weight_decay": weight_decay}  # fmt: skip
+        fit = {
+            "epochs": 3,
+            "entropy_epochs": 0,
+            "batch_size": None,
+            "learning_rate": 1e-2,
+            "patience": patience,
+            "weight_decay": weight_decay,
+        }
     ckpt = None if checkpoint_dir is None else Path(checkpoint_dir)
     if resume and (ckpt is None or not ckpt.is_dir()):
         raise ValueError(
@@ -190,8 +246,13 @@ def run_music(
     for kind in kinds:
         start = time.perf_counter()
         if kind == "HMM":
-            hmm, history = fit_music_hmm(train, num_states=K, max_iter=10 if quick else 100,
-                                         seed=seed, progress_bar=progress_bar)  # fmt: skip
+            hmm, history = fit_music_hmm(
+                train,
+                num_states=K,
+                max_iter=10 if quick else 100,
+                seed=seed,
+                progress_bar=progress_bar,
+            )
             model, n_epochs = hmm, history.n_iter
         else:
             dim, origin = train[0].shape[1], (hmm if init == "hmm" else K)
@@ -203,10 +264,15 @@ def run_music(
             # models the interrupted run had not started yet start afresh
             started = ckpt is not None and (ckpt / kind / CHECKPOINT_FILE).is_file()
             model, history = fit_music_network(
-                model, train, valid, seed=seed, progress_bar=progress_bar,
+                model,
+                train,
+                valid,
+                seed=seed,
+                progress_bar=progress_bar,
                 resume=resume and started,
-                checkpoint_dir=None if ckpt is None else ckpt / kind, **fit,
-            )  # fmt: skip
+                checkpoint_dir=None if ckpt is None else ckpt / kind,
+                **fit,
+            )
             n_epochs = history.epochs
         if kind not in models:
             continue
@@ -228,7 +294,7 @@ def run_music(
             "test": len(test),
             "states": K,
             "hidden": hidden,
-        },  # fmt: skip
+        },
         "test": test,
     }
 
@@ -247,8 +313,9 @@ def run_jsb(*, quick: bool, seed: int = 0, progress_bar: bool = False) -> dict:
     K, hidden, epochs, iters, batch = (4, 16, 3, 10, None) if quick else (8, 64, 15, 60, 16)
     results = {}
     start = time.perf_counter()
-    hmm, hmm_history = fit_music_hmm(train, num_states=K, max_iter=iters, seed=seed,
-                                     progress_bar=progress_bar)  # fmt: skip
+    hmm, hmm_history = fit_music_hmm(
+        train, num_states=K, max_iter=iters, seed=seed, progress_bar=progress_bar
+    )
     results["HMM"] = {
         "test_ll_per_frame": per_frame_log_likelihood(hmm, test),
         "n_parameters": hmm.n_parameters(),
@@ -256,9 +323,18 @@ def run_jsb(*, quick: bool, seed: int = 0, progress_bar: bool = False) -> dict:
     }
     start = time.perf_counter()
     lsgm, lsgm_history = fit_music_lsgm(
-        train, valid, hmm=hmm, hidden_size=hidden, epochs=epochs, batch_size=batch, seed=seed,
-        progress_bar=progress_bar, dropout=0.0, entropy_epochs=0, learning_rate=3e-3,
-    )  # fmt: skip
+        train,
+        valid,
+        hmm=hmm,
+        hidden_size=hidden,
+        epochs=epochs,
+        batch_size=batch,
+        seed=seed,
+        progress_bar=progress_bar,
+        dropout=0.0,
+        entropy_epochs=0,
+        learning_rate=3e-3,
+    )
     results["LSGM"] = {
         "test_ll_per_frame": per_frame_log_likelihood(lsgm, test),
         "n_parameters": lsgm.n_parameters(),

@@ -391,9 +391,15 @@ def paired_difference(a: Score, b: Score) -> tuple[float, float]:
 
 
 def fit_gaussian_hmm(
-    train: Array, num_states: int, covariance: str, *, seed: int = 0, max_iter: int = 200,
-    tol: float = 1e-2, restarts: int = 1,
-) -> tuple[HMM, dict]:  # fmt: skip
+    train: Array,
+    num_states: int,
+    covariance: str,
+    *,
+    seed: int = 0,
+    max_iter: int = 200,
+    tol: float = 1e-2,
+    restarts: int = 1,
+) -> tuple[HMM, dict]:
     """A Gaussian HMM by Baum–Welch from k-means means and the global covariance.
 
     ``train [N, T, D]``. With ``restarts = R`` EM runs from ``R`` initialisations (k-means and
@@ -439,9 +445,10 @@ def diagonal_hmm(hmm: HMM) -> HMM:
     variances = np.diagonal(cov, axis1=-2, axis2=-1) if cov.ndim == 3 else cov
     emission = Gaussian.from_params(np.asarray(hmm.emission.means()), variances, "diag")
     return HMM.from_probs(
-        np.asarray(hmm.initial_probs(), np.float64), np.asarray(hmm.transition_probs(), np.float64),
+        np.asarray(hmm.initial_probs(), np.float64),
+        np.asarray(hmm.transition_probs(), np.float64),
         emission,
-    )  # fmt: skip
+    )
 
 
 #: Models and optimisers reused across fits of the same configuration: JAX caches a compiled
@@ -461,20 +468,39 @@ def _optimizer(learning_rate: float) -> optax.GradientTransformation:
     return _OPTIMIZERS[key]
 
 
-def lsgm_from_hmm(hmm: HMM, *, hidden_size: int, emission_hidden: int, order: int = 1,
-                  seed: int = 0, emission_network: str = "per_state",
-                  embedding_dim: int = 2) -> LSGM:  # fmt: skip
+def lsgm_from_hmm(
+    hmm: HMM,
+    *,
+    hidden_size: int,
+    emission_hidden: int,
+    order: int = 1,
+    seed: int = 0,
+    emission_network: str = "per_state",
+    embedding_dim: int = 2,
+) -> LSGM:
     """A first- or zeroth-order full LSGM with per-state emission networks (Fig. 1a) and a
     GRU of ``hidden_size`` units that equals ``hmm`` (diagonal Gaussians) at the start: its
     network outputs are zero (:meth:`LSGM.from_hmm`). Returned as the cached model object of
     this configuration, with fresh parameters (see :data:`_TEMPLATES`)."""
     fresh = LSGM.from_hmm(
-        hmm, hidden_size=hidden_size, emission_network=emission_network,
-        emission_hidden=emission_hidden, embedding_dim=embedding_dim, order=order,
-        conditioning="full", rngs=nnx.Rngs(seed),
-    )  # fmt: skip
-    key = (hmm.num_states, hmm.emission.dim, int(hidden_size), int(emission_hidden), int(order),
-           emission_network, int(embedding_dim))  # fmt: skip
+        hmm,
+        hidden_size=hidden_size,
+        emission_network=emission_network,
+        emission_hidden=emission_hidden,
+        embedding_dim=embedding_dim,
+        order=order,
+        conditioning="full",
+        rngs=nnx.Rngs(seed),
+    )
+    key = (
+        hmm.num_states,
+        hmm.emission.dim,
+        int(hidden_size),
+        int(emission_hidden),
+        int(order),
+        emission_network,
+        int(embedding_dim),
+    )
     template = _TEMPLATES.setdefault(key, fresh)
     if template is not fresh:
         nnx.update(template, nnx.state(fresh))
@@ -482,11 +508,22 @@ def lsgm_from_hmm(hmm: HMM, *, hidden_size: int, emission_hidden: int, order: in
 
 
 def fit_lsgm_from_hmm(
-    hmm: HMM, train: Array, valid: Array | None, *, hidden_size: int, emission_hidden: int,
-    order: int = 1, epochs: int = 100, batch_size: int | None = None,
-    learning_rate: float = 1e-2, patience: int = 10, seed: int = 0, progress_bar: bool = False,
-    emission_network: str = "per_state", embedding_dim: int = 2,
-):  # fmt: skip
+    hmm: HMM,
+    train: Array,
+    valid: Array | None,
+    *,
+    hidden_size: int,
+    emission_hidden: int,
+    order: int = 1,
+    epochs: int = 100,
+    batch_size: int | None = None,
+    learning_rate: float = 1e-2,
+    patience: int = 10,
+    seed: int = 0,
+    progress_bar: bool = False,
+    emission_network: str = "per_state",
+    embedding_dim: int = 2,
+):
     """The LSGM of :func:`lsgm_from_hmm` trained by Adam (gradients clipped to global norm
     :data:`CLIP_NORM`) on the exact likelihood of ``train [N, T, D]``, early-stopped on
     ``valid`` (keeping the best epoch; ``valid=None``: all ``epochs``, the last kept).
@@ -494,16 +531,28 @@ def fit_lsgm_from_hmm(
 
     Returns ``(model, info)``; ``model`` is an independent copy.
     """
-    model = lsgm_from_hmm(hmm, hidden_size=hidden_size, emission_hidden=emission_hidden,
-                          order=order, seed=seed, emission_network=emission_network,
-                          embedding_dim=embedding_dim)  # fmt: skip
+    model = lsgm_from_hmm(
+        hmm,
+        hidden_size=hidden_size,
+        emission_hidden=emission_hidden,
+        order=order,
+        seed=seed,
+        emission_network=emission_network,
+        embedding_dim=embedding_dim,
+    )
     start = time.perf_counter()
     model, history = fit_gradient(
-        model, list(train), optimizer=_optimizer(learning_rate), epochs=epochs,
-        batch_size=batch_size, validation=None if valid is None else list(valid),
-        patience=None if valid is None else patience, buckets=None, seed=seed,
+        model,
+        list(train),
+        optimizer=_optimizer(learning_rate),
+        epochs=epochs,
+        batch_size=batch_size,
+        validation=None if valid is None else list(valid),
+        patience=None if valid is None else patience,
+        buckets=None,
+        seed=seed,
         progress_bar=progress_bar,
-    )  # fmt: skip
+    )
     info = {
         "epochs": history.epochs,
         "best_epoch": history.best_epoch,
@@ -542,9 +591,16 @@ class LambdaSettings:
 
 #: ``--quick``: λ ∈ {0, 1}, 300 / 100 / 300 sequences, full-batch training (one compile).
 QUICK_LAMBDA = LambdaSettings(
-    lambdas=(0.0, 1.0), train=300, valid=100, test=300, epochs=80, batch_size=None,
-    learning_rate=1e-2, patience=8, em_iterations=100,
-)  # fmt: skip
+    lambdas=(0.0, 1.0),
+    train=300,
+    valid=100,
+    test=300,
+    epochs=80,
+    batch_size=None,
+    learning_rate=1e-2,
+    patience=8,
+    em_iterations=100,
+)
 
 
 def lambda_datasets(lam: float, settings: LambdaSettings, seed: int = 0):
@@ -553,15 +609,19 @@ def lambda_datasets(lam: float, settings: LambdaSettings, seed: int = 0):
     common = {"length": settings.length, "system_seed": seed, "scales": settings.scales}
     train = generate_lambda_data(settings.train, lam, seed=10 * seed + 1, **common)
     valid = generate_lambda_data(settings.valid, lam, seed=10 * seed + 2, **common)
-    test = generate_lambda_data(settings.test, lam, seed=10 * seed + 3, return_params=True,
-                                **common)  # fmt: skip
+    test = generate_lambda_data(
+        settings.test, lam, seed=10 * seed + 3, return_params=True, **common
+    )
     return train, valid, test
 
 
 def run_lambda_sweep(
-    settings: LambdaSettings = LambdaSettings(), *, seed: int = 0, progress_bar: bool = False,
+    settings: LambdaSettings = LambdaSettings(),
+    *,
+    seed: int = 0,
+    progress_bar: bool = False,
     log=None,
-) -> dict:  # fmt: skip
+) -> dict:
     """Table 1: for each λ a 3-state full-covariance HMM (k-means + global covariance, EM)
     against a 3-state first-order full LSGM with per-state emission networks started at that
     HMM's diagonal; test log-likelihood per sample, with the generator's own (oracle) value.
@@ -578,28 +638,42 @@ def run_lambda_sweep(
             train.x, NUM_REGIMES, "full", seed=seed, max_iter=settings.em_iterations
         )
         lsgm, lsgm_info = fit_lsgm_from_hmm(
-            diagonal_hmm(hmm), train.x, valid.x, hidden_size=settings.hidden_size,
-            emission_hidden=settings.emission_hidden, epochs=settings.epochs,
-            batch_size=settings.batch_size, learning_rate=settings.learning_rate,
-            patience=settings.patience, seed=seed, progress_bar=progress_bar,
-        )  # fmt: skip
+            diagonal_hmm(hmm),
+            train.x,
+            valid.x,
+            hidden_size=settings.hidden_size,
+            emission_hidden=settings.emission_hidden,
+            epochs=settings.epochs,
+            batch_size=settings.batch_size,
+            learning_rate=settings.learning_rate,
+            patience=settings.patience,
+            seed=seed,
+            progress_bar=progress_bar,
+        )
         s_hmm, s_lsgm = model_score(hmm, test.x), model_score(lsgm, test.x)
         oracle = per_sample_score(
             generator_log_likelihood(test), np.full(settings.test, settings.length)
         )
         diff, diff_se = paired_difference(s_lsgm, s_hmm)
         paper = PAPER_TABLE1.get(float(lam))
-        rows.append({
-            "lambda": float(lam),
-            "hmm": s_hmm.mean, "hmm_se": s_hmm.se,
-            "lsgm": s_lsgm.mean, "lsgm_se": s_lsgm.se,
-            "difference": diff, "difference_se": diff_se,
-            "oracle": oracle.mean,
-            "paper_hmm": None if paper is None else paper[0],
-            "paper_lsgm": None if paper is None else paper[1],
-            "hmm_fit": hmm_info,
-            "lsgm_fit": {k: v for k, v in lsgm_info.items() if k not in ("train_nll", "valid_nll")},
-        })  # fmt: skip
+        rows.append(
+            {
+                "lambda": float(lam),
+                "hmm": s_hmm.mean,
+                "hmm_se": s_hmm.se,
+                "lsgm": s_lsgm.mean,
+                "lsgm_se": s_lsgm.se,
+                "difference": diff,
+                "difference_se": diff_se,
+                "oracle": oracle.mean,
+                "paper_hmm": None if paper is None else paper[0],
+                "paper_lsgm": None if paper is None else paper[1],
+                "hmm_fit": hmm_info,
+                "lsgm_fit": {
+                    k: v for k, v in lsgm_info.items() if k not in ("train_nll", "valid_nll")
+                },
+            }
+        )
         histories[f"{lam:g}"] = {"train": lsgm_info["train_nll"], "valid": lsgm_info["valid_nll"]}
         counts = {
             "hmm": hmm.n_parameters(),
@@ -607,8 +681,10 @@ def run_lambda_sweep(
             "lsgm": lsgm.n_parameters(),
         }
         if log is not None:
-            log(f"lambda={lam:g}: HMM {s_hmm.mean:.3f}  LSGM {s_lsgm.mean:.3f}  "
-                f"oracle {oracle.mean:.3f}")  # fmt: skip
+            log(
+                f"lambda={lam:g}: HMM {s_hmm.mean:.3f}  LSGM {s_lsgm.mean:.3f}  "
+                f"oracle {oracle.mean:.3f}"
+            )
     return {
         "rows": rows,
         "parameters": counts,
@@ -646,10 +722,15 @@ def summarise_systems(sweeps: list[dict]) -> dict:
     increments = np.diff(gaps, axis=1)
     inc_mean, inc_se = mean_se(increments)
     steps = [
-        {"from": lambdas[i], "to": lambdas[i + 1], "mean": float(inc_mean[i]),
-         "se": float(inc_se[i]), "grows": int((increments[:, i] > 0).sum())}
+        {
+            "from": lambdas[i],
+            "to": lambdas[i + 1],
+            "mean": float(inc_mean[i]),
+            "se": float(inc_se[i]),
+            "grows": int((increments[:, i] > 0).sum()),
+        }
         for i in range(len(lambdas) - 1)
-    ]  # fmt: skip
+    ]
     return {
         "lambdas": lambdas,
         "gaps": gaps.tolist(),
@@ -666,16 +747,25 @@ def summarise_systems(sweeps: list[dict]) -> dict:
 #: one, then a finer one around its best region.
 CALIBRATION_GRID = tuple(
     LambdaScales(static_variance=f, variance=v, mean=m)
-    for grid in (((1.0, 0.5, 0.25), (0.2, 0.3, 0.5), (2.0, 3.0, 4.0)),
-                 ((0.6,), (0.05, 0.1, 0.15), (2.5, 3.0, 3.5)))
-    for f in grid[0] for v in grid[1] for m in grid[2]
-)  # fmt: skip
+    for grid in (
+        ((1.0, 0.5, 0.25), (0.2, 0.3, 0.5), (2.0, 3.0, 4.0)),
+        ((0.6,), (0.05, 0.1, 0.15), (2.5, 3.0, 3.5)),
+    )
+    for f in grid[0]
+    for v in grid[1]
+    for m in grid[2]
+)
 
 
 def calibrate_lambda_scales(
-    grid=CALIBRATION_GRID, *, train: int = 5000, test: int = 2000, seed: int = 0,
-    em_iterations: int = 300, log=None,
-) -> list[dict]:  # fmt: skip
+    grid=CALIBRATION_GRID,
+    *,
+    train: int = 5000,
+    test: int = 2000,
+    seed: int = 0,
+    em_iterations: int = 300,
+    log=None,
+) -> list[dict]:
     """Score each candidate :class:`LambdaScales` by how closely a 3-state full-covariance HMM
     (the λ-sweep's, EM) reproduces the paper's HMM column of Table 1: for every λ of
     :data:`PAPER_TABLE1` the HMM is fitted on ``train`` sequences and scored per sample on
@@ -735,8 +825,10 @@ class ScalarSettings:
     lsgm_states: int = 10
     hidden_size: int = 2
     lsgms: tuple[ScalarLSGM, ...] = (
-        ScalarLSGM(1, "per_state", 1), ScalarLSGM(0, "per_state", 1), ScalarLSGM(0, "shared", 2),
-    )  # fmt: skip
+        ScalarLSGM(1, "per_state", 1),
+        ScalarLSGM(0, "per_state", 1),
+        ScalarLSGM(0, "shared", 2),
+    )
     embedding_dim: int = 2
     epochs: int = 2000
     batch_size: int | None = 50
@@ -750,16 +842,27 @@ class ScalarSettings:
 #: ``--quick``: 200 training sequences, one 10-state HMM and one zeroth-order LSGM trained
 #: full-batch for 300 epochs without validation (fewest compiles; the test suite runs it).
 QUICK_SCALAR = ScalarSettings(
-    states=(10,), train=200, valid=0, test=200, lsgms=(ScalarLSGM(0, "per_state", 1),),
+    states=(10,),
+    train=200,
+    valid=0,
+    test=200,
+    lsgms=(ScalarLSGM(0, "per_state", 1),),
     epochs=300,
-    batch_size=None, learning_rate=2e-2, patience=8, em_iterations=100, restarts=1,
-)  # fmt: skip
+    batch_size=None,
+    learning_rate=2e-2,
+    patience=8,
+    em_iterations=100,
+    restarts=1,
+)
 
 
 def run_scalar_study(
-    settings: ScalarSettings = ScalarSettings(), *, seed: int = 0, progress_bar: bool = False,
+    settings: ScalarSettings = ScalarSettings(),
+    *,
+    seed: int = 0,
+    progress_bar: bool = False,
     log=None,
-) -> dict:  # fmt: skip
+) -> dict:
     """HMMs with ``settings.states`` states on the scalar data, BIC ``= -2 log L + k log n``
     (``k``: free parameters, hmmlearn's count; ``n``: observations), against LSGMs with 10
     states and 2 GRU units started at the ``lsgm_states``-state HMM.
@@ -779,48 +882,81 @@ def run_scalar_study(
     n = settings.train * settings.length
     hmms, fitted = [], {}
     for K in settings.states:
-        hmm, info = fit_gaussian_hmm(train.x, K, "diag", seed=seed, max_iter=settings.em_iterations,
-                                     restarts=settings.restarts)  # fmt: skip
+        hmm, info = fit_gaussian_hmm(
+            train.x,
+            K,
+            "diag",
+            seed=seed,
+            max_iter=settings.em_iterations,
+            restarts=settings.restarts,
+        )
         s_train, s_test = model_score(hmm, train.x), model_score(hmm, test.x)
         k = hmm.n_parameters()
-        hmms.append({
-            "states": int(K), "parameters": k, "log_likelihood": s_train.mean * n,
-            "bic": -2 * s_train.mean * n + k * math.log(n), "train_ll": s_train.mean,
-            "test_ll": s_test.mean, "test_se": s_test.se, "fit": info,
-        })  # fmt: skip
+        hmms.append(
+            {
+                "states": int(K),
+                "parameters": k,
+                "log_likelihood": s_train.mean * n,
+                "bic": -2 * s_train.mean * n + k * math.log(n),
+                "train_ll": s_train.mean,
+                "test_ll": s_test.mean,
+                "test_se": s_test.se,
+                "fit": info,
+            }
+        )
         fitted[int(K)] = hmm
         if log is not None:
             log(f"HMM {K:2d} states: BIC {hmms[-1]['bic']:.1f}  LL/point {s_train.mean:.3f}")
     best = min(hmms, key=lambda r: r["bic"])
     start_hmm = fitted.get(settings.lsgm_states)
     if start_hmm is None:
-        start_hmm, _ = fit_gaussian_hmm(train.x, settings.lsgm_states, "diag", seed=seed,
-                                        max_iter=settings.em_iterations,
-                                        restarts=settings.restarts)  # fmt: skip
+        start_hmm, _ = fit_gaussian_hmm(
+            train.x,
+            settings.lsgm_states,
+            "diag",
+            seed=seed,
+            max_iter=settings.em_iterations,
+            restarts=settings.restarts,
+        )
     lsgms, histories = [], {}
     for variant in settings.lsgms:
         variant = ScalarLSGM(*variant)
         lsgm, info = fit_lsgm_from_hmm(
-            start_hmm, train.x, None if valid is None else valid.x,
-            hidden_size=settings.hidden_size, emission_hidden=variant.emission_hidden,
-            order=variant.order, emission_network=variant.network,
-            embedding_dim=settings.embedding_dim, epochs=settings.epochs,
-            batch_size=settings.batch_size, learning_rate=settings.learning_rate,
-            patience=settings.patience, seed=seed, progress_bar=progress_bar,
-        )  # fmt: skip
+            start_hmm,
+            train.x,
+            None if valid is None else valid.x,
+            hidden_size=settings.hidden_size,
+            emission_hidden=variant.emission_hidden,
+            order=variant.order,
+            emission_network=variant.network,
+            embedding_dim=settings.embedding_dim,
+            epochs=settings.epochs,
+            batch_size=settings.batch_size,
+            learning_rate=settings.learning_rate,
+            patience=settings.patience,
+            seed=seed,
+            progress_bar=progress_bar,
+        )
         s_train, s_test = model_score(lsgm, train.x), model_score(lsgm, test.x)
-        lsgms.append({
-            "order": variant.order, "network": variant.network,
-            "emission_hidden": variant.emission_hidden, "label": variant.label,
-            "states": settings.lsgm_states,
-            "parameters": lsgm.n_parameters(),
-            "parameter_ratio": best["parameters"] / lsgm.n_parameters(),
-            "train_ll": s_train.mean, "test_ll": s_test.mean, "test_se": s_test.se,
-            "fit": {k: v for k, v in info.items() if k not in ("train_nll", "valid_nll")},
-        })  # fmt: skip
+        lsgms.append(
+            {
+                "order": variant.order,
+                "network": variant.network,
+                "emission_hidden": variant.emission_hidden,
+                "label": variant.label,
+                "states": settings.lsgm_states,
+                "parameters": lsgm.n_parameters(),
+                "parameter_ratio": best["parameters"] / lsgm.n_parameters(),
+                "train_ll": s_train.mean,
+                "test_ll": s_test.mean,
+                "test_se": s_test.se,
+                "fit": {k: v for k, v in info.items() if k not in ("train_nll", "valid_nll")},
+            }
+        )
         histories[f"order{variant.order}-{variant.network}"] = {
-            "train": info["train_nll"], "valid": info["valid_nll"],
-        }  # fmt: skip
+            "train": info["train_nll"],
+            "valid": info["valid_nll"],
+        }
         if log is not None:
             log(f"LSGM ({variant.label}): LL/point {s_train.mean:.3f} (test {s_test.mean:.3f})")
     oracle = per_sample_score(

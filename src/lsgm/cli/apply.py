@@ -21,9 +21,12 @@ CHUNKED_MIN_LENGTH = 100_000
 def _common(p) -> None:
     p.add_argument("model", help="model file written by `lsgm fit`")
     p.add_argument("data", nargs="+", help="data files of the kind the model was trained on")
-    p.add_argument("--split", default=None,
-                   help="piano-roll split to read (default: every split of the file, whatever "
-                   "split the model was trained on)")  # fmt: skip
+    p.add_argument(
+        "--split",
+        default=None,
+        help="piano-roll split to read (default: every split of the file, whatever "
+        "split the model was trained on)",
+    )
     add_output_options(p)
 
 
@@ -35,10 +38,15 @@ def register(sub) -> None:
 
     p = sub.add_parser("decode", help="Viterbi state paths as TSV, or BED intervals of states")
     _common(p)
-    p.add_argument("-o", "--output", required=True,
-                   help="output file: .tsv (one row per position) or .bed (intervals)")  # fmt: skip
-    p.add_argument("--bed-states", help="comma-separated state names written to BED "
-                   "(default: every state)")  # fmt: skip
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output file: .tsv (one row per position) or .bed (intervals)",
+    )
+    p.add_argument(
+        "--bed-states", help="comma-separated state names written to BED (default: every state)"
+    )
     p.set_defaults(run=run_decode)
 
     p = sub.add_parser("posterior", help="state posteriors p(z_t | x) as TSV or NPZ")
@@ -129,8 +137,11 @@ def run_score(args) -> int:
         )
     impossible = lm.impossible(data, xs, np.flatnonzero(np.isneginf(per_seq)))
     for where in impossible:
-        print(f"lsgm score: warning: {where}: impossible under the model (log-likelihood "
-              "-inf: probability 0)", file=sys.stderr)  # fmt: skip
+        print(
+            f"lsgm score: warning: {where}: impossible under the model (log-likelihood "
+            "-inf: probability 0)",
+            file=sys.stderr,
+        )
     total = float(per_seq.sum())
     per_step = total / data.num_steps
     result = {
@@ -153,11 +164,15 @@ def run_score(args) -> int:
         ]
         atomic_write_text(out, "".join(rows))
     unit = "symbol" if lm.spec.kind == "sequence" else "step"
-    emit(args, result, [
-        f"{len(xs)} sequences, {data.num_steps} {unit}s",
-        f"log-likelihood {total:.4f}  ({per_step:.4f} per {unit})",
-        f"perplexity per {unit} {_exp(-per_step):.4f}",
-    ])  # fmt: skip
+    emit(
+        args,
+        result,
+        [
+            f"{len(xs)} sequences, {data.num_steps} {unit}s",
+            f"log-likelihood {total:.4f}  ({per_step:.4f} per {unit})",
+            f"perplexity per {unit} {_exp(-per_step):.4f}",
+        ],
+    )
     return 0
 
 
@@ -184,9 +199,10 @@ def run_decode(args) -> int:
     paths = _checked_per_sequence(lm, data, xs, "viterbi")
     if out.suffix.lower() == ".bed":
         intervals = [
-            iv for name, path in zip(data.names, paths, strict=True)
+            iv
+            for name, path in zip(data.names, paths, strict=True)
             for iv in path_to_intervals(np.asarray(path), name, lm.state_names, keep)
-        ]  # fmt: skip
+        ]
         atomic_write_text(out, format_bed(intervals))
         written = len(intervals)
     else:
@@ -235,6 +251,9 @@ def run_posterior(args) -> int:
             for t, row in enumerate(p):
                 text.write(f"{name}\t{t + 1}\t" + "\t".join(f"{v:.6g}" for v in row) + "\n")
         atomic_write_text(out, text.getvalue())
-    emit(args, {"output": str(out), "num_sequences": len(xs), "num_steps": data.num_steps},
-         [f"wrote {out}"])  # fmt: skip
+    emit(
+        args,
+        {"output": str(out), "num_sequences": len(xs), "num_steps": data.num_steps},
+        [f"wrote {out}"],
+    )
     return 0

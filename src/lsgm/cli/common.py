@@ -44,8 +44,9 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object with the results on stdout"
     )
-    parser.add_argument("--seed", type=seed_int, default=0,
-                        help="random seed in [0, 2**32 - 1] (default 0)")  # fmt: skip
+    parser.add_argument(
+        "--seed", type=seed_int, default=0, help="random seed in [0, 2**32 - 1] (default 0)"
+    )
 
 
 def all_or_nothing(run):
@@ -69,8 +70,9 @@ def output_folder(args, inputs=(), contents=RESULT_FILES) -> Path:
     """``args.output`` checked as an output folder (:func:`lsgm.data.files.check_output`):
     created if needed, writable, neither it nor the files ``contents`` in it one of
     ``inputs`` — before any work."""
-    return check_output(args.output, [p for p in inputs if p], folder=True, contents=contents,
-                        what="output folder")  # fmt: skip
+    return check_output(
+        args.output, [p for p in inputs if p], folder=True, contents=contents, what="output folder"
+    )
 
 
 def positive_int(name: str, value: int | None) -> int | None:
@@ -85,8 +87,13 @@ def text_table(rows: list[list[str]]) -> list[str]:
     """Rows of cells as aligned text lines (first column left, the others right-aligned),
     with a rule under the header row."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    out = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in
-                     enumerate(zip(r, widths, strict=True))) for r in rows]  # fmt: skip
+    out = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in rows
+    ]
     out.insert(1, "  ".join("-" * w for w in widths))
     return out
 
@@ -94,8 +101,9 @@ def text_table(rows: list[list[str]]) -> list[str]:
 def markdown_table(rows: list[list[str]]) -> list[str]:
     """Rows of cells as a Markdown table (the first row is the header)."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    out = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
-           for r in rows]  # fmt: skip
+    out = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows
+    ]
     out.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return out
 
@@ -147,9 +155,10 @@ class LoadedModel:
             M = emission.get("num_symbols")
             if M is not None and len(self.spec.alphabet) != M:
                 raise self._bad(
-                    "input.alphabet", f"{M} symbols (the model's emission has {M})",
+                    "input.alphabet",
+                    f"{M} symbols (the model's emission has {M})",
                     self.spec.alphabet,
-                )  # fmt: skip
+                )
         if self.spec.dim is not None and emission.get("dim") not in (None, self.spec.dim):
             raise self._bad("input.dim", f"{emission.get('dim')} (the model's)", self.spec.dim)
 

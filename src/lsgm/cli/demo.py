@@ -69,8 +69,14 @@ def run(args) -> int:
     # The pictures: the supervised two-state HMM (counting: instant) on a held-out window.
     hmm2 = fit_two_state_hmm(split_windows(load_cpg_islands(), seed=args.seed)[0])
     window = cpg["test_windows"][0]
-    cpg_plots = plot_model(hmm2, window.x, outdir / "cpg", state_names=["background", "island"],
-                           symbols=list("ACGT"), true_states=window.labels)  # fmt: skip
+    cpg_plots = plot_model(
+        hmm2,
+        window.x,
+        outdir / "cpg",
+        state_names=["background", "island"],
+        symbols=list("ACGT"),
+        true_states=window.labels,
+    )
 
     message(args, f"[2/2] JSB chorales ({mode})")
     jsb = run_jsb(quick=args.quick, seed=args.seed, progress_bar=show)
@@ -80,18 +86,31 @@ def run(args) -> int:
     roll = sample_roll(jsb["models"]["LSGM"], 64, seed=args.seed)
     midi = outdir / "jsb_sample.mid"
     write_midi(midi, roll, step_seconds=0.5)
-    roll_png = plot_piano_roll(roll, outdir / "jsb_sample.png", step_seconds=0.5,
-                               title="64 quarter notes sampled from the LSGM")  # fmt: skip
+    roll_png = plot_piano_roll(
+        roll,
+        outdir / "jsb_sample.png",
+        step_seconds=0.5,
+        title="64 quarter notes sampled from the LSGM",
+    )
     seconds = time.perf_counter() - started
 
     cpg_rows = [["CpG islands (held-out bases)", "precision", "recall", "F1", "params", "fit s"]]
     for name, r in cpg["models"].items():
-        cpg_rows.append([name, f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}",
-                         str(r["n_parameters"]), f"{r['fit_seconds']:.1f}"])  # fmt: skip
+        cpg_rows.append(
+            [
+                name,
+                f"{r['precision']:.3f}",
+                f"{r['recall']:.3f}",
+                f"{r['f1']:.3f}",
+                str(r["n_parameters"]),
+                f"{r['fit_seconds']:.1f}",
+            ]
+        )
     jsb_rows = [["JSB chorales (test)", "LL per frame", "params", "fit s"]]
     for name, r in jsb["results"].items():
-        jsb_rows.append([name, f"{r['test_ll_per_frame']:.3f}", str(r["n_parameters"]),
-                         f"{r['seconds']:.1f}"])  # fmt: skip
+        jsb_rows.append(
+            [name, f"{r['test_ll_per_frame']:.3f}", str(r["n_parameters"]), f"{r['seconds']:.1f}"]
+        )
     lines = text_table(cpg_rows) + [""] + text_table(jsb_rows)
     outputs = [bed, *cpg_plots, *jsb_plots, midi, roll_png]
     result = {
@@ -102,8 +121,13 @@ def run(args) -> int:
         "outputs": [str(p) for p in outputs],
     }
     atomic_write_text(outdir / "results.json", to_json(result))
-    atomic_write_text(outdir / "results.md", "\n".join(
-        [f"# lsgm demo ({mode}, {seconds:.0f} s)", "", "```", *lines, "```", ""]))  # fmt: skip
-    emit(args, result, [*lines, "", f"wrote {len(outputs) + 2} files to {outdir}/ "
-                        f"in {seconds:.0f} s"])  # fmt: skip
+    atomic_write_text(
+        outdir / "results.md",
+        "\n".join([f"# lsgm demo ({mode}, {seconds:.0f} s)", "", "```", *lines, "```", ""]),
+    )
+    emit(
+        args,
+        result,
+        [*lines, "", f"wrote {len(outputs) + 2} files to {outdir}/ in {seconds:.0f} s"],
+    )
     return 0

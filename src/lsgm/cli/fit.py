@@ -45,55 +45,90 @@ def register(sub) -> None:
         description="Train an HMM (Baum-Welch, gradient or supervised counting) or an LSGM "
         "(gradient) on FASTA/FASTQ, piano-roll/MIDI or numeric table files.",
     )
-    p.add_argument("data", nargs="+", help="training files (FASTA/FASTQ[.gz], .mat/.json/.mid, "
-                   ".npy/.npz/.csv/.tsv)")  # fmt: skip
+    p.add_argument(
+        "data",
+        nargs="+",
+        help="training files (FASTA/FASTQ[.gz], .mat/.json/.mid, .npy/.npz/.csv/.tsv)",
+    )
     p.add_argument("-o", "--output", required=True, help="model file to write (NAME.lsgm)")
     g = p.add_argument_group("model")
     g.add_argument("--model", choices=["hmm", "lsgm"], default="hmm")
-    g.add_argument("--states", type=strict_int, default=None, help="number of hidden states K (default: the number of label letters with --labels, "
-                   "else 2)")  # fmt: skip
-    g.add_argument("--emission", choices=["categorical", "gaussian", "bernoulli", "poisson", "gmm"],
-                   help="emission family (default: from the data type)")  # fmt: skip
-    g.add_argument("--covariance", choices=["diag", "full", "spherical", "tied"], default="diag",
-                   help="gaussian/gmm covariance (default diag)")  # fmt: skip
+    g.add_argument(
+        "--states",
+        type=strict_int,
+        default=None,
+        help="number of hidden states K (default: the number of label letters with --labels, "
+        "else 2)",
+    )
+    g.add_argument(
+        "--emission",
+        choices=["categorical", "gaussian", "bernoulli", "poisson", "gmm"],
+        help="emission family (default: from the data type)",
+    )
+    g.add_argument(
+        "--covariance",
+        choices=["diag", "full", "spherical", "tied"],
+        default="diag",
+        help="gaussian/gmm covariance (default diag)",
+    )
     g.add_argument(
         "--components", type=strict_int, default=2, help="mixture components (gmm; default 2)"
     )
-    g.add_argument("--state-names", help="comma-separated names of the states, unique (default: the label letters with "
-                   "--labels, else state0, state1, ...)")  # fmt: skip
+    g.add_argument(
+        "--state-names",
+        help="comma-separated names of the states, unique (default: the label letters with "
+        "--labels, else state0, state1, ...)",
+    )
     l = p.add_argument_group("LSGM")
     l.add_argument("--rnn", choices=["gru", "lstm"], default="gru")
     l.add_argument("--hidden-size", type=strict_int, default=32)
     l.add_argument("--num-layers", type=strict_int, default=1)
     l.add_argument("--dense-layers", type=strict_int, default=0)
     l.add_argument("--order", type=strict_int, choices=[0, 1], default=1)
-    l.add_argument("--conditioning", choices=["full", "transitions", "emissions", "none"],
-                   default="full")  # fmt: skip
+    l.add_argument(
+        "--conditioning", choices=["full", "transitions", "emissions", "none"], default="full"
+    )
     l.add_argument("--emission-network", choices=["shared", "per_state"], default="shared")
     l.add_argument("--embedding-dim", type=strict_int, default=16)
     l.add_argument("--dropout", type=strict_float, default=0.0)
-    l.add_argument("--init", choices=["hmm", "random"], default="hmm",
-                   help="start the LSGM at an HMM fitted first (by counting with --labels, else "
-                   "20 EM iterations), exactly (LSGM.from_hmm); or at random weights")  # fmt: skip
+    l.add_argument(
+        "--init",
+        choices=["hmm", "random"],
+        default="hmm",
+        help="start the LSGM at an HMM fitted first (by counting with --labels, else "
+        "20 EM iterations), exactly (LSGM.from_hmm); or at random weights",
+    )
     d = p.add_argument_group("data")
     d.add_argument(
         "--alphabet",
         default="ACGT",
         help="sequence symbols in index order, each once (default ACGT)",
     )
-    d.add_argument("--ambiguous", choices=["error", "soft"], default="error",
-                   help="IUPAC codes such as N: an error, or soft observations")  # fmt: skip
-    d.add_argument("--quality", choices=["ignore", "soft"], default="ignore",
-                   help="FASTQ Phred qualities: ignored, or soft observations")  # fmt: skip
+    d.add_argument(
+        "--ambiguous",
+        choices=["error", "soft"],
+        default="error",
+        help="IUPAC codes such as N: an error, or soft observations",
+    )
+    d.add_argument(
+        "--quality",
+        choices=["ignore", "soft"],
+        default="ignore",
+        help="FASTQ Phred qualities: ignored, or soft observations",
+    )
     d.add_argument("--reverse-complement", action="store_true", help="read the reverse strand")
-    d.add_argument("--split", default=None,
-                   help="piano-roll split to read (default: train; MIDI files: all)")  # fmt: skip
+    d.add_argument(
+        "--split", default=None, help="piano-roll split to read (default: train; MIDI files: all)"
+    )
     d.add_argument("--labels", help="FASTA of per-position state letters (supervised fitting)")
     d.add_argument("--validation", nargs="+", help="validation files (gradient training only)")
     t = p.add_argument_group("training")
-    t.add_argument("--trainer", choices=["em", "gradient", "supervised"],
-                   help="default: gradient for LSGMs (on the labels' joint likelihood with "
-                   "--labels); supervised with --labels, else em, for HMMs")  # fmt: skip
+    t.add_argument(
+        "--trainer",
+        choices=["em", "gradient", "supervised"],
+        help="default: gradient for LSGMs (on the labels' joint likelihood with "
+        "--labels); supervised with --labels, else em, for HMMs",
+    )
     t.add_argument("--max-iter", type=strict_int, default=100, help="EM iterations (default 100)")
     t.add_argument(
         "--tol", type=strict_float, default=1e-4, help="EM convergence tolerance (default 1e-4)"
@@ -103,8 +138,13 @@ def register(sub) -> None:
     t.add_argument("--batch-size", type=strict_int, default=16)
     t.add_argument("--learning-rate", type=strict_float, default=1e-2)
     t.add_argument("--clip-norm", type=strict_float, default=1.0)
-    t.add_argument("--patience", type=strict_int, default=None, help="early-stopping patience in epochs (gradient training with --validation; "
-                   "default: none)")  # fmt: skip
+    t.add_argument(
+        "--patience",
+        type=strict_int,
+        default=None,
+        help="early-stopping patience in epochs (gradient training with --validation; "
+        "default: none)",
+    )
     t.add_argument(
         "--entropy-epochs", type=strict_int, default=0, help="entropy-regularised epochs"
     )
@@ -262,8 +302,11 @@ def run(args) -> int:
     check_records(model.emission, data, xs)
     if args.model == "lsgm" and args.init == "hmm":
         model = _lsgm_from_hmm(args, config, xs, labels)
-    message(args, f"fitting a {K}-state {config['kind']} ({family}) on {len(xs)} sequences, "
-                  f"{data.num_steps} steps, trainer {trainer}")  # fmt: skip
+    message(
+        args,
+        f"fitting a {K}-state {config['kind']} ({family}) on {len(xs)} sequences, "
+        f"{data.num_steps} steps, trainer {trainer}",
+    )
     start = time.perf_counter()
     history = _train(args, trainer, model, xs, labels, spec, family)
     seconds = time.perf_counter() - start
@@ -293,11 +336,15 @@ def run(args) -> int:
         "seconds": seconds,
         "history": history,
     }
-    emit(args, result, [
-        f"wrote {out}: {config['kind']} with {K} states, {model.n_parameters()} parameters",
-        f"training log-likelihood {log_l:.4f} ({log_l / data.num_steps:.4f} per step), "
-        f"{seconds:.1f} s",
-    ])  # fmt: skip
+    emit(
+        args,
+        result,
+        [
+            f"wrote {out}: {config['kind']} with {K} states, {model.n_parameters()} parameters",
+            f"training log-likelihood {log_l:.4f} ({log_l / data.num_steps:.4f} per step), "
+            f"{seconds:.1f} s",
+        ],
+    )
     return 0
 
 
@@ -305,23 +352,53 @@ def run(args) -> int:
 #: trainer), what it needs). Given (away from its default) where it does not act, an option
 #: is an error, never silently ignored.
 _SCOPED = [
-    *[(dest, "--" + dest.replace("_", "-"), lambda a, k, f, t: a.model == "lsgm", "--model lsgm")
-      for dest in ("rnn", "hidden_size", "num_layers", "dense_layers", "order", "conditioning",
-                   "emission_network", "embedding_dim", "dropout", "init")],
-    ("covariance", "--covariance", lambda a, k, f, t: f in ("gaussian", "gmm"),
-     "--emission gaussian or gmm"),
+    *[
+        (dest, "--" + dest.replace("_", "-"), lambda a, k, f, t: a.model == "lsgm", "--model lsgm")
+        for dest in (
+            "rnn",
+            "hidden_size",
+            "num_layers",
+            "dense_layers",
+            "order",
+            "conditioning",
+            "emission_network",
+            "embedding_dim",
+            "dropout",
+            "init",
+        )
+    ],
+    (
+        "covariance",
+        "--covariance",
+        lambda a, k, f, t: f in ("gaussian", "gmm"),
+        "--emission gaussian or gmm",
+    ),
     ("components", "--components", lambda a, k, f, t: f == "gmm", "--emission gmm"),
-    *[(dest, "--" + dest.replace("_", "-"), lambda a, k, f, t: t == "em", "--trainer em")
-      for dest in ("max_iter", "tol", "n_init")],
-    *[(dest, "--" + dest.replace("_", "-"), lambda a, k, f, t: t == "gradient",
-       "--trainer gradient")
-      for dest in ("epochs", "batch_size", "learning_rate", "clip_norm", "entropy_epochs")],
+    *[
+        (dest, "--" + dest.replace("_", "-"), lambda a, k, f, t: t == "em", "--trainer em")
+        for dest in ("max_iter", "tol", "n_init")
+    ],
+    *[
+        (
+            dest,
+            "--" + dest.replace("_", "-"),
+            lambda a, k, f, t: t == "gradient",
+            "--trainer gradient",
+        )
+        for dest in ("epochs", "batch_size", "learning_rate", "clip_norm", "entropy_epochs")
+    ],
     ("pseudocount", "--pseudocount", lambda a, k, f, t: bool(a.labels), "--labels"),
-    *[(dest, "--" + dest.replace("_", "-"), lambda a, k, f, t: k == "sequence",
-       "FASTA/FASTQ data")
-      for dest in ("alphabet", "ambiguous", "quality", "reverse_complement")],
+    *[
+        (
+            dest,
+            "--" + dest.replace("_", "-"),
+            lambda a, k, f, t: k == "sequence",
+            "FASTA/FASTQ data",
+        )
+        for dest in ("alphabet", "ambiguous", "quality", "reverse_complement")
+    ],
     ("split", "--split", lambda a, k, f, t: k == "pianoroll", "piano-roll data (.mat/.json)"),
-]  # fmt: skip
+]
 
 
 def _check_scoped_options(args, kind: str, family: str, trainer: str) -> None:
@@ -363,8 +440,10 @@ def _state_names(args, K: int, label_letters: str | None) -> list[str]:
     if args.state_names is not None:
         names = _split_names(args.state_names)
         if len(names) != K:
-            raise ValueError(f"--state-names needs {K} non-empty comma-separated names; got "
-                             f"{args.state_names!r}.")  # fmt: skip
+            raise ValueError(
+                f"--state-names needs {K} non-empty comma-separated names; got "
+                f"{args.state_names!r}."
+            )
         return names
     if label_letters:
         return list(label_letters) + [f"state{k}" for k in range(len(label_letters), K)]
@@ -395,10 +474,18 @@ def _train(args, trainer: str, model, xs, labels, spec: InputSpec, family: str) 
         positive_int("--max-iter", args.max_iter)
         positive_int("--n-init", args.n_init)
         _, h = fit_em(
-            model, xs, max_iter=args.max_iter, tol=args.tol, n_init=args.n_init,
-            init=True, state_labels=labels, seed=args.seed, progress_bar=show,
-            checkpoint_dir=args.checkpoint_dir, resume=args.resume,
-        )  # fmt: skip
+            model,
+            xs,
+            max_iter=args.max_iter,
+            tol=args.tol,
+            n_init=args.n_init,
+            init=True,
+            state_labels=labels,
+            seed=args.seed,
+            progress_bar=show,
+            checkpoint_dir=args.checkpoint_dir,
+            resume=args.resume,
+        )
         return {"log_likelihood": h.log_likelihoods, "converged": h.converged}
     positive_int("--epochs", args.epochs)
     positive_int("--batch-size", args.batch_size)
@@ -407,14 +494,24 @@ def _train(args, trainer: str, model, xs, labels, spec: InputSpec, family: str) 
     validation = None
     if args.validation:
         vdata = read_inputs(args.validation, spec)
-        validation = prepare(vdata, spec, family, xs[0].shape[1] if xs[0].ndim == 2 else None,
-                             "the training data")  # fmt: skip
+        validation = prepare(
+            vdata, spec, family, xs[0].shape[1] if xs[0].ndim == 2 else None, "the training data"
+        )
     kwargs = {"state_labels": labels} if labels is not None else {}
     _, h = fit_gradient(
-        model, xs, optimizer=optax.adam(args.learning_rate), epochs=args.epochs,
-        batch_size=min(args.batch_size, len(xs)), validation=validation, seed=args.seed,
-        progress_bar=show, clip_norm=args.clip_norm, entropy_epochs=args.entropy_epochs,
+        model,
+        xs,
+        optimizer=optax.adam(args.learning_rate),
+        epochs=args.epochs,
+        batch_size=min(args.batch_size, len(xs)),
+        validation=validation,
+        seed=args.seed,
+        progress_bar=show,
+        clip_norm=args.clip_norm,
+        entropy_epochs=args.entropy_epochs,
         patience=args.patience if validation is not None else None,
-        checkpoint_dir=args.checkpoint_dir, resume=args.resume, **kwargs,
-    )  # fmt: skip
+        checkpoint_dir=args.checkpoint_dir,
+        resume=args.resume,
+        **kwargs,
+    )
     return {"train_nll": h.train_nll, "valid_nll": h.valid_nll, "best_epoch": h.best_epoch}

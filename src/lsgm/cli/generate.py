@@ -20,16 +20,23 @@ from lsgm.cli.common import (
 )
 from lsgm.data.files import atomic_write_bytes, atomic_write_text, check_output
 
-SAMPLE_SUFFIXES = {"sequence": (".fa", ".fasta"), "pianoroll": (".mid", ".midi"),
-                   "table": (".npy", ".csv")}  # fmt: skip
+SAMPLE_SUFFIXES = {
+    "sequence": (".fa", ".fasta"),
+    "pianoroll": (".mid", ".midi"),
+    "table": (".npy", ".csv"),
+}
 
 
 def register(sub) -> None:
     p = sub.add_parser("sample", help="sample sequences from a model (FASTA, MIDI or a table)")
     p.add_argument("model")
-    p.add_argument("-o", "--output", required=True,
-                   help="output: .fa for sequence models, .mid for music models (a piano-roll "
-                   ".png is written next to it), .npy/.csv for numeric models")  # fmt: skip
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output: .fa for sequence models, .mid for music models (a piano-roll "
+        ".png is written next to it), .npy/.csv for numeric models",
+    )
     p.add_argument(
         "-n", "--length", type=strict_int, default=200, help="steps per sequence (default 200)"
     )
@@ -55,8 +62,11 @@ def register(sub) -> None:
         default=1,
         help="which record to draw (1-based; default 1, the first)",
     )
-    p.add_argument("--split", default=None,
-                   help="piano-roll split to read (default: every split, in file order)")  # fmt: skip
+    p.add_argument(
+        "--split",
+        default=None,
+        help="piano-roll split to read (default: every split, in file order)",
+    )
     p.add_argument("--format", choices=["png", "svg"], default="png", help="default png")
     add_output_options(p)
     p.set_defaults(run=run_plot)
@@ -76,8 +86,12 @@ def run_sample(args) -> int:
     every = tuple(s for suffixes in SAMPLE_SUFFIXES.values() for s in suffixes)
     check_output(args.output, [args.model], every)
     lm = LoadedModel(args.model)
-    out = check_output(args.output, [args.model], SAMPLE_SUFFIXES[lm.spec.kind],
-                       what=f"sample of a {lm.spec.kind} model")  # fmt: skip
+    out = check_output(
+        args.output,
+        [args.model],
+        SAMPLE_SUFFIXES[lm.spec.kind],
+        what=f"sample of a {lm.spec.kind} model",
+    )
     if args.step_seconds != 0.5 and lm.spec.kind != "pianoroll":
         raise ValueError(
             f"--step-seconds {args.step_seconds} would be ignored: it sets the MIDI timing of "
@@ -119,8 +133,12 @@ def run_sample(args) -> int:
             for row in x.reshape(len(x), -1):
                 rows.append(f"{i}," + ",".join(f"{v:.6g}" for v in row))
         atomic_write_text(out, "\n".join(rows) + "\n")
-    result = {"outputs": written, "num_sequences": len(obs), "length": args.length,
-              "states": [s.tolist() for s in states]}  # fmt: skip
+    result = {
+        "outputs": written,
+        "num_sequences": len(obs),
+        "length": args.length,
+        "states": [s.tolist() for s in states],
+    }
     emit(args, result, [f"wrote {', '.join(written)}"])
     return 0
 
@@ -141,10 +159,17 @@ def _history_curves(history: dict) -> dict | None:
 #: The pictures ``lsgm plot`` may write (as .png or .svg) into its output folder.
 _PLOTS = tuple(
     f"{name}.{fmt}"
-    for name in ("posteriors", "transitions", "emissions", "viterbi", "training", "state_logo",
-                 "piano_roll")
+    for name in (
+        "posteriors",
+        "transitions",
+        "emissions",
+        "viterbi",
+        "training",
+        "state_logo",
+        "piano_roll",
+    )
     for fmt in ("png", "svg")
-)  # fmt: skip
+)
 
 
 @all_or_nothing
@@ -152,8 +177,9 @@ def run_plot(args) -> int:
     from lsgm.plots import plot_model, plot_piano_roll, plot_sequence_logo
 
     positive_int("--record", args.record)
-    outdir = check_output(args.output, [args.model, args.data], folder=True, contents=_PLOTS,
-                          what="plot folder")  # fmt: skip
+    outdir = check_output(
+        args.output, [args.model, args.data], folder=True, contents=_PLOTS, what="plot folder"
+    )
     lm = LoadedModel(args.model)
     data, xs = lm.read([args.data], args.split)
     if args.record > len(xs):
@@ -171,15 +197,25 @@ def run_plot(args) -> int:
     symbols = lm.spec.alphabet if lm.spec.kind == "sequence" else None
     history = _history_curves(lm.info.get("training", {}).get("history", {}))
     written = plot_model(
-        lm.model, x, outdir, state_names=lm.state_names, symbols=symbols and list(symbols),
-        history=history, fmt=args.format,
-    )  # fmt: skip
+        lm.model,
+        x,
+        outdir,
+        state_names=lm.state_names,
+        symbols=symbols and list(symbols),
+        history=history,
+        fmt=args.format,
+    )
     if lm.spec.kind == "sequence" and lm.spec.alphabet == "ACGT" and lm.family == "categorical":
         from lsgm.plots import static_emission_table
 
         table, _ = static_emission_table(lm.model.emission)
-        written.append(plot_sequence_logo(table, outdir / f"state_logo.{args.format}",
-                                          title="emission of each state (position = state)"))  # fmt: skip
+        written.append(
+            plot_sequence_logo(
+                table,
+                outdir / f"state_logo.{args.format}",
+                title="emission of each state (position = state)",
+            )
+        )
     if lm.spec.kind == "pianoroll":
         written.append(plot_piano_roll(x, outdir / f"piano_roll.{args.format}"))
     emit(args, {"outputs": [str(p) for p in written]}, [f"wrote {p}" for p in written])

@@ -277,9 +277,16 @@ def intervals_to_features(
             attributes["Name"] = (iv.name,)
         phase = None if phases is None else int(phases[i])
         feature = Feature(
-            iv.chrom, source, feature_type, iv.start + 1, iv.end, iv.score, iv.strand, phase,
+            iv.chrom,
+            source,
+            feature_type,
+            iv.start + 1,
+            iv.end,
+            iv.score,
+            iv.strand,
+            phase,
             attributes,
-        )  # fmt: skip
+        )
         out.append(feature)
     return out
 

@@ -152,9 +152,17 @@ def read_mat(path) -> dict[str, list[np.ndarray]]:
             f"{path}: cannot read this MATLAB file ({err}); save it with `save(..., '-v7')`."
         ) from err
     except (
-        OSError, ValueError, TypeError, EOFError, KeyError, IndexError, AttributeError,
-        struct.error, zlib.error, RecursionError,
-    ) as err:  # fmt: skip
+        OSError,
+        ValueError,
+        TypeError,
+        EOFError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        struct.error,
+        zlib.error,
+        RecursionError,
+    ) as err:
         raise ValueError(
             f"{path}: not a readable MATLAB .mat file ({type(err).__name__}: {err})."
         ) from err
@@ -244,9 +252,15 @@ def _open_midi(path: Path):
     try:
         return mido.MidiFile(path)
     except (
-        OSError, EOFError, ValueError, KeyError, IndexError, TypeError, AttributeError,
+        OSError,
+        EOFError,
+        ValueError,
+        KeyError,
+        IndexError,
+        TypeError,
+        AttributeError,
         struct.error,
-    ) as err:  # fmt: skip
+    ) as err:
         reason = "the file ends too early" if isinstance(err, EOFError) else str(err)
         raise ValueError(
             f"{path}: not a readable MIDI file ({type(err).__name__}: {reason}); the file is "

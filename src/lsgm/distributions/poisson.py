@@ -150,10 +150,13 @@ class Poisson(Emission):
         largest = 2 ** (jnp.finfo(self.log_rates[...].dtype).nmant + 1)  # 2**24 in float32
         if (x > largest).any():
             pos = first(x > largest)
-            fail(where, f"count {x[pos]} at {pos} is above {largest}, the largest count whose "
-                 f"log-probability {self.log_rates[...].dtype} computes exactly",
-                 "scale the counts down, or enable 64-bit JAX (jax.config.update("
-                 "'jax_enable_x64', True)) before building the model")  # fmt: skip
+            fail(
+                where,
+                f"count {x[pos]} at {pos} is above {largest}, the largest count whose "
+                f"log-probability {self.log_rates[...].dtype} computes exactly",
+                "scale the counts down, or enable 64-bit JAX (jax.config.update("
+                "'jax_enable_x64', True)) before building the model",
+            )
 
     def sample(self, key: Array, states: Array) -> Array:
         return _sample(key, self.log_rates[...], states)

@@ -587,9 +587,14 @@ def _weighted_log_likelihood_jvp(num_steps, primals, tangents):
 
 
 def batch_log_partition(
-    log_init, log_trans, log_emit, lengths=None, *, chunk: int | None = None,
+    log_init,
+    log_trans,
+    log_emit,
+    lengths=None,
+    *,
+    chunk: int | None = None,
     max_sweeps: int = MAX_SWEEPS,
-) -> Array:  # fmt: skip
+) -> Array:
     """``[N]`` ``log p(x_n)`` of a padded batch, by parallel chunks (forward messages only).
 
     Args:
@@ -601,15 +606,25 @@ def batch_log_partition(
     N, T, _ = jnp.shape(log_emit)
     L = default_chunk(T) if chunk is None else chunk
     return blocked_log_partition(
-        log_init, log_trans, block(log_emit, L), _lengths(lengths, N, T), T,
+        log_init,
+        log_trans,
+        block(log_emit, L),
+        _lengths(lengths, N, T),
+        T,
         max_sweeps=max_sweeps,
-    )  # fmt: skip
+    )
 
 
 def batch_expected_counts(
-    log_init, log_trans, log_emit, lengths=None, weights=None, *, chunk: int | None = None,
+    log_init,
+    log_trans,
+    log_emit,
+    lengths=None,
+    weights=None,
+    *,
+    chunk: int | None = None,
     max_sweeps: int = MAX_SWEEPS,
-) -> BatchCounts:  # fmt: skip
+) -> BatchCounts:
     """The E-step of a padded batch with shared stationary parameters, by parallel chunks.
 
     Args:
@@ -630,9 +645,14 @@ def batch_expected_counts(
     N, T, _ = jnp.shape(log_emit)
     L = default_chunk(T) if chunk is None else chunk
     out = blocked_expected_counts(
-        log_init, log_trans, block(log_emit, L), _lengths(lengths, N, T), T, weights,
+        log_init,
+        log_trans,
+        block(log_emit, L),
+        _lengths(lengths, N, T),
+        T,
+        weights,
         max_sweeps=max_sweeps,
-    )  # fmt: skip
+    )
     return out._replace(states=unblock(out.states, N, T))
 
 

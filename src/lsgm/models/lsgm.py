@@ -159,14 +159,19 @@ class LSGM(SequenceModel):
         family = family_of(emission)
         #: The constructor's settings (hashable, static), for saving and rebuilding the model.
         self.settings = (
-            ("rnn", rnn), ("hidden_size", int(hidden_size)), ("num_layers", int(num_layers)),
+            ("rnn", rnn),
+            ("hidden_size", int(hidden_size)),
+            ("num_layers", int(num_layers)),
             ("dense_layers", int(dense_layers)),
             ("dense_size", None if dense_size is None else int(dense_size)),
-            ("order", int(order)), ("conditioning", conditioning),
-            ("emission_network", emission_network), ("embedding_dim", int(embedding_dim)),
+            ("order", int(order)),
+            ("conditioning", conditioning),
+            ("emission_network", emission_network),
+            ("embedding_dim", int(embedding_dim)),
             ("emission_hidden", None if emission_hidden is None else int(emission_hidden)),
-            ("dropout", float(dropout)), ("initial", initial),
-        )  # fmt: skip
+            ("dropout", float(dropout)),
+            ("initial", initial),
+        )
         # Appended only when not the default, so the settings (and saved files) of models
         # without these options are what they were before the options existed.
         if dropout_placement != "outputs":

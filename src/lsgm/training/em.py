@@ -408,9 +408,19 @@ def _first_messages(model, batch: PaddedBatch, mesh, method: str):
 
 
 def _run_em(
-    model, step, batch, log_mask, max_iter, tol, show, history=None, after_iteration=None,
-    mesh=None, monotone=True, method="scaled",
-) -> FitHistory:  # fmt: skip
+    model,
+    step,
+    batch,
+    log_mask,
+    max_iter,
+    tol,
+    show,
+    history=None,
+    after_iteration=None,
+    mesh=None,
+    monotone=True,
+    method="scaled",
+) -> FitHistory:
     """EM iterations until convergence or ``max_iter`` in all (counting ``history``'s, for a
     resumed restart); ``after_iteration(state, history)`` runs after each one. With a
     ``mesh`` the batch is split over its devices by rows and the parameters are replicated.
@@ -639,10 +649,19 @@ def fit_em(
             save_checkpoint(path, tree, meta)
 
         history = _run_em(
-            candidate, step, batch, log_mask, max_iter, tol, progress_bar,
-            history=history, after_iteration=None if path is None else save, mesh=mesh,
-            monotone=monotone, method=method,
-        )  # fmt: skip
+            candidate,
+            step,
+            batch,
+            log_mask,
+            max_iter,
+            tol,
+            progress_bar,
+            history=history,
+            after_iteration=None if path is None else save,
+            mesh=mesh,
+            monotone=monotone,
+            method=method,
+        )
         history_restarts.append(history.objectives[-1])
         if best_history is None or history.objectives[-1] > best_history.objectives[-1]:
             best, best_history = candidate, history

@@ -73,9 +73,19 @@ from lsgm.training import fit_supervised
 #: State names, in index order (see the table in the module docstring).
 STATE_NAMES = (
     "intergenic",
-    "exon+1", "exon+2", "exon+3", "intron+1", "intron+2", "intron+3",
-    "exon-1", "exon-2", "exon-3", "intron-1", "intron-2", "intron-3",
-)  # fmt: skip
+    "exon+1",
+    "exon+2",
+    "exon+3",
+    "intron+1",
+    "intron+2",
+    "intron+3",
+    "exon-1",
+    "exon-2",
+    "exon-3",
+    "intron-1",
+    "intron-2",
+    "intron-3",
+)
 NUM_STATES = len(STATE_NAMES)
 INTERGENIC_STATE = 0
 #: ``EXON_STATE[s][p - 1]`` / ``INTRON_STATE[s][p - 1]``: the state of codon position ``p``
@@ -357,9 +367,16 @@ def predicted_features(path, chrom: str, *, source: str = "lsgm", offset: int = 
             first = lo + (a if sign > 0 else b - 1)  # the exon's 5' base
             phase = (4 - int(STATE_POSITION[path[first]])) % 3
             cds = Feature(
-                chrom, source, "CDS", lo + a + offset + 1, lo + b + offset, None, s, phase,
+                chrom,
+                source,
+                "CDS",
+                lo + a + offset + 1,
+                lo + b + offset,
+                None,
+                s,
+                phase,
                 {"Parent": (gene_id,)},
-            )  # fmt: skip
+            )
             features.append(cds)
     return features
 

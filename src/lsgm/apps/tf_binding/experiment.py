@@ -73,10 +73,19 @@ class PBMSettings:
 
 #: ``--quick`` (tests): one motif of width 8, tiny networks, a few epochs on a few hundred probes.
 QUICK = PBMSettings(
-    num_motifs=1, motif_width=8, lsgm_hidden=8, lsgm_layers=1, motif_learning_rate=3e-2,
-    learning_rate=1e-2, batch_size=64, max_epochs=4, patience=2,
-    deepbind_configs=((4, 8),), deeperbind_configs=((4, 8),), kmer=5,
-)  # fmt: skip
+    num_motifs=1,
+    motif_width=8,
+    lsgm_hidden=8,
+    lsgm_layers=1,
+    motif_learning_rate=3e-2,
+    learning_rate=1e-2,
+    batch_size=64,
+    max_epochs=4,
+    patience=2,
+    deepbind_configs=((4, 8),),
+    deeperbind_configs=((4, 8),),
+    kmer=5,
+)
 
 
 @dataclasses.dataclass
@@ -100,21 +109,36 @@ def _subset(array: PBMArray, limit: int | None, seed: int) -> PBMArray:
     return array.subset(np.sort(rng.choice(len(array), limit, replace=False)))
 
 
-def _train_net(name, config, model, data, s: PBMSettings, seed, lr, freeze=None,
-               log=None) -> Fitted:  # fmt: skip
+def _train_net(
+    name, config, model, data, s: PBMSettings, seed, lr, freeze=None, log=None
+) -> Fitted:
     x_tr, y_tr, x_va, y_va = data
     if log:
         log(f"training {name} ({config}) on {len(x_tr):,} probes")
     started = time.perf_counter()
     history = fit_regression(
-        model, x_tr, y_tr, x_valid=x_va, y_valid=y_va, learning_rate=lr,
-        batch_size=s.batch_size, max_epochs=s.max_epochs, patience=s.patience, freeze=freeze,
+        model,
+        x_tr,
+        y_tr,
+        x_valid=x_va,
+        y_valid=y_va,
+        learning_rate=lr,
+        batch_size=s.batch_size,
+        max_epochs=s.max_epochs,
+        patience=s.patience,
+        freeze=freeze,
         seed=seed,
-    )  # fmt: skip
+    )
     return Fitted(
-        name, config, lambda x, m=model: predict(m, x), count_parameters(model, freeze),
-        time.perf_counter() - started, float(max(history.valid_spearman)), history.epochs, model,
-    )  # fmt: skip
+        name,
+        config,
+        lambda x, m=model: predict(m, x),
+        count_parameters(model, freeze),
+        time.perf_counter() - started,
+        float(max(history.valid_spearman)),
+        history.epochs,
+        model,
+    )
 
 
 def _best(candidates: list[Fitted]) -> Fitted:
@@ -122,9 +146,15 @@ def _best(candidates: list[Fitted]) -> Fitted:
 
 
 def fit_motif_models(
-    data, s: PBMSettings, seed: int, *, init_pwms: Sequence[np.ndarray] | None = None,
-    freeze_pwms: bool = False, with_lsgm: bool = True, log=None,
-) -> list[Fitted]:  # fmt: skip
+    data,
+    s: PBMSettings,
+    seed: int,
+    *,
+    init_pwms: Sequence[np.ndarray] | None = None,
+    freeze_pwms: bool = False,
+    with_lsgm: bool = True,
+    log=None,
+) -> list[Fitted]:
     """The static-transition motif HMM, then (``with_lsgm``) the LSTM-transition LSGM started
     at it. ``init_pwms``: ``M`` ``[W, 4]`` PWMs (else seeded from enriched k-mers)."""
     x_tr, y_tr, _, _ = data
@@ -134,18 +164,25 @@ def fit_motif_models(
         )
     widths = [len(p) for p in init_pwms]
     hmm = motif_model.MotifModel(
-        len(init_pwms), widths, transitions="static", both_strands=s.both_strands,
-        init_pwms=init_pwms, rngs=nnx.Rngs(seed),
-    )  # fmt: skip
+        len(init_pwms),
+        widths,
+        transitions="static",
+        both_strands=s.both_strands,
+        init_pwms=init_pwms,
+        rngs=nnx.Rngs(seed),
+    )
     hmm.init_readout(y_tr, x_tr)
     freeze = nnx.PathContains("pwm") if freeze_pwms else None
     config = f"{len(widths)} motif(s) × {max(widths)}" + (", strands ±" if s.both_strands else "")
     out = [_train_net("hmm", config, hmm, data, s, seed, s.motif_learning_rate, freeze, log)]
     if with_lsgm:
         lsgm = motif_model.MotifModel.from_static(
-            hmm, rnn="lstm", hidden_size=s.lsgm_hidden, num_layers=s.lsgm_layers,
+            hmm,
+            rnn="lstm",
+            hidden_size=s.lsgm_hidden,
+            num_layers=s.lsgm_layers,
             rngs=nnx.Rngs(seed + 1),
-        )  # fmt: skip
+        )
         config_l = f"{config}, LSTM {s.lsgm_layers}×{s.lsgm_hidden}"
         out.append(_train_net("lsgm", config_l, lsgm, data, s, seed, s.learning_rate, freeze, log))
     return out
@@ -161,19 +198,38 @@ def fit_baselines(data, s: PBMSettings, seed: int, names: Sequence[str], log=Non
     )
     for name, cls, configs, suffix in networks:
         if name in names:
-            out.append(_best([
-                _train_net(name, f"{f} filters × {w}{suffix}",
-                           cls(num_filters=f, filter_length=w, rngs=nnx.Rngs(seed)),
-                           data, s, seed, s.learning_rate, log=log)
-                for f, w in configs
-            ]))  # fmt: skip
+            out.append(
+                _best(
+                    [
+                        _train_net(
+                            name,
+                            f"{f} filters × {w}{suffix}",
+                            cls(num_filters=f, filter_length=w, rngs=nnx.Rngs(seed)),
+                            data,
+                            s,
+                            seed,
+                            s.learning_rate,
+                            log=log,
+                        )
+                        for f, w in configs
+                    ]
+                )
+            )
     if "kmer" in names:
         started = time.perf_counter()
         ridge = baselines.KmerRegression(k=s.kmer).fit(x_tr, y_tr)
-        out.append(Fitted(
-            "kmer", f"ridge on {s.kmer}-mers", ridge.predict, ridge.n_parameters(),
-            time.perf_counter() - started, spearman(ridge.predict(x_va), y_va), 1, ridge,
-        ))  # fmt: skip
+        out.append(
+            Fitted(
+                "kmer",
+                f"ridge on {s.kmer}-mers",
+                ridge.predict,
+                ridge.n_parameters(),
+                time.perf_counter() - started,
+                spearman(ridge.predict(x_va), y_va),
+                1,
+                ridge,
+            )
+        )
     return out
 
 
@@ -186,13 +242,27 @@ def _check_models(models: Sequence[str]) -> tuple[str, ...]:
     return tuple(models)
 
 
-def fit_all(data, s: PBMSettings, seed: int, models: Sequence[str], init_pwms=None,
-            freeze_pwms: bool = False, log=None) -> list[Fitted]:  # fmt: skip
+def fit_all(
+    data,
+    s: PBMSettings,
+    seed: int,
+    models: Sequence[str],
+    init_pwms=None,
+    freeze_pwms: bool = False,
+    log=None,
+) -> list[Fitted]:
     """Every requested model on one ``(x_train, y_train, x_valid, y_valid)`` split."""
     fitted = []
     if "hmm" in models:
-        fitted += fit_motif_models(data, s, seed, init_pwms=init_pwms, freeze_pwms=freeze_pwms,
-                                   with_lsgm="lsgm" in models, log=log)  # fmt: skip
+        fitted += fit_motif_models(
+            data,
+            s,
+            seed,
+            init_pwms=init_pwms,
+            freeze_pwms=freeze_pwms,
+            with_lsgm="lsgm" in models,
+            log=log,
+        )
     fitted += fit_baselines(data, s, seed, models, log)
     return fitted
 
@@ -204,17 +274,28 @@ def _split(x: np.ndarray, y: np.ndarray, s: PBMSettings, seed: int):
 
 def _row(f: Fitted, test_rho: float) -> dict:
     return {
-        "model": f.name, "config": f.config, "parameters": f.n_parameters,
-        "valid_spearman": f.valid_spearman, "test_spearman": test_rho, "seconds": f.seconds,
+        "model": f.name,
+        "config": f.config,
+        "parameters": f.n_parameters,
+        "valid_spearman": f.valid_spearman,
+        "test_spearman": test_rho,
+        "seconds": f.seconds,
         "epochs": f.epochs,
-    }  # fmt: skip
+    }
 
 
 def run_pbm(
-    train: PBMArray, test: PBMArray | None = None, *, models: Sequence[str] = MODELS,
-    settings: PBMSettings = PBMSettings(), folds: int = 0, seed: int = 0,
-    init_pwms: Sequence[np.ndarray] | None = None, freeze_pwms: bool = False, log=None,
-) -> dict:  # fmt: skip
+    train: PBMArray,
+    test: PBMArray | None = None,
+    *,
+    models: Sequence[str] = MODELS,
+    settings: PBMSettings = PBMSettings(),
+    folds: int = 0,
+    seed: int = 0,
+    init_pwms: Sequence[np.ndarray] | None = None,
+    freeze_pwms: bool = False,
+    log=None,
+) -> dict:
     """Table 2 on one TF: train/validate on ``train`` (array 1), Spearman ρ on ``test``
     (array 2), or ``folds``-fold cross-validation on ``train`` alone.
 
@@ -243,11 +324,16 @@ def run_pbm(
             rho = spearman(f.predict(test.sequences), test.intensities)
             rows.append(_row(f, rho))
             if log:
-                log(f"{f.name:10s} {f.config:32s} ρ valid {f.valid_spearman:.3f} "
-                    f"test {rho:.3f} ({f.seconds:.0f} s)")  # fmt: skip
+                log(
+                    f"{f.name:10s} {f.config:32s} ρ valid {f.valid_spearman:.3f} "
+                    f"test {rho:.3f} ({f.seconds:.0f} s)"
+                )
         result["rows"] = rows
-        result["pwms"] = {f.name: [p.tolist() for p in f.model.pwms()] for f in fitted
-                          if isinstance(f.model, motif_model.MotifModel)}  # fmt: skip
+        result["pwms"] = {
+            f.name: [p.tolist() for p in f.model.pwms()]
+            for f in fitted
+            if isinstance(f.model, motif_model.MotifModel)
+        }
     else:
         per_fold: dict[str, list[dict]] = {}
         for k, (tr, te) in enumerate(kfold_indices(len(x_all), folds, seed=seed)):
@@ -260,11 +346,16 @@ def run_pbm(
         rows = []
         for fold_rows in per_fold.values():
             rhos = np.array([r["test_spearman"] for r in fold_rows])
-            rows.append({**fold_rows[0], "test_spearman": float(rhos.mean()),
-                         "test_spearman_sd": float(rhos.std(ddof=1)),
-                         "valid_spearman": float(np.mean([r["valid_spearman"] for r in fold_rows])),
-                         "seconds": float(sum(r["seconds"] for r in fold_rows)),
-                         "folds": [r["test_spearman"] for r in fold_rows]})  # fmt: skip
+            rows.append(
+                {
+                    **fold_rows[0],
+                    "test_spearman": float(rhos.mean()),
+                    "test_spearman_sd": float(rhos.std(ddof=1)),
+                    "valid_spearman": float(np.mean([r["valid_spearman"] for r in fold_rows])),
+                    "seconds": float(sum(r["seconds"] for r in fold_rows)),
+                    "folds": [r["test_spearman"] for r in fold_rows],
+                }
+            )
         result["rows"] = rows
         result["folds"] = folds
     result["settings"] = dataclasses.asdict(s)

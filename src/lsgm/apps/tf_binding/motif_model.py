@@ -301,12 +301,19 @@ class MotifModel(nnx.Module):
 
         #: Constructor settings (hashable), e.g. for :meth:`from_static` and saving.
         self.settings = (
-            ("num_motifs", M), ("motif_width", widths), ("transitions", transitions),
-            ("rnn", rnn), ("hidden_size", int(hidden_size)), ("num_layers", int(num_layers)),
-            ("order", int(order)), ("both_strands", bool(both_strands)),
-            ("background", background), ("readout", readout), ("method", method),
+            ("num_motifs", M),
+            ("motif_width", widths),
+            ("transitions", transitions),
+            ("rnn", rnn),
+            ("hidden_size", int(hidden_size)),
+            ("num_layers", int(num_layers)),
+            ("order", int(order)),
+            ("both_strands", bool(both_strands)),
+            ("background", background),
+            ("readout", readout),
+            ("method", method),
             ("background_path", background_path),
-        )  # fmt: skip
+        )
         self.layout = ChainLayout.build(widths, both_strands)
         self.num_motifs, self.widths, self.order = M, widths, int(order)
         self.transitions, self.background, self.readout, self.method = (

@@ -27,12 +27,23 @@ from lsgm.data.files import atomic_write_text
 
 
 def register(sub) -> None:
-    p = sub.add_parser("genome-lm", help="genome language models: RNN vs HMM vs LSGM perplexity",
-                       description=__doc__.split("\n\n")[1])  # fmt: skip
-    p.add_argument("--genome", action="append", default=[], metavar="FASTA",
-                   help="a genome (FASTA, gzip ok; one record); repeat for several")  # fmt: skip
-    p.add_argument("--quick", action="store_true",
-                   help="tiny models, seconds (CI); genomes get a GRU and an LSGM, no HMM")  # fmt: skip
+    p = sub.add_parser(
+        "genome-lm",
+        help="genome language models: RNN vs HMM vs LSGM perplexity",
+        description=__doc__.split("\n\n")[1],
+    )
+    p.add_argument(
+        "--genome",
+        action="append",
+        default=[],
+        metavar="FASTA",
+        help="a genome (FASTA, gzip ok; one record); repeat for several",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny models, seconds (CI); genomes get a GRU and an LSGM, no HMM",
+    )
     p.add_argument("-o", "--output", default="lsgm-genome-lm", help="output folder")
     p.add_argument("--cells", default="rnn,gru,lstm", help="RNN cells (default rnn,gru,lstm)")
     p.add_argument("--hidden", type=strict_int, default=128, help="RNN units per layer (128)")
@@ -46,24 +57,44 @@ def register(sub) -> None:
     p.add_argument("--states", type=strict_int, default=8, help="HMM/LSGM states (8)")
     p.add_argument("--lsgm-hidden", type=strict_int, default=32, help="LSGM GRU units (32)")
     p.add_argument("--window", type=strict_int, default=100, help="HMM/LSGM training window (100)")
-    p.add_argument("--max-windows", type=strict_int, default=None,
-                   help="train the HMM/LSGM on at most this many windows (all)")  # fmt: skip
+    p.add_argument(
+        "--max-windows",
+        type=strict_int,
+        default=None,
+        help="train the HMM/LSGM on at most this many windows (all)",
+    )
     p.add_argument("--eval-length", type=strict_int, default=10_000, help="held-out window (10000)")
     p.add_argument("--test-fraction", type=strict_float, default=0.1, help="held-out tail (0.1)")
     p.add_argument("--no-synthetic", action="store_true", help="skip the synthetic checks")
     add_output_options(p)
     p.set_defaults(run=run_genome_lm)
 
-    c = sub.add_parser("chromatin", help="multitask chromatin classification: BiGRU vs k-mer LR",
-                       description=__doc__.split("\n\n")[1])  # fmt: skip
-    c.add_argument("--data", action="append", required=True, metavar="DIR",
-                   help="a DeepSEA-subset and/or DeepBind folder; repeat for several")  # fmt: skip
+    c = sub.add_parser(
+        "chromatin",
+        help="multitask chromatin classification: BiGRU vs k-mer LR",
+        description=__doc__.split("\n\n")[1],
+    )
+    c.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        metavar="DIR",
+        help="a DeepSEA-subset and/or DeepBind folder; repeat for several",
+    )
     c.add_argument("--quick", action="store_true", help="tiny models and subsets (CI)")
     c.add_argument("-o", "--output", default="lsgm-chromatin", help="output folder")
-    c.add_argument("--crop", type=strict_int, default=100,
-                   help="DeepSEA: middle bases kept (100, the paper); 0 = full length")  # fmt: skip
-    c.add_argument("--max-positives", type=strict_int, default=1500,
-                   help="DeepBind training peaks per task (1500; 0 = all)")  # fmt: skip
+    c.add_argument(
+        "--crop",
+        type=strict_int,
+        default=100,
+        help="DeepSEA: middle bases kept (100, the paper); 0 = full length",
+    )
+    c.add_argument(
+        "--max-positives",
+        type=strict_int,
+        default=1500,
+        help="DeepBind training peaks per task (1500; 0 = all)",
+    )
     c.add_argument("--hidden", type=strict_int, default=128, help="GRU units (128)")
     c.add_argument("--layers", type=strict_int, default=2, help="bidirectional layers (2)")
     c.add_argument(
@@ -84,8 +115,10 @@ def register(sub) -> None:
 
 def _write(outdir, name: str, mode: str, seconds: float, lines: list[str], result: dict):
     atomic_write_text(outdir / "results.json", to_json(result))
-    atomic_write_text(outdir / "results.md", "\n".join(
-        [f"# lsgm experiment {name} ({mode}, {seconds:.0f} s)", "", *lines, ""]))  # fmt: skip
+    atomic_write_text(
+        outdir / "results.md",
+        "\n".join([f"# lsgm experiment {name} ({mode}, {seconds:.0f} s)", "", *lines, ""]),
+    )
 
 
 def run_genome_lm(args) -> int:
@@ -104,45 +137,108 @@ def run_genome_lm(args) -> int:
     if not args.no_synthetic:
         # Paper §4.2: LSTM, batch 50, sequence length 50, rate 0.002, 10 epochs. Quick: a
         # one-layer 32-unit GRU, 16 streams, rate 0.01, 3 epochs.
-        cfg = (dict(cells=("gru",), hidden_size=32, num_layers=1, batch_size=16, epochs=3,
-                    learning_rate=1e-2) if args.quick else
-               dict(cells=("lstm",), hidden_size=args.hidden, num_layers=args.layers,
-                    batch_size=50, epochs=10, learning_rate=2e-3))  # fmt: skip
+        cfg = (
+            dict(
+                cells=("gru",),
+                hidden_size=32,
+                num_layers=1,
+                batch_size=16,
+                epochs=3,
+                learning_rate=1e-2,
+            )
+            if args.quick
+            else dict(
+                cells=("lstm",),
+                hidden_size=args.hidden,
+                num_layers=args.layers,
+                batch_size=50,
+                epochs=10,
+                learning_rate=2e-3,
+            )
+        )
         rows = [["synthetic genome", "model", "params", "perplexity", "paper", "fit s"]]
         for name in ("random", "repeat"):
             message(args, f"synthetic genome {name!r}")
-            r = g.run_genome(g.load_synthetic_genome(name), seq_length=50, generative=False,
-                             eval_length=3000 if args.quick else args.eval_length,
-                             seed=args.seed, log=log, **cfg)  # fmt: skip
+            r = g.run_genome(
+                g.load_synthetic_genome(name),
+                seq_length=50,
+                generative=False,
+                eval_length=3000 if args.quick else args.eval_length,
+                seed=args.seed,
+                log=log,
+                **cfg,
+            )
             ((model, m),) = r["models"].items()
-            result["synthetic"][name] = {"model": model, "paper": g.PAPER_SYNTHETIC[name], **m,
-                                         "bases": r["bases"]}  # fmt: skip
-            rows.append([name, model, str(m["n_parameters"]), f"{m['perplexity']:.4f}",
-                         f"{g.PAPER_SYNTHETIC[name]:.3f}", f"{m['fit_seconds']:.1f}"])  # fmt: skip
+            result["synthetic"][name] = {
+                "model": model,
+                "paper": g.PAPER_SYNTHETIC[name],
+                **m,
+                "bases": r["bases"],
+            }
+            rows.append(
+                [
+                    name,
+                    model,
+                    str(m["n_parameters"]),
+                    f"{m['perplexity']:.4f}",
+                    f"{g.PAPER_SYNTHETIC[name]:.3f}",
+                    f"{m['fit_seconds']:.1f}",
+                ]
+            )
         lines += markdown_table(rows) + [""]
     for path, codes in genomes:
         message(args, f"genome {path} ({len(codes):,} bases)")
-        cfg = (dict(cells=("gru",), hidden_size=32, num_layers=1, batch_size=16,
-                    learning_rate=1e-2, num_states=3, lsgm_hidden=8, window=50,
-                    eval_length=3000, with_hmm=False) if args.quick else
-               dict(cells=cells, hidden_size=args.hidden, num_layers=args.layers,
-                    batch_size=args.batch_size, learning_rate=args.lr, num_states=args.states,
-                    lsgm_hidden=args.lsgm_hidden, window=args.window,
-                    max_windows=args.max_windows, eval_length=args.eval_length))  # fmt: skip
-        r = g.run_genome(codes, seq_length=args.seq_length, epochs=args.epochs,
-                         test_fraction=args.test_fraction, seed=args.seed, log=log, **cfg)  # fmt: skip
+        cfg = (
+            dict(
+                cells=("gru",),
+                hidden_size=32,
+                num_layers=1,
+                batch_size=16,
+                learning_rate=1e-2,
+                num_states=3,
+                lsgm_hidden=8,
+                window=50,
+                eval_length=3000,
+                with_hmm=False,
+            )
+            if args.quick
+            else dict(
+                cells=cells,
+                hidden_size=args.hidden,
+                num_layers=args.layers,
+                batch_size=args.batch_size,
+                learning_rate=args.lr,
+                num_states=args.states,
+                lsgm_hidden=args.lsgm_hidden,
+                window=args.window,
+                max_windows=args.max_windows,
+                eval_length=args.eval_length,
+            )
+        )
+        r = g.run_genome(
+            codes,
+            seq_length=args.seq_length,
+            epochs=args.epochs,
+            test_fraction=args.test_fraction,
+            seed=args.seed,
+            log=log,
+            **cfg,
+        )
         result["genomes"][str(path)] = r
-        rows = [[f"{path} (held-out {r['bases']['test']:,} bases)", "params", "perplexity",
-                 "fit s"]]  # fmt: skip
+        rows = [
+            [f"{path} (held-out {r['bases']['test']:,} bases)", "params", "perplexity", "fit s"]
+        ]
         for name, m in r["models"].items():
-            rows.append([name, str(m["n_parameters"]), f"{m['perplexity']:.4f}",
-                         f"{m['fit_seconds']:.1f}"])  # fmt: skip
+            rows.append(
+                [name, str(m["n_parameters"]), f"{m['perplexity']:.4f}", f"{m['fit_seconds']:.1f}"]
+            )
         lines += markdown_table(rows) + [""]
     seconds = time.perf_counter() - started
     result["seconds"] = seconds
     _write(outdir, "genome-lm", mode, seconds, lines, result)
-    emit(args, result, [*lines, f"wrote results.md and results.json to {outdir}/ in "
-                        f"{seconds:.0f} s"])  # fmt: skip
+    emit(
+        args, result, [*lines, f"wrote results.md and results.json to {outdir}/ in {seconds:.0f} s"]
+    )
     return 0
 
 
@@ -156,23 +252,56 @@ def run_chromatin(args) -> int:
     tasks = c.load_tasks(args.data, crop=crop, max_positives=max_pos, seed=args.seed)
     if args.quick:
         tasks = [t.subset(120, 60, seed=args.seed) for t in tasks]
-    rnn = (dict(hidden_size=16, num_layers=1, trunk_size=16, epochs=2, batch_size=64,
-                learning_rate=1e-2, dropout=args.dropout) if args.quick else
-           dict(hidden_size=args.hidden, num_layers=args.layers, trunk_size=args.trunk,
-                epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-                dropout=args.dropout))  # fmt: skip
-    lsgm = (dict(num_states=2, hidden_size=8, epochs=1) if args.quick else
-            dict(num_states=args.lsgm_states, hidden_size=args.lsgm_hidden,
-                 epochs=args.lsgm_epochs))  # fmt: skip
+    rnn = (
+        dict(
+            hidden_size=16,
+            num_layers=1,
+            trunk_size=16,
+            epochs=2,
+            batch_size=64,
+            learning_rate=1e-2,
+            dropout=args.dropout,
+        )
+        if args.quick
+        else dict(
+            hidden_size=args.hidden,
+            num_layers=args.layers,
+            trunk_size=args.trunk,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.lr,
+            dropout=args.dropout,
+        )
+    )
+    lsgm = (
+        dict(num_states=2, hidden_size=8, epochs=1)
+        if args.quick
+        else dict(
+            num_states=args.lsgm_states, hidden_size=args.lsgm_hidden, epochs=args.lsgm_epochs
+        )
+    )
     log = (lambda text: message(args, text)) if not args.quick else None
-    r = c.run_chromatin(tasks, rnn_kwargs=rnn, lsgm_kwargs=lsgm, with_lsgm=not args.no_lsgm,
-                        C=args.C, seed=args.seed, log=log)  # fmt: skip
+    r = c.run_chromatin(
+        tasks,
+        rnn_kwargs=rnn,
+        lsgm_kwargs=lsgm,
+        with_lsgm=not args.no_lsgm,
+        C=args.C,
+        seed=args.seed,
+        log=log,
+    )
     header = ["task", "train", "test", "train pos.", "F1 BiGRU", "F1 k-mer LR"]
     header += [] if args.no_lsgm else ["F1 LSGM"]
     rows = [header]
     for t in r["tasks"]:
-        row = [t["task"], str(t["train"]), str(t["test"]), f"{t['train_positive_share']:.3f}",
-               f"{t['f1_rnn']:.3f}", f"{t['f1_kmer_lr']:.3f}"]  # fmt: skip
+        row = [
+            t["task"],
+            str(t["train"]),
+            str(t["test"]),
+            f"{t['train_positive_share']:.3f}",
+            f"{t['f1_rnn']:.3f}",
+            f"{t['f1_kmer_lr']:.3f}",
+        ]
         rows.append(row + ([] if args.no_lsgm else [f"{t['f1_lsgm']:.3f}"]))
     seconds = time.perf_counter() - started
     lines = markdown_table(rows) + [
@@ -184,6 +313,7 @@ def run_chromatin(args) -> int:
     ]
     result = {"mode": mode, "seconds": seconds, **r}
     _write(outdir, "chromatin", mode, seconds, lines, result)
-    emit(args, result, [*lines, f"wrote results.md and results.json to {outdir}/ in "
-                        f"{seconds:.0f} s"])  # fmt: skip
+    emit(
+        args, result, [*lines, f"wrote results.md and results.json to {outdir}/ in {seconds:.0f} s"]
+    )
     return 0

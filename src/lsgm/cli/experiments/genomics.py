@@ -52,8 +52,12 @@ def register(sub) -> None:
         "--chunk-size", type=strict_int, default=None, help="Viterbi chunk (default: exact)"
     )
     p.add_argument("--quick", action="store_true", help="first bases of every sequence only")
-    p.add_argument("-o", "--output", default="lsgm-gene-structure",
-                   help="folder for results.json and the predicted GFF3/BED")  # fmt: skip
+    p.add_argument(
+        "-o",
+        "--output",
+        default="lsgm-gene-structure",
+        help="folder for results.json and the predicted GFF3/BED",
+    )
     add_output_options(p)
     p.set_defaults(run=run_gene_structure)
 
@@ -64,8 +68,12 @@ def run_cpg(args) -> int:
 
     outdir = output_folder(args, contents=(*RESULT_FILES, "cpg_islands.bed"))
     message(args, f"CpG islands ({'quick' if args.quick else 'full'})")
-    result = run(quick=args.quick, seed=args.seed, lsgm_epochs=args.epochs,
-                 progress_bar=not (args.quiet or args.json))  # fmt: skip
+    result = run(
+        quick=args.quick,
+        seed=args.seed,
+        lsgm_epochs=args.epochs,
+        progress_bar=not (args.quiet or args.json),
+    )
     atomic_write_text(outdir / "cpg_islands.bed", format_bed(result["test_intervals"]))
     table = format_results(result)
     summary = {k: result[k] for k in ("mode", "seed", "windows", "models", "best_model")}
@@ -83,12 +91,20 @@ def run_gene_structure(args) -> int:
 
     outdir = output_folder(args, [args.fasta, args.gff, args.test_fasta, args.test_gff])
     result = run(
-        args.fasta, args.gff, train_seqids=split(args.train), test_seqids=split(args.test),
-        sources=split(args.sources), test_fasta=args.test_fasta, test_gff=args.test_gff,
-        test_sources=split(args.test_sources), cross_seqids=split(args.cross_seqids),
-        quick=args.quick, pseudocount=args.pseudocount, chunk_size=args.chunk_size,
+        args.fasta,
+        args.gff,
+        train_seqids=split(args.train),
+        test_seqids=split(args.test),
+        sources=split(args.sources),
+        test_fasta=args.test_fasta,
+        test_gff=args.test_gff,
+        test_sources=split(args.test_sources),
+        cross_seqids=split(args.cross_seqids),
+        quick=args.quick,
+        pseudocount=args.pseudocount,
+        chunk_size=args.chunk_size,
         out_dir=outdir,
-    )  # fmt: skip
+    )
     summary = {k: v for k, v in result.items() if k != "model"}
     rows = ["| test set | precision | recall | F1 |", "|---|---:|---:|---:|"]
     for key in ("test", "cross"):

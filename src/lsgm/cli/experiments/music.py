@@ -25,29 +25,54 @@ def register(sub) -> None:
         "the paper's LSGM on each data set's train split, early-stop on valid, and report the "
         "mean test log-likelihood per frame per sequence; sample a MIDI file from each LSGM.",
     )
-    p.add_argument("--dataset", action="append",
-                   help="a .mat/.json piano-roll file with train/valid/test splits, or a bundled "
-                   "name (jsb, nottingham, piano-midi); repeatable (default: all three bundled)")  # fmt: skip
+    p.add_argument(
+        "--dataset",
+        action="append",
+        help="a .mat/.json piano-roll file with train/valid/test splits, or a bundled "
+        "name (jsb, nottingham, piano-midi); repeatable (default: all three bundled)",
+    )
     p.add_argument("--quick", action="store_true", help="a few sequences, tiny models (seconds)")
     p.add_argument(
         "--epochs", type=strict_int, default=100, help="most epochs (early stopping decides)"
     )
-    p.add_argument("--models", default="HMM,RNN,LSGM",
-                   help="comma-separated subset of HMM,RNN,LSGM")  # fmt: skip
+    p.add_argument(
+        "--models", default="HMM,RNN,LSGM", help="comma-separated subset of HMM,RNN,LSGM"
+    )
     p.add_argument("--learning-rate", type=strict_float, default=1e-3, help="Adam's rate (1e-3)")
-    p.add_argument("--weight-decay", type=strict_float, default=0.0,
-                   help="AdamW's decoupled weight decay (default 0: plain Adam)")  # fmt: skip
-    p.add_argument("--dropout", type=strict_float, default=0.5,
-                   help="dropout rate after the GRU and the dense layer (0.5, the paper's)")  # fmt: skip
-    p.add_argument("--patience", type=strict_int, default=3,
-                   help="epochs without a lower validation NLL before stopping (3, the paper's)")  # fmt: skip
-    p.add_argument("--states", type=strict_int,
-                   help="HMM/LSGM states (default: the paper's, 32 for JSB, else 16)")  # fmt: skip
-    p.add_argument("--hidden-size", type=strict_int,
-                   help="GRU units of the RNN and LSGM (default: the paper's, 128 JSB, else 512)")  # fmt: skip
-    p.add_argument("--init", choices=("random", "hmm"), default="random",
-                   help="the LSGM's start: random parameters (the paper's, default) or the "
-                   "fitted HMM")  # fmt: skip
+    p.add_argument(
+        "--weight-decay",
+        type=strict_float,
+        default=0.0,
+        help="AdamW's decoupled weight decay (default 0: plain Adam)",
+    )
+    p.add_argument(
+        "--dropout",
+        type=strict_float,
+        default=0.5,
+        help="dropout rate after the GRU and the dense layer (0.5, the paper's)",
+    )
+    p.add_argument(
+        "--patience",
+        type=strict_int,
+        default=3,
+        help="epochs without a lower validation NLL before stopping (3, the paper's)",
+    )
+    p.add_argument(
+        "--states",
+        type=strict_int,
+        help="HMM/LSGM states (default: the paper's, 32 for JSB, else 16)",
+    )
+    p.add_argument(
+        "--hidden-size",
+        type=strict_int,
+        help="GRU units of the RNN and LSGM (default: the paper's, 128 JSB, else 512)",
+    )
+    p.add_argument(
+        "--init",
+        choices=("random", "hmm"),
+        default="random",
+        help="the LSGM's start: random parameters (the paper's, default) or the fitted HMM",
+    )
     p.add_argument("--checkpoint-dir", help="per-epoch checkpoints (DIR/DATASET/MODEL)")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir")
     p.add_argument("-o", "--output", default="lsgm-music", help="output folder")
@@ -100,24 +125,42 @@ def run(args) -> int:
     for name, data in loaded:
         message(args, f"{name}: {', '.join(f'{k} {len(v)}' for k, v in data.items())}")
         ckpt = None if args.checkpoint_dir is None else Path(args.checkpoint_dir) / name
-        run_ = run_music(data, name=name, quick=args.quick, epochs=args.epochs, seed=args.seed,
-                         checkpoint_dir=ckpt, resume=args.resume, progress_bar=show,
-                         models=models, learning_rate=args.learning_rate,
-                         patience=args.patience, num_states=args.states,
-                         hidden_size=args.hidden_size, dropout=args.dropout,
-                         weight_decay=args.weight_decay, init=args.init)  # fmt: skip
+        run_ = run_music(
+            data,
+            name=name,
+            quick=args.quick,
+            epochs=args.epochs,
+            seed=args.seed,
+            checkpoint_dir=ckpt,
+            resume=args.resume,
+            progress_bar=show,
+            models=models,
+            learning_rate=args.learning_rate,
+            patience=args.patience,
+            num_states=args.states,
+            hidden_size=args.hidden_size,
+            dropout=args.dropout,
+            weight_decay=args.weight_decay,
+            init=args.init,
+        )
         results[name] = {"results": run_["results"], "sizes": run_["sizes"]}
         for model, r in run_["results"].items():
             table.setdefault(model, {})[name] = r
         if "LSGM" in run_["models"]:
             roll = sample_roll(run_["models"]["LSGM"], 64, seed=args.seed)
             write_midi(outdir / f"{name}_lsgm_sample.mid", roll, step_seconds=0.5)
-            plot_piano_roll(roll, outdir / f"{name}_lsgm_sample.png", step_seconds=0.5,
-                            title=f"LSGM sample ({name})")  # fmt: skip
+            plot_piano_roll(
+                roll,
+                outdir / f"{name}_lsgm_sample.png",
+                step_seconds=0.5,
+                title=f"LSGM sample ({name})",
+            )
         atomic_write_text(outdir / "results.json", to_json(results))
     names = [n for n, _ in loaded]
-    lines = ["| model | " + " | ".join(names) + " | parameters |",
-             "|---|" + "---:|" * (len(names) + 1)]  # fmt: skip
+    lines = [
+        "| model | " + " | ".join(names) + " | parameters |",
+        "|---|" + "---:|" * (len(names) + 1),
+    ]
     for model, per in table.items():
         cells = [f"{per[n]['test_ll_per_frame']:.3f}" for n in names]
         params = ", ".join(str(per[n]["n_parameters"]) for n in names)

@@ -26,22 +26,48 @@ from lsgm.data.files import atomic_write_text
 
 
 def register(sub) -> None:
-    p = sub.add_parser("pbm", help="TF binding from PBM arrays: HMM, DeepBind, DeeperBind, LSGM",
-                       description=__doc__.split("\n\n")[1])  # fmt: skip
-    p.add_argument("--train", required=True, metavar="ARRAY1",
-                   help="PBM table of array 1 (intensity<TAB>probe or probe<TAB>intensity)")  # fmt: skip
+    p = sub.add_parser(
+        "pbm",
+        help="TF binding from PBM arrays: HMM, DeepBind, DeeperBind, LSGM",
+        description=__doc__.split("\n\n")[1],
+    )
+    p.add_argument(
+        "--train",
+        required=True,
+        metavar="ARRAY1",
+        help="PBM table of array 1 (intensity<TAB>probe or probe<TAB>intensity)",
+    )
     p.add_argument("--test", metavar="ARRAY2", help="PBM table of array 2 (the test array)")
-    p.add_argument("--cv", type=strict_int, default=0, metavar="K",
-                   help="K-fold cross-validation on --train instead of a test array")  # fmt: skip
-    p.add_argument("--quick", action="store_true",
-                   help="one small motif, tiny networks, 4 epochs, ≤ 600/400 probes (CI)")  # fmt: skip
+    p.add_argument(
+        "--cv",
+        type=strict_int,
+        default=0,
+        metavar="K",
+        help="K-fold cross-validation on --train instead of a test array",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="one small motif, tiny networks, 4 epochs, ≤ 600/400 probes (CI)",
+    )
     p.add_argument("-o", "--output", default="lsgm-pbm", help="output folder (lsgm-pbm)")
-    p.add_argument("--models", default="hmm,lsgm,deepbind,deeperbind,kmer",
-                   help="comma-separated subset of hmm,lsgm,deepbind,deeperbind,kmer")  # fmt: skip
-    p.add_argument("--motifs", metavar="FILE",
-                   help="JASPAR/MEME/TRANSFAC file to initialise the motif PWMs from")  # fmt: skip
-    p.add_argument("--motif", action="append", default=[], metavar="NAME",
-                   help="motif ID or name in --motifs (repeat; default: all in the file)")  # fmt: skip
+    p.add_argument(
+        "--models",
+        default="hmm,lsgm,deepbind,deeperbind,kmer",
+        help="comma-separated subset of hmm,lsgm,deepbind,deeperbind,kmer",
+    )
+    p.add_argument(
+        "--motifs",
+        metavar="FILE",
+        help="JASPAR/MEME/TRANSFAC file to initialise the motif PWMs from",
+    )
+    p.add_argument(
+        "--motif",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="motif ID or name in --motifs (repeat; default: all in the file)",
+    )
     p.add_argument("--freeze-pwms", action="store_true", help="keep the initial PWMs fixed")
     p.add_argument("--num-motifs", type=strict_int, help="motifs (5, the paper's)")
     p.add_argument("--motif-width", type=strict_int, help="motif width (11, the paper's)")
@@ -59,17 +85,27 @@ def _settings(args):
     from lsgm.apps.tf_binding.experiment import QUICK, PBMSettings
 
     base = QUICK if args.quick else PBMSettings()
-    for option in ("num_motifs", "motif_width", "lsgm_hidden", "epochs", "patience", "max_train",
-                   "max_test"):  # fmt: skip
+    for option in (
+        "num_motifs",
+        "motif_width",
+        "lsgm_hidden",
+        "epochs",
+        "patience",
+        "max_train",
+        "max_test",
+    ):
         positive_int("--" + option.replace("_", "-"), getattr(args, option))
     if args.cv:  # 0 (the default) = no cross-validation
         positive_int("--cv", args.cv)
     changes = {
-        "num_motifs": args.num_motifs, "motif_width": args.motif_width,
-        "lsgm_hidden": args.lsgm_hidden, "max_epochs": args.epochs, "patience": args.patience,
+        "num_motifs": args.num_motifs,
+        "motif_width": args.motif_width,
+        "lsgm_hidden": args.lsgm_hidden,
+        "max_epochs": args.epochs,
+        "patience": args.patience,
         "max_train": args.max_train or (600 if args.quick else None),
         "max_test": args.max_test or (400 if args.quick else None),
-    }  # fmt: skip
+    }
     if args.single_strand:
         changes["both_strands"] = False
     return dataclasses.replace(base, **{k: v for k, v in changes.items() if v is not None})
@@ -102,9 +138,16 @@ def run_pbm_command(args) -> int:
     test = read_pbm(args.test) if args.test else None
     message(args, f"array 1: {len(train):,} probes" + (f"; array 2: {len(test):,}" if test else ""))
     result = run_pbm(
-        train, test, models=models, settings=settings, folds=args.cv, seed=args.seed,
-        init_pwms=init, freeze_pwms=args.freeze_pwms, log=lambda t: message(args, t),
-    )  # fmt: skip
+        train,
+        test,
+        models=models,
+        settings=settings,
+        folds=args.cv,
+        seed=args.seed,
+        init_pwms=init,
+        freeze_pwms=args.freeze_pwms,
+        log=lambda t: message(args, t),
+    )
     result["mode"] = "quick" if args.quick else "full"
     metric = "test ρ (array 2)" if test is not None else f"ρ ({args.cv}-fold CV, mean ± SD)"
     rows = [["model", "configuration", "parameters", "valid ρ", metric, "train s"]]
@@ -112,20 +155,33 @@ def run_pbm_command(args) -> int:
         rho = f"{r['test_spearman']:.3f}"
         if "test_spearman_sd" in r:
             rho += f" ± {r['test_spearman_sd']:.3f}"
-        rows.append([r["model"], r["config"], f"{r['parameters']:,}", f"{r['valid_spearman']:.3f}",
-                     rho, f"{r['seconds']:.0f}"])  # fmt: skip
+        rows.append(
+            [
+                r["model"],
+                r["config"],
+                f"{r['parameters']:,}",
+                f"{r['valid_spearman']:.3f}",
+                rho,
+                f"{r['seconds']:.0f}",
+            ]
+        )
     lines = markdown_table(rows)
     logos = []
     for name, pwms in result.get("pwms", {}).items():
         for m, pwm in enumerate(pwms):
-            path = plot_sequence_logo(np.asarray(pwm), outdir / f"logo_{name}_motif{m + 1}.png",
-                                      title=f"{name}: motif {m + 1}")  # fmt: skip
+            path = plot_sequence_logo(
+                np.asarray(pwm),
+                outdir / f"logo_{name}_motif{m + 1}.png",
+                title=f"{name}: motif {m + 1}",
+            )
             logos.append(path.name)
     result["logos"] = logos
     head = f"# lsgm experiment pbm ({result['mode']}, {result['seconds']:.0f} s)"
     source = f"array 1 `{args.train}`" + (f", array 2 `{args.test}`" if test else "")
     atomic_write_text(outdir / "results.json", to_json(result))
-    atomic_write_text(outdir / "results.md", "\n".join(
-        [head, "", source, "", *lines, "", *[f"![{p}]({p})" for p in logos], ""]))  # fmt: skip
+    atomic_write_text(
+        outdir / "results.md",
+        "\n".join([head, "", source, "", *lines, "", *[f"![{p}]({p})" for p in logos], ""]),
+    )
     emit(args, result, [*lines, f"written to {outdir}/"])
     return 0

@@ -45,8 +45,12 @@ def register(sub) -> None:
         "test log-likelihood per sample for each λ.",
     )
     p.add_argument("--quick", action="store_true", help="λ ∈ {0, 1}, 300/100/300 sequences")
-    p.add_argument("--output", "-o", default="lsgm-synthetic-lambda",
-                   help="output folder (default lsgm-synthetic-lambda)")  # fmt: skip
+    p.add_argument(
+        "--output",
+        "-o",
+        default="lsgm-synthetic-lambda",
+        help="output folder (default lsgm-synthetic-lambda)",
+    )
     p.add_argument(
         "--lambdas", type=strict_float, nargs="+", help="λ values (default 0 0.25 0.5 1)"
     )
@@ -56,20 +60,35 @@ def register(sub) -> None:
     p.add_argument("--epochs", type=strict_int, help="LSGM epochs at most (default 40)")
     p.add_argument("--hidden-size", type=strict_int, help="LSGM GRU units (default 1)")
     p.add_argument("--learning-rate", type=strict_float, help="LSGM Adam rate (default 0.01)")
-    p.add_argument("--patience", type=strict_int,
-                   help="LSGM epochs without validation gain before stopping (default 4)")  # fmt: skip
+    p.add_argument(
+        "--patience",
+        type=strict_int,
+        help="LSGM epochs without validation gain before stopping (default 4)",
+    )
     p.add_argument("--batch-size", type=strict_int, help="LSGM sequences per step (default 1000)")
-    p.add_argument("--scales", type=strict_float, nargs=3, metavar=("STATIC", "MEAN", "VARIANCE"),
-                   help="the generator's scales: static-variance factor, history-mean and "
-                   "history-variance scales (default 0.6 2.5 0.15, the calibrated ones)")  # fmt: skip
-    p.add_argument("--systems", type=strict_int, default=1,
-                   help="run the sweep on this many random systems (generator draws, seeds "
-                   "SEED, SEED+1, …) and report the gap's mean ± SE over them and how it grows "
-                   "with λ (default 1)")  # fmt: skip
-    p.add_argument("--calibrate", action="store_true",
-                   help="instead of the sweep: score the generator's candidate scales by how "
-                   "closely a 3-state HMM reproduces the paper's HMM column (writes "
-                   "calibration.md; --quick: 2 candidates, 300/200 sequences)")  # fmt: skip
+    p.add_argument(
+        "--scales",
+        type=strict_float,
+        nargs=3,
+        metavar=("STATIC", "MEAN", "VARIANCE"),
+        help="the generator's scales: static-variance factor, history-mean and "
+        "history-variance scales (default 0.6 2.5 0.15, the calibrated ones)",
+    )
+    p.add_argument(
+        "--systems",
+        type=strict_int,
+        default=1,
+        help="run the sweep on this many random systems (generator draws, seeds "
+        "SEED, SEED+1, …) and report the gap's mean ± SE over them and how it grows "
+        "with λ (default 1)",
+    )
+    p.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="instead of the sweep: score the generator's candidate scales by how "
+        "closely a 3-state HMM reproduces the paper's HMM column (writes "
+        "calibration.md; --quick: 2 candidates, 300/200 sequences)",
+    )
     add_output_options(p)
     p.set_defaults(run=run_lambda)
 
@@ -79,16 +98,27 @@ def register(sub) -> None:
         description="HMMs with 3…60 states on the scalar grow/hold/decay data ranked by BIC, "
         "against LSGMs with 10 states and 2 GRU units; log-likelihood per point.",
     )
-    p.add_argument("--quick", action="store_true",
-                   help="200 sequences, a 10-state HMM and one LSGM")  # fmt: skip
-    p.add_argument("--output", "-o", default="lsgm-synthetic-scalar",
-                   help="output folder (default lsgm-synthetic-scalar)")  # fmt: skip
+    p.add_argument(
+        "--quick", action="store_true", help="200 sequences, a 10-state HMM and one LSGM"
+    )
+    p.add_argument(
+        "--output",
+        "-o",
+        default="lsgm-synthetic-scalar",
+        help="output folder (default lsgm-synthetic-scalar)",
+    )
     p.add_argument("--states", type=strict_int, nargs="+", help="HMM sizes (default 3 4 … 60)")
     p.add_argument("--epochs", type=strict_int, help="LSGM epochs at most (default 2000)")
-    p.add_argument("--restarts", type=strict_int,
-                   help="EM initialisations per HMM size, the best kept (default 3)")  # fmt: skip
-    p.add_argument("--noise", type=strict_float,
-                   help="the generator's noise standard deviation (default 0.005)")  # fmt: skip
+    p.add_argument(
+        "--restarts",
+        type=strict_int,
+        help="EM initialisations per HMM size, the best kept (default 3)",
+    )
+    p.add_argument(
+        "--noise",
+        type=strict_float,
+        help="the generator's noise standard deviation (default 0.005)",
+    )
     add_output_options(p)
     p.set_defaults(run=run_scalar)
 
@@ -119,8 +149,15 @@ def _start(args, name: str, what: str):
     return outdir, mode, time.perf_counter()
 
 
-def _write(outdir, name: str, mode: str, seconds: float, lines: list[str], result: dict,
-           stem: str = "results") -> None:  # fmt: skip
+def _write(
+    outdir,
+    name: str,
+    mode: str,
+    seconds: float,
+    lines: list[str],
+    result: dict,
+    stem: str = "results",
+) -> None:
     """``STEM.json`` (the result) and ``STEM.md`` (a header naming the run, then ``lines``)."""
     atomic_write_text(outdir / f"{stem}.json", to_json(result))
     header = f"# {name} ({mode}, {seconds:.0f} s, {_hardware()})"
@@ -158,21 +195,37 @@ def run_lambda(args) -> int:
     settings = dataclasses.replace(settings, **{k: v for k, v in changes.items() if v is not None})
     if positive_int("--systems", args.systems) > 1:
         return run_lambda_systems(args, settings)
-    outdir, mode, started = _start(args, "synthetic-lambda", f"{settings.train} / "
-                                   f"{settings.valid} / {settings.test} sequences, "
-                                   f"λ = {list(settings.lambdas)}")  # fmt: skip
+    outdir, mode, started = _start(
+        args,
+        "synthetic-lambda",
+        f"{settings.train} / "
+        f"{settings.valid} / {settings.test} sequences, "
+        f"λ = {list(settings.lambdas)}",
+    )
     result = synthetic.run_lambda_sweep(
-        settings, seed=args.seed, progress_bar=not (args.quiet or args.json),
+        settings,
+        seed=args.seed,
+        progress_bar=not (args.quiet or args.json),
         log=lambda text: message(args, text),
-    )  # fmt: skip
+    )
     counts = result["parameters"]
     rows = [["λ", "HMM", "LSGM", "LSGM − HMM (± SE)", "oracle", "paper HMM", "paper LSGM"]]
     for r in result["rows"]:
-        paper = ("-", "-") if r["paper_hmm"] is None else (f"{r['paper_hmm']:.2f}",
-                                                           f"{r['paper_lsgm']:.2f}")  # fmt: skip
-        rows.append([f"{r['lambda']:g}", f"{r['hmm']:.3f}", f"{r['lsgm']:.3f}",
-                     f"{r['difference']:+.3f} ± {r['difference_se']:.3f}", f"{r['oracle']:.3f}",
-                     *paper])  # fmt: skip
+        paper = (
+            ("-", "-")
+            if r["paper_hmm"] is None
+            else (f"{r['paper_hmm']:.2f}", f"{r['paper_lsgm']:.2f}")
+        )
+        rows.append(
+            [
+                f"{r['lambda']:g}",
+                f"{r['hmm']:.3f}",
+                f"{r['lsgm']:.3f}",
+                f"{r['difference']:+.3f} ± {r['difference_se']:.3f}",
+                f"{r['oracle']:.3f}",
+                *paper,
+            ]
+        )
     lines = [
         "Test log-likelihood per sample (sum of log p(x) over test sequences / number of steps)",
         "",
@@ -189,16 +242,27 @@ def run_lambda(args) -> int:
     plots = []
     for lam, curves in result.pop("histories").items():
         if curves["train"]:
-            plots.append(plot_training_curve(
-                curves, outdir / f"lsgm_training_lambda{lam}.png", ylabel="NLL per step",
-                title=f"LSGM training, λ = {lam}",
-            ))  # fmt: skip
+            plots.append(
+                plot_training_curve(
+                    curves,
+                    outdir / f"lsgm_training_lambda{lam}.png",
+                    ylabel="NLL per step",
+                    title=f"LSGM training, λ = {lam}",
+                )
+            )
     seconds = time.perf_counter() - started
-    result.update(mode=mode, seconds=seconds, hardware=_hardware(),
-                  outputs=[str(p) for p in plots])  # fmt: skip
+    result.update(mode=mode, seconds=seconds, hardware=_hardware(), outputs=[str(p) for p in plots])
     _write(outdir, "synthetic-lambda", mode, seconds, ["```", *lines, "```"], result)
-    emit(args, result, [*lines, "", f"wrote results.md, results.json and {len(plots)} plots "
-                        f"to {outdir}/ in {seconds:.0f} s"])  # fmt: skip
+    emit(
+        args,
+        result,
+        [
+            *lines,
+            "",
+            f"wrote results.md, results.json and {len(plots)} plots "
+            f"to {outdir}/ in {seconds:.0f} s",
+        ],
+    )
     return 0
 
 
@@ -208,33 +272,53 @@ def run_lambda_systems(args, settings) -> int:
     from lsgm.apps import synthetic
 
     seeds = list(range(args.seed, args.seed + args.systems))
-    outdir, mode, started = _start(args, "synthetic-lambda", f"{len(seeds)} systems (seeds "
-                                   f"{seeds[0]}…{seeds[-1]}), {settings.train} / "
-                                   f"{settings.valid} / {settings.test} sequences, "
-                                   f"λ = {list(settings.lambdas)}")  # fmt: skip
+    outdir, mode, started = _start(
+        args,
+        "synthetic-lambda",
+        f"{len(seeds)} systems (seeds "
+        f"{seeds[0]}…{seeds[-1]}), {settings.train} / "
+        f"{settings.valid} / {settings.test} sequences, "
+        f"λ = {list(settings.lambdas)}",
+    )
     sweeps = []
     for seed in seeds:
         message(args, f"system {seed}")
         sweep = synthetic.run_lambda_sweep(
-            settings, seed=seed, progress_bar=not (args.quiet or args.json),
+            settings,
+            seed=seed,
+            progress_bar=not (args.quiet or args.json),
             log=lambda text: message(args, f"  {text}"),
-        )  # fmt: skip
+        )
         sweep.pop("histories")
         sweeps.append({"seed": seed, **sweep})
     summary = synthetic.summarise_systems(sweeps)
     lams = [f"λ={v:g}" for v in summary["lambdas"]]
     table = [["system (seed)", *[f"HMM {x}" for x in lams], *[f"gap {x}" for x in lams]]]
     for sweep, gaps in zip(sweeps, summary["gaps"], strict=True):
-        table.append([str(sweep["seed"]), *[f"{r['hmm']:.3f}" for r in sweep["rows"]],
-                      *[f"{g:+.3f}" for g in gaps]])  # fmt: skip
+        table.append(
+            [
+                str(sweep["seed"]),
+                *[f"{r['hmm']:.3f}" for r in sweep["rows"]],
+                *[f"{g:+.3f}" for g in gaps],
+            ]
+        )
     S = summary["systems"]
-    table.append([f"mean ± SE ({S})", *[""] * len(lams),
-                  *[f"{m:+.3f} ± {e:.3f}" for m, e in zip(summary["mean"], summary["se"],
-                                                          strict=True)]])  # fmt: skip
+    table.append(
+        [
+            f"mean ± SE ({S})",
+            *[""] * len(lams),
+            *[f"{m:+.3f} ± {e:.3f}" for m, e in zip(summary["mean"], summary["se"], strict=True)],
+        ]
+    )
     steps = [["step", "gap change, mean ± SE over systems", "systems where the gap grows"]]
     for st in summary["steps"]:
-        steps.append([f"λ {st['from']:g} → {st['to']:g}", f"{st['mean']:+.3f} ± {st['se']:.3f}",
-                      f"{st['grows']} / {S}"])  # fmt: skip
+        steps.append(
+            [
+                f"λ {st['from']:g} → {st['to']:g}",
+                f"{st['mean']:+.3f} ± {st['se']:.3f}",
+                f"{st['grows']} / {S}",
+            ]
+        )
     lines = [
         "LSGM − HMM test log-likelihood per sample on each random system (paired over the "
         "same test sequences)",
@@ -252,11 +336,24 @@ def run_lambda_systems(args, settings) -> int:
     ]
     plot = _plot_gaps(summary, outdir / "gaps.png")
     seconds = time.perf_counter() - started
-    result = {"systems": sweeps, "summary": summary, "mode": mode, "seconds": seconds,
-              "hardware": _hardware(), "outputs": [str(plot)]}  # fmt: skip
+    result = {
+        "systems": sweeps,
+        "summary": summary,
+        "mode": mode,
+        "seconds": seconds,
+        "hardware": _hardware(),
+        "outputs": [str(plot)],
+    }
     _write(outdir, "synthetic-lambda", mode, seconds, ["```", *lines, "```"], result)
-    emit(args, result, [*lines, "", f"wrote results.md, results.json and gaps.png to {outdir}/ "
-                        f"in {seconds:.0f} s"])  # fmt: skip
+    emit(
+        args,
+        result,
+        [
+            *lines,
+            "",
+            f"wrote results.md, results.json and gaps.png to {outdir}/ in {seconds:.0f} s",
+        ],
+    )
     return 0
 
 
@@ -273,8 +370,15 @@ def _plot_gaps(summary: dict, path):
         for gaps in summary["gaps"]:
             ax.plot(lams, gaps, color="grey", lw=0.8, alpha=0.6)
         mean, se = np.array(summary["mean"]), np.nan_to_num(np.array(summary["se"]))
-        ax.errorbar(lams, mean, yerr=se, color="C0", marker="o", capsize=3,
-                    label=f"mean ± SE over {summary['systems']} systems")  # fmt: skip
+        ax.errorbar(
+            lams,
+            mean,
+            yerr=se,
+            color="C0",
+            marker="o",
+            capsize=3,
+            label=f"mean ± SE over {summary['systems']} systems",
+        )
         ax.axhline(0.0, color="black", lw=0.6)
         ax.set_xlabel("λ (share of the history-driven part)")
         ax.set_ylabel("LSGM − HMM, nats per sample")
@@ -291,12 +395,14 @@ def run_calibration(args) -> int:
     grid, sizes = synthetic.CALIBRATION_GRID, {"train": 5000, "test": 2000}
     if args.quick:
         grid, sizes = grid[:2], {"train": 300, "test": 200}
-    outdir, mode, started = _start(args, "synthetic-lambda --calibrate",
-                                   f"{len(grid)} candidates, {sizes['train']} / "
-                                   f"{sizes['test']} sequences per λ")  # fmt: skip
+    outdir, mode, started = _start(
+        args,
+        "synthetic-lambda --calibrate",
+        f"{len(grid)} candidates, {sizes['train']} / {sizes['test']} sequences per λ",
+    )
     rows = synthetic.calibrate_lambda_scales(
         grid, seed=args.seed, log=lambda text: message(args, text), **sizes
-    )  # fmt: skip
+    )
     paper = [f"{v[0]:.2f}" for v in synthetic.PAPER_TABLE1.values()]
     lams = [f"λ={k:g}" for k in synthetic.PAPER_TABLE1]
     table = [
@@ -305,17 +411,42 @@ def run_calibration(args) -> int:
     ]
     for r in rows:
         sc = r["scales"]
-        table.append([f"{sc['static_variance']:g}", f"{sc['mean']:g}", f"{sc['variance']:g}",
-                      *[f"{v:.2f}" for v in r["hmm"].values()], f"{r['rms']:.2f}"])  # fmt: skip
+        table.append(
+            [
+                f"{sc['static_variance']:g}",
+                f"{sc['mean']:g}",
+                f"{sc['variance']:g}",
+                *[f"{v:.2f}" for v in r["hmm"].values()],
+                f"{r['rms']:.2f}",
+            ]
+        )
     seconds = time.perf_counter() - started
-    result = {"rows": rows, "sizes": sizes, "mode": mode, "seconds": seconds,
-              "hardware": _hardware()}  # fmt: skip
-    lines = ["3-state HMM test log-likelihood per sample against the paper's HMM column, "
-             "best first", "", *text_table(table)]  # fmt: skip
-    _write(outdir, "synthetic-lambda --calibrate", mode, seconds, ["```", *lines, "```"], result,
-           stem="calibration")  # fmt: skip
-    emit(args, result, [*lines, "", f"wrote calibration.md and calibration.json to {outdir}/ "
-                        f"in {seconds:.0f} s"])  # fmt: skip
+    result = {
+        "rows": rows,
+        "sizes": sizes,
+        "mode": mode,
+        "seconds": seconds,
+        "hardware": _hardware(),
+    }
+    lines = [
+        "3-state HMM test log-likelihood per sample against the paper's HMM column, best first",
+        "",
+        *text_table(table),
+    ]
+    _write(
+        outdir,
+        "synthetic-lambda --calibrate",
+        mode,
+        seconds,
+        ["```", *lines, "```"],
+        result,
+        stem="calibration",
+    )
+    emit(
+        args,
+        result,
+        [*lines, "", f"wrote calibration.md and calibration.json to {outdir}/ in {seconds:.0f} s"],
+    )
     return 0
 
 
@@ -337,26 +468,64 @@ def run_scalar(args) -> int:
             raise ValueError(f"--noise must be a positive number; got {args.noise}.")
         changes["system"] = dataclasses.replace(settings.system, noise=args.noise)
     settings = dataclasses.replace(settings, **{k: v for k, v in changes.items() if v is not None})
-    outdir, mode, started = _start(args, "synthetic-scalar", f"{settings.train} sequences, "
-                                   f"HMMs with {list(settings.states)} states")  # fmt: skip
+    outdir, mode, started = _start(
+        args,
+        "synthetic-scalar",
+        f"{settings.train} sequences, HMMs with {list(settings.states)} states",
+    )
     result = synthetic.run_scalar_study(
-        settings, seed=args.seed, progress_bar=not (args.quiet or args.json),
+        settings,
+        seed=args.seed,
+        progress_bar=not (args.quiet or args.json),
         log=lambda text: message(args, text),
-    )  # fmt: skip
+    )
     best = result["best"]
-    rows = [["model", "states", "params", "HMM params / params", "BIC", "LL/point (train)",
-             "LL/point (test)"]]  # fmt: skip
-    rows.append(["HMM, BIC-selected", str(best["states"]), str(best["parameters"]), "1",
-                 f"{best['bic']:.1f}", f"{best['train_ll']:.3f}", f"{best['test_ll']:.3f}"])  # fmt: skip
+    rows = [
+        [
+            "model",
+            "states",
+            "params",
+            "HMM params / params",
+            "BIC",
+            "LL/point (train)",
+            "LL/point (test)",
+        ]
+    ]
+    rows.append(
+        [
+            "HMM, BIC-selected",
+            str(best["states"]),
+            str(best["parameters"]),
+            "1",
+            f"{best['bic']:.1f}",
+            f"{best['train_ll']:.3f}",
+            f"{best['test_ll']:.3f}",
+        ]
+    )
     for r in result["lsgms"]:
-        rows.append([f"LSGM, {r['label']}", str(r["states"]), str(r["parameters"]),
-                     f"{r['parameter_ratio']:.1f}", "-", f"{r['train_ll']:.3f}",
-                     f"{r['test_ll']:.3f}"])  # fmt: skip
+        rows.append(
+            [
+                f"LSGM, {r['label']}",
+                str(r["states"]),
+                str(r["parameters"]),
+                f"{r['parameter_ratio']:.1f}",
+                "-",
+                f"{r['train_ll']:.3f}",
+                f"{r['test_ll']:.3f}",
+            ]
+        )
     rows.append(["generator (oracle)", "3", "-", "-", "-", "-", f"{result['oracle_test_ll']:.3f}"])
     curve = [["HMM states", "params", "BIC", "LL/point (train)", "LL/point (test)"]]
     for r in result["hmms"]:
-        curve.append([str(r["states"]), str(r["parameters"]), f"{r['bic']:.1f}",
-                      f"{r['train_ll']:.3f}", f"{r['test_ll']:.3f}"])  # fmt: skip
+        curve.append(
+            [
+                str(r["states"]),
+                str(r["parameters"]),
+                f"{r['bic']:.1f}",
+                f"{r['train_ll']:.3f}",
+                f"{r['test_ll']:.3f}",
+            ]
+        )
     lines = [
         f"n = {result['observations']} training points; BIC = -2 log L + k log n "
         "(k: free parameters, hmmlearn's count)",
@@ -372,8 +541,15 @@ def run_scalar(args) -> int:
     result.update(mode=mode, seconds=seconds, hardware=_hardware(), outputs=[str(plot)])
     md = ["```", *lines, "```", "", "BIC curve:", "", "```", *text_table(curve), "```"]
     _write(outdir, "synthetic-scalar", mode, seconds, md, result)
-    emit(args, result, [*lines, "", f"wrote results.md, results.json and bic_curve.png to "
-                        f"{outdir}/ in {seconds:.0f} s"])  # fmt: skip
+    emit(
+        args,
+        result,
+        [
+            *lines,
+            "",
+            f"wrote results.md, results.json and bic_curve.png to {outdir}/ in {seconds:.0f} s",
+        ],
+    )
     return 0
 
 
@@ -391,11 +567,20 @@ def _plot_bic(result: dict, path):
         ax.set_xlabel("HMM states")
         ax.set_ylabel("BIC (lower is better)")
         right = ax.twinx()
-        right.plot(states, [r["train_ll"] for r in result["hmms"]], color="C1", marker=".",
-                   label="HMM LL/point (train)")  # fmt: skip
+        right.plot(
+            states,
+            [r["train_ll"] for r in result["hmms"]],
+            color="C1",
+            marker=".",
+            label="HMM LL/point (train)",
+        )
         for i, r in enumerate(result["lsgms"]):
-            right.axhline(r["train_ll"], color=f"C{2 + i}", ls="--",
-                          label=f"LSGM {r['label']} ({r['parameters']} params)")  # fmt: skip
+            right.axhline(
+                r["train_ll"],
+                color=f"C{2 + i}",
+                ls="--",
+                label=f"LSGM {r['label']} ({r['parameters']} params)",
+            )
         right.set_ylabel("log-likelihood per point")
         handles = ax.get_legend_handles_labels()
         more = right.get_legend_handles_labels()
