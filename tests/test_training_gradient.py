@@ -28,7 +28,7 @@ from lsgm.training import (
     load_metadata,
     save_checkpoint,
 )
-from lsgm.training import checkpoint as checkpoint_module
+from lsgm.data import checkpoints as checkpoint_module
 from lsgm.training import gradient as gradient_module
 
 PI = np.array([0.6, 0.3, 0.1])

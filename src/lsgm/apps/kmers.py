@@ -14,7 +14,7 @@ from itertools import product
 
 import numpy as np
 
-ALPHABET = "ACGT"
+from lsgm.data.dna import ALPHABET
 
 
 def n_kmer_features(k_max: int = 5) -> int:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from Bio import SeqIO
 
-DNA = "ACGT"
+from lsgm.data.dna import ALPHABET as DNA
 
 #: IUPAC nucleotide codes → the DNA bases they stand for.
 IUPAC = {

@@ -35,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lsgm.data.fasta import DNA, decode_error_message, open_text
+from lsgm.data.dna import ALPHABET as DNA
+from lsgm.data.fasta import decode_error_message, open_text
 from lsgm.data.numbers import is_number_literal
 
 FORMATS = ("jaspar", "meme", "transfac", "uniprobe")

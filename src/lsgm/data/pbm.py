@@ -35,15 +35,14 @@ from pathlib import Path
 
 import numpy as np
 
-from lsgm.data.fasta import DNA, decode_error_message, open_text
+from lsgm.data.dna import ALPHABET as DNA
+from lsgm.data.dna import lookup
+from lsgm.data.fasta import decode_error_message, open_text
 from lsgm.data.numbers import is_number_literal
 
 #: The constant 24-nt primer at the 3' end of every universal-PBM probe (Berger et al. 2006).
 PBM_PRIMER = "GTCTGTGTTCCGTTGTCCGTGCTG"
 
-_LOOKUP = np.full(256, -1, np.int8)
-for _i, _base in enumerate(DNA):
-    _LOOKUP[ord(_base)] = _i
 _DNA_SET = frozenset(DNA)
 
 
@@ -141,7 +140,7 @@ def read_pbm(path, primer: str | None = PBM_PRIMER, max_probes: int | None = Non
         raise ValueError(f"{path}: the gzip stream is truncated or corrupt ({err}).") from err
     except UnicodeDecodeError as err:
         raise ValueError(decode_error_message(path, err)) from err
-    codes = _LOOKUP[np.frombuffer("".join(probes).encode("ascii"), np.uint8)]
+    codes = lookup("".join(probes))
     sequences = codes.reshape(len(probes), len(probes[0]))
     return PBMArray(sequences, np.asarray(values, np.float64), str(path))
 

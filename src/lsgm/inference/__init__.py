@@ -8,12 +8,15 @@ Each works on one sequence (batch with ``jax.vmap``) and accepts ``length`` (pad
 very long sequences with stationary potentials (:mod:`lsgm.inference.chunked`), and
 :mod:`lsgm.inference.time_parallel` is the exact time-parallel E-step of a batch of them
 (``method="chunked"``, chosen by ``method="auto"`` for a few long sequences).
+:func:`chain_log_partition` is the ``O(K·S)`` forward recursion of chain-structured
+transitions (motif states, :mod:`lsgm.inference.chains`).
 
 Zero is exact: an impossible sequence has ``log p(x) = -inf``, NaN posteriors and an all
 ``-1`` Viterbi path (:func:`first_impossible_step` says where it becomes impossible); NaN
 potentials (invalid input) give NaN, never ``-inf``.
 """
 
+from lsgm.inference.chains import chain_log_partition, dense_transitions
 from lsgm.inference.chunked import (
     chunked_log_partition,
     chunked_posteriors,
@@ -49,11 +52,13 @@ __all__ = [
     "Potentials",
     "Posteriors",
     "backward",
+    "chain_log_partition",
     "chunked_log_partition",
     "chunked_posteriors",
     "chunked_viterbi",
     "check_potentials",
     "choose_method",
+    "dense_transitions",
     "expected_counts",
     "filtered",
     "first_impossible_step",

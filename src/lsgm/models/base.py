@@ -16,10 +16,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from lsgm import distributed, inference
+from lsgm import inference
 from lsgm.data.batching import PaddedBatch, pad_sequences, unpad
 from lsgm.inference import Potentials, time_parallel
 from lsgm.inference.chunked import chunked_viterbi
+from lsgm.mesh import gather, replicate, shard_batch
 
 Array = jax.Array
 
@@ -246,15 +247,15 @@ def _batched(model: nnx.Module, op: str, batch: PaddedBatch, mesh=None, method="
     if method == "chunked" and op in ("log_z", "states", "viterbi"):
         data, lengths = jnp.asarray(batch.data), jnp.asarray(batch.lengths, jnp.int32)
         if mesh is not None:
-            state, data, lengths = distributed.replicate((state, data, lengths), mesh)
+            state, data, lengths = replicate((state, data, lengths), mesh)
         return _chunked_impl(graphdef, op, mesh, state, data, lengths)
     if mesh is None:
         data, lengths = jnp.asarray(batch.data), jnp.asarray(batch.lengths)
         return _batched_impl(graphdef, op, state, data, lengths, method)
-    sharded = distributed.shard_batch(batch, mesh)
-    state = distributed.replicate(state, mesh)
+    sharded = shard_batch(batch, mesh)
+    state = replicate(state, mesh)
     out = _batched_impl(graphdef, op, state, sharded.data, sharded.lengths, method)
-    return distributed.gather(out)[: batch.num_sequences]
+    return gather(out)[: batch.num_sequences]
 
 
 @partial(jax.jit, static_argnums=(0, 1, 2))

@@ -62,6 +62,7 @@ import numpy as np
 from flax import nnx
 
 from lsgm import inference
+from lsgm.data.dna import ALPHABET
 from lsgm.inference import Potentials
 from lsgm.models.rnn import CELLS, RecurrentStack
 
@@ -71,7 +72,6 @@ BACKGROUNDS = ("learned", "uniform")
 READOUTS = ("sigmoid", "identity", "softplus", "tanh")
 #: ``log P(x | Θ)`` by the shared kernels (``"scaled"``, ``"log"``) or the chain recursion.
 METHODS = ("scaled", "log", "chain")
-ALPHABET = "ACGT"
 #: Pseudocount mixed into ``init_pwms`` before taking logs: ``p' = (p + ε) / (1 + 4ε)``.
 PWM_PSEUDOCOUNT = 1e-3
 
@@ -513,50 +513,25 @@ class MotifModel(nnx.Module):
         return "scaled" if self.method == "chain" else self.method
 
     def _chain_log_z(self, x: Array, length=None) -> Array:
-        """``log P(x | Θ)`` by a forward recursion that uses the chain structure (``O(K)`` per
-        step instead of the dense ``O(K^2)``): with ``α̂_t = p(z_t | x_{1:t})``,
-
-            pred_{t+1} = F(α̂_t) · exp(dest_{t+1}) + shift(α̂_t on non-end chain states),
-
-        ``F`` the mass on free states (order 0: a scalar; order 1: one per source slot) and
-        ``shift`` moving ``(m, j)`` to ``(m, j+1)``; ``α̂_{t+1} ∝ pred_{t+1} · e_{t+1}`` with
-        per-step normalisers summed in log space (as the scaled kernel). Equal to
-        :func:`lsgm.inference.log_partition` of :meth:`potentials` (tested)."""
+        """``log P(x | Θ)`` by :func:`lsgm.inference.chain_log_partition`, the forward
+        recursion that uses the chain structure (``O(K·S)`` per step instead of the dense
+        ``O(K²)``): free states (``b``, chain ends) jump by the destination distributions,
+        non-end chain states advance by one. Equal to :func:`lsgm.inference.log_partition` of
+        :meth:`potentials` (tested)."""
         a = self.layout.arrays()
         log_pi, log_emit = self._parts(x, length)
-        L, K = log_emit.shape
-        dest = jnp.exp(self._destinations(log_pi))  # [L or 1, (1+M,) K]
-        dest = jnp.broadcast_to(dest, (L,) + dest.shape[1:])
-        src = np.zeros((K, 1 + self.num_motifs))  # free state -> source slot (order 1)
-        src[np.flatnonzero(a["free"]), a["src_slot"][a["free"]]] = 1.0
-        free, interior = a["free"].astype(float), a["non_end_chain"].astype(float)
-        shift = jax.lax.stop_gradient(jnp.max(log_emit, axis=1))  # [L], finite (b)
-        emit = jnp.exp(log_emit - shift[:, None])
-        valid = jnp.arange(L) < (L if length is None else length)
-        init = dest[0] if self.order == 0 else dest[0, 0]
-        first = init * emit[0]
-        norm = first.sum()
-        alpha0, log_z0 = first / norm, jnp.log(norm) + shift[0]
-
-        def step(carry, inputs):
-            alpha, log_z = carry
-            d, e, m, ok = inputs
-            if self.order == 0:
-                pred = (alpha * free).sum() * d
-            else:
-                pred = (alpha @ src) @ d
-            moved = alpha * interior
-            pred = pred + jnp.concatenate([jnp.zeros((1,), alpha.dtype), moved[:-1]])
-            new = pred * e
-            total = new.sum()
-            safe = jnp.where(total > 0, total, 1.0)
-            out = (new / safe, log_z + jnp.log(safe) + m)
-            return jax.tree.map(lambda u, v: jnp.where(ok, u, v), out, carry), None
-
-        (_, log_z), _ = jax.lax.scan(
-            step, (alpha0, log_z0), (dest[1:], emit[1:], shift[1:], valid[1:])
+        log_dest = self._destinations(log_pi)  # [L or 1, (1+M,) K]
+        if self.order == 0:
+            log_dest = log_dest[:, None, :]  # one destination row for every free state
+            source = a["free"][:, None].astype(float)
+        else:
+            source = np.zeros((self.layout.num_states, 1 + self.num_motifs))
+            source[np.flatnonzero(a["free"]), a["src_slot"][a["free"]]] = 1.0
+        log_init = log_dest[0, 0]  # z_1 as if preceded by background
+        steps = log_dest if log_dest.shape[0] == 1 else log_dest[1:]
+        return inference.chain_log_partition(
+            log_init, steps, log_emit, source, a["non_end_chain"], length
         )
-        return log_z
 
     @_dispatch(1)
     def log_likelihood(self, x: Array, allowed=None, length=None) -> Array:
