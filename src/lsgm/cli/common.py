@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from lsgm.cli.inputs import Dataset, InputSpec, check_records, prepare, read_inputs
-from lsgm.data.files import check_output, deferred_outputs
+from lsgm.data.files import atomic_write_text, check_output, deferred_outputs
 from lsgm.data.numbers import is_int_literal, is_number_literal
 from lsgm.models.serialization import load_model, model_config
 
@@ -336,6 +336,14 @@ def strict_jsonable(value):
     if hasattr(value, "__array__"):  # JAX arrays
         return strict_jsonable(np.asarray(value))
     return str(value)
+
+
+def write_report(outdir, result: dict, title: str, lines: list[str], stem: str = "results") -> None:
+    """An experiment's report: ``STEM.json`` (``result`` as strict JSON) and ``STEM.md``
+    (``# title``, a blank line, then ``lines``) in ``outdir``, each written atomically."""
+    outdir = Path(outdir)
+    atomic_write_text(outdir / f"{stem}.json", to_json(result))
+    atomic_write_text(outdir / f"{stem}.md", "\n".join([f"# {title}", "", *lines, ""]))
 
 
 def to_json(value, indent: int | None = 2) -> str:

@@ -145,8 +145,12 @@ def _chunked_counts(prep: Prepared) -> ExpectedCounts:
     return ExpectedCounts(out.log_z[0], out.states[0], out.transitions)
 
 
-def _safe_log(x: Array) -> Array:
-    """``log x`` with ``0 -> LOG_FLOOR``; NaN stays NaN (never read as a zero)."""
+def floored_log(x: Array) -> Array:
+    """``log x`` with ``0 -> LOG_FLOOR``; NaN stays NaN (never read as a zero).
+
+    The kernels' log of normalised forward/backward variables: the finite floor keeps
+    gradients through an unreachable state finite (``DESIGN.md`` §1). Parameters use the exact
+    log instead (``log 0 = -inf``, :func:`lsgm.distributions._common.exact_log`)."""
     positive = x > 0
     return jnp.where(positive, jnp.log(jnp.where(positive, x, 1.0)), floor_or_nan(x))
 
@@ -179,7 +183,7 @@ def _forward_normalised(prep: Prepared, method: str) -> tuple[Array, Array]:
     if method == "log":
         return log_space.forward(prep, UNROLL)
     fwd = scaled.forward(prep, UNROLL)
-    return _safe_log(fwd.alpha_hat), fwd.log_c
+    return floored_log(fwd.alpha_hat), fwd.log_c
 
 
 def _expected_counts(prep: Prepared, method: str) -> ExpectedCounts:
@@ -272,7 +276,7 @@ def backward(p: Potentials, length=None, allowed=None, method: str = "scaled") -
         log_beta_hat, log_d = log_space.backward(prep, UNROLL)
     else:
         bwd = scaled.backward(prep, scaled.forward(prep, UNROLL), UNROLL)
-        log_beta_hat, log_d = _safe_log(bwd.beta_hat), bwd.log_d
+        log_beta_hat, log_d = floored_log(bwd.beta_hat), bwd.log_d
     later = jnp.cumsum(log_d[::-1])[::-1]  # sum_{u >= t} log_d_u
     log_beta = log_beta_hat + later[:, None]
     if allowed is not None:  # no allowed path passes through a disallowed state

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from lsgm.inference import scaled
-from lsgm.inference.kernels import UNROLL, _safe_log
+from lsgm.inference.kernels import UNROLL, floored_log
 from lsgm.inference.potentials import (
     LOG_FLOOR,
     Potentials,
@@ -33,7 +33,7 @@ def _sample_paths(p, key, num_samples, length, allowed):
     prep = prepare(p, length, allowed)
     T = prep.num_steps
     fwd = scaled.forward(prep, UNROLL)
-    log_filtered = _safe_log(fwd.alpha_hat)  # [T, K]
+    log_filtered = floored_log(fwd.alpha_hat)  # [T, K]
     possible = (fwd.log_c.sum() > LOG_FLOOR / 2) & ~has_nan(prep)  # p(x) > 0, no NaN
 
     def one_path(path_key):

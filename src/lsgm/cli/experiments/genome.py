@@ -21,9 +21,8 @@ from lsgm.cli.common import (
     output_folder,
     strict_float,
     strict_int,
-    to_json,
+    write_report,
 )
-from lsgm.data.files import atomic_write_text
 
 
 def register(sub) -> None:
@@ -114,11 +113,7 @@ def register(sub) -> None:
 
 
 def _write(outdir, name: str, mode: str, seconds: float, lines: list[str], result: dict):
-    atomic_write_text(outdir / "results.json", to_json(result))
-    atomic_write_text(
-        outdir / "results.md",
-        "\n".join([f"# lsgm experiment {name} ({mode}, {seconds:.0f} s)", "", *lines, ""]),
-    )
+    write_report(outdir, result, f"lsgm experiment {name} ({mode}, {seconds:.0f} s)", lines)
 
 
 def run_genome_lm(args) -> int:

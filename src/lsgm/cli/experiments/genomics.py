@@ -12,7 +12,7 @@ from lsgm.cli.common import (
     output_folder,
     strict_float,
     strict_int,
-    to_json,
+    write_report,
 )
 from lsgm.data.files import atomic_write_text
 from lsgm.data.intervals import format_bed
@@ -77,8 +77,7 @@ def run_cpg(args) -> int:
     atomic_write_text(outdir / "cpg_islands.bed", format_bed(result["test_intervals"]))
     table = format_results(result)
     summary = {k: result[k] for k in ("mode", "seed", "windows", "models", "best_model")}
-    atomic_write_text(outdir / "results.json", to_json(summary))
-    atomic_write_text(outdir / "results.md", f"# CpG islands ({result['mode']})\n\n{table}\n")
+    write_report(outdir, summary, f"CpG islands ({result['mode']})", [table])
     emit(args, summary, [table, f"wrote {outdir}/results.md, results.json, cpg_islands.bed"])
     return 0
 

@@ -13,6 +13,7 @@ from lsgm.cli.common import (
     strict_float,
     strict_int,
     to_json,
+    write_report,
 )
 from lsgm.data.files import atomic_write_text
 
@@ -170,9 +171,7 @@ def run(args) -> int:
         lines.append(f"| {row} (paper) | " + " | ".join(cells) + " | |")
     text = "\n".join(lines)
     mode = "quick" if args.quick else "full"
-    atomic_write_text(
-        outdir / "results.md", f"# Music ({mode}): test log-likelihood per frame\n\n{text}\n"
-    )
+    write_report(outdir, results, f"Music ({mode}): test log-likelihood per frame", [text])
     emit(
         args, results, [text, f"wrote {outdir}/results.md, results.json, LSGM samples (MIDI, PNG)"]
     )

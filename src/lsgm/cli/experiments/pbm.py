@@ -20,9 +20,8 @@ from lsgm.cli.common import (
     output_folder,
     positive_int,
     strict_int,
-    to_json,
+    write_report,
 )
-from lsgm.data.files import atomic_write_text
 
 
 def register(sub) -> None:
@@ -176,12 +175,9 @@ def run_pbm_command(args) -> int:
             )
             logos.append(path.name)
     result["logos"] = logos
-    head = f"# lsgm experiment pbm ({result['mode']}, {result['seconds']:.0f} s)"
+    head = f"lsgm experiment pbm ({result['mode']}, {result['seconds']:.0f} s)"
     source = f"array 1 `{args.train}`" + (f", array 2 `{args.test}`" if test else "")
-    atomic_write_text(outdir / "results.json", to_json(result))
-    atomic_write_text(
-        outdir / "results.md",
-        "\n".join([head, "", source, "", *lines, "", *[f"![{p}]({p})" for p in logos], ""]),
-    )
+    body = [source, "", *lines, "", *[f"![{p}]({p})" for p in logos]]
+    write_report(outdir, result, head, body)
     emit(args, result, [*lines, f"written to {outdir}/"])
     return 0

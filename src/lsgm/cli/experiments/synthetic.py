@@ -31,9 +31,8 @@ from lsgm.cli.common import (
     strict_float,
     strict_int,
     text_table,
-    to_json,
+    write_report,
 )
-from lsgm.data.files import atomic_write_text
 
 
 def register(sub) -> None:
@@ -159,9 +158,7 @@ def _write(
     stem: str = "results",
 ) -> None:
     """``STEM.json`` (the result) and ``STEM.md`` (a header naming the run, then ``lines``)."""
-    atomic_write_text(outdir / f"{stem}.json", to_json(result))
-    header = f"# {name} ({mode}, {seconds:.0f} s, {_hardware()})"
-    atomic_write_text(outdir / f"{stem}.md", "\n".join([header, "", *lines, ""]))
+    write_report(outdir, result, f"{name} ({mode}, {seconds:.0f} s, {_hardware()})", lines, stem)
 
 
 def run_lambda(args) -> int:
