@@ -516,6 +516,140 @@ def em_run_record(model, batch, log_mask, prior, freeze, n_init, seed, max_iter,
     return run_record(hashes, settings)
 
 
+@dataclass
+class _EMRun:
+    """The fixed parts of one :func:`fit_em` call: the padded data, label masks, prior, frozen
+    parts, restarts, E-step kernel and the compiled EM step."""
+
+    batch: PaddedBatch
+    log_mask: np.ndarray | None
+    prior: HMMPrior
+    freeze: frozenset[str]
+    init: bool
+    n_init: int
+    mesh: object
+    method: str
+    monotone: bool
+    step: object
+
+    @classmethod
+    def prepare(cls, model, xs, lengths, priors, freeze, labels, init, n_init, mesh, method):
+        """Validate the arguments and build the run, in :func:`fit_em`'s order of checks."""
+        freeze = check_freeze(freeze)
+        prior = _as_prior(priors)
+        batch = model.batch(xs, lengths)
+        log_mask = label_potentials(batch, labels, model.num_states)
+        init = n_init > 1 if init is None else bool(init)
+        if mesh is not None:
+            distributed.row_sharding(mesh)  # a clear error for a wrong mesh argument
+        method = model.inference_method(method, batch.num_sequences, batch.max_length)
+        check_feasible(model, batch, log_mask, mesh, method)
+        monotone = model.emission.log_prior(prior.emission) is not None
+        step = em_step_for(nnx.graphdef(model), prior, freeze, mesh, method)
+        return cls(batch, log_mask, prior, freeze, init, n_init, mesh, method, monotone, step)
+
+
+@dataclass
+class _EMStore:
+    """Where :func:`fit_em` checkpoints (``path`` None: nowhere), the run's fingerprint, and
+    ``saved = (metadata, tree)`` of the checkpoint it resumes (None: a fresh start)."""
+
+    path: Path | None
+    record: dict | None
+    saved: tuple | None
+    checkpoint_dir: object
+
+    @classmethod
+    def open(cls, model, run: _EMRun, checkpoint_dir, resume: bool, seed, max_iter, tol):
+        record = path = saved = None  # the run's fingerprint is only needed with checkpoints
+        if checkpoint_dir is not None:
+            b, f = run.batch, run.freeze
+            args = (run.log_mask, run.prior, f, run.n_init, seed, max_iter, tol, run.init)
+            record = em_run_record(model, b, *args)
+            path = Path(checkpoint_dir) / EM_CHECKPOINT
+            if not resume:
+                fresh_checkpoint_path(checkpoint_dir, EM_CHECKPOINT)
+        if resume:
+            saved = _load_em_checkpoint(resume_path(checkpoint_dir, EM_CHECKPOINT), model, record)
+        return cls(path, record, saved, checkpoint_dir)
+
+    def save(self, state, hist, restart, best, best_history, restarts) -> None:
+        """Write the current restart's ``state`` and history and the best restart so far."""
+        tree = {"current": state, "best": state if best is None else nnx.state(best)}
+        meta = {
+            "restart": restart,
+            "history": {
+                "log_likelihoods": hist.log_likelihoods,
+                "objectives": hist.objectives,
+                "converged": hist.converged,
+            },
+            "best_history": None if best_history is None else asdict(best_history),
+            "restarts": restarts,
+            "run": self.record,
+        }
+        save_checkpoint(self.path, tree, meta)
+
+    def resumed_history(self, max_iter) -> FitHistory:
+        """The interrupted restart's history; a ``ResumeError`` when it ran past ``max_iter``."""
+        history = FitHistory(**self.saved[0]["history"])
+        if history.n_iter > max_iter:
+            raise ResumeError(
+                f"cannot resume: the checkpoint in {str(self.checkpoint_dir)!r} has already run "
+                f"{history.n_iter} EM iterations, more than max_iter={max_iter}; pass "
+                f"max_iter >= {history.n_iter} (CLI: --max-iter) to continue it."
+            )
+        return history
+
+
+def _fit_restarts(model, run: _EMRun, store: _EMStore, seed, max_iter, tol, progress_bar):
+    """The restarts of :func:`fit_em` (continuing a resumed one); the model ends with the
+    parameters of the restart with the best final objective."""
+    saved = store.saved
+    start = saved[0]["restart"] if saved else 0
+    best, best_history = None, None
+    history_restarts = []
+    if saved:
+        meta, tree = saved
+        history_restarts = list(meta["restarts"])
+        if meta["best_history"] is not None:
+            best, best_history = nnx.clone(model), FitHistory(**meta["best_history"])
+            nnx.update(best, tree["best"])
+    keys = jax.random.split(jax.random.key(seed), run.n_init)
+    for restart in range(start, int(run.n_init)):
+        candidate = nnx.clone(model) if run.n_init > 1 else model
+        history = None
+        if saved and restart == start:
+            nnx.update(candidate, saved[1]["current"])
+            history = store.resumed_history(max_iter)
+        elif run.init:
+            _randomise(candidate, run.batch, keys[restart])
+
+        def save(state, hist, restart=restart, best=best, best_history=best_history):
+            store.save(state, hist, restart, best, best_history, history_restarts)
+
+        history = _run_em(
+            candidate,
+            run.step,
+            run.batch,
+            run.log_mask,
+            max_iter,
+            tol,
+            progress_bar,
+            history=history,
+            after_iteration=None if store.path is None else save,
+            mesh=run.mesh,
+            monotone=run.monotone,
+            method=run.method,
+        )
+        history_restarts.append(history.objectives[-1])
+        if best_history is None or history.objectives[-1] > best_history.objectives[-1]:
+            best, best_history = candidate, history
+    if best is not model:
+        nnx.update(model, nnx.state(best))
+    best_history.restarts = history_restarts
+    return model, best_history
+
+
 def fit_em(
     model,
     xs,
@@ -582,93 +716,13 @@ def fit_em(
     """
     if int(max_iter) < 1 or int(n_init) < 1:
         raise ValueError(f"max_iter and n_init must be >= 1; got {max_iter}, {n_init}.")
-    freeze = check_freeze(freeze)
-    prior = _as_prior(priors)
-    batch = model.batch(xs, lengths)
-    log_mask = label_potentials(batch, state_labels, model.num_states)
-    init = n_init > 1 if init is None else bool(init)
-    if mesh is not None:
-        distributed.row_sharding(mesh)  # a clear error for a wrong mesh argument
-    method = model.inference_method(method, batch.num_sequences, batch.max_length)
-    check_feasible(model, batch, log_mask, mesh, method)
-    monotone = model.emission.log_prior(prior.emission) is not None
-    step = em_step_for(nnx.graphdef(model), prior, freeze, mesh, method)
+    run = _EMRun.prepare(
+        model, xs, lengths, priors, freeze, state_labels, init, n_init, mesh, method
+    )
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir (where the checkpoint is).")
-    record = None  # the run's fingerprint, only needed with checkpoints
-    if checkpoint_dir is not None:
-        record = em_run_record(
-            model, batch, log_mask, prior, freeze, n_init, seed, max_iter, tol, init
-        )
-    path = None
-    if checkpoint_dir is not None:
-        path = Path(checkpoint_dir) / EM_CHECKPOINT
-        if not resume:
-            fresh_checkpoint_path(checkpoint_dir, EM_CHECKPOINT)
-    saved = None
-    if resume:
-        saved = _load_em_checkpoint(resume_path(checkpoint_dir, EM_CHECKPOINT), model, record)
-    start = saved[0]["restart"] if saved else 0
-    best, best_history = None, None
-    history_restarts = []
-    if saved:
-        meta, tree = saved
-        history_restarts = list(meta["restarts"])
-        if meta["best_history"] is not None:
-            best, best_history = nnx.clone(model), FitHistory(**meta["best_history"])
-            nnx.update(best, tree["best"])
-    keys = jax.random.split(jax.random.key(seed), n_init)
-    for restart in range(start, int(n_init)):
-        candidate = nnx.clone(model) if n_init > 1 else model
-        history = None
-        if saved and restart == start:
-            nnx.update(candidate, saved[1]["current"])
-            history = FitHistory(**saved[0]["history"])
-            if history.n_iter > max_iter:
-                raise ResumeError(
-                    f"cannot resume: the checkpoint in {str(checkpoint_dir)!r} has already run "
-                    f"{history.n_iter} EM iterations, more than max_iter={max_iter}; pass "
-                    f"max_iter >= {history.n_iter} (CLI: --max-iter) to continue it."
-                )
-        elif init:
-            _randomise(candidate, batch, keys[restart])
-
-        def save(state, hist, restart=restart, best=best, best_history=best_history):
-            tree = {"current": state, "best": state if best is None else nnx.state(best)}
-            meta = {
-                "restart": restart,
-                "history": {
-                    "log_likelihoods": hist.log_likelihoods,
-                    "objectives": hist.objectives,
-                    "converged": hist.converged,
-                },
-                "best_history": None if best_history is None else asdict(best_history),
-                "restarts": history_restarts,
-                "run": record,
-            }
-            save_checkpoint(path, tree, meta)
-
-        history = _run_em(
-            candidate,
-            step,
-            batch,
-            log_mask,
-            max_iter,
-            tol,
-            progress_bar,
-            history=history,
-            after_iteration=None if path is None else save,
-            mesh=mesh,
-            monotone=monotone,
-            method=method,
-        )
-        history_restarts.append(history.objectives[-1])
-        if best_history is None or history.objectives[-1] > best_history.objectives[-1]:
-            best, best_history = candidate, history
-    if best is not model:
-        nnx.update(model, nnx.state(best))
-    best_history.restarts = history_restarts
-    return model, best_history
+    store = _EMStore.open(model, run, checkpoint_dir, resume, seed, max_iter, tol)
+    return _fit_restarts(model, run, store, seed, max_iter, tol, progress_bar)
 
 
 __all__ = [
