@@ -18,6 +18,7 @@ from flax import nnx
 
 from lsgm import inference
 from lsgm.data.batching import PaddedBatch, pad_sequences, unpad
+from lsgm.distributions import Emission
 from lsgm.inference import Potentials, time_parallel
 from lsgm.inference.chunked import chunked_viterbi
 from lsgm.mesh import gather, replicate, shard_batch
@@ -32,6 +33,8 @@ class SequenceModel(nnx.Module):
     #: of step ``t`` depends on ``x_t`` only, so that a sequence may be cut into chunks that
     #: are processed in parallel (``method="chunked"``, :mod:`lsgm.inference.time_parallel`).
     supports_chunked: bool = False
+    #: The emission family (every model has one; it validates the data).
+    emission: Emission
 
     def potentials(self, x: Array) -> Potentials:  # pragma: no cover - abstract
         """Potentials of one sequence ``x [T, ...]``."""
@@ -235,7 +238,9 @@ def _batched_impl(graphdef, op: str, state, data, lengths, method: str = "scaled
     return jax.vmap(one)(data, lengths)
 
 
-def _batched(model: nnx.Module, op: str, batch: PaddedBatch, mesh=None, method="scaled") -> Array:
+def _batched(
+    model: SequenceModel, op: str, batch: PaddedBatch, mesh=None, method="scaled"
+) -> Array | np.ndarray:
     """Run one per-sequence op over a padded batch under one jit (cached per graph and shape).
 
     With a ``mesh`` the rows are split over its devices (padded to a multiple of the device
@@ -270,6 +275,6 @@ def _chunked_impl(graphdef, op: str, mesh, state, data, lengths):
         )
     p, _ = model.chunked_potentials(data, mesh)
     if op == "log_z":
-        return time_parallel.blocked_log_partition(*p, lengths, T)
-    counts = time_parallel.blocked_expected_counts(*p, lengths, T)
+        return time_parallel.blocked_log_partition(p.log_init, p.log_trans, p.log_emit, lengths, T)
+    counts = time_parallel.blocked_expected_counts(p.log_init, p.log_trans, p.log_emit, lengths, T)
     return time_parallel.unblock(counts.states, N, T)
