@@ -1,5 +1,6 @@
-"""Fitting: Baum–Welch EM, gradient descent through the kernels, supervised counting, and
-atomic checkpoints (:mod:`lsgm.training.checkpoint`).
+"""Fitting: Baum–Welch EM, gradient descent through the kernels on the training engine
+(:mod:`lsgm.training.loop`), supervised counting, and atomic checkpoints
+(:mod:`lsgm.training.checkpoint`).
 
 Models never import this package; fitters only use a model's ``potentials``, its parameters
 and (for EM) its closed-form M-steps.
@@ -14,6 +15,7 @@ from lsgm.training.checkpoint import (
 )
 from lsgm.training.em import FitHistory, HMMPrior, fit_em
 from lsgm.training.gradient import GradientHistory, fit_gradient
+from lsgm.training.optimizers import HyperOptimizer
 from lsgm.training.supervised import fit_supervised
 from lsgm.training.validity import (
     FitDivergedError,
@@ -28,6 +30,7 @@ __all__ = [
     "FitHistory",
     "GradientHistory",
     "HMMPrior",
+    "HyperOptimizer",
     "InvalidParametersError",
     "ResumeError",
     "check_parameters",

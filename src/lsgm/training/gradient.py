@@ -1,7 +1,7 @@
 """Maximum likelihood by gradient descent through the exact kernels (optax + Flax NNX).
 
-The training loop shared by the HMM and the LSGM. Loss per minibatch: the negative
-log-likelihood per observed step,
+The objective shared by the HMM and the LSGM, trained by the engine of
+:mod:`lsgm.training.loop`. Loss per minibatch: the negative log-likelihood per observed step,
 
     L = - sum_n log p(x_n) / sum_n T_n,
 
@@ -15,9 +15,7 @@ with the filtering distributions of :func:`lsgm.inference.filtered`: maximising 
 keeps the state distribution near uniform while the emissions settle.
 
 Label-supervised training: ``state_labels`` (per sequence ``[T_i]`` ints, ``-1`` = unknown)
-clamp the state at labelled positions by adding ``log 1{k = label_t}`` to ``log_emit`` (the
-masks of :func:`lsgm.training.em.label_potentials`, as in semi-supervised EM), so ``log p(x)``
-becomes
+clamp the state at labelled positions (:mod:`lsgm.training.labels`), so ``log p(x)`` becomes
 
     log p(x, z_L = labels_L) = log sum_{z : z_t = label_t for t in L} p(x, z),
 
@@ -35,6 +33,25 @@ minibatch has ``batch_size`` rows from one bucket, padded to the bucket's length
 one compile per bucket. Rows are vmapped with ``nnx.vmap`` and split RNG streams, so a model's
 dropout draws a fresh mask per sequence and step, and its RNG state advances (and is
 checkpointed) like every other variable.
+
+Checkpoints: with ``checkpoint_dir``, ``checkpoint.msgpack`` is written there after every
+epoch, atomically: model state (parameters and RNG streams), optimiser state, best parameters,
+epoch, early-stopping counters, history and a fingerprint of the run. ``resume=True``
+continues it; with the same data and settings the result equals an uninterrupted run. A
+missing folder or checkpoint, or one written for other training/validation data or labels,
+other starting parameters, or other settings (``seed``, ``batch_size``, ``buckets``,
+``freeze``, ``clip_norm``, the entropy settings, ``patience``, the optimiser's readable
+hyper-parameters and ``optimizer_settings``) raises
+:class:`~lsgm.training.checkpoint.ResumeError` naming what differs. ``epochs`` may change
+(continue longer), and so may ``restore_best``, ``progress_bar``, ``log``, ``verbose`` and
+``mesh``. ``optimizer_settings`` (e.g. ``{"--learning-rate": 0.01}``) are recorded so that a
+resume with other values is refused naming them (an optax object is opaque; its readable
+numbers are compared too, see :func:`~lsgm.training.checkpoint.optimizer_numbers`).
+
+Data parallelism: with a :class:`jax.sharding.Mesh` (:func:`lsgm.distributed.make_mesh`) each
+minibatch's rows are split over its devices (padded to a multiple of the device count with
+rows of weight 0), the gradient summed across them (all-reduce), parameters and optimiser
+state replicated. With dropout the masks differ from a single-device run (other RNG splits).
 """
 
 from __future__ import annotations
@@ -42,10 +59,8 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache, partial
 
 import jax
 import jax.numpy as jnp
@@ -54,23 +69,31 @@ import optax
 from flax import nnx
 from tqdm.auto import tqdm
 
-from lsgm import distributed, inference
+from lsgm import inference
 from lsgm.data.batching import Minibatch, bucket_lengths, bucketed_minibatches
 from lsgm.inference import time_parallel
+from lsgm.mesh import row_sharding
+from lsgm.training.callbacks import (
+    Checkpointing,
+    EarlyStopping,
+    EntropyHeating,
+    ProgressBar,
+)
+from lsgm.training.callbacks import (
+    resume as resume_from,
+)
 from lsgm.training.checkpoint import (
-    ResumeError,
-    check_resume,
     fingerprint,
     fresh_checkpoint_path,
-    load_checkpoint,
-    load_metadata,
     optimizer_numbers,
     resume_path,
     run_record,
-    save_checkpoint,
 )
 from lsgm.training.common import PARTS
-from lsgm.training.em import _with_labels, label_potentials
+from lsgm.training.em import _with_labels
+from lsgm.training.labels import label_masks, labelled_steps
+from lsgm.training.loop import Callback, Loop, Trainer, run_epochs, shard_rows
+from lsgm.training.optimizers import HyperOptimizer
 from lsgm.training.validity import NLL_RISE_FACTOR, FitDivergedError, parameter_problems
 
 #: File name of the training checkpoint inside ``checkpoint_dir``.
@@ -125,12 +148,6 @@ def trainable_filter(model, freeze: frozenset[str]):
     if not frozen:
         return nnx.Param
     return nnx.All(nnx.Param, nnx.Not(nnx.Any(*frozen)))
-
-
-def _snapshot(state):
-    """A copy of a state's containers: ``nnx.state`` returns the model's live Variables, which
-    later updates would overwrite (the arrays themselves are immutable and shared)."""
-    return jax.tree.map(lambda leaf: leaf, state)
 
 
 def _check_freeze(model, freeze) -> frozenset[str]:
@@ -228,59 +245,30 @@ def batch_nll(model, data, lengths, weights, log_mask=None):
     return -log_z / steps
 
 
-@partial(jax.jit, static_argnames=("graphdef", "wrt", "heated"))
-def _train_step(state, x, n, log_mask, weights, entropy_weight, *, graphdef, wrt, heated):
-    model, opt = nnx.merge(graphdef, state)
+@dataclass(frozen=True)
+class NLLObjective:
+    """The loss of :func:`fit_gradient` on a batch ``(x [B, T, ...], lengths [B], log_mask
+    [B, T, K] or None, weights [B], entropy_weight [])``: ``-log_z / steps``, minus
+    ``entropy_weight * entropy / steps`` when ``heated``; aux: ``[-log_z, entropy, steps]``
+    (the weighted sums of :func:`batch_terms`)."""
 
-    def loss_fn(model):
+    heated: bool = False
+
+    def __call__(self, model, batch, carry):
+        x, n, log_mask, weights, entropy_weight = batch
         log_z, entropy, steps = batch_terms(model, x, n, weights, log_mask=log_mask)
         loss = -log_z / steps
-        if heated:
+        if self.heated:
             loss = loss - entropy_weight * entropy / steps
-        return loss, (-log_z, entropy, steps)
-
-    grad_fn = nnx.value_and_grad(loss_fn, argnums=nnx.DiffState(0, wrt), has_aux=True)
-    (_, sums), grads = grad_fn(model)
-    opt.update(model, grads)
-    return nnx.split((model, opt))[1], jnp.stack(sums)
+        return loss, jnp.stack([-log_z, entropy, steps]), carry
 
 
-@partial(jax.jit, static_argnames=("graphdef",))
-def _eval_step(state, x, n, log_mask, weights, *, graphdef):
-    model, _ = nnx.merge(graphdef, state)
+def nll_sums(model, batch) -> jax.Array:
+    """``[-sum_n w_n log p(x_n), sum_n w_n T_n]`` of a batch ``(x, lengths, log_mask,
+    weights)`` (the validation NLL of :func:`fit_gradient` is their ratio)."""
+    x, n, log_mask, weights = batch
     log_z, _, steps = batch_terms(model, x, n, weights, entropy=False, log_mask=log_mask)
     return jnp.stack([-log_z, steps])
-
-
-@lru_cache(maxsize=16)
-def _mesh_steps(mesh):
-    """``(train_step, eval_step)`` for rows split over ``mesh``: the same functions, compiled
-    with replicated outputs (the parameter and optimiser state, the summed NLL)."""
-    out = distributed.replicated(mesh)
-    train = jax.jit(
-        _train_step.__wrapped__,
-        static_argnames=("graphdef", "wrt", "heated"),
-        out_shardings=out,
-    )
-    return train, jax.jit(_eval_step.__wrapped__, static_argnames=("graphdef",), out_shardings=out)
-
-
-def _sharded_rows(rows, weights, mesh):
-    """A minibatch ``(x [B, T, ...], n [B], log_mask or None)`` and ``weights [B]``, padded to
-    a multiple of the device count with rows of length 0 and weight 0 (they copy a real row's
-    observations) and split over ``mesh`` by rows."""
-    x, n, mask = rows
-    fill = (-x.shape[0]) % mesh.size
-    if fill:
-
-        def pad(a):
-            return jnp.concatenate([a, jnp.zeros((fill,) + a.shape[1:], a.dtype)])
-
-        x = jnp.concatenate([x, jnp.repeat(x[:1], fill, axis=0)])
-        n, weights = pad(n), pad(weights)
-        mask = None if mask is None else pad(mask)
-    put = partial(distributed.shard_rows, mesh=mesh)
-    return put(x), put(n), None if mask is None else put(mask), put(weights)
 
 
 # ------------------------------------------------------------------ arguments
@@ -325,70 +313,275 @@ class _Buckets:
         return jnp.take(data, local, axis=0), jnp.take(lengths, local, axis=0), masks
 
 
-def _labelled_steps(labels) -> int | None:
-    """Number of labelled positions (the checkpoint's record of the labels; None: no labels)."""
-    if labels is None:
-        return None
-    return int(sum(np.count_nonzero(np.asarray(lab) >= 0) for lab in labels))
-
-
-def _check_labels_feasible(model, labels, name: str) -> None:
-    """Raise a ``ValueError`` when two consecutive labels make a transition that the model's
-    ``transition_mask`` forbids (every path would then have probability 0)."""
-    mask = getattr(model, "transition_mask", None)
-    if labels is None or mask is None:
-        return
-    allowed = np.asarray(mask[...])
-    for i, lab in enumerate(labels):
-        lab = np.asarray(lab)
-        both = (lab[:-1] >= 0) & (lab[1:] >= 0)
-        bad = np.flatnonzero(both & ~allowed[np.maximum(lab[:-1], 0), np.maximum(lab[1:], 0)])
-        if bad.size:
-            t = int(bad[0])
-            raise ValueError(
-                f"{name}[{i}] has the transition {lab[t]}->{lab[t + 1]} at positions {t}, "
-                f"{t + 1} (0-based), which the model's transition_mask forbids; fix the labels "
-                "or set them to -1 there."
-            )
-
-
-def _label_masks(model, batch, labels, name: str) -> np.ndarray | None:
-    """Validated ``[N, T, K]`` label masks (:func:`~lsgm.training.em.label_potentials`) of a
-    padded batch; None without labels. Errors name ``name`` (the argument)."""
-    if labels is None:
-        return None
-    K = getattr(model, "num_states", None)
-    if K is None:
-        raise ValueError(f"{name} needs a model with num_states; {type(model).__name__} has none.")
-    if isinstance(labels, np.ndarray) and labels.ndim == 1:
-        raise ValueError(f"{name} must be one [T_i] array per sequence; got one 1-D array.")
-    for i, lab in enumerate(labels):
-        lab = np.asarray(lab)
-        if lab.size and not np.issubdtype(lab.dtype, np.integer):
-            raise ValueError(
-                f"{name}[{i}] has dtype {lab.dtype}; labels must be integers (-1 = unknown)."
-            )
-    try:
-        mask = label_potentials(batch, labels, K)
-    except ValueError as err:
-        raise ValueError(str(err).replace("state_labels", name)) from err
-    _check_labels_feasible(model, labels, name)
-    return mask
-
-
 def _buckets_setting(buckets):
     if buckets is None or isinstance(buckets, str | int | np.integer):
         return buckets if not isinstance(buckets, np.integer) else int(buckets)
     return [int(b) for b in buckets]
 
 
-# ------------------------------------------------------------------ the loop
+# ------------------------------------------------------------------ one fit
+@dataclass
+class _Options:
+    """The keyword arguments of :func:`fit_gradient` (documented there), checked."""
+
+    optimizer: optax.GradientTransformation | HyperOptimizer | None
+    epochs: int
+    batch_size: int | None
+    freeze: object
+    validation: object
+    state_labels: object
+    validation_labels: object
+    seed: int
+    progress_bar: bool
+    buckets: object
+    clip_norm: float | None
+    entropy_weight: float
+    entropy_epochs: int
+    patience: int | None
+    restore_best: bool
+    checkpoint_dir: object
+    resume: bool
+    log: Callable[[str], object] | None
+    verbose: bool
+    mesh: object
+    optimizer_settings: dict | None
+
+    def checked(self, model) -> _Options:
+        """Validate (in a fixed order) and normalise the arguments; ``ValueError`` naming one."""
+        self.epochs = _int_at_least("epochs", self.epochs, 1)
+        if self.batch_size is not None:
+            self.batch_size = _int_at_least("batch_size", self.batch_size, 1)
+        self.seed = _int_at_least("seed", self.seed, 0)
+        self.entropy_weight = _check_real("entropy_weight", self.entropy_weight, positive=False)
+        self.entropy_epochs = _int_at_least("entropy_epochs", self.entropy_epochs, 0)
+        if self.clip_norm is not None:
+            self.clip_norm = _check_real("clip_norm", self.clip_norm, positive=True)
+        if self.patience is not None:
+            self.patience = _int_at_least("patience", self.patience, 1)
+            if self.validation is None:
+                raise ValueError("patience (early stopping) needs validation sequences.")
+        if self.resume and self.checkpoint_dir is None:
+            raise ValueError("resume=True needs checkpoint_dir (where the checkpoint is).")
+        self.freeze = _check_freeze(model, self.freeze)
+        if self.mesh is not None:
+            row_sharding(self.mesh)  # a clear error for a wrong mesh argument
+        if self.validation_labels is not None and self.validation is None:
+            raise ValueError("validation_labels needs validation sequences (validation=...).")
+        return self
+
+    def transformation(self) -> tuple[optax.GradientTransformation | HyperOptimizer, list]:
+        """``(optimiser with the clipping, its readable numbers without the clipping)``."""
+        tx = optax.adam(1e-2) if self.optimizer is None else self.optimizer
+        if isinstance(tx, HyperOptimizer):
+            if self.clip_norm is not None and tx.clip_norm is not None:
+                raise ValueError("clip_norm is given twice: by fit_gradient and the optimizer.")
+            clip = tx.clip_norm if self.clip_norm is None else self.clip_norm
+            return HyperOptimizer(tx.factory, tx.hyperparams, clip), tx.numbers()
+        numbers = optimizer_numbers(tx)
+        if self.clip_norm is not None:
+            tx = optax.chain(optax.clip_by_global_norm(self.clip_norm), tx)
+        return tx, numbers
+
+    def say(self) -> Callable[[str], object] | None:
+        """Where the one-line epoch summaries go (None: nowhere)."""
+        if self.log is None and self.verbose:
+            return tqdm.write if self.progress_bar else print
+        return self.log
+
+
+@dataclass
+class _Data:
+    """The training and validation sequences of a fit, bucketed on the device."""
+
+    batch: object
+    full_batch: bool
+    size: int
+    bucketing: object
+    log_mask: np.ndarray | None
+    train: _Buckets
+    vbatch: object = None
+    vmask: np.ndarray | None = None
+    valid: _Buckets | None = None
+    valid_plan: list[Minibatch] = field(default_factory=list)
+
+    @classmethod
+    def prepare(cls, model, xs, lengths, o: _Options) -> _Data:
+        batch = model.batch(xs, lengths)
+        n = batch.num_sequences
+        if n == 0:
+            raise ValueError("empty batch: no training sequences were given.")
+        size = n if o.batch_size is None else min(o.batch_size, n)
+        bucketing = None if o.batch_size is None else o.buckets
+        bucket_lengths(batch.lengths, o.buckets)  # a bad scheme fails now, not after an epoch
+        log_mask = label_masks(model, batch, o.state_labels, "state_labels")
+        train = _Buckets(batch, bucket_lengths(batch.lengths, bucketing), log_mask)
+        data = cls(batch, o.batch_size is None, size, bucketing, log_mask, train)
+        if o.validation is not None:
+            data.vbatch = vbatch = model.batch(o.validation)
+            if vbatch.num_sequences == 0:
+                raise ValueError("empty batch: no validation sequences were given.")
+            vsize = min(size, vbatch.num_sequences) if o.batch_size else vbatch.num_sequences
+            data.valid_plan = bucketed_minibatches(vbatch.lengths, vsize, bucketing)
+            data.vmask = label_masks(model, vbatch, o.validation_labels, "validation_labels")
+            data.valid = _Buckets(vbatch, bucket_lengths(vbatch.lengths, bucketing), data.vmask)
+        return data
+
+    def plan(self, seed: int, epoch: int) -> list[Minibatch]:
+        """The minibatches of ``epoch``: one full batch, or shuffled bucketed ones."""
+        if self.full_batch:
+            n = self.batch.num_sequences
+            return [Minibatch(np.arange(n), np.ones(n), self.batch.max_length)]
+        rng = np.random.default_rng([seed, epoch])
+        return bucketed_minibatches(self.batch.lengths, self.size, self.bucketing, rng)
+
+    def settings(self, o: _Options, numbers: list) -> dict:
+        """What a resumed run must share with the checkpoint, as a checkpoint stores it."""
+        settings = {
+            "seed": o.seed,
+            "batch_size": self.size,
+            "buckets": _buckets_setting(self.bucketing),
+            "entropy_weight": o.entropy_weight,
+            "entropy_epochs": o.entropy_epochs,
+            "clip_norm": o.clip_norm,
+            "freeze": sorted(o.freeze),
+            "num_sequences": self.batch.num_sequences,
+            "num_steps": int(np.sum(self.batch.lengths)),
+            "validation": None if self.vbatch is None else int(np.sum(self.vbatch.lengths)),
+            "labelled_steps": labelled_steps(o.state_labels),
+            "validation_labelled_steps": labelled_steps(o.validation_labels),
+            "patience": o.patience,
+            "optimizer hyper-parameters": numbers,
+            **{str(k): v for k, v in (o.optimizer_settings or {}).items()},
+        }
+        return json.loads(json.dumps(settings))  # lists and floats, as a checkpoint stores them
+
+    def record(self, model) -> dict:
+        """The fingerprint of the run's data, labels and starting parameters."""
+        vdata = None if self.vbatch is None else (self.vbatch.data, self.vbatch.lengths)
+        start = "starting parameters (another model, --states, --seed or initialisation?)"
+        hashes = {
+            "training data": fingerprint(self.batch.data, self.batch.lengths),
+            "state labels": fingerprint(self.log_mask),
+            "validation data": fingerprint(vdata),
+            "validation labels": fingerprint(None if self.vbatch is None else self.vmask),
+            start: fingerprint(nnx.state(model)),
+        }
+        return run_record(hashes, {})
+
+
+class _Epochs(Callback):
+    """fit_gradient's side of the loop: each epoch's minibatches, its checks and numbers
+    (``metrics``), and the history (``on_epoch_end``, before the checkpoint)."""
+
+    def __init__(self, trainer: Trainer, data: _Data, o: _Options, history, early):
+        self.trainer, self.data, self.o, self.history, self.early = trainer, data, o, history, early
+        self.dtype = jnp.result_type(float)
+        self.entropy_weight = jnp.asarray(o.entropy_weight, self.dtype)
+
+    def inputs(self, buckets: _Buckets, mb: Minibatch) -> tuple:
+        rows, weights = buckets.rows(mb), jnp.asarray(mb.weights, self.dtype)
+        return (*rows, weights) if self.o.mesh is None else shard_rows(rows, weights, self.o.mesh)
+
+    def batches(self, epoch: int):
+        for mb in self.data.plan(self.o.seed, epoch):
+            yield (*self.inputs(self.data.train, mb), self.entropy_weight)
+
+    def metrics(self, losses: list, auxes: list) -> dict:
+        """The epoch's NLL and entropy per step (raising when training diverged) and the
+        validation NLL per step."""
+        epoch = len(self.history.train_nll)
+        nll, ent, steps = np.sum(np.asarray(jax.device_get(auxes), np.float64), axis=0)
+        if self.data.log_mask is not None and np.isposinf(nll) and epoch == 0:
+            raise ValueError(
+                f"the labelled training NLL is inf in epoch {epoch + 1}: for some sequence "
+                "the state_labels allow only paths of probability 0 under the model (zero "
+                "initial/transition probabilities or emissions). Relax the labels (-1 = "
+                "unknown) or start from parameters without those zeros."
+            )
+        _check_divergence(epoch, float(nll / steps), self.history.train_nll)
+        problems = parameter_problems(self.trainer.model)
+        if problems:
+            raise FitDivergedError(
+                f"gradient training diverged in epoch {epoch + 1}: invalid parameters "
+                f"({'; '.join(problems[:4])}). {_FIX}"
+            )
+        logs = {"train_nll": float(nll / steps), "entropy": float(ent / steps)}
+        if self.data.valid is not None:
+            batches = (self.inputs(self.data.valid, mb) for mb in self.data.valid_plan)
+            totals = [self.trainer.evaluate(nll_sums, b) for b in batches]
+            v_nll, v_steps = np.sum(np.asarray(jax.device_get(totals), np.float64), axis=0)
+            logs["valid_nll"] = float(v_nll / v_steps)
+        return logs
+
+    def on_epoch_end(self, loop: Loop) -> None:
+        h, logs = self.history, loop.logs
+        h.train_nll.append(logs["train_nll"])
+        h.entropy.append(logs["entropy"])
+        h.heated.append(logs["heated"])
+        if "valid_nll" in logs:
+            h.valid_nll.append(logs["valid_nll"])
+            h.best_epoch, h.stopped_early = self.early.best_epoch, loop.stop
+        h.wall_time.append(loop.elapsed())
+
+
+class _Report(Callback):
+    """After the checkpoint: the epoch's full wall time, and its one-line summary."""
+
+    def __init__(self, history: GradientHistory, say: Callable[[str], object] | None):
+        self.history, self.say = history, say
+
+    def on_epoch_end(self, loop: Loop) -> None:
+        self.history.wall_time[-1] = loop.elapsed()
+        if self.say is not None:
+            heated = loop.logs["heated"]
+            self.say(_summary(loop.epoch, loop.epochs, self.history, heated))
+
+    def postfix(self, loop: Loop) -> dict:
+        post = {"nll": f"{self.history.train_nll[-1]:.4f}"}
+        if self.history.valid_nll:
+            post["valid"] = f"{self.history.valid_nll[-1]:.4f}"
+        return post
+
+
+def _start(o: _Options, trainer: Trainer, data: _Data, settings: dict):
+    """``(history, first epoch, the _Epochs, callbacks)`` of a fit: a fresh one, or the
+    continuation of the checkpoint in ``o.checkpoint_dir`` (``o.resume``)."""
+    model, history, start = trainer.model, GradientHistory(), 0
+    record = None if o.checkpoint_dir is None else data.record(model)
+    restore = o.restore_best and o.validation is not None
+    not_rng = nnx.Not(nnx.RngState)
+    early = EarlyStopping(
+        model, "valid_nll", patience=o.patience, restore=restore, snapshot_filter=not_rng
+    )
+    path = None
+    if o.checkpoint_dir is not None and not o.resume:
+        path = os.path.join(o.checkpoint_dir, CHECKPOINT_FILE)
+        fresh_checkpoint_path(o.checkpoint_dir, CHECKPOINT_FILE)
+    if o.resume:
+        path = str(resume_path(o.checkpoint_dir, CHECKPOINT_FILE))
+        meta = resume_from(path, trainer, early, settings, record)
+        history, start = GradientHistory.from_dict(meta["history"]), meta["epoch"]
+        early.best_epoch = history.best_epoch
+    epochs, report = _Epochs(trainer, data, o, history, early), _Report(history, o.say())
+    heating = EntropyHeating(
+        o.entropy_epochs, o.entropy_weight, NLLObjective(heated=True), NLLObjective()
+    )
+    callbacks = [heating, early, epochs]
+    if path is not None:
+        meta = {"settings": settings, "run": record}
+        callbacks.append(Checkpointing(path, early, lambda: {"history": history.to_dict(), **meta}))
+    callbacks.append(report)
+    if o.progress_bar:
+        callbacks.append(ProgressBar("gradient", report.postfix))
+    return history, o.epochs if history.stopped_early else start, epochs, callbacks
+
+
 def fit_gradient(
     model,
     xs,
     lengths=None,
     *,
-    optimizer: optax.GradientTransformation | None = None,
+    optimizer: optax.GradientTransformation | HyperOptimizer | None = None,
     epochs: int = 100,
     batch_size: int | None = None,
     freeze=(),
@@ -410,62 +603,31 @@ def fit_gradient(
     mesh=None,
     optimizer_settings: dict | None = None,
 ):
-    """Fit by minibatch gradient descent on the exact negative log-likelihood.
+    """Fit by minibatch gradient descent on the exact negative log-likelihood (module docstring).
 
     Args:
         model: an HMM, LSGM or any model with ``potentials``, ``batch``, ``train``/``eval``
             (and ``PARAM_GROUPS`` for ``freeze``); updated in place.
-        xs: training sequences (list, or padded array with ``lengths``).
-        optimizer: an optax transformation (default ``optax.adam(1e-2)``).
+        xs, lengths: training sequences (a list, or a padded array with ``lengths``).
+        optimizer: an optax transformation (default ``optax.adam(1e-2)``), or a
+            :class:`~lsgm.training.optimizers.HyperOptimizer` (another learning rate then
+            reuses the compiled step).
         epochs: total passes over the data (counting those of a resumed run).
-        batch_size: sequences per step. ``None``: one full-batch step per epoch, padded to the
-            longest sequence (``buckets`` unused).
-        freeze: parts to keep fixed (names from the model's ``PARAM_GROUPS``, e.g.
-            ``"initial"``, ``"transition"``, ``"emission"``).
-        validation: held-out sequences; their NLL per step is computed after each epoch,
-            drives early stopping and picks the parameters kept at the end.
-        state_labels: per training sequence ``[T_i]`` ints, ``-1`` = unknown, else a state in
-            ``[0, K)``: the loss becomes ``-log p(x, z_L = labels_L)`` per step (every position
-            labelled: the joint NLL ``-log p(x, z)``, i.e. supervised training). Labels follow
-            their sequences through buckets, shuffling, the entropy term and checkpoints.
-        validation_labels: the same for ``validation`` (then the validation NLL is
-            ``-log p(x, z_L)`` per step); without them the validation NLL is ``-log p(x)``.
-        seed: shuffling seed (epoch ``e`` shuffles with ``numpy.random.default_rng([seed, e])``,
-            so a resumed run shuffles exactly as an uninterrupted one).
-        progress_bar: show a tqdm bar over epochs.
-        buckets: length buckets for minibatches (see :func:`lsgm.data.batching.bucket_lengths`):
-            ``"pow2"`` (pad to powers of two), an int (at most that many quantile buckets),
-            a list of pad lengths, or ``None`` (pad everything to the longest).
-        clip_norm: clip gradients to this global norm (``optax.clip_by_global_norm`` before
-            the optimiser).
-        entropy_weight: weight of the filtering-entropy bonus while heating (``>= 0``).
-        entropy_epochs: number of initial "heating" epochs with the entropy bonus (0: none).
-        patience: stop after this many epochs without a lower validation NLL (needs
-            ``validation``; ``None``: never stop early).
-        restore_best: with ``validation``, end with the parameters of the best epoch.
-        checkpoint_dir: write ``checkpoint.msgpack`` there after every epoch, atomically: model
-            state (parameters and RNG streams), optimiser state, best parameters, epoch,
-            early-stopping counters, history and a fingerprint of the run.
-        resume: continue from the checkpoint in ``checkpoint_dir``. With the same data and
-            settings the result equals an uninterrupted run. A missing folder or checkpoint,
-            or one written for other training/validation data or labels, other starting
-            parameters, or other settings (``seed``, ``batch_size``, ``buckets``, ``freeze``,
-            ``clip_norm``, the entropy settings, ``patience``, the optimiser's readable
-            hyper-parameters and ``optimizer_settings``) raises
-            :class:`~lsgm.training.checkpoint.ResumeError` naming what differs. ``epochs``
-            may change (continue longer), and so may ``restore_best``, ``progress_bar``,
-            ``log``, ``verbose`` and ``mesh``.
-        log: called with a one-line summary after every epoch.
-        verbose: print that line (when ``log`` is not given).
-        mesh: a :class:`jax.sharding.Mesh` (see :func:`lsgm.distributed.make_mesh`): data
-            parallel training, each minibatch's rows split over its devices (padded to a
-            multiple of the device count with rows of weight 0), the gradient summed across
-            them (all-reduce), parameters and optimiser state replicated. None: one device.
-            With dropout the masks differ from a single-device run (other RNG splits).
-        optimizer_settings: names and values of the optimiser's settings (e.g.
-            ``{"--learning-rate": 0.01}``), recorded in checkpoints so that a resume with
-            other values is refused naming them (``optimizer`` is opaque; its readable
-            numbers are compared too, see :func:`~lsgm.training.checkpoint.optimizer_numbers`).
+        batch_size: sequences per step (``None``: one full-batch step per epoch).
+        freeze: parts to keep fixed (names from the model's ``PARAM_GROUPS``).
+        validation: held-out sequences; their NLL per step after each epoch drives early
+            stopping and picks the parameters kept at the end (``restore_best``).
+        state_labels, validation_labels: per sequence ``[T_i]`` ints, ``-1`` = unknown: the
+            NLL becomes ``-log p(x, z_L = labels_L)`` per step.
+        seed: epoch ``e`` shuffles with ``numpy.random.default_rng([seed, e])``.
+        progress_bar: a tqdm bar over epochs; log, verbose: a one-line summary per epoch is
+            passed to ``log`` (or printed with ``verbose``).
+        buckets: length buckets (:func:`lsgm.data.batching.bucket_lengths`).
+        clip_norm: clip gradients to this global norm before the optimiser.
+        entropy_weight, entropy_epochs: the entropy bonus of the first epochs ("heating").
+        patience: stop after this many epochs without a lower validation NLL.
+        checkpoint_dir, resume, optimizer_settings: checkpoints (module docstring).
+        mesh: a :class:`jax.sharding.Mesh` for data-parallel training (module docstring).
 
     Returns:
         ``(model, history)`` with a :class:`GradientHistory`.
@@ -473,232 +635,23 @@ def fit_gradient(
     Raises:
         FitDivergedError: the training NLL became non-finite or rose far above its best
             (:data:`~lsgm.training.validity.NLL_RISE_FACTOR`), or a parameter became
-            invalid (:mod:`lsgm.training.validity`), naming the epoch; that epoch is not
-            checkpointed.
+            invalid (:mod:`lsgm.training.validity`), naming the epoch (not checkpointed).
     """
     _check_model(model)
-    epochs = _int_at_least("epochs", epochs, 1)
-    if batch_size is not None:
-        batch_size = _int_at_least("batch_size", batch_size, 1)
-    seed = _int_at_least("seed", seed, 0)
-    entropy_weight = _check_real("entropy_weight", entropy_weight, positive=False)
-    entropy_epochs = _int_at_least("entropy_epochs", entropy_epochs, 0)
-    if clip_norm is not None:
-        clip_norm = _check_real("clip_norm", clip_norm, positive=True)
-    if patience is not None:
-        patience = _int_at_least("patience", patience, 1)
-        if validation is None:
-            raise ValueError("patience (early stopping) needs validation sequences.")
-    if resume and checkpoint_dir is None:
-        raise ValueError("resume=True needs checkpoint_dir (where the checkpoint is).")
-    freeze = _check_freeze(model, freeze)
-    if mesh is not None:
-        distributed.row_sharding(mesh)  # a clear error for a wrong mesh argument
-    if validation_labels is not None and validation is None:
-        raise ValueError("validation_labels needs validation sequences (validation=...).")
-
-    batch = model.batch(xs, lengths)
-    n = batch.num_sequences
-    if n == 0:
-        raise ValueError("empty batch: no training sequences were given.")
-    size = n if batch_size is None else min(batch_size, n)
-    bucketing = None if batch_size is None else buckets
-    bucket_lengths(batch.lengths, buckets)  # a bad scheme fails now, not after an epoch
-    log_mask = _label_masks(model, batch, state_labels, "state_labels")
-    train_buckets = _Buckets(batch, bucket_lengths(batch.lengths, bucketing), log_mask)
-
-    valid_plan = []
-    if validation is not None:
-        vbatch = model.batch(validation)
-        if vbatch.num_sequences == 0:
-            raise ValueError("empty batch: no validation sequences were given.")
-        vsize = min(size, vbatch.num_sequences) if batch_size else vbatch.num_sequences
-        valid_plan = bucketed_minibatches(vbatch.lengths, vsize, bucketing)
-        vmask = _label_masks(model, vbatch, validation_labels, "validation_labels")
-        valid_buckets = _Buckets(vbatch, bucket_lengths(vbatch.lengths, bucketing), vmask)
-
-    tx = optax.adam(1e-2) if optimizer is None else optimizer
-    tx_numbers = optimizer_numbers(tx)
-    if clip_norm is not None:
-        tx = optax.chain(optax.clip_by_global_norm(clip_norm), tx)
-    wrt = trainable_filter(model, freeze)
-    opt = nnx.Optimizer(model, tx, wrt=wrt)
-    not_rng = nnx.Not(nnx.RngState)
-
-    model.train()
-    train_def, state = nnx.split((model, opt))
-    model.eval()
-    eval_def = nnx.graphdef((model, opt))
-    float_dtype = jnp.result_type(float)
-
-    settings = {
-        "seed": seed,
-        "batch_size": size,
-        "buckets": _buckets_setting(bucketing),
-        "entropy_weight": entropy_weight,
-        "entropy_epochs": entropy_epochs,
-        "clip_norm": clip_norm,
-        "freeze": sorted(freeze),
-        "num_sequences": n,
-        "num_steps": int(np.sum(batch.lengths)),
-        "validation": None if validation is None else int(np.sum(vbatch.lengths)),
-        "labelled_steps": _labelled_steps(state_labels),
-        "validation_labelled_steps": _labelled_steps(validation_labels),
-        "patience": patience,
-        "optimizer hyper-parameters": tx_numbers,
-        **{str(k): v for k, v in (optimizer_settings or {}).items()},
-    }
-    settings = json.loads(json.dumps(settings))  # as a checkpoint stores them (lists, floats)
-    record = (
-        None
-        if checkpoint_dir is None
-        else run_record(
-            {
-                "training data": fingerprint(batch.data, batch.lengths),
-                "state labels": fingerprint(log_mask),
-                "validation data": fingerprint(
-                    None if validation is None else (vbatch.data, vbatch.lengths)
-                ),
-                "validation labels": fingerprint(None if validation is None else vmask),
-                "starting parameters (another model, --states, --seed or initialisation?)": (
-                    fingerprint(nnx.state(model))
-                ),
-            },
-            {},
-        )
+    options = dict(locals())  # the arguments by name: first statement, nothing else defined yet
+    o = _Options(**{k: v for k, v in options.items() if k not in ("model", "xs", "lengths")})
+    data = _Data.prepare(model, xs, lengths, o.checked(model))
+    tx, numbers = o.transformation()
+    trainer = Trainer(model, tx, NLLObjective(), wrt=trainable_filter(model, o.freeze), mesh=mesh)
+    history, start, epochs, callbacks = _start(o, trainer, data, data.settings(o, numbers))
+    run_epochs(
+        trainer,
+        epochs.batches,
+        epochs=o.epochs,
+        start=start,
+        metrics=epochs.metrics,
+        callbacks=callbacks,
     )
-    history = GradientHistory()
-    best = _snapshot(nnx.state(model, not_rng))  # placeholder until a validation NLL improves
-    best_valid, bad_epochs, start = math.inf, 0, 0
-    path = None if checkpoint_dir is None else os.path.join(checkpoint_dir, CHECKPOINT_FILE)
-    if path is not None and not resume:
-        fresh_checkpoint_path(checkpoint_dir, CHECKPOINT_FILE)
-
-    def tree():
-        return {"model": nnx.state(model), "optimizer": nnx.state(opt), "best": best}
-
-    if resume:
-        path = str(resume_path(checkpoint_dir, CHECKPOINT_FILE))
-        stored = load_metadata(path)
-        was_settings = stored.get("settings") or {}
-        changed = sorted(k for k, v in settings.items() if was_settings.get(k, "<unset>") != v)
-        if changed:
-            parts = ", ".join(
-                f"{k} {was_settings.get(k, '<unset>')!r}, not {settings[k]!r}" for k in changed
-            )
-            raise ResumeError(
-                f"cannot resume from {path!r}: settings or data differ ({changed}): the "
-                f"checkpoint in {str(checkpoint_dir)!r} was written for {parts}. Use the same "
-                "ones, or a new checkpoint_dir."
-            )
-        restored, meta = load_checkpoint(path, tree())
-        check_resume(path, meta.get("run"), record)
-        nnx.update(model, restored["model"])
-        nnx.update(opt, restored["optimizer"])
-        best = restored["best"]
-        state = nnx.split((model, opt))[1]
-        history = GradientHistory.from_dict(meta["history"])
-        best_valid, bad_epochs, start = meta["best_valid"], meta["bad_epochs"], meta["epoch"]
-
-    say = log
-    if say is None and verbose:
-        say = tqdm.write if progress_bar else print
-
-    train_step, eval_step = _train_step, _eval_step
-    if mesh is not None:
-        train_step, eval_step = _mesh_steps(mesh)
-        state = distributed.replicate(state, mesh)
-
-    def inputs(buckets, mb):
-        rows, weights = buckets.rows(mb), jnp.asarray(mb.weights, float_dtype)
-        return (*rows, weights) if mesh is None else _sharded_rows(rows, weights, mesh)
-
-    todo = range(start, epochs) if not history.stopped_early else range(0)
-    if progress_bar:
-        bar = tqdm(todo, desc="gradient", initial=start, total=epochs, leave=False)
-    else:
-        bar = todo
-    for epoch in bar:
-        began = time.perf_counter()
-        heated = epoch < entropy_epochs and entropy_weight > 0
-        if batch_size is None:  # one full-batch step
-            plan = [Minibatch(np.arange(n), np.ones(n), batch.max_length)]
-        else:
-            plan = bucketed_minibatches(
-                batch.lengths, size, bucketing, np.random.default_rng([seed, epoch])
-            )
-        sums = []
-        for mb in plan:
-            state, s = train_step(
-                state,
-                *inputs(train_buckets, mb),
-                jnp.asarray(entropy_weight, float_dtype),
-                graphdef=train_def,
-                wrt=wrt,
-                heated=heated,
-            )
-            sums.append(s)
-        nll, ent, steps = np.sum(np.asarray(jax.device_get(sums), np.float64), axis=0)
-        if log_mask is not None and np.isposinf(nll) and epoch == 0:
-            raise ValueError(
-                f"the labelled training NLL is inf in epoch {epoch + 1}: for some sequence "
-                "the state_labels allow only paths of probability 0 under the model (zero "
-                "initial/transition probabilities or emissions). Relax the labels (-1 = "
-                "unknown) or start from parameters without those zeros."
-            )
-        _check_divergence(epoch, float(nll / steps), history.train_nll)
-        history.train_nll.append(float(nll / steps))
-        history.entropy.append(float(ent / steps))
-        history.heated.append(heated)
-        nnx.update((model, opt), state)
-        problems = parameter_problems(model)
-        if problems:
-            raise FitDivergedError(
-                f"gradient training diverged in epoch {epoch + 1}: invalid parameters "
-                f"({'; '.join(problems[:4])}). {_FIX}"
-            )
-
-        if validation is not None:
-            totals = [
-                eval_step(state, *inputs(valid_buckets, mb), graphdef=eval_def) for mb in valid_plan
-            ]
-            v_nll, v_steps = np.sum(np.asarray(jax.device_get(totals), np.float64), axis=0)
-            valid = float(v_nll / v_steps)
-            history.valid_nll.append(valid)
-            if valid < best_valid:
-                best_valid, bad_epochs, history.best_epoch = valid, 0, epoch
-                best = _snapshot(nnx.state(model, not_rng))
-            else:
-                bad_epochs += 1
-            if patience is not None and bad_epochs >= patience:
-                history.stopped_early = True
-
-        history.wall_time.append(time.perf_counter() - began)
-        if path is not None:
-            meta = {
-                "epoch": epoch + 1,
-                "history": history.to_dict(),
-                "best_valid": best_valid,
-                "bad_epochs": bad_epochs,
-                "settings": settings,
-                "run": record,
-            }
-            save_checkpoint(path, tree(), metadata=meta)
-            history.wall_time[-1] = time.perf_counter() - began
-        if say is not None:
-            say(_summary(epoch, epochs, history, heated))
-        if hasattr(bar, "set_postfix"):
-            post = {"nll": f"{history.train_nll[-1]:.4f}"}
-            if history.valid_nll:
-                post["valid"] = f"{history.valid_nll[-1]:.4f}"
-            bar.set_postfix(post)
-        if history.stopped_early:
-            break
-    if hasattr(bar, "close"):
-        bar.close()
-
-    if validation is not None and restore_best and history.best_epoch is not None:
-        nnx.update(model, best)
     model.eval()
     return model, history
 
