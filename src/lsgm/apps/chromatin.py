@@ -29,7 +29,6 @@ test = the bound/unbound ``_B`` set).
 from __future__ import annotations
 
 import gzip
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -46,7 +45,10 @@ from lsgm.apps.kmers import kmer_features
 from lsgm.distributions import Categorical
 from lsgm.models import LSGM
 from lsgm.models.rnn import _gru_step
+from lsgm.training.callbacks import EarlyStopping, EpochLog
 from lsgm.training.gradient import batch_nll
+from lsgm.training.loop import Loop, Trainer, mean_loss, run_epochs
+from lsgm.training.optimizers import HyperOptimizer
 
 Array = jax.Array
 ALPHABET = "ACGT"
@@ -379,15 +381,11 @@ def _masked_bce(logits, y, m):
     return (bce * m).sum(), m.sum()
 
 
-@nnx.jit
-def _clf_train_step(model, optimizer, x, n, y, m):
-    def loss_fn(model):
-        total, count = _masked_bce(model(x, n), y, m)
-        return total / jnp.maximum(count, 1.0)
-
-    loss, grads = nnx.value_and_grad(loss_fn)(model)
-    optimizer.update(model, grads)
-    return loss
+def _bce_objective(model, batch, carry):
+    """Objective: the masked binary cross-entropy per label of ``(x, lengths, y, m)``."""
+    x, n, y, m = batch
+    total, count = _masked_bce(model(x, n), y, m)
+    return total / jnp.maximum(count, 1.0), None, carry
 
 
 @nnx.jit
@@ -441,13 +439,15 @@ def fit_multitask_rnn(
         dropout=dropout,
         rngs=nnx.Rngs(seed),
     )
-    optimizer = nnx.Optimizer(model, optax.adam(learning_rate), wrt=nnx.Param)
+    start = time.perf_counter()
+    trainer = Trainer(
+        model, HyperOptimizer(optax.adam, {"learning_rate": learning_rate}), _bce_objective
+    )
+    early = EarlyStopping(model, "valid_loss", patience=patience)
     history = {"train_loss": [], "valid_loss": [], "best_epoch": 0}
-    best, best_state, waited, start = math.inf, nnx.state(model), 0, time.perf_counter()
-    for epoch in range(epochs):
-        model.train()
+
+    def batches(epoch: int):
         order = np.random.default_rng([seed, epoch]).permutation(len(x))
-        total = 0.0
         for idx, valid in _batches(len(x), batch_size):
             rows = order[idx]
             xb = np.zeros((batch_size, width), np.int32)
@@ -455,27 +455,26 @@ def fit_multitask_rnn(
             yb = np.zeros((batch_size, len(tasks)), np.float32)
             mb = np.zeros_like(yb)
             xb[valid], nb[valid], yb[valid], mb[valid] = x[rows], n[rows], y[rows], m[rows]
-            total += float(_clf_train_step(model, optimizer, *map(jnp.asarray, (xb, nb, yb, mb))))
+            yield tuple(map(jnp.asarray, (xb, nb, yb, mb)))
+
+    def metrics(losses: list, _) -> dict:
         logits = predict_logits(model, vx, vn)
         vloss = float(optax.sigmoid_binary_cross_entropy(logits, vy)[vm > 0].mean())
-        history["train_loss"].append(total / math.ceil(len(x) / batch_size))
+        history["train_loss"].append(mean_loss(losses))
         history["valid_loss"].append(vloss)
-        if log is not None:
-            log(
-                f"  BiGRU epoch {epoch + 1}: train {history['train_loss'][-1]:.4f} "
-                f"valid {vloss:.4f}"
-            )
-        if vloss < best:
-            best, waited, history["best_epoch"] = vloss, 0, epoch + 1
-            best_state = jax.tree.map(lambda a: a, nnx.state(model))
-        else:
-            waited += 1
-            if waited >= patience:
-                break
-    nnx.update(model, best_state)
+        return {"train_loss": history["train_loss"][-1], "valid_loss": vloss}
+
+    callbacks = [early] if log is None else [early, EpochLog(log, _epoch_line)]
+    run_epochs(trainer, batches, epochs=epochs, metrics=metrics, callbacks=callbacks)
+    history["best_epoch"] = 0 if early.best_epoch is None else early.best_epoch + 1
     model.eval()
     history["seconds"] = time.perf_counter() - start
     return model, history
+
+
+def _epoch_line(loop: Loop) -> str:
+    train, valid = loop.logs["train_loss"], loop.logs["valid_loss"]
+    return f"  BiGRU epoch {loop.epoch + 1}: train {train:.4f} valid {valid:.4f}"
 
 
 def rnn_predictions(model: BiGRUClassifier, tasks: Sequence[Task]) -> list[np.ndarray]:
@@ -502,11 +501,10 @@ def fit_kmer_baseline(task: Task, *, k_max: int = 5, C: float = 1.0, max_iter: i
     return clf, clf.predict(kmer_features(task.test_x, k_max)).astype(np.int8)
 
 
-@nnx.jit
-def _lsgm_train_step(model, optimizer, x, n, w):
-    loss, grads = nnx.value_and_grad(lambda m: batch_nll(m, x, n, w))(model)
-    optimizer.update(model, grads)
-    return loss
+def _nll_objective(model, batch, carry):
+    """Objective: the weighted NLL per base of ``(x, lengths, weights)``."""
+    x, n, w = batch
+    return batch_nll(model, x, n, w), None, carry
 
 
 @nnx.jit
@@ -536,13 +534,6 @@ def lsgm_log_probs(model, seqs: Sequence[np.ndarray], width: int, batch_size: in
 
 
 _TEMPLATES: dict = {}
-_OPTIMIZERS: dict = {}
-
-
-def _adam(learning_rate: float) -> optax.GradientTransformation:
-    """One ``optax.adam`` object per rate: a new one has new closures, so a new static part of
-    the optimizer's graph definition and a recompiled step."""
-    return _OPTIMIZERS.setdefault(learning_rate, optax.adam(learning_rate))
 
 
 def _class_lsgm(num_states: int, hidden_size: int, seed: int) -> LSGM:
@@ -593,18 +584,23 @@ def fit_lsgm_classifier(
                 f"task {task.name}: no training or validation sequences of "
                 f"class {label}; the LSGM classifier needs both classes."
             )
-        model = _class_lsgm(num_states, hidden_size, seed)
-        optimizer = nnx.Optimizer(model, _adam(learning_rate), wrt=nnx.Param)
-        best, best_state = math.inf, nnx.state(model)
-        for epoch in range(epochs):
+        models[label] = model = _class_lsgm(num_states, hidden_size, seed)
+        trainer = Trainer(
+            model, HyperOptimizer(optax.adam, {"learning_rate": learning_rate}), _nll_objective
+        )
+
+        def batches(epoch: int, label=label, xs=xs):
             order = np.random.default_rng([seed, label, epoch]).permutation(len(xs))
             for x, n, w, _ in _padded_batches(xs, width, batch_size, order):
-                _lsgm_train_step(model, optimizer, *map(jnp.asarray, (x, n, w)))
-            vnll = -lsgm_log_probs(model, vs, width, batch_size).sum() / sum(map(len, vs))
-            if vnll < best:
-                best, best_state = vnll, jax.tree.map(lambda a: a, nnx.state(model))
-        nnx.update(model, best_state)
-        models[label] = model
+                yield tuple(map(jnp.asarray, (x, n, w)))
+
+        def metrics(losses: list, auxes: list, model=model, vs=vs) -> dict:
+            return {
+                "valid_nll": -lsgm_log_probs(model, vs, width, batch_size).sum() / sum(map(len, vs))
+            }
+
+        early = EarlyStopping(model, "valid_nll")
+        run_epochs(trainer, batches, epochs=epochs, metrics=metrics, callbacks=[early])
     prior = np.log(task.train_y.mean()) - np.log(1 - task.train_y.mean())
     ratio = (
         lsgm_log_probs(models[1], task.test_x, width, batch_size)

@@ -46,7 +46,10 @@ from flax import nnx
 from lsgm.distributions import Categorical
 from lsgm.models import HMM, LSGM
 from lsgm.models.rnn import _gru_step, _lstm_step
+from lsgm.training.callbacks import StepLog
 from lsgm.training.gradient import batch_nll
+from lsgm.training.loop import Loop, Trainer, mean_loss, run_epochs
+from lsgm.training.optimizers import HyperOptimizer
 
 Array = jax.Array
 ALPHABET = "ACGT"
@@ -221,30 +224,17 @@ class CharRNN(nnx.Module):
         return int(sum(v.size for v in jax.tree.leaves(nnx.state(self, nnx.Param))))
 
 
-_OPTIMIZERS: dict = {}
+def _adam(learning_rate: float, clip_norm: float) -> HyperOptimizer:
+    """Adam after global-norm clipping, both numbers arguments of the compiled step."""
+    return HyperOptimizer(optax.adam, {"learning_rate": learning_rate}, clip_norm=clip_norm)
 
 
-def _adam(learning_rate: float, clip_norm: float) -> optax.GradientTransformation:
-    """Adam after global-norm clipping, one object per setting: a new optax object has new
-    closures, hence a new static part of the optimizer's graph and a recompiled step."""
-    key = (float(learning_rate), float(clip_norm))
-    if key not in _OPTIMIZERS:
-        _OPTIMIZERS[key] = optax.chain(
-            optax.clip_by_global_norm(clip_norm), optax.adam(learning_rate)
-        )
-    return _OPTIMIZERS[key]
-
-
-@nnx.jit
-def _rnn_train_step(model, optimizer, chunk, carry):
-    def loss_fn(model):
-        logits, new_carry = model(chunk[:, :-1], carry)
-        nll = optax.softmax_cross_entropy_with_integer_labels(logits, chunk[:, 1:])
-        return nll.mean(), new_carry
-
-    (loss, new_carry), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
-    optimizer.update(model, grads)
-    return loss, jax.lax.stop_gradient(new_carry)
+def _next_base_nll(model, chunk, carry):
+    """Objective: mean cross-entropy of bases ``1..L`` of ``chunk [B, L + 1]`` given the
+    previous ones and the incoming ``carry``; the carry after the chunk goes to the next step."""
+    logits, new_carry = model(chunk[:, :-1], carry)
+    nll = optax.softmax_cross_entropy_with_integer_labels(logits, chunk[:, 1:])
+    return nll.mean(), None, new_carry
 
 
 def fit_char_rnn(
@@ -279,19 +269,33 @@ def fit_char_rnn(
             f"seq_length={seq_length} + 1 bases; lower either."
         )
     streams = codes[: batch_size * n].reshape(batch_size, n)
-    optimizer = nnx.Optimizer(model, _adam(learning_rate, clip_norm), wrt=nnx.Param)
+    trainer = Trainer(model, _adam(learning_rate, clip_norm), _next_base_nll)
     history, start = [], time.perf_counter()
-    for epoch in range(epochs):
-        carry, total = model.zero_carry(batch_size), jnp.zeros(())
+
+    def batches(epoch: int):
         for s in range(steps):
-            chunk = jnp.asarray(
-                streams[:, s * seq_length : s * seq_length + seq_length + 1], dtype=jnp.int32
-            )
-            loss, carry = _rnn_train_step(model, optimizer, chunk, carry)
+            chunk = streams[:, s * seq_length : s * seq_length + seq_length + 1]
+            yield jnp.asarray(chunk, dtype=jnp.int32)
+
+    def metrics(losses: list, _) -> dict:
+        total = jnp.zeros(())
+        for loss in losses:  # summed on the device, in order
             total = total + loss
-            if log is not None and (s + 1) % 500 == 0:
-                log(f"  {model.cell} epoch {epoch + 1} step {s + 1}/{steps} nll {float(loss):.4f}")
         history.append(float(total) / steps)
+        return {"train_nll": history[-1]}
+
+    def line(loop: Loop, step: int, loss) -> str:
+        return f"  {model.cell} epoch {loop.epoch + 1} step {step}/{steps} nll {float(loss):.4f}"
+
+    callbacks = [] if log is None else [StepLog(500, log, line)]
+    run_epochs(
+        trainer,
+        batches,
+        epochs=epochs,
+        metrics=metrics,
+        callbacks=callbacks,
+        carry=lambda epoch: model.zero_carry(batch_size),
+    )
     return {"train_nll": history, "steps": steps * epochs, "seconds": time.perf_counter() - start}
 
 
@@ -313,17 +317,10 @@ def make_lsgm(num_states: int, *, hidden_size: int = 32, seed: int = 0) -> LSGM:
     )
 
 
-@nnx.jit
-def _window_train_step(model, optimizer, x):
+def _window_nll(model, x, carry):
+    """Objective: the exact NLL per base of full windows ``x [B, W]``."""
     B, T = x.shape
-    lengths, weights = jnp.full((B,), T), jnp.ones((B,))
-
-    def loss_fn(model):
-        return batch_nll(model, x, lengths, weights)
-
-    loss, grads = nnx.value_and_grad(loss_fn)(model)
-    optimizer.update(model, grads)
-    return loss
+    return batch_nll(model, x, jnp.full((B,), T), jnp.ones((B,))), None, carry
 
 
 def fit_windows(
@@ -358,23 +355,28 @@ def fit_windows(
             f"{len(chosen)} windows of {window} bases are fewer than batch_size={batch_size}; "
             "lower batch_size or window."
         )
-    optimizer = nnx.Optimizer(model, _adam(learning_rate, clip_norm), wrt=nnx.Param)
-    offsets = np.arange(window)
-    history, steps, start = [], 0, time.perf_counter()
-    for epoch in range(epochs):
+    trainer = Trainer(model, _adam(learning_rate, clip_norm), _window_nll)
+    offsets, n_batches = np.arange(window), len(chosen) // batch_size
+    history, start = [], time.perf_counter()
+
+    def batches(epoch: int):
         order = np.random.default_rng([seed, epoch]).permutation(chosen)
-        total, count = 0.0, 0
-        for b in range(len(order) // batch_size):
+        for b in range(n_batches):
             idx = order[b * batch_size : (b + 1) * batch_size]
-            x = jnp.asarray(codes[idx[:, None] * window + offsets], dtype=jnp.int32)
-            loss = float(_window_train_step(model, optimizer, x))
-            total, count, steps = total + loss, count + 1, steps + 1
-            if log is not None and count % 200 == 0:
-                log(f"  {type(model).__name__} epoch {epoch + 1} step {count} nll {loss:.4f}")
-        history.append(total / count)
+            yield jnp.asarray(codes[idx[:, None] * window + offsets], dtype=jnp.int32)
+
+    def metrics(losses: list, _) -> dict:
+        history.append(mean_loss(losses))
+        return {"train_nll": history[-1]}
+
+    def line(loop: Loop, step: int, loss) -> str:
+        return f"  {type(model).__name__} epoch {loop.epoch + 1} step {step} nll {float(loss):.4f}"
+
+    callbacks = [] if log is None else [StepLog(200, log, line)]
+    run_epochs(trainer, batches, epochs=epochs, metrics=metrics, callbacks=callbacks)
     return {
         "train_nll": history,
-        "steps": steps,
+        "steps": n_batches * epochs,
         "windows": int(len(chosen)),
         "seconds": time.perf_counter() - start,
     }

@@ -16,17 +16,16 @@ flows"):
 * early stopping on the validation Spearman ρ (``patience`` epochs without a higher ρ); at the
   end the model holds the parameters (the whole ``nnx.state``) of the best epoch.
 
-The train step is one ``jax.jit`` of a pure function of ``(state, x, y, w)`` with the NNX
-graph definition of ``(model, optimizer)`` as a static key, cached per graph definition, and
-the optax transformation is built once per ``(learning_rate, weight_decay)``: a second
-:func:`fit_regression` of a same-shaped model with the same settings reuses the compiled step
-(:func:`trace_counts` counts the traces, for tests).
+Training runs on the engine of :mod:`lsgm.training.loop`: the loss is an objective of the
+model, the optimiser's learning rate and weight decay are arguments of the compiled step
+(:class:`~lsgm.training.optimizers.HyperOptimizer`), so a second :func:`fit_regression` of a
+same-shaped model reuses the compiled step whatever its settings (:func:`trace_counts` counts
+the traces, for tests).
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -38,7 +37,10 @@ import numpy as np
 import optax
 from flax import nnx
 from scipy.stats import spearmanr
-from tqdm.auto import tqdm
+
+from lsgm.training.callbacks import EarlyStopping, ProgressBar
+from lsgm.training.loop import Callback, Loop, Trainer, run_epochs
+from lsgm.training.optimizers import HyperOptimizer
 
 #: Number of times each jitted function of this module was traced (python side effect).
 _TRACES: Counter = Counter()
@@ -164,33 +166,22 @@ def _nonnegative(name: str, value, positive: bool) -> float:
 
 
 # ------------------------------------------------------------------ compiled steps
-@lru_cache(maxsize=32)
-def _optimizer(learning_rate: float, weight_decay: float) -> optax.GradientTransformation:
-    """One optax transformation per setting: it is part of the static graph definition, so a
-    new closure per call would recompile the step."""
+def _optimizer(learning_rate: float, weight_decay: float) -> HyperOptimizer:
+    """Adam, or AdamW when ``weight_decay > 0``, with its numbers as step arguments."""
     if weight_decay > 0:
-        return optax.adamw(learning_rate, weight_decay=weight_decay)
-    return optax.adam(learning_rate)
+        return HyperOptimizer(
+            optax.adamw, {"learning_rate": learning_rate, "weight_decay": weight_decay}
+        )
+    return HyperOptimizer(optax.adam, {"learning_rate": learning_rate})
 
 
-def _train_impl(state, x, y, w, *, graphdef):
+def _squared_error(model, batch, carry):
+    """Objective: ``sum_n w_n (f(x_n) - y_n)^2 / max(sum_n w_n, 1)`` of ``(x, y, w)``; aux:
+    ``sum_n w_n`` (the batch's real rows)."""
     _TRACES["train"] += 1
-    model, opt = nnx.merge(graphdef, state)
-
-    def loss_fn(model):
-        err = model(x) - y
-        return jnp.sum(w * err * err) / jnp.maximum(jnp.sum(w), 1.0)
-
-    loss, grads = nnx.value_and_grad(loss_fn, argnums=nnx.DiffState(0, opt.wrt))(model)
-    opt.update(model, grads)
-    return nnx.split((model, opt))[1], loss
-
-
-@lru_cache(maxsize=64)
-def _train_step(graphdef):
-    """The jitted train step of one graph definition (hashing the graph definition once per
-    fit, not once per step)."""
-    return jax.jit(partial(_train_impl, graphdef=graphdef))
+    x, y, w = batch
+    err = model(x) - y
+    return jnp.sum(w * err * err) / jnp.maximum(jnp.sum(w), 1.0), jnp.sum(w), carry
 
 
 def _predict_impl(state, x, *, graphdef):
@@ -296,53 +287,65 @@ def fit_regression(
     wrt = trained_filter(freeze)
     if not jax.tree.leaves(nnx.state(model, wrt)):
         raise ValueError("nothing to train: every parameter of the model is frozen.")
-    model.train()
-    opt = nnx.Optimizer(model, _optimizer(learning_rate, weight_decay), wrt=wrt)
-    graphdef, state = nnx.split((model, opt))
-    step = _train_step(graphdef)
-
-    history = RegressionHistory()
-    best_rho, best_state, since_best = -math.inf, None, 0
-    epochs = tqdm(range(max_epochs), disable=not progress_bar, desc="fit_regression")
-    for epoch in epochs:
-        start = time.perf_counter()
-        idx, weights = _epoch_batches(len(x), size, seed, epoch)
-        losses = []
-        for b in range(len(idx)):
-            state, loss = step(
-                state, jnp.asarray(x[idx[b]]), jnp.asarray(y[idx[b]]), jnp.asarray(weights[b])
-            )
-            losses.append(loss)
-        real = weights.sum(axis=1)
-        history.train_loss.append(float(np.dot(np.asarray(losses), real) / real.sum()))
-        nnx.update((model, opt), state)
-        if x_valid is not None:
-            pred = predict(model, x_valid)
-            model.train()
-            rho = spearman(pred, y_valid)
-            history.valid_loss.append(float(np.mean((pred - y_valid) ** 2)))
-            history.valid_spearman.append(rho)
-            if best_state is None or (not math.isnan(rho) and rho > best_rho):
-                best_rho = rho if not math.isnan(rho) else -math.inf
-                best_state = jax.tree.map(lambda leaf: leaf, nnx.state(model))  # a copy
-                history.best_epoch, since_best = epoch, 0
-            else:
-                since_best += 1
-        else:
-            history.best_epoch = epoch
-        history.wall_time.append(time.perf_counter() - start)
-        if progress_bar:
-            shown = {"loss": history.train_loss[-1]}
-            if x_valid is not None:
-                shown["rho"] = history.valid_spearman[-1]
-            epochs.set_postfix(shown)
-        if x_valid is not None and patience is not None and since_best >= patience:
-            history.stopped_early = epoch + 1 < max_epochs
-            break
-    if best_state is not None:
-        nnx.update(model, best_state)
+    trainer = Trainer(model, _optimizer(learning_rate, weight_decay), _squared_error, wrt=wrt)
+    valid = None if x_valid is None else (x_valid, y_valid)
+    early = None
+    if valid is not None:
+        early = EarlyStopping(
+            model, "valid_spearman", mode="max", patience=patience, keep_first=True
+        )
+    epochs = _RegressionEpochs(trainer, x, y, size, seed, valid, early, max_epochs)
+    callbacks: list[Callback] = [epochs] if early is None else [early, epochs]
+    if progress_bar:
+        callbacks.append(ProgressBar("fit_regression", epochs.postfix))
+    run_epochs(
+        trainer, epochs.batches, epochs=max_epochs, metrics=epochs.metrics, callbacks=callbacks
+    )
     model.eval()
-    return history
+    return epochs.history
+
+
+class _RegressionEpochs(Callback):
+    """fit_regression's side of the loop: shuffled fixed-size minibatches ``(x, y, w)``, the
+    epoch's numbers (training MSE; validation MSE and Spearman ρ) and the history."""
+
+    def __init__(self, trainer: Trainer, x, y, size: int, seed: int, valid, early, max_epochs: int):
+        self.trainer, self.x, self.y, self.size, self.seed = trainer, x, y, size, seed
+        self.valid, self.early, self.max_epochs = valid, early, max_epochs
+        self.history = RegressionHistory()
+
+    def batches(self, epoch: int):
+        idx, weights = _epoch_batches(len(self.x), self.size, self.seed, epoch)
+        for b in range(len(idx)):
+            yield jnp.asarray(self.x[idx[b]]), jnp.asarray(self.y[idx[b]]), jnp.asarray(weights[b])
+
+    def metrics(self, losses: list, real: list) -> dict:
+        real = np.asarray(real)
+        logs = {"train_loss": float(np.dot(np.asarray(losses), real) / real.sum())}
+        if self.valid is not None:
+            x_valid, y_valid = self.valid
+            pred = predict(self.trainer.model, x_valid)
+            logs["valid_loss"] = float(np.mean((pred - y_valid) ** 2))
+            logs["valid_spearman"] = spearman(pred, y_valid)
+        return logs
+
+    def on_epoch_end(self, loop: Loop) -> None:
+        h, logs = self.history, loop.logs
+        h.train_loss.append(logs["train_loss"])
+        if self.valid is None:
+            h.best_epoch = loop.epoch
+        else:
+            h.valid_loss.append(logs["valid_loss"])
+            h.valid_spearman.append(logs["valid_spearman"])
+            h.best_epoch = self.early.best_epoch
+        h.stopped_early = loop.stop and loop.epoch + 1 < self.max_epochs
+        h.wall_time.append(loop.elapsed())
+
+    def postfix(self, loop: Loop) -> dict:
+        shown = {"loss": self.history.train_loss[-1]}
+        if self.valid is not None:
+            shown["rho"] = self.history.valid_spearman[-1]
+        return shown
 
 
 # ------------------------------------------------------------------ synthetic data
