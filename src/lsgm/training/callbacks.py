@@ -67,7 +67,9 @@ class EarlyStopping(Callback):
         self.patience, self.restore, self.keep_first = patience, restore, keep_first
         self.filter = snapshot_filter
         self.best = snapshot(nnx.state(model, snapshot_filter))
-        self.best_value, self.best_epoch, self.bad_epochs = self.sign * math.inf, None, 0
+        self.best_value: float = self.sign * math.inf
+        self.best_epoch: int | None = None
+        self.bad_epochs = 0
 
     def on_epoch_end(self, loop: Loop) -> None:
         value = loop.logs.get(self.monitor)
@@ -161,7 +163,8 @@ class ProgressBar(Callback):
     """A tqdm bar over the epochs, with ``postfix(loop)`` shown after each."""
 
     def __init__(self, desc: str, postfix: Callable[[Loop], dict] | None = None):
-        self.desc, self.postfix, self.bar = desc, postfix, None
+        self.desc, self.postfix = desc, postfix
+        self.bar: Any = None
 
     def on_fit_begin(self, loop: Loop) -> None:
         self.bar = tqdm(desc=self.desc, initial=loop.epoch, total=loop.epochs, leave=False)

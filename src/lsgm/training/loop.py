@@ -123,6 +123,7 @@ class Trainer:
         model.eval()
         self.eval_graphdef = nnx.graphdef((model, self.optimizer))
         self.hyperparams = hyperparams if mesh is None else replicate(hyperparams, mesh)
+        self.state: nnx.State
         self.reload()
         self.objective = objective
 

@@ -107,7 +107,7 @@ def step_transform(
     """``(static transform, hyper-parameter arrays)`` of an optimiser for a compiled step."""
     if isinstance(optimizer, HyperOptimizer):
         values = optimizer.values()
-        key = ("hyper", structure(optimizer.factory), tuple(sorted(values)))
+        key: tuple = ("hyper", structure(optimizer.factory), tuple(sorted(values)))
         arrays = {name: jnp.asarray(value) for name, value in values.items()}  # weakly typed
         return StepTransform(optimizer.build, key, values), arrays
     key = ("optax", structure(optimizer))
