@@ -30,10 +30,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from lsgm import distributed, inference
+from lsgm import inference
 from lsgm.data.batching import PaddedBatch
 from lsgm.distributions.categorical import dirichlet_log_density
 from lsgm.inference import Potentials, time_parallel
+from lsgm.mesh import gather, pad_rows, replicate, replicated, row_sharding, shard_rows
 from lsgm.training.checkpoint import (
     ResumeError,
     check_resume,
@@ -284,7 +285,7 @@ def _make_em_step(graphdef, prior: HMMPrior, freeze: frozenset[str], mesh=None, 
 
     if mesh is None:
         return jax.jit(partial(body, weights=None))
-    return jax.jit(body, out_shardings=distributed.replicated(mesh))
+    return jax.jit(body, out_shardings=replicated(mesh))
 
 
 def _as_prior(priors) -> HMMPrior:
@@ -356,9 +357,9 @@ def check_feasible(
         log_z = np.asarray(_log_z_per_sequence(graphdef, state, data, lengths, mask, method))
     else:
         data, lengths, mask = _sharded_inputs(batch, log_mask, mesh, method)[:3]
-        state = distributed.replicate(state, mesh)
+        state = replicate(state, mesh)
         log_z = _log_z_per_sequence(graphdef, state, data, lengths, mask, method, mesh)
-        log_z = distributed.gather(log_z)[: batch.num_sequences]
+        log_z = gather(log_z)[: batch.num_sequences]
     bad = np.flatnonzero(~np.isfinite(log_z))
     if bad.size:
         raise ValueError(
@@ -376,13 +377,9 @@ def _sharded_inputs(batch: PaddedBatch, log_mask: np.ndarray | None, mesh, metho
     if method == "chunked":
         weights = np.ones(batch.num_sequences, np.float32)
         arrays = (batch.data, batch.lengths.astype(np.int32), log_mask, weights)
-        return tuple(
-            None if a is None else distributed.replicate(jnp.asarray(a), mesh) for a in arrays
-        )
-    data, lengths, weights, mask = distributed.pad_rows(
-        batch.data, batch.lengths, mesh.size, None, log_mask
-    )
-    put = partial(distributed.shard_rows, mesh=mesh)
+        return tuple(None if a is None else replicate(jnp.asarray(a), mesh) for a in arrays)
+    data, lengths, weights, mask = pad_rows(batch.data, batch.lengths, mesh.size, None, log_mask)
+    put = partial(shard_rows, mesh=mesh)
     return (
         put(data),
         put(lengths.astype(np.int32)),
@@ -404,7 +401,7 @@ def _first_messages(model, batch: PaddedBatch, mesh, method: str):
     K = model.num_states
     uniform = jnp.full((K, N * C), 1.0 / K, dtype)
     messages = (uniform, uniform, jnp.bool_(False))
-    return messages if mesh is None else distributed.replicate(messages, mesh)
+    return messages if mesh is None else replicate(messages, mesh)
 
 
 def _run_em(
@@ -434,7 +431,7 @@ def _run_em(
         inputs = (data, lengths, mask)
     else:
         inputs = _sharded_inputs(batch, log_mask, mesh, method)
-        state = distributed.replicate(state, mesh)
+        state = replicate(state, mesh)
     last = history.n_iter if history.converged else max_iter
     bar = progress(range(history.n_iter, last), "EM", show)
     # the chunked E-step's boundary messages, from one iteration to the next
@@ -541,7 +538,7 @@ class _EMRun:
         log_mask = label_potentials(batch, labels, model.num_states)
         init = n_init > 1 if init is None else bool(init)
         if mesh is not None:
-            distributed.row_sharding(mesh)  # a clear error for a wrong mesh argument
+            row_sharding(mesh)  # a clear error for a wrong mesh argument
         method = model.inference_method(method, batch.num_sequences, batch.max_length)
         check_feasible(model, batch, log_mask, mesh, method)
         monotone = model.emission.log_prior(prior.emission) is not None
