@@ -64,7 +64,7 @@ from flax import nnx
 
 from lsgm.distributions import Gaussian
 from lsgm.models import HMM, LSGM
-from lsgm.training import fit_em, fit_gradient
+from lsgm.training import HyperOptimizer, fit_em, fit_gradient
 
 NUM_REGIMES = 3
 DIM = 4
@@ -451,21 +451,18 @@ def diagonal_hmm(hmm: HMM) -> HMM:
     )
 
 
-#: Models and optimisers reused across fits of the same configuration: JAX caches a compiled
-#: training step by the model's and optimiser's static structure, which holds the objects
-#: themselves (the LSGM's emission-family functions, optax's closures). Reusing them turns one
-#: compile per fit into one per configuration.
+#: Models reused across fits of the same configuration: JAX caches a compiled training step
+#: by the model's static structure, which holds the objects themselves (the LSGM's
+#: emission-family functions). Reusing them turns one compile per fit into one per
+#: configuration; the optimiser's numbers are step arguments (:func:`_optimizer`).
 _TEMPLATES: dict[tuple, LSGM] = {}
-_OPTIMIZERS: dict[float, optax.GradientTransformation] = {}
 CLIP_NORM = 10.0
 
 
-def _optimizer(learning_rate: float) -> optax.GradientTransformation:
-    """Adam after clipping gradients to global norm :data:`CLIP_NORM` (one object per rate)."""
-    key = float(learning_rate)
-    if key not in _OPTIMIZERS:
-        _OPTIMIZERS[key] = optax.chain(optax.clip_by_global_norm(CLIP_NORM), optax.adam(key))
-    return _OPTIMIZERS[key]
+def _optimizer(learning_rate: float) -> HyperOptimizer:
+    """Adam after clipping gradients to global norm :data:`CLIP_NORM`; the learning rate is an
+    argument of the compiled step, so another rate compiles nothing."""
+    return HyperOptimizer(optax.adam, {"learning_rate": float(learning_rate)}, CLIP_NORM)
 
 
 def lsgm_from_hmm(

@@ -1,9 +1,11 @@
-"""Pieces shared by the fitters: which parts can be frozen, progress bars."""
+"""Pieces shared by the fitters: which parts can be frozen, progress bars, argument checks."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
+import numpy as np
 from tqdm.auto import tqdm
 
 #: The parts of an HMM-like model that a fitter can keep fixed.
@@ -22,3 +24,24 @@ def check_freeze(freeze) -> frozenset[str]:
 def progress(iterable: Iterable, desc: str, show: bool):
     """A tqdm progress bar when ``show``, else the iterable itself."""
     return tqdm(iterable, desc=desc, leave=False) if show else iterable
+
+
+def int_at_least(name: str, value, low: int) -> int:
+    """``value`` as an ``int`` when it is an integer (not a bool) ``>= low``, else a
+    ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
+    return int(value)
+
+
+def check_real(name: str, value, *, positive: bool) -> float:
+    """``value`` as a ``float`` when it is a finite real number ``> 0`` (``positive``) or
+    ``>= 0``, else a ``ValueError`` naming ``name``."""
+    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+    if ok:
+        value = float(value)
+        ok = math.isfinite(value) and (value > 0 if positive else value >= 0)
+    if not ok:
+        bound = "> 0" if positive else ">= 0"
+        raise ValueError(f"{name} must be a finite number {bound}; got {value!r}.")
+    return value

@@ -33,7 +33,7 @@ from flax import nnx
 from lsgm import inference
 from lsgm.data.batching import PaddedBatch
 from lsgm.distributions.categorical import dirichlet_log_density
-from lsgm.inference import Potentials, time_parallel
+from lsgm.inference import time_parallel
 from lsgm.mesh import gather, pad_rows, replicate, replicated, row_sharding, shard_rows
 from lsgm.training.checkpoint import (
     ResumeError,
@@ -47,6 +47,7 @@ from lsgm.training.checkpoint import (
     save_checkpoint,
 )
 from lsgm.training.common import PARTS, check_freeze, progress
+from lsgm.training.labels import label_potentials, with_labels
 from lsgm.training.validity import FitDivergedError, parameter_problems
 
 EM_CHECKPOINT = "em_checkpoint.msgpack"
@@ -89,33 +90,6 @@ class FitHistory:
         return len(self.log_likelihoods)
 
 
-def label_potentials(batch: PaddedBatch, labels, num_states: int) -> np.ndarray | None:
-    """``[N, T, K]`` additive log-masks: 0 where allowed, -inf where a label forbids a state
-    (None without labels)."""
-    if labels is None:
-        return None
-    out = np.zeros((batch.num_sequences, batch.max_length, num_states), np.float32)
-    if len(labels) != batch.num_sequences:
-        raise ValueError(
-            f"state_labels has {len(labels)} sequences but the data has {batch.num_sequences}."
-        )
-    for i, (lab, n) in enumerate(zip(labels, batch.lengths, strict=True)):
-        lab = np.asarray(lab)
-        if lab.shape != (n,):
-            raise ValueError(
-                f"state_labels[{i}] has shape {lab.shape}; sequence {i} has {n} steps."
-            )
-        if np.any((lab < -1) | (lab >= num_states)):
-            bad = int(lab[(lab < -1) | (lab >= num_states)][0])
-            raise ValueError(
-                f"state_labels[{i}] holds {bad}; use -1 (unknown) or 0..{num_states - 1}."
-            )
-        known = lab >= 0
-        out[i, :n][known] = -np.inf
-        out[i, np.flatnonzero(known), lab[known]] = 0.0
-    return out
-
-
 def _normalise_counts(counts: Array, old_log: Array) -> Array:
     """Rows of ``counts`` as log-probabilities; a row without mass keeps ``old_log``."""
     total = counts.sum(-1, keepdims=True)
@@ -123,13 +97,6 @@ def _normalise_counts(counts: Array, old_log: Array) -> Array:
     probs = counts / jnp.where(with_mass, total, 1.0)
     log = jnp.where(probs > 0, jnp.log(jnp.where(probs > 0, probs, 1.0)), -jnp.inf)
     return jnp.where(with_mass, log, old_log)
-
-
-def _with_labels(p: Potentials, log_mask: Array | None) -> Potentials:
-    """Potentials with a :func:`label_potentials` row added to the emissions (None: as is)."""
-    if log_mask is None:
-        return p
-    return Potentials(p.log_init, p.log_trans, p.log_emit + log_mask)
 
 
 class EStepStats(NamedTuple):
@@ -186,7 +153,7 @@ def e_step(
 
     def one(x, n, mask):
         p = model.potentials(x)
-        return inference.expected_counts(_with_labels(p, mask), n, method=method)
+        return inference.expected_counts(with_labels(p, mask), n, method=method)
 
     counts = jax.vmap(one)(data, lengths, log_mask)
     if weights is not None:
@@ -339,7 +306,7 @@ def _log_z_per_sequence(graphdef, state, data, lengths, mask, method="scaled", m
 
     def one(x, n, extra):
         p = m.potentials(x)
-        return inference.log_partition(_with_labels(p, extra), n, method=method)
+        return inference.log_partition(with_labels(p, extra), n, method=method)
 
     return jax.vmap(one)(data, lengths, mask)
 

@@ -89,9 +89,8 @@ from lsgm.training.checkpoint import (
     resume_path,
     run_record,
 )
-from lsgm.training.common import PARTS
-from lsgm.training.em import _with_labels
-from lsgm.training.labels import label_masks, labelled_steps
+from lsgm.training.common import PARTS, check_real, int_at_least
+from lsgm.training.labels import label_masks, labelled_steps, with_labels
 from lsgm.training.loop import Callback, Loop, Trainer, run_epochs, shard_rows
 from lsgm.training.optimizers import HyperOptimizer
 from lsgm.training.validity import NLL_RISE_FACTOR, FitDivergedError, parameter_problems
@@ -184,7 +183,7 @@ def batch_terms(model, data, lengths, weights, entropy: bool = True, log_mask=No
     """``(sum_n w_n log p(x_n), sum_n w_n sum_t H_nt, sum_n w_n T_n)`` of a padded batch
     (``H_nt`` the entropy of ``p(z_t | x_{n,1:t})``; zero when ``entropy`` is False).
 
-    ``log_mask [B, T, K]`` (from :func:`lsgm.training.em.label_potentials`; None: no labels)
+    ``log_mask [B, T, K]`` (from :func:`lsgm.training.labels.label_potentials`; None: no labels)
     is added to each row's ``log_emit``: ``log p(x_n)`` becomes ``log p(x_n, z_L = labels)``
     and the filter is clamped at the labelled steps.
 
@@ -197,7 +196,7 @@ def batch_terms(model, data, lengths, weights, entropy: bool = True, log_mask=No
 
     def one(model, x, n, mask):
         # potentials once per row: both terms see the same dropout mask
-        p = _with_labels(model.potentials(x), mask)
+        p = with_labels(model.potentials(x), mask)
         log_z = inference.log_partition(p, n)
         return log_z, _entropy(inference.filtered(p, n)) if entropy else jnp.zeros_like(log_z)
 
@@ -272,21 +271,6 @@ def nll_sums(model, batch) -> jax.Array:
 
 
 # ------------------------------------------------------------------ arguments
-def _int_at_least(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
-    return int(value)
-
-
-def _check_real(name: str, value, *, positive: bool) -> float:
-    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-    if ok:
-        value = float(value)
-        ok = math.isfinite(value) and (value > 0 if positive else value >= 0)
-    if not ok:
-        bound = "> 0" if positive else ">= 0"
-        raise ValueError(f"{name} must be a finite number {bound}; got {value!r}.")
-    return value
 
 
 class _Buckets:
@@ -294,7 +278,7 @@ class _Buckets:
     device never holds the data padded to the longest sequence), and a minibatch's rows
     ``([B, pad, ...], [B], [B, pad, K] or None)`` gathered from its bucket on the device: data,
     lengths and the label masks (``log_mask [N, T, K]`` from
-    :func:`~lsgm.training.em.label_potentials`, or None), which follow the data. The compiled
+    :func:`~lsgm.training.labels.label_potentials`, or None), which follow the data. The compiled
     step sees only ``[B, pad]`` shapes, so it is shared by any data set with the same bucket
     lengths."""
 
@@ -348,16 +332,16 @@ class _Options:
 
     def checked(self, model) -> _Options:
         """Validate (in a fixed order) and normalise the arguments; ``ValueError`` naming one."""
-        self.epochs = _int_at_least("epochs", self.epochs, 1)
+        self.epochs = int_at_least("epochs", self.epochs, 1)
         if self.batch_size is not None:
-            self.batch_size = _int_at_least("batch_size", self.batch_size, 1)
-        self.seed = _int_at_least("seed", self.seed, 0)
-        self.entropy_weight = _check_real("entropy_weight", self.entropy_weight, positive=False)
-        self.entropy_epochs = _int_at_least("entropy_epochs", self.entropy_epochs, 0)
+            self.batch_size = int_at_least("batch_size", self.batch_size, 1)
+        self.seed = int_at_least("seed", self.seed, 0)
+        self.entropy_weight = check_real("entropy_weight", self.entropy_weight, positive=False)
+        self.entropy_epochs = int_at_least("entropy_epochs", self.entropy_epochs, 0)
         if self.clip_norm is not None:
-            self.clip_norm = _check_real("clip_norm", self.clip_norm, positive=True)
+            self.clip_norm = check_real("clip_norm", self.clip_norm, positive=True)
         if self.patience is not None:
-            self.patience = _int_at_least("patience", self.patience, 1)
+            self.patience = int_at_least("patience", self.patience, 1)
             if self.validation is None:
                 raise ValueError("patience (early stopping) needs validation sequences.")
         if self.resume and self.checkpoint_dir is None:

@@ -2,7 +2,7 @@
 
 Labels are per sequence ``[T_i]`` ints, ``-1`` = unknown, else a state in ``[0, K)``. They
 clamp the state at labelled positions by adding ``log 1{k = label_t}`` to ``log_emit`` (the
-``[N, T, K]`` masks of :func:`lsgm.training.em.label_potentials`), so that ``log p(x)``
+``[N, T, K]`` masks of :func:`label_potentials`), so that ``log p(x)``
 becomes ``log p(x, z_L = labels_L)``, ``L`` the labelled positions.
 """
 
@@ -10,10 +10,45 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import jax
 import numpy as np
 
 from lsgm.data.batching import PaddedBatch
-from lsgm.training.em import label_potentials
+from lsgm.inference import Potentials
+
+
+def label_potentials(batch: PaddedBatch, labels, num_states: int) -> np.ndarray | None:
+    """``[N, T, K]`` additive log-masks: 0 where allowed, -inf where a label forbids a state
+    (None without labels)."""
+    if labels is None:
+        return None
+    out = np.zeros((batch.num_sequences, batch.max_length, num_states), np.float32)
+    if len(labels) != batch.num_sequences:
+        raise ValueError(
+            f"state_labels has {len(labels)} sequences but the data has {batch.num_sequences}."
+        )
+    for i, (lab, n) in enumerate(zip(labels, batch.lengths, strict=True)):
+        lab = np.asarray(lab)
+        if lab.shape != (n,):
+            raise ValueError(
+                f"state_labels[{i}] has shape {lab.shape}; sequence {i} has {n} steps."
+            )
+        if np.any((lab < -1) | (lab >= num_states)):
+            bad = int(lab[(lab < -1) | (lab >= num_states)][0])
+            raise ValueError(
+                f"state_labels[{i}] holds {bad}; use -1 (unknown) or 0..{num_states - 1}."
+            )
+        known = lab >= 0
+        out[i, :n][known] = -np.inf
+        out[i, np.flatnonzero(known), lab[known]] = 0.0
+    return out
+
+
+def with_labels(p: Potentials, log_mask: jax.Array | np.ndarray | None) -> Potentials:
+    """Potentials with a :func:`label_potentials` row added to the emissions (None: as is)."""
+    if log_mask is None:
+        return p
+    return Potentials(p.log_init, p.log_trans, p.log_emit + log_mask)
 
 
 def labelled_steps(labels: Sequence | None) -> int | None:
@@ -45,7 +80,7 @@ def check_labels_feasible(model, labels: Sequence | None, name: str) -> None:
 
 
 def label_masks(model, batch: PaddedBatch, labels: Sequence | None, name: str) -> np.ndarray | None:
-    """Validated ``[N, T, K]`` label masks (:func:`~lsgm.training.em.label_potentials`) of a
+    """Validated ``[N, T, K]`` label masks (:func:`label_potentials`) of a
     padded batch; None without labels. Errors name ``name`` (the argument)."""
     if labels is None:
         return None

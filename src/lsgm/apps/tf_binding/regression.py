@@ -39,6 +39,7 @@ from flax import nnx
 from scipy.stats import spearmanr
 
 from lsgm.training.callbacks import EarlyStopping, ProgressBar
+from lsgm.training.common import check_real, int_at_least
 from lsgm.training.loop import Callback, Loop, Trainer, run_epochs
 from lsgm.training.optimizers import HyperOptimizer
 
@@ -148,23 +149,6 @@ def _check_targets(y, n: int, name: str) -> np.ndarray:
     return y.astype(np.float32)
 
 
-def _int_at_least(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
-    return int(value)
-
-
-def _nonnegative(name: str, value, positive: bool) -> float:
-    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-    if ok:
-        ok = math.isfinite(float(value)) and (value > 0 if positive else value >= 0)
-    if not ok:
-        raise ValueError(
-            f"{name} must be a finite number {'>' if positive else '>='} 0; got {value!r}."
-        )
-    return float(value)
-
-
 # ------------------------------------------------------------------ compiled steps
 def _optimizer(learning_rate: float, weight_decay: float) -> HyperOptimizer:
     """Adam, or AdamW when ``weight_decay > 0``, with its numbers as step arguments."""
@@ -203,7 +187,7 @@ def predict(model: nnx.Module, x, batch_size: int = 1024) -> np.ndarray:
     """Predictions ``[N]`` (float32) of ``model`` on probes ``x [N, L]``, in eval mode (the model
     is left in eval mode), in jitted chunks of a fixed size (the last one padded)."""
     x = check_probes(x)
-    batch_size = _int_at_least("batch_size", batch_size, 1)
+    batch_size = int_at_least("batch_size", batch_size, 1)
     model.eval()
     graphdef, state = nnx.split(model)
     step = _predict_step(graphdef)
@@ -276,13 +260,13 @@ def fit_regression(
     if x_valid is not None:
         x_valid = check_probes(x_valid, "x_valid")
         y_valid = _check_targets(y_valid, len(x_valid), "y_valid")
-    learning_rate = _nonnegative("learning_rate", learning_rate, positive=True)
-    weight_decay = _nonnegative("weight_decay", weight_decay, positive=False)
-    max_epochs = _int_at_least("max_epochs", max_epochs, 1)
-    seed = _int_at_least("seed", seed, 0)
+    learning_rate = check_real("learning_rate", learning_rate, positive=True)
+    weight_decay = check_real("weight_decay", weight_decay, positive=False)
+    max_epochs = int_at_least("max_epochs", max_epochs, 1)
+    seed = int_at_least("seed", seed, 0)
     if patience is not None:
-        patience = _int_at_least("patience", patience, 1)
-    size = len(x) if batch_size is None else min(_int_at_least("batch_size", batch_size, 1), len(x))
+        patience = int_at_least("patience", patience, 1)
+    size = len(x) if batch_size is None else min(int_at_least("batch_size", batch_size, 1), len(x))
 
     wrt = trained_filter(freeze)
     if not jax.tree.leaves(nnx.state(model, wrt)):
@@ -381,9 +365,9 @@ def planted_motif_data(
         raise ValueError(f"pwm must be [W, 4] with rows summing to 1; got shape {pwm.shape}.")
     if (pwm < 0).any():
         raise ValueError("pwm has negative entries; rows must be probabilities.")
-    n = _int_at_least("n", n, 1)
+    n = int_at_least("n", n, 1)
     W = pwm.shape[0]
-    if _int_at_least("L", L, 1) < W:
+    if int_at_least("L", L, 1) < W:
         raise ValueError(f"L={L} is shorter than the motif (W={W}).")
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"fraction must be in [0, 1]; got {fraction}.")
