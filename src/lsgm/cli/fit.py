@@ -30,11 +30,15 @@ from lsgm.cli.inputs import (
 )
 from lsgm.data.fasta import decode_error_message, open_text
 from lsgm.data.files import check_output
+from lsgm.distributions import registry
+from lsgm.models.emission_heads import family_of
 from lsgm.models.serialization import build_model, save_model
 
 #: Suffixes of the model files ``lsgm fit`` writes.
 MODEL_SUFFIXES = (".lsgm",)
 
+#: The emission family of each input kind when ``--emission`` is not given (any registered
+#: family may be chosen for tables and piano rolls; sequences need the categorical).
 DEFAULT_EMISSION = {"sequence": "categorical", "pianoroll": "bernoulli", "table": "gaussian"}
 
 
@@ -62,7 +66,7 @@ def register(sub) -> None:
     )
     g.add_argument(
         "--emission",
-        choices=["categorical", "gaussian", "bernoulli", "poisson", "gmm"],
+        choices=registry.family_names(),
         help="emission family (default: from the data type)",
     )
     g.add_argument(
@@ -212,24 +216,32 @@ def _spec(args, kind: str) -> InputSpec:
     )
 
 
+def _option(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def _emission_config(args, family: str, K: int, xs, spec: InputSpec) -> dict:
+    """The emission's configuration from the data and the options its family reads
+    (``config_from_data`` and ``cli_options`` of the registered family)."""
+    cls = registry.family(family)
+    options = {dest: getattr(args, dest) for dest in cls.cli_options}
+    for dest, value in options.items():
+        if isinstance(value, int):
+            positive_int(_option(dest), value)
+    num_symbols = len(spec.alphabet) if spec.kind == "sequence" else None
+    config = cls.config_from_data(xs, options, num_symbols)
+    if args.model == "lsgm":
+        try:
+            family_of(cls(K, **config, rngs=None))
+        except ValueError as err:
+            raise ValueError(f"{err} Use --model hmm for this emission.") from err
+    return {"family": family, **config}
+
+
 def _model_config(args, family: str, K: int, xs, spec: InputSpec) -> dict:
-    if family == "categorical":
-        emission = {"family": family, "num_symbols": len(spec.alphabet)}
-        if spec.kind != "sequence":
-            emission["num_symbols"] = int(max(int(x.max()) for x in xs)) + 1
-    else:
-        emission = {"family": family, "dim": int(xs[0].shape[1])}
-        if family in ("gaussian", "gmm"):
-            emission |= {"covariance": args.covariance, "variance_floor": 1e-3}
-        if family == "gmm":
-            emission["num_components"] = positive_int("--components", args.components)
+    emission = _emission_config(args, family, K, xs, spec)
     settings = {}
     if args.model == "lsgm":
-        if family not in ("categorical", "gaussian", "bernoulli") or args.covariance != "diag":
-            raise ValueError(
-                f"an LSGM supports categorical, diagonal gaussian and bernoulli emissions; "
-                f"got {family} ({args.covariance}). Use --model hmm for the others."
-            )
         settings = {
             "rnn": args.rnn,
             "hidden_size": positive_int("--hidden-size", args.hidden_size),
@@ -353,7 +365,7 @@ def run(args) -> int:
 #: is an error, never silently ignored.
 _SCOPED = [
     *[
-        (dest, "--" + dest.replace("_", "-"), lambda a, k, f, t: a.model == "lsgm", "--model lsgm")
+        (dest, _option(dest), lambda a, k, f, t: a.model == "lsgm", "--model lsgm")
         for dest in (
             "rnn",
             "hidden_size",
@@ -367,21 +379,14 @@ _SCOPED = [
             "init",
         )
     ],
-    (
-        "covariance",
-        "--covariance",
-        lambda a, k, f, t: f in ("gaussian", "gmm"),
-        "--emission gaussian or gmm",
-    ),
-    ("components", "--components", lambda a, k, f, t: f == "gmm", "--emission gmm"),
     *[
-        (dest, "--" + dest.replace("_", "-"), lambda a, k, f, t: t == "em", "--trainer em")
+        (dest, _option(dest), lambda a, k, f, t: t == "em", "--trainer em")
         for dest in ("max_iter", "tol", "n_init")
     ],
     *[
         (
             dest,
-            "--" + dest.replace("_", "-"),
+            _option(dest),
             lambda a, k, f, t: t == "gradient",
             "--trainer gradient",
         )
@@ -391,7 +396,7 @@ _SCOPED = [
     *[
         (
             dest,
-            "--" + dest.replace("_", "-"),
+            _option(dest),
             lambda a, k, f, t: k == "sequence",
             "FASTA/FASTQ data",
         )
@@ -401,10 +406,26 @@ _SCOPED = [
 ]
 
 
+def _family_scopes() -> list:
+    """:data:`_SCOPED` entries of the options that emission families read (their
+    ``cli_options``, e.g. ``--covariance`` for gaussian and gmm)."""
+    families = registry.families()
+    dests = dict.fromkeys(d for cls in families.values() for d in cls.cli_options)
+    return [
+        (
+            dest,
+            _option(dest),
+            lambda a, k, f, t, dest=dest: dest in registry.family(f).cli_options,
+            "--emission " + " or ".join(n for n, c in families.items() if dest in c.cli_options),
+        )
+        for dest in dests
+    ]
+
+
 def _check_scoped_options(args, kind: str, family: str, trainer: str) -> None:
     """Refuse an option that would be ignored in this configuration (see :data:`_SCOPED`)."""
     defaults = getattr(args, "defaults", {})
-    for dest, option, applies, needs in _SCOPED:
+    for dest, option, applies, needs in [*_family_scopes(), *_SCOPED]:
         given = dest in defaults and getattr(args, dest) != defaults[dest]
         if given and not applies(args, kind, family, trainer):
             raise ValueError(

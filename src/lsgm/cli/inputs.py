@@ -22,6 +22,7 @@ from lsgm.data import read_sequences
 from lsgm.data.fasta import AmbiguousSymbolError
 from lsgm.data.pianoroll import read_pianoroll
 from lsgm.data.tabular import read_table
+from lsgm.distributions import registry
 
 SEQUENCE_SUFFIXES = (".fa", ".fasta", ".fna", ".fas", ".fq", ".fastq")
 PIANOROLL_SUFFIXES = (".mat", ".json", ".mid", ".midi")
@@ -203,7 +204,9 @@ def _describe(spec: InputSpec) -> str:
 
 def prepare(data: Dataset, spec: InputSpec, family: str, dim: int | None, where: str) -> list:
     """The sequences as the emission family needs them: soft symbols one-hot when any record is
-    soft (a batch needs one layout); floats for Gaussians; the feature count checked."""
+    soft (a batch needs one layout); table and piano-roll records as the family's
+    ``read_observations`` makes them (e.g. integer symbols, float32 vectors); the feature count
+    checked."""
     xs = data.xs
     if spec.kind == "sequence":
         M = len(spec.alphabet)
@@ -211,21 +214,11 @@ def prepare(data: Dataset, spec: InputSpec, family: str, dim: int | None, where:
             eye = np.eye(M, dtype=np.float32)
             xs = [x if x.ndim == 2 else eye[x] for x in xs]
         return xs
-    if family == "categorical":
-        bad = [i for i, x in enumerate(xs) if x.dtype.kind not in "iu"]
-        if bad or any(x.ndim == 2 and x.shape[1] != 1 for x in xs):
-            raise ValueError(
-                f"{data.sources[bad[0] if bad else 0]}: a categorical model needs one integer "
-                "symbol per step (a 1-D array or a one-column table of integers)."
-            )
-        xs = [x.reshape(-1).astype(np.int32) for x in xs]
-        return xs
-    xs = [x[:, None] if x.ndim == 1 else x for x in xs]
-    if family in ("gaussian", "gmm"):
-        xs = [x.astype(np.float32) for x in xs]
+    read = registry.family(family).read_observations
+    xs = [read(x, source) for x, source in zip(xs, data.sources, strict=True)]
     if dim is not None:
         for x, source in zip(xs, data.sources, strict=True):
-            if x.shape[1] != dim:
+            if x.ndim == 2 and x.shape[1] != dim:
                 raise ValueError(
                     f"{source}: {x.shape[1]} features per step, but {where} expects {dim}; "
                     "pass data with the model's feature count."

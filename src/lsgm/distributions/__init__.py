@@ -2,10 +2,12 @@
 
 Each family is an :class:`Emission` (an ``nnx.Module`` with unconstrained ``nnx.Param``
 parameters) built on pure, jittable functions whose parameters may carry a leading time
-axis (``[T, K, ...]``), for models whose emissions vary with time.
+axis (``[T, K, ...]``), for models whose emissions vary with time. A family registers
+itself by its ``name`` (:mod:`lsgm.distributions.registry`; what it declares:
+:mod:`lsgm.distributions.base`).
 """
 
-from lsgm.distributions.base import Emission
+from lsgm.distributions.base import Emission, EmissionSummary
 from lsgm.distributions.bernoulli import Bernoulli, BetaPrior, bernoulli_log_prob
 from lsgm.distributions.categorical import (
     Categorical,
@@ -26,6 +28,7 @@ from lsgm.distributions.mixture import (
     GaussianMixturePrior,
     gaussian_mixture_log_prob,
 )
+from lsgm.distributions.network_head import NetworkHead
 from lsgm.distributions.poisson import Poisson, PoissonPrior, poisson_log_prob
 
 __all__ = [
@@ -35,10 +38,12 @@ __all__ = [
     "Categorical",
     "DirichletPrior",
     "Emission",
+    "EmissionSummary",
     "Gaussian",
     "GaussianMixture",
     "GaussianMixturePrior",
     "GaussianPrior",
+    "NetworkHead",
     "Poisson",
     "PoissonPrior",
     "bernoulli_log_prob",

@@ -8,6 +8,7 @@ With ``p[k, d] = sigmoid(logits[k, d])``:
 from __future__ import annotations
 
 import dataclasses
+from functools import cache
 
 import jax
 import jax.numpy as jnp
@@ -24,8 +25,9 @@ from lsgm.distributions._common import (
     init_normal,
     safe_log,
 )
-from lsgm.distributions.base import Emission
+from lsgm.distributions.base import Emission, EmissionSummary
 from lsgm.distributions.categorical import dirichlet_log_density, dirichlet_map
+from lsgm.distributions.network_head import NetworkHead, as_float, poison_rows
 
 Array = jax.Array
 
@@ -120,6 +122,21 @@ def _sample(key: Array, logits: Array, states: Array) -> Array:
     return jax.random.bernoulli(key, jax.nn.sigmoid(logits[states])).astype(int)
 
 
+@cache
+def _network_head(D: int) -> NetworkHead:
+    """The LSGM's head over ``D`` binary features: raw outputs are logits (log-odds)."""
+    return NetworkHead(
+        num_params=D,
+        input_dim=D,
+        bias=lambda em: em.logits[...],
+        log_prob=bernoulli_log_prob,
+        encode=lambda x: poison_rows(jnp.all((x == 0) | (x == 1), -1), as_float(x)),
+        sample=lambda key, raw: jax.random.bernoulli(key, jax.nn.sigmoid(raw)).astype(raw.dtype),
+        table=jax.nn.sigmoid,
+        bias_kind="log_odds",
+    )
+
+
 class Bernoulli(Emission):
     """``K`` products of ``D`` independent Bernoullis, parameterised by ``logits [K, D]``.
 
@@ -129,6 +146,12 @@ class Bernoulli(Emission):
         rngs: random initial logits come from ``rngs.params()``;
             None leaves a deterministic placeholder (zeros), as ``from_*`` constructors do.
     """
+
+    name = "bernoulli"
+    config_fields = ("dim",)
+    stored_sizes = (("dim", "logits", 1),)
+    parameter_kinds = {"logits": "log_odds"}
+    lsgm_form = "Bernoulli"
 
     def __init__(self, num_states: int, dim: int, *, rngs: nnx.Rngs | None):
         check_positive_int(num_states=num_states, dim=dim)
@@ -184,3 +207,16 @@ class Bernoulli(Emission):
 
     def sample(self, key: Array, states: Array) -> Array:
         return _sample(key, self.logits[...], states)
+
+    def summary(self) -> EmissionSummary:
+        """The probabilities ``p(x_d = 1 | z = k)``."""
+        return EmissionSummary(
+            np.asarray(self.probs()),
+            "bernoulli",
+            "Emission probabilities P(x_d = 1 | state)",
+            "P(x_d = 1 | state)",
+        )
+
+    def network_head(self) -> NetworkHead:
+        """Logits of the ``D`` probabilities."""
+        return _network_head(self.dim)

@@ -13,6 +13,9 @@ latent: ``counts[k, m] = sum_n w[n, k] B[k, m] o[n, m] / sum_m' B[k, m'] o[n, m'
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
+from functools import cache
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -33,7 +36,8 @@ from lsgm.distributions._common import (
     safe_divide,
     safe_log,
 )
-from lsgm.distributions.base import Emission
+from lsgm.distributions.base import Emission, EmissionSummary
+from lsgm.distributions.network_head import NetworkHead, poison_rows
 
 Array = jax.Array
 
@@ -147,6 +151,32 @@ def _sample(key: Array, logits: Array, states: Array) -> Array:
     return jax.random.categorical(key, logits[states], axis=-1)
 
 
+@cache
+def _network_head(M: int) -> NetworkHead:
+    """The LSGM's head over ``M`` symbols: raw outputs are logits (``log_softmax``-ed); the RNN
+    reads one-hot (hard) or probability (soft) rows."""
+
+    def encode(x: Array) -> Array:
+        x = jnp.asarray(x)
+        if jnp.issubdtype(x.dtype, jnp.integer):
+            # one_hot of an out-of-range symbol is a row of zeros: poison it instead
+            return poison_rows((x >= 0) & (x < M), jax.nn.one_hot(x, M))
+        x = x.astype(jnp.result_type(float))
+        valid = jnp.all(jnp.isfinite(x) & (x >= 0), -1) & (jnp.abs(x.sum(-1) - 1) <= SOFT_ATOL)
+        return poison_rows(valid, x)
+
+    return NetworkHead(
+        num_params=M,
+        input_dim=M,
+        bias=lambda em: em.logits[...],
+        log_prob=lambda raw, x: categorical_log_prob(jax.nn.log_softmax(raw, axis=-1), x),
+        encode=encode,
+        sample=lambda key, raw: jax.random.categorical(key, raw).astype(jnp.int32),
+        table=lambda raw: jax.nn.softmax(raw, axis=-1),
+        bias_kind="log_prob",
+    )
+
+
 class Categorical(Emission):
     """``K`` categorical distributions over ``M`` symbols, parameterised by ``logits [K, M]``.
 
@@ -156,6 +186,12 @@ class Categorical(Emission):
         rngs: random initial logits come from ``rngs.params()``;
             None leaves a deterministic placeholder (zeros), as ``from_*`` constructors do.
     """
+
+    name = "categorical"
+    config_fields = ("num_symbols",)
+    stored_sizes = (("num_symbols", "logits", 1),)
+    parameter_kinds = {"logits": "log_prob"}
+    lsgm_form = "Categorical"
 
     def __init__(self, num_states: int, num_symbols: int, *, rngs: nnx.Rngs | None):
         check_positive_int(num_states=num_states, num_symbols=num_symbols)
@@ -244,3 +280,39 @@ class Categorical(Emission):
 
     def sample(self, key: Array, states: Array) -> Array:
         return _sample(key, self.logits[...], states)
+
+    def summary(self) -> EmissionSummary:
+        """The emission matrix ``B[k, m] = p(x = m | z = k)``."""
+        return EmissionSummary(
+            np.asarray(self.probs()),
+            "categorical",
+            "Emission matrix P(symbol | state)",
+            "P(symbol | state)",
+        )
+
+    def network_head(self) -> NetworkHead:
+        """Logits over the symbols; hard ``[T]`` or soft ``[T, M]`` observations."""
+        return _network_head(self.num_symbols)
+
+    @classmethod
+    def read_observations(cls, x: np.ndarray, where: str) -> np.ndarray:
+        """A ``[T]`` (or one-column) table of integer symbols as int32 ``[T]``."""
+        x = np.asarray(x)
+        if x.dtype.kind not in "iu" or (x.ndim == 2 and x.shape[1] != 1):
+            raise ValueError(
+                f"{where}: a categorical model needs one integer symbol per step (a 1-D array "
+                "or a one-column table of integers)."
+            )
+        return x.reshape(-1).astype(np.int32)
+
+    @classmethod
+    def config_from_data(
+        cls,
+        xs: Sequence[np.ndarray],
+        options: Mapping[str, Any],
+        num_symbols: int | None = None,
+    ) -> dict[str, Any]:
+        """``num_symbols``: the alphabet's size, or for integer tables the largest symbol + 1."""
+        if num_symbols is None:
+            num_symbols = max(int(x.max()) for x in xs) + 1
+        return {"num_symbols": int(num_symbols)}

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from functools import partial
+from functools import cache, partial
 
 import jax
 import jax.numpy as jnp
@@ -43,12 +43,15 @@ from lsgm.distributions._common import (
     seed_from_key,
     zeros,
 )
-from lsgm.distributions.base import Emission
+from lsgm.distributions.base import Emission, EmissionSummary
+from lsgm.distributions.network_head import NetworkHead, as_float, poison_rows
 
 Array = jax.Array
 
 COVARIANCE_TYPES = ("spherical", "diag", "full", "tied")
 DEFAULT_VARIANCE_FLOOR = 1e-6
+#: The variance floor of Gaussian (and mixture) models that ``lsgm fit`` sizes from data.
+DATA_VARIANCE_FLOOR = 1e-3
 _LOG_2PI = math.log(2 * math.pi)
 
 
@@ -471,6 +474,25 @@ def check_initialize_data(x, num_clusters: int, dim: int) -> np.ndarray:
 # --- the emission module -------------------------------------------------------------
 
 
+@cache
+def _network_head(D: int) -> NetworkHead:
+    """The LSGM's head of a diagonal Gaussian in ``D`` dimensions: raw outputs are the means
+    then the log-variances (``[2 D]``)."""
+
+    def sample(key: Array, raw: Array) -> Array:
+        return raw[:D] + jnp.exp(0.5 * raw[D:]) * jax.random.normal(key, (D,), raw.dtype)
+
+    return NetworkHead(
+        num_params=2 * D,
+        input_dim=D,
+        bias=lambda em: jnp.concatenate([em.loc[...], em.cov_params[...]], axis=-1),
+        log_prob=lambda raw, x: gaussian_diag_log_prob(raw[..., :D], raw[..., D:], x),
+        encode=lambda x: poison_rows(jnp.all(jnp.isfinite(x), -1), as_float(x)),
+        sample=sample,
+        table=lambda raw: raw[..., :D],
+    )
+
+
 class Gaussian(Emission):
     """``K`` Gaussians in ``D`` dimensions.
 
@@ -486,6 +508,14 @@ class Gaussian(Emission):
         variance_floor: lower bound applied after each M-step (variances for diag/spherical,
             the smallest eigenvalue for full/tied).
     """
+
+    name = "gaussian"
+    config_fields = ("dim", "covariance", "variance_floor")
+    stored_sizes = (("dim", "loc", 1),)
+    lsgm_form = "Gaussian(covariance='diag')"
+    cli_options = {"covariance": "covariance"}
+    fit_defaults = {"variance_floor": DATA_VARIANCE_FLOOR}
+    observation_dtype = "float32"
 
     def __init__(
         self,
@@ -583,3 +613,13 @@ class Gaussian(Emission):
         means = kmeans_init(x, self.num_states, key)
         cov = global_covariance(x, self.covariance, self._cov_shape, self.variance_floor)
         self._set(means, cov)
+
+    def summary(self) -> EmissionSummary:
+        """The means ``mu[k, d]``."""
+        return EmissionSummary(
+            np.asarray(self.means()), "gaussian", "Emission means per state", "mean"
+        )
+
+    def network_head(self) -> NetworkHead | None:
+        """Diagonal covariances only: means and log-variances."""
+        return _network_head(self.dim) if self.covariance == "diag" else None

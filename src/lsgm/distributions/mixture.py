@@ -45,9 +45,10 @@ from lsgm.distributions._common import (
     seed_from_key,
     zeros,
 )
-from lsgm.distributions.base import Emission
+from lsgm.distributions.base import Emission, EmissionSummary
 from lsgm.distributions.categorical import dirichlet_log_density, dirichlet_map
 from lsgm.distributions.gaussian import (
+    DATA_VARIANCE_FLOOR,
     DEFAULT_VARIANCE_FLOOR,
     GaussianPrior,
     check_covariance_type,
@@ -164,6 +165,14 @@ class GaussianMixture(Emission):
             start uniform and covariances at the identity. None: zero means (placeholder).
         variance_floor: as :class:`~lsgm.distributions.Gaussian`.
     """
+
+    name = "gmm"
+    config_fields = ("dim", "num_components", "covariance", "variance_floor")
+    stored_sizes = (("num_components", "loc", 1), ("dim", "loc", 2))
+    parameter_kinds = {"weight_logits": "log_prob"}
+    cli_options = {"covariance": "covariance", "components": "num_components"}
+    fit_defaults = {"variance_floor": DATA_VARIANCE_FLOOR}
+    observation_dtype = "float32"
 
     def __init__(
         self,
@@ -300,3 +309,9 @@ class GaussianMixture(Emission):
                 centre = main.cluster_centers_.mean(0)
                 means.append(rng.multivariate_normal(centre, full_cov, size=C))
         self._set(np.full((K, C), 1.0 / C), np.stack(means), cov)
+
+    def summary(self) -> EmissionSummary:
+        """Each state's mean ``sum_c w[k, c] mu[k, c]``."""
+        w, mu = np.asarray(self.weights()), np.asarray(self.means())
+        means = np.einsum("kc,kcd->kd", w, mu)
+        return EmissionSummary(means, "gaussian", "Emission means per state", "mean")

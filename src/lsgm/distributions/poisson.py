@@ -27,7 +27,7 @@ from lsgm.distributions._common import (
     safe_log,
     seed_from_key,
 )
-from lsgm.distributions.base import Emission
+from lsgm.distributions.base import Emission, EmissionSummary
 
 Array = jax.Array
 
@@ -105,6 +105,11 @@ class Poisson(Emission):
             None leaves a deterministic placeholder (zeros), as ``from_*`` constructors do.
     """
 
+    name = "poisson"
+    config_fields = ("dim",)
+    stored_sizes = (("dim", "log_rates", 1),)
+    parameter_kinds = {"log_rates": "log_rate"}
+
     def __init__(self, num_states: int, dim: int, *, rngs: nnx.Rngs | None):
         check_positive_int(num_states=num_states, dim=dim)
         self.num_states, self.dim = int(num_states), int(dim)
@@ -160,6 +165,12 @@ class Poisson(Emission):
 
     def sample(self, key: Array, states: Array) -> Array:
         return _sample(key, self.log_rates[...], states)
+
+    def summary(self) -> EmissionSummary:
+        """The rates ``lambda[k, d]``."""
+        return EmissionSummary(
+            np.asarray(self.rates()), "poisson", "Emission rates per state", "rate"
+        )
 
     def initialize(self, x: np.ndarray, key: Array) -> None:
         """Random rates by the method of moments on all counts (as hmmlearn):

@@ -31,7 +31,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from lsgm.distributions import Bernoulli, Categorical, Gaussian, GaussianMixture, Poisson
+from lsgm.distributions import registry
 from lsgm.distributions.base import Emission
 from lsgm.models.hmm import HMM
 from lsgm.models.lsgm import LSGM
@@ -39,15 +39,6 @@ from lsgm.models.lsgm import LSGM
 MODEL_FORMAT = "lsgm-model"
 #: Bumped whenever a saved model's layout changes; files of another version are refused.
 MODEL_FORMAT_VERSION = 1
-
-#: Emission family name -> (class, the constructor's size arguments after ``num_states``).
-FAMILIES: dict[str, tuple[type, tuple[str, ...]]] = {
-    "categorical": (Categorical, ("num_symbols",)),
-    "gaussian": (Gaussian, ("dim", "covariance", "variance_floor")),
-    "bernoulli": (Bernoulli, ("dim",)),
-    "poisson": (Poisson, ("dim",)),
-    "gmm": (GaussianMixture, ("dim", "num_components", "covariance", "variance_floor")),
-}
 
 
 def _lsgm_version() -> str:
@@ -58,20 +49,18 @@ def _lsgm_version() -> str:
 
 
 def emission_config(emission: Emission) -> dict:
-    """``{"family": name, <size arguments>}`` of an emission, enough to rebuild it."""
-    for name, (cls, fields) in FAMILIES.items():
-        if type(emission) is cls:
-            return {"family": name, **{f: getattr(emission, f) for f in fields}}
-    raise ValueError(f"cannot save an emission of type {type(emission).__name__}.")
+    """``{"family": name, <config fields>}`` of an emission, enough to rebuild it (the
+    family's registered ``name`` and ``config()``; :mod:`lsgm.distributions.registry`)."""
+    name = getattr(type(emission), "name", None)
+    if registry.families().get(name) is not type(emission):  # unregistered, or a subclass
+        raise ValueError(f"cannot save an emission of type {type(emission).__name__}.")
+    return {"family": name, **emission.config()}
 
 
 def build_emission(config: dict, num_states: int, rngs: nnx.Rngs) -> Emission:
     """A fresh emission from :func:`emission_config`'s dict."""
-    family = config.get("family")
-    if family not in FAMILIES:
-        raise ValueError(f"unknown emission family {family!r}; known: {sorted(FAMILIES)}.")
-    cls, fields = FAMILIES[family]
-    args = {f: config[f] for f in fields}
+    cls = registry.family(config.get("family"))
+    args = {f: config[f] for f in cls.config_fields}
     return cls(num_states, **args, rngs=rngs)
 
 
@@ -123,7 +112,7 @@ def save_model(path, model, info: dict | None = None) -> None:
         InvalidParametersError: (a ``ValueError``) the model holds NaN, ``+inf``, a ``-inf``
             outside a log-probability or a probability row without mass; nothing is written.
     """
-    from lsgm.training.checkpoint import flatten_arrays, save_checkpoint
+    from lsgm.data.checkpoints import flatten_arrays, save_checkpoint
     from lsgm.training.validity import check_parameters
 
     check_parameters(model, f"{path}: refusing to save the model")
@@ -141,7 +130,7 @@ def save_model(path, model, info: dict | None = None) -> None:
 
 def _read(path) -> tuple[dict, dict]:
     """``(arrays, metadata)`` of a model file after checking format, version and checksum."""
-    from lsgm.training.checkpoint import read_checkpoint
+    from lsgm.data.checkpoints import read_checkpoint
 
     try:
         arrays, _, meta = read_checkpoint(path)
@@ -170,16 +159,9 @@ def _read(path) -> tuple[dict, dict]:
     return arrays, meta
 
 
-#: Emission family -> ((config field, stored array, axis of that array), ...): the sizes that
-#: :func:`load_model` checks against the stored shapes before building anything.
-_EMISSION_SIZES = {
-    "categorical": (("num_symbols", "emission/logits", 1),),
-    "gaussian": (("dim", "emission/loc", 1),),
-    "bernoulli": (("dim", "emission/logits", 1),),
-    "poisson": (("dim", "emission/log_rates", 1),),
-    "gmm": (("num_components", "emission/loc", 1), ("dim", "emission/loc", 2)),
-}
-#: The same for an LSGM's settings (the rest is compared array by array).
+#: ``(setting, stored array, axis of that array)``: an LSGM's sizes that :func:`load_model`
+#: checks against the stored shapes before building anything (the emission's come from its
+#: family's ``stored_sizes``; the rest is compared array by array).
 _LSGM_SIZES = (
     ("hidden_size", "rnn/initial", 2),
     ("num_layers", "rnn/initial", 0),
@@ -191,7 +173,7 @@ def _check_sizes(path, meta: dict, arrays: dict) -> None:
     """Compare the metadata's configuration with the stored arrays' shapes, cheapest first
     (``num_states``, the emission's sizes, then every array of the model the metadata
     describes, built abstractly by ``nnx.eval_shape``: nothing is allocated)."""
-    from lsgm.training.checkpoint import _is_prng_key, _path_string
+    from lsgm.data.checkpoints import _is_prng_key, _path_string
 
     def shape(name):
         a = arrays.get(name)
@@ -219,7 +201,10 @@ def _check_sizes(path, meta: dict, arrays: dict) -> None:
     emission = meta.get("emission")
     if not isinstance(emission, dict):
         raise ValueError(f"{path}: invalid model file: no emission configuration.")
-    for field, name, axis in _EMISSION_SIZES.get(emission.get("family"), ()):
+    name = emission.get("family")
+    family = registry.families().get(name) if isinstance(name, str) else None
+    for field, parameter, axis in family.stored_sizes if family is not None else ():
+        name = f"emission/{parameter}"
         value = emission.get(field)
         positive(f"emission {field}", value)
         got = shape(name)
@@ -275,7 +260,7 @@ def load_model(path):
             anything is built), or invalid parameter values (``InvalidParametersError``) —
             each naming the file.
     """
-    from lsgm.training.checkpoint import CheckpointMismatchError, load_checkpoint
+    from lsgm.data.checkpoints import CheckpointMismatchError, load_checkpoint
     from lsgm.training.validity import check_parameters
 
     arrays, meta = _read(path)

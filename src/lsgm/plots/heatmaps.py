@@ -173,6 +173,7 @@ def plot_emission_matrix(
     symbols: str | Sequence[str] | None = None,
     title: str | None = None,
     kind: str = "categorical",
+    bar_label: str | None = None,
 ) -> Path:
     """Annotated heatmap of the emission parameters: states × symbols (or dimensions).
 
@@ -187,6 +188,7 @@ def plot_emission_matrix(
         title: figure title (default: ``"Emission matrix P(symbol | state)"`` or the kind's
             quantity).
         kind: one of ``"categorical"``, ``"bernoulli"``, ``"gaussian"``, ``"poisson"``.
+        bar_label: the colour bar's label (default: the kind's quantity, e.g. ``"rate"``).
 
     Cells carry their value when ``K, M <= MAX_ANNOTATED`` (20).
     """
@@ -227,7 +229,7 @@ def plot_emission_matrix(
         xlabel=xlabel,
         ylabel="state",
         title=title or default_title,
-        bar_label=EMISSION_KINDS[kind],
+        bar_label=bar_label or EMISSION_KINDS[kind],
         cmap_name=cmap,
         norm=norm,
         fmt=fmt,

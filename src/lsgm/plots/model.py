@@ -9,8 +9,9 @@ sequence's steps, and the titles say so:
     A_bar[i, j] = 1/(T-1) sum_t p(z_{t+1} = j | z_t = i, x_{1:t})
     B_bar[k, :] = 1/T     sum_t emission parameters of state k at step t
 
-(the emission parameters being the symbol distribution, the Bernoulli probabilities or the
-Gaussian means). Halves of an LSGM that are not conditioned use their static tables.
+(the emission parameters being the values of the family's ``summary()``: the symbol
+distribution, the Bernoulli probabilities, the Gaussian means, ...). Halves of an LSGM that
+are not conditioned use their static tables.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from flax import nnx
 
 from lsgm import inference
 from lsgm.data.files import check_writable_dir
-from lsgm.distributions import Bernoulli, Categorical, Gaussian, GaussianMixture, Poisson
+from lsgm.distributions.base import EmissionSummary
 from lsgm.models import HMM, LSGM
 from lsgm.plots._figure import as_state_path, check_names, fail
 from lsgm.plots.curves import check_curves, plot_training_curve, plot_viterbi_path
@@ -44,9 +45,12 @@ class ModelSummary(NamedTuple):
         path: ``[T]`` Viterbi path.
         transitions: ``[K, K]`` transition matrix (LSGM: mean over steps).
         emissions: ``[K, M]`` emission table (LSGM: mean over steps).
-        emission_kind: ``"categorical"``, ``"bernoulli"``, ``"gaussian"`` or ``"poisson"``.
+        emission_kind: the colour scale of the table: ``"categorical"``, ``"bernoulli"``,
+            ``"gaussian"`` or ``"poisson"`` (:class:`~lsgm.distributions.EmissionSummary`).
         transition_note, emission_note: ``""`` for static tables, else e.g.
             ``"mean over the sequence's 15 steps"``.
+        emission_title, emission_label: the emission picture's title (without the note) and
+            colour-bar label, from the family's ``summary()``.
     """
 
     posteriors: np.ndarray
@@ -56,28 +60,28 @@ class ModelSummary(NamedTuple):
     emission_kind: str
     transition_note: str
     emission_note: str
+    emission_title: str = ""
+    emission_label: str = ""
+
+
+def emission_summary(emission) -> EmissionSummary:
+    """The family's :meth:`~lsgm.distributions.base.Emission.summary` (e.g. categorical
+    ``softmax(logits)``, Bernoulli ``sigmoid(logits)``, Gaussian means, Poisson rates, a
+    Gaussian mixture's state means ``sum_c w[k, c] mu[k, c]``)."""
+    summary = getattr(emission, "summary", None)
+    if summary is None:
+        fail(
+            "model.emission",
+            f"cannot draw a {type(emission).__name__} emission",
+            "pass an lsgm.distributions.Emission",
+        )
+    return summary()
 
 
 def static_emission_table(emission) -> tuple[np.ndarray, str]:
-    """``([K, M], kind)``: an emission's table — categorical ``softmax(logits)``, Bernoulli
-    ``sigmoid(logits)``, Gaussian means, Poisson rates, or a Gaussian mixture's state means
-    ``sum_c w[k, c] mu[k, c]``."""
-    if isinstance(emission, Categorical):
-        return np.asarray(emission.probs()), "categorical"
-    if isinstance(emission, Bernoulli):
-        return np.asarray(emission.probs()), "bernoulli"
-    if isinstance(emission, Gaussian):
-        return np.asarray(emission.means()), "gaussian"
-    if isinstance(emission, Poisson):
-        return np.asarray(emission.rates()), "poisson"
-    if isinstance(emission, GaussianMixture):
-        w, mu = np.asarray(emission.weights()), np.asarray(emission.means())
-        return np.einsum("kc,kcd->kd", w, mu), "gaussian"
-    fail(
-        "model.emission",
-        f"cannot draw a {type(emission).__name__} emission",
-        "use Categorical, Bernoulli, Gaussian, Poisson or GaussianMixture",
-    )
+    """``([K, M], kind)``: an emission's table and colour scale (:func:`emission_summary`)."""
+    s = emission_summary(emission)
+    return s.values, s.kind
 
 
 def _varies(model) -> tuple[bool, bool]:
@@ -92,13 +96,7 @@ def _lsgm_emission_mean(model: LSGM, x: jax.Array) -> jax.Array:
     """``[K, M]``: an LSGM's per-step emission parameters averaged over the sequence."""
     T = x.shape[0]
     raw = model.emission_params(model.features(x)[:T])  # [T, K, P]
-    if isinstance(model.emission, Categorical):
-        table = jax.nn.softmax(raw, axis=-1)
-    elif isinstance(model.emission, Bernoulli):
-        table = jax.nn.sigmoid(raw)
-    else:  # diagonal Gaussian: raw = [means, log-variances]
-        table = raw[..., : model.emission.dim]
-    return jnp.mean(table, axis=0)
+    return jnp.mean(model.family.table(raw), axis=0)
 
 
 @nnx.jit
@@ -145,20 +143,18 @@ def summarise(model, x) -> ModelSummary:
         )
     posteriors, path, transitions, emissions = _infer(model, x)
     trans_note = f"mean over the sequence's {T - 1} steps" if trans_vary else ""
-    if emit_vary:
-        kind = static_emission_table(model.emission)[1]
-        emit_note = f"mean over the sequence's {T} steps"
-    else:
-        emissions, kind = static_emission_table(model.emission)
-        emit_note = ""
+    static = emission_summary(model.emission)
+    emit_note = f"mean over the sequence's {T} steps" if emit_vary else ""
     return ModelSummary(
         np.asarray(posteriors),
         np.asarray(path),
         np.asarray(transitions),
-        np.asarray(emissions),
-        kind,
+        np.asarray(emissions if emit_vary else static.values),
+        static.kind,
         trans_note,
         emit_note,
+        static.title,
+        static.label,
     )
 
 
@@ -253,12 +249,6 @@ def plot_model(
     def titled(base: str, note: str) -> str:
         return f"{base} ({note})" if note else base
 
-    emission_titles = {
-        "categorical": "Emission matrix P(symbol | state)",
-        "bernoulli": "Emission probabilities P(x_d = 1 | state)",
-        "gaussian": "Emission means per state",
-        "poisson": "Emission rates per state",
-    }
     written = [
         plot_posteriors(s.posteriors, out("posteriors"), state_names=names, symbols=letters),
         plot_transition_matrix(
@@ -273,7 +263,8 @@ def plot_model(
             state_names=names,
             symbols=labels,
             kind=s.emission_kind,
-            title=titled(emission_titles[s.emission_kind], s.emission_note),
+            title=titled(s.emission_title, s.emission_note),
+            bar_label=s.emission_label,
         ),
         plot_viterbi_path(
             s.path, out("viterbi"), state_names=names, true_states=truth, symbols=letters

@@ -4,21 +4,23 @@ The rule, written once here (:func:`parameter_problems`):
 
 * ``NaN`` is never valid, nor ``+inf`` (except in log-odds, below);
 * ``-inf`` is valid only in *log-probability* parameters (:data:`LOG_PROBABILITY`): the
-  initial and transition logits of an HMM/LSGM, a categorical emission's logits, a mixture's
-  weight logits, an LSGM's ``emission_bias`` when its emission is categorical (all of them
-  ``log_softmax``-ed along their last axis, so ``-inf`` is an exact zero probability);
-* ``-inf`` and ``+inf`` are valid in *log-odds* (:data:`LOG_ODDS`: a Bernoulli emission's
+  initial and transition logits of an HMM/LSGM, and the emission parameters that their
+  family's ``parameter_kinds`` calls ``"log_prob"`` (a categorical emission's logits, a
+  mixture's weight logits; an LSGM's ``emission_bias`` when its family's network head says
+  ``bias_kind="log_prob"``, as the categorical's does), all of them ``log_softmax``-ed along
+  their last axis, so ``-inf`` is an exact zero probability;
+* ``-inf`` and ``+inf`` are valid in *log-odds* (``"log_odds"``: a Bernoulli emission's
   logits, an LSGM's ``emission_bias`` with a Bernoulli emission): ``p = 0`` and ``p = 1``
   exactly, as the Bernoulli M-step stores them;
 * a log-probability row (last axis; for transition logits the entries the
   ``transition_mask`` allows) may not be all ``-inf``: it would hold no probability mass;
-* ``-inf`` is valid in *log-rates* (:data:`LOG_RATES`: a Poisson emission's ``log_rates``):
+* ``-inf`` is valid in *log-rates* (``"log_rate"``: a Poisson emission's ``log_rates``):
   a rate of exactly 0;
 * means, variance/scale parameters and network weights must be finite.
 
 A parameter is identified by the module that holds it and its attribute name, so a
 ``logits`` attribute is a log-probability table in a :class:`~lsgm.distributions.Categorical`
-and not elsewhere; everything not listed must be finite.
+(its ``parameter_kinds``) and not elsewhere; everything not listed must be finite.
 """
 
 from __future__ import annotations
@@ -27,21 +29,15 @@ import jax
 import numpy as np
 from flax import nnx
 
-from lsgm.distributions import Bernoulli, Categorical, GaussianMixture, Poisson
+from lsgm.distributions.base import Emission
 
 #: ``(module type or None = any module, attribute name)`` of log-probability parameters,
 #: normalised (``log_softmax``) along their last axis: ``-inf`` allowed, no all-``-inf`` row.
+#: (An emission family declares its own in ``Emission.parameter_kinds``.)
 LOG_PROBABILITY: tuple[tuple[type | None, str], ...] = (
     (None, "initial_logits"),
     (None, "transition_logits"),
-    (Categorical, "logits"),
-    (GaussianMixture, "weight_logits"),
 )
-#: Log-odds parameters (one Bernoulli probability per entry): ``-inf`` (``p = 0``) and
-#: ``+inf`` (``p = 1``) allowed.
-LOG_ODDS: tuple[tuple[type | None, str], ...] = ((Bernoulli, "logits"),)
-#: Logarithms of non-negative rates: ``-inf`` (a rate of 0) allowed, no row constraint.
-LOG_RATES: tuple[tuple[type | None, str], ...] = ((Poisson, "log_rates"),)
 
 
 class InvalidParametersError(ValueError):
@@ -59,19 +55,14 @@ def _matches(table, parent, name: str) -> bool:
 def parameter_kind(parent, name: str) -> str:
     """``"log_prob"``, ``"log_odds"``, ``"log_rate"`` or ``"real"`` for the attribute ``name``
     of ``parent``."""
-    if name == "emission_bias":  # an LSGM's static emission parameters: as its emission's
+    if name == "emission_bias":  # an LSGM's static emission parameters: as its family's head
         emission = getattr(parent, "emission", None)
-        if isinstance(emission, Categorical):
-            return "log_prob"
-        if isinstance(emission, Bernoulli):
-            return "log_odds"
-        return "real"
+        head = emission.network_head() if isinstance(emission, Emission) else None
+        return "real" if head is None else head.bias_kind
+    if isinstance(parent, Emission):
+        return parent.parameter_kinds.get(name, "real")
     if _matches(LOG_PROBABILITY, parent, name):
         return "log_prob"
-    if _matches(LOG_ODDS, parent, name):
-        return "log_odds"
-    if _matches(LOG_RATES, parent, name):
-        return "log_rate"
     return "real"
 
 
@@ -146,9 +137,7 @@ NLL_RISE_FACTOR = 100.0
 
 
 __all__ = [
-    "LOG_ODDS",
     "LOG_PROBABILITY",
-    "LOG_RATES",
     "NLL_RISE_FACTOR",
     "FitDivergedError",
     "InvalidParametersError",
