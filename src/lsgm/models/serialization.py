@@ -12,7 +12,7 @@ A model file is one :mod:`lsgm.training.checkpoint` file (msgpack via
 * free-form ``info`` chosen by the caller (the CLI stores the alphabet, input kind, state
   names and the training summary there).
 
-Only valid models are written and read (:mod:`lsgm.training.validity`: no NaN, no ``+inf``,
+Only valid models are written and read (:mod:`lsgm.models.validity`: no NaN, no ``+inf``,
 ``-inf`` only in log-probabilities, no probability row without mass), and :func:`load_model`
 compares the metadata's sizes with the shapes of the stored arrays *before* building the model,
 so an edited ``num_states`` cannot make it allocate a huge model.
@@ -113,7 +113,7 @@ def save_model(path, model, info: dict | None = None) -> None:
             outside a log-probability or a probability row without mass; nothing is written.
     """
     from lsgm.data.checkpoints import flatten_arrays, save_checkpoint
-    from lsgm.training.validity import check_parameters
+    from lsgm.models.validity import check_parameters
 
     check_parameters(model, f"{path}: refusing to save the model")
     state = nnx.state(model)
@@ -261,7 +261,7 @@ def load_model(path):
             each naming the file.
     """
     from lsgm.data.checkpoints import CheckpointMismatchError, load_checkpoint
-    from lsgm.training.validity import check_parameters
+    from lsgm.models.validity import check_parameters
 
     arrays, meta = _read(path)
     _check_sizes(path, meta, arrays)

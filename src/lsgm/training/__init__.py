@@ -6,6 +6,12 @@ Models never import this package; fitters only use a model's ``potentials``, its
 and (for EM) its closed-form M-steps.
 """
 
+from lsgm.models.validity import (
+    FitDivergedError,
+    InvalidParametersError,
+    check_parameters,
+    parameter_problems,
+)
 from lsgm.training.checkpoint import (
     CheckpointMismatchError,
     ResumeError,
@@ -17,12 +23,6 @@ from lsgm.training.em import FitHistory, HMMPrior, fit_em
 from lsgm.training.gradient import GradientHistory, fit_gradient
 from lsgm.training.optimizers import HyperOptimizer
 from lsgm.training.supervised import fit_supervised
-from lsgm.training.validity import (
-    FitDivergedError,
-    InvalidParametersError,
-    check_parameters,
-    parameter_problems,
-)
 
 __all__ = [
     "CheckpointMismatchError",

@@ -35,6 +35,7 @@ from lsgm.data.batching import PaddedBatch
 from lsgm.distributions.categorical import dirichlet_log_density
 from lsgm.inference import time_parallel
 from lsgm.mesh import gather, pad_rows, replicate, replicated, row_sharding, shard_rows
+from lsgm.models.validity import FitDivergedError, parameter_problems
 from lsgm.training.checkpoint import (
     ResumeError,
     check_resume,
@@ -48,7 +49,6 @@ from lsgm.training.checkpoint import (
 )
 from lsgm.training.common import PARTS, check_freeze, progress
 from lsgm.training.labels import label_potentials, with_labels
-from lsgm.training.validity import FitDivergedError, parameter_problems
 
 EM_CHECKPOINT = "em_checkpoint.msgpack"
 
@@ -675,7 +675,7 @@ def fit_em(
 
     Raises:
         FitDivergedError: the log-likelihood or a parameter became non-finite (or a
-            probability row lost all mass: :mod:`lsgm.training.validity`), naming the
+            probability row lost all mass: :mod:`lsgm.models.validity`), naming the
             iteration; nothing is checkpointed after it.
     """
     if int(max_iter) < 1 or int(n_init) < 1:

@@ -73,6 +73,7 @@ from lsgm import inference
 from lsgm.data.batching import Minibatch, bucket_lengths, bucketed_minibatches
 from lsgm.inference import time_parallel
 from lsgm.mesh import row_sharding
+from lsgm.models.validity import NLL_RISE_FACTOR, FitDivergedError, parameter_problems
 from lsgm.training.callbacks import (
     Checkpointing,
     EarlyStopping,
@@ -93,7 +94,6 @@ from lsgm.training.common import PARTS, check_real, int_at_least
 from lsgm.training.labels import label_masks, labelled_steps, with_labels
 from lsgm.training.loop import Callback, Loop, Trainer, run_epochs, shard_rows
 from lsgm.training.optimizers import HyperOptimizer
-from lsgm.training.validity import NLL_RISE_FACTOR, FitDivergedError, parameter_problems
 
 #: File name of the training checkpoint inside ``checkpoint_dir``.
 CHECKPOINT_FILE = "checkpoint.msgpack"
@@ -618,8 +618,8 @@ def fit_gradient(
 
     Raises:
         FitDivergedError: the training NLL became non-finite or rose far above its best
-            (:data:`~lsgm.training.validity.NLL_RISE_FACTOR`), or a parameter became
-            invalid (:mod:`lsgm.training.validity`), naming the epoch (not checkpointed).
+            (:data:`~lsgm.models.validity.NLL_RISE_FACTOR`), or a parameter became
+            invalid (:mod:`lsgm.models.validity`), naming the epoch (not checkpointed).
     """
     _check_model(model)
     options = dict(locals())  # the arguments by name: first statement, nothing else defined yet

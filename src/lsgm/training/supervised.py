@@ -11,9 +11,9 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from lsgm.models.validity import FitDivergedError, parameter_problems
 from lsgm.training.common import check_freeze
 from lsgm.training.em import EStepStats, HMMPrior, m_step
-from lsgm.training.validity import FitDivergedError, parameter_problems
 
 
 def _check_paths(model, batch, state_paths) -> np.ndarray:
@@ -65,7 +65,7 @@ def fit_supervised(
 
     Raises:
         FitDivergedError: the counts gave invalid parameters (NaN, a misplaced infinity, a
-            probability row without mass: :mod:`lsgm.training.validity`), named.
+            probability row without mass: :mod:`lsgm.models.validity`), named.
     """
     if pseudocount < 0:
         raise ValueError(f"pseudocount must be >= 0; got {pseudocount}.")
