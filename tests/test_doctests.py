@@ -5,7 +5,13 @@ import importlib
 
 import pytest
 
-MODULES = ["lsgm.inference.kernels", "lsgm.inference.viterbi", "lsgm.models.hmm"]
+MODULES = [
+    "lsgm.inference.kernels",
+    "lsgm.inference.viterbi",
+    "lsgm.models.hmm",
+    "lsgm.distributions.registry",
+    "lsgm.training.optimizers",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -105,7 +105,7 @@ def init_normal(rngs: nnx.Rngs | None, shape: tuple[int, ...], scale: float = 1.
     return scale * jax.random.normal(rngs.params(), shape)
 
 
-def safe_log(p: Array) -> Array:
+def exact_log(p: Array) -> Array:
     """``log p`` with ``log 0 = -inf`` exactly: a probability that is zero stays zero (a
     symbol no state emits makes a sequence impossible, ``log p(x) = -inf``, rather than
     costing a made-up ``log(tiny) = -87.3`` nats). Only for parameter values (M-steps,

@@ -19,11 +19,11 @@ from lsgm.distributions._common import (
     check_finite,
     check_matrix,
     check_positive_int,
+    exact_log,
     fail,
     first,
     index_str,
     init_normal,
-    safe_log,
 )
 from lsgm.distributions.base import Emission, EmissionSummary
 from lsgm.distributions.categorical import dirichlet_log_density, dirichlet_map
@@ -102,7 +102,7 @@ def _select_sum(log_p: Array, log_q: Array, x: Array) -> Array:
 def _logits(p_and_q: Array) -> Array:
     """Logits from ``[..., 2]`` pairs ``(p, 1 - p)`` (accurate near 0 and 1; ``-inf`` / ``+inf``
     at 0 / 1, exact zeros)."""
-    return safe_log(p_and_q[..., 0]) - safe_log(p_and_q[..., 1])
+    return exact_log(p_and_q[..., 0]) - exact_log(p_and_q[..., 1])
 
 
 @jax.jit

@@ -29,12 +29,12 @@ from lsgm.distributions._common import (
     check_finite,
     check_positive_int,
     check_stochastic,
+    exact_log,
     fail,
     first,
     init_normal,
     poison,
     safe_divide,
-    safe_log,
 )
 from lsgm.distributions.base import Emission, EmissionSummary
 from lsgm.distributions.network_head import NetworkHead, poison_rows
@@ -143,7 +143,7 @@ def _update(logits: Array, x: Array, weights: Array, concentration) -> Array:
     """:class:`Categorical` M-step on the logits."""
     old = jax.nn.softmax(logits, axis=-1)
     counts = categorical_expected_counts(old, x, jnp.asarray(weights, old.dtype))
-    return safe_log(dirichlet_map(counts, concentration, old))
+    return exact_log(dirichlet_map(counts, concentration, old))
 
 
 @jax.jit
@@ -203,7 +203,7 @@ class Categorical(Emission):
         """Model with emission table ``probs [K, M]`` (rows sum to 1; zeros allowed)."""
         probs = check_stochastic(probs, "probs")
         model = cls(*probs.shape, rngs=None)
-        model.logits[...] = safe_log(jnp.asarray(probs))
+        model.logits[...] = exact_log(jnp.asarray(probs))
         return model
 
     def probs(self) -> Array:

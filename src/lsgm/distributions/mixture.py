@@ -39,9 +39,9 @@ from lsgm.distributions._common import (
     check_matrix,
     check_positive_int,
     check_stochastic,
+    exact_log,
     init_normal,
     poison,
-    safe_log,
     seed_from_key,
     zeros,
 )
@@ -138,7 +138,7 @@ def _update(weight_logits, loc, cov_params, x, weights, prior, variance_floor, c
     new_weights = dirichlet_map(g.sum(0), p.weights_prior, jnp.exp(log_w))
     cov = covariance_from_unconstrained(cov_params, covariance)
     means, cov = gaussian_m_step(x, g, loc, cov, covariance, p.components, variance_floor)
-    return safe_log(new_weights), means, unconstrained_from_covariance(cov, covariance)
+    return exact_log(new_weights), means, unconstrained_from_covariance(cov, covariance)
 
 
 @partial(jax.jit, static_argnames="covariance")
@@ -228,7 +228,7 @@ class GaussianMixture(Emission):
 
     def _set(self, weights, means, covariances) -> None:
         dtype = self.loc[...].dtype
-        self.weight_logits[...] = safe_log(jnp.asarray(weights, dtype))
+        self.weight_logits[...] = exact_log(jnp.asarray(weights, dtype))
         self.loc[...] = jnp.asarray(means, dtype)
         cov = jnp.asarray(covariances, dtype)
         self.cov_params[...] = unconstrained_from_covariance(cov, self.covariance)

@@ -19,12 +19,12 @@ from lsgm.distributions._common import (
     check_finite,
     check_matrix,
     check_positive_int,
+    exact_log,
     fail,
     first,
     index_str,
     init_normal,
     safe_divide,
-    safe_log,
     seed_from_key,
 )
 from lsgm.distributions.base import Emission, EmissionSummary
@@ -87,7 +87,7 @@ def _update(log_rates: Array, x: Array, weights: Array, prior: PoissonPrior | No
     if prior is not None:
         n = post.sum()
         ybar = (prior.lambdas_prior + n * ybar) / (prior.lambdas_weight + n)
-    return safe_log(ybar)
+    return exact_log(ybar)
 
 
 @jax.jit
@@ -126,7 +126,7 @@ class Poisson(Emission):
             pos = first(bad)
             raise ValueError(f"rates{index_str(pos)} = {rates[pos]} is not a finite rate >= 0.")
         model = cls(*rates.shape, rngs=None)
-        model.log_rates[...] = safe_log(jnp.asarray(rates))
+        model.log_rates[...] = exact_log(jnp.asarray(rates))
         return model
 
     def rates(self) -> Array:
@@ -182,4 +182,4 @@ class Poisson(Emission):
             raise ValueError("initialize needs counts with positive mean and variance.")
         rng = np.random.default_rng(seed_from_key(key))
         rates = rng.gamma(mean**2 / var, var / mean, size=(self.num_states, self.dim))
-        self.log_rates[...] = safe_log(jnp.asarray(rates, self.log_rates[...].dtype))
+        self.log_rates[...] = exact_log(jnp.asarray(rates, self.log_rates[...].dtype))

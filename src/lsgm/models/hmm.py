@@ -57,7 +57,10 @@ def check_transition_mask(mask, K: int) -> np.ndarray:
     return mask
 
 
-def _safe_log(p) -> np.ndarray:
+def _log64(p) -> np.ndarray:
+    """The exact ``log p`` in float64 (``log 0 = -inf``, no warning), rounded once to the
+    parameters' dtype by the caller (as :func:`lsgm.distributions._common.exact_log`, but
+    on the host at full precision)."""
     with np.errstate(divide="ignore"):
         return np.log(np.asarray(p, np.float64))
 
@@ -136,9 +139,9 @@ class HMM(SequenceModel):
         _check_probs("initial", initial, (K,))
         _check_probs("transition", transition, (K, K))
         model = cls(K, emission, rngs=nnx.Rngs(0), transition_mask=transition_mask)
-        model.initial_logits[...] = jnp.asarray(_safe_log(initial), model.initial_logits.dtype)
+        model.initial_logits[...] = jnp.asarray(_log64(initial), model.initial_logits.dtype)
         model.transition_logits[...] = jnp.asarray(
-            _safe_log(transition), model.transition_logits.dtype
+            _log64(transition), model.transition_logits.dtype
         )
         return model
 
