@@ -1,11 +1,10 @@
 """The LSGM: exact inference equals enumeration over its own conditionals, for every variant."""
 
-import itertools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _brute import lsgm_joint_log_probs
 from flax import nnx
 from scipy.special import logsumexp
 
@@ -35,34 +34,6 @@ def _model(family, variant, seed=1):
     return lsgm.LSGM(K, make_emission(), hidden_size=4, rngs=nnx.Rngs(seed), **variant)
 
 
-def _joint_log_probs(model, x):
-    """log p(x, z) for every path z, stepping the model's own conditionals one at a time
-    (RecurrentStack.step, the heads), independently of ``potentials``."""
-    T = len(x)
-    carries = model.rnn.initial_state()
-    u = [model._dense(model.rnn.output(carries[-1]), train_dropout=False)]
-    for t in range(T):
-        carries, q = model.rnn.step(carries, model.family.encode(jnp.asarray(x)[t : t + 1])[0])
-        u.append(model._dense(q, train_dropout=False))
-    emit = []
-    for t in range(T):
-        if model.emission_net is None:
-            emit.append(model.emission.log_prob(jnp.asarray(x)[t : t + 1])[0])
-        else:
-            raw = model.emission_params(u[t])  # [K, P] from Q_{t-1}
-            emit.append(model.family.log_prob(raw[None], jnp.asarray(x)[t : t + 1])[0])
-    log_init = np.asarray(model.log_initial(u[0]))
-    trans = [np.asarray(model.log_transition(u[t + 1])) for t in range(T - 1)]
-    emit = np.asarray(emit)
-    paths = list(itertools.product(range(K), repeat=T))
-    scores = []
-    for z in paths:
-        s = log_init[z[0]] + sum(emit[t, z[t]] for t in range(T))
-        s += sum(trans[t][z[t], z[t + 1]] for t in range(T - 1))
-        scores.append(s)
-    return np.array(paths), np.array(scores)
-
-
 # All variants on Categorical; the GRU variants on the other families (keeps CI fast).
 CASES = [
     pytest.param(family, variant, id=f"{family}-" + "-".join(map(str, variant.values())))
@@ -76,7 +47,7 @@ CASES = [
 def test_inference_equals_enumeration(x64, family, variant):
     model = _model(family, variant)
     x = FAMILIES[family][1](np.random.default_rng(0))
-    paths, scores = _joint_log_probs(model, x)
+    paths, scores = lsgm_joint_log_probs(model, x)
     log_z = logsumexp(scores)
     np.testing.assert_allclose(model.log_prob(x), log_z, rtol=1e-6)
     post = model.posteriors(x)

@@ -1,14 +1,15 @@
 """The Long Short-term Graphical Model: an HMM conditioned on an RNN over the observed past.
 
-A deterministic state ``Q_t = f(Q_{t-1}, x_t)`` (GRU/LSTM layers, learned ``Q_0``, optional
-dense stack) conditions the HMM's distributions (LSGM paper §2.1, ``DESIGN.md`` §3):
+A deterministic state ``Q_t = f(Q_{t-1}, x_t)`` (an encoder of the observed past: GRU/LSTM
+layers with a learned ``Q_0`` or any :class:`~lsgm.models.encoders.Encoder`; an optional dense
+stack) conditions the HMM's distributions (LSGM paper §2.1, ``DESIGN.md`` §3):
 
     p(z_1)                    = softmax(b_pi [+ W_pi u_0])
     p(x_t | z_t = k, x_{<t})  = family(x_t; bias_k + g(u_{t-1}, k))        (emission network)
     p(z_{t+1} = j | z_t = i, x_{1:t}) = softmax_j(B_ij + [W_A u_t]_ij)       (order 1)
                                       = softmax_j(b_j + [W_A u_t]_j)          (order 0)
 
-with ``u_t`` the (dense-stacked) RNN state after reading ``x_1..x_t`` (``u_0`` from ``Q_0``).
+with ``u_t`` the (dense-stacked) encoder state after reading ``x_1..x_t`` (``u_0`` from ``Q_0``).
 Because ``u_t`` depends on the observations only, :meth:`LSGM.potentials` yields ordinary
 time-varying potentials and every exact inference of :mod:`lsgm.inference` applies.
 
@@ -38,13 +39,18 @@ from flax import nnx
 
 from lsgm.distributions.base import Emission
 from lsgm.inference import Potentials
+from lsgm.models import encoders
 from lsgm.models.base import SequenceModel
 from lsgm.models.emission_heads import family_of
+from lsgm.models.encoders import Encoder
 from lsgm.models.hmm import TransitionMask, check_transition_mask
-from lsgm.models.rnn import RecurrentStack
+from lsgm.models.rnn import GRUEncoder, LSTMEncoder, RecurrentStack
 
 Array = jax.Array
 CONDITIONING = ("full", "transitions", "emissions", "none")
+#: Encoder classes a model file can rebuild from the settings ``rnn``, ``hidden_size`` and
+#: ``num_layers`` (exact types: a subclass may compute something else).
+BUILT_IN_ENCODERS = (RecurrentStack, GRUEncoder, LSTMEncoder)
 EMISSION_NETWORKS = ("shared", "per_state")
 DROPOUT_PLACEMENTS = ("outputs", "inputs")
 
@@ -61,8 +67,15 @@ class LSGM(SequenceModel):
         emission: the emission family and its static parameters (per-state output biases of
             the emission network, or the whole emission when it is not conditioned):
             ``Categorical``, diagonal ``Gaussian`` or ``Bernoulli``.
-        rnn: ``"gru"`` or ``"lstm"``.
-        hidden_size, num_layers: RNN size.
+        rnn: ``"gru"`` (default) or ``"lstm"``: the built-in encoder's cell.
+        hidden_size, num_layers: the built-in encoder's size (default 32, 1).
+        encoder: instead of ``rnn``/``hidden_size``/``num_layers``, an encoder object
+            (:class:`~lsgm.models.encoders.Encoder`: an ``nnx.Module``, causal,
+            ``[T, D] -> [T+1, H]`` with ``D = `` the emission family's input width); the model
+            holds it (under ``rnn``) and trains it. A :class:`GRUEncoder`,
+            :class:`LSTMEncoder` or :class:`RecurrentStack` is saved in model files like the
+            built-in one; a model with any other encoder cannot be written by
+            :func:`lsgm.models.serialization.save_model` (its training checkpoints work).
         dense_layers, dense_size: a ReLU dense stack after the RNN feeding both networks.
         order: 1 (``[K, K]`` transition logits per step) or 0 (one ``[K]`` destination
             distribution per step, paper §2.3).
@@ -101,9 +114,10 @@ class LSGM(SequenceModel):
         num_states: int,
         emission: Emission,
         *,
-        rnn: str = "gru",
-        hidden_size: int = 32,
-        num_layers: int = 1,
+        rnn: str | None = None,
+        hidden_size: int | None = None,
+        num_layers: int | None = None,
+        encoder: Encoder | None = None,
         dense_layers: int = 0,
         dense_size: int | None = None,
         order: int = 1,
@@ -114,10 +128,10 @@ class LSGM(SequenceModel):
         dropout: float = 0.0,
         dropout_placement: str = "outputs",
         transition_hidden: int | str | None = None,
-        transition_mask=None,
+        transition_mask: np.ndarray | Array | None = None,
         initial: str = "learned",
         rngs: nnx.Rngs,
-    ):
+    ) -> None:
         K = int(num_states)
         if K < 1:
             raise ValueError(f"num_states must be >= 1; got {num_states}.")
@@ -157,27 +171,39 @@ class LSGM(SequenceModel):
                 f"dense_layers must be >= 0 and embedding_dim >= 1; got {dense_layers}, {embedding_dim}."
             )
         family = family_of(emission)
-        #: The constructor's settings (hashable, static), for saving and rebuilding the model.
-        self.settings = (
-            ("rnn", rnn),
-            ("hidden_size", int(hidden_size)),
-            ("num_layers", int(num_layers)),
-            ("dense_layers", int(dense_layers)),
-            ("dense_size", None if dense_size is None else int(dense_size)),
-            ("order", int(order)),
-            ("conditioning", conditioning),
-            ("emission_network", emission_network),
-            ("embedding_dim", int(embedding_dim)),
-            ("emission_hidden", None if emission_hidden is None else int(emission_hidden)),
-            ("dropout", float(dropout)),
-            ("initial", initial),
+        self.rnn = encoders.build_encoder(
+            encoder,
+            family.input_dim,
+            rnn=rnn,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            rngs=rngs,
         )
-        # Appended only when not the default, so the settings (and saved files) of models
-        # without these options are what they were before the options existed.
-        if dropout_placement != "outputs":
-            self.settings += (("dropout_placement", dropout_placement),)
-        if transition_hidden is not None:
-            self.settings += (("transition_hidden", transition_hidden),)
+        # The constructor's settings (hashable, static) that rebuild the model; None for a
+        # custom encoder, which no settings describe (:attr:`settings` raises).
+        self._settings: tuple[tuple[str, object], ...] | None = None
+        built_in = self.rnn
+        if isinstance(built_in, RecurrentStack) and type(built_in) in BUILT_IN_ENCODERS:
+            self._settings = (
+                ("rnn", built_in.cell),
+                ("hidden_size", built_in.hidden_size),
+                ("num_layers", built_in.num_layers),
+                ("dense_layers", int(dense_layers)),
+                ("dense_size", None if dense_size is None else int(dense_size)),
+                ("order", int(order)),
+                ("conditioning", conditioning),
+                ("emission_network", emission_network),
+                ("embedding_dim", int(embedding_dim)),
+                ("emission_hidden", None if emission_hidden is None else int(emission_hidden)),
+                ("dropout", float(dropout)),
+                ("initial", initial),
+            )
+            # Appended only when not the default, so the settings (and saved files) of models
+            # without these options are what they were before the options existed.
+            if dropout_placement != "outputs":
+                self._settings += (("dropout_placement", dropout_placement),)
+            if transition_hidden is not None:
+                self._settings += (("transition_hidden", transition_hidden),)
         self.dropout_placement = dropout_placement
         self.num_states, self.order, self.conditioning = K, int(order), conditioning
         self.emission_network, self.initial_mode = emission_network, initial
@@ -187,9 +213,9 @@ class LSGM(SequenceModel):
             jnp.asarray(check_transition_mask(transition_mask, K))
         )
 
-        self.rnn = RecurrentStack(family.input_dim, hidden_size, num_layers, rnn, rngs=rngs)
-        width = int(dense_size or hidden_size)
-        sizes = [hidden_size] + [width] * dense_layers
+        H = int(self.rnn.features)
+        width = int(dense_size or H)
+        sizes = [H] + [width] * dense_layers
         self.dense = nnx.List(
             [nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
         )
@@ -228,6 +254,30 @@ class LSGM(SequenceModel):
         self.emission_bias = nnx.data(bias)
         self.emission_net = nnx.data(net)
 
+    @property
+    def encoder(self) -> Encoder:
+        """The encoder of the observed past (stored as ``rnn``: its parameters' paths start
+        with ``rnn/``, as saved files expect)."""
+        return self.rnn
+
+    @property
+    def settings(self) -> tuple[tuple[str, object], ...]:
+        """The constructor's settings (hashable, static), from which a model file rebuilds the
+        model; ``rnn``, ``hidden_size`` and ``num_layers`` describe the built-in encoder.
+
+        Raises:
+            ValueError: the model holds a custom encoder, which no settings describe.
+        """
+        if self._settings is None:
+            raise ValueError(
+                f"this LSGM's encoder is a {type(self.rnn).__name__}, which model files cannot "
+                "rebuild (they rebuild GRUEncoder/LSTMEncoder from rnn, hidden_size and "
+                "num_layers). Save its parameters with lsgm.training.checkpoint.save_checkpoint("
+                "path, nnx.state(model)) and load them with load_checkpoint into a model built "
+                "the same way in code, or use rnn='gru'/'lstm' or a GRUEncoder/LSTMEncoder."
+            )
+        return self._settings
+
     @classmethod
     def from_hmm(cls, hmm, **kwargs) -> LSGM:
         """An LSGM whose network outputs start at zero, so it equals ``hmm`` exactly (order 1).
@@ -253,7 +303,7 @@ class LSGM(SequenceModel):
 
     # ---------------------------------------------------------------- features
     def _dense(self, h: Array, train_dropout: bool = True) -> Array:
-        """The dense stack on RNN states ``h [..., H]``; dropout as ``dropout_placement``
+        """The dense stack on encoder states ``h [..., H]``; dropout as ``dropout_placement``
         says when ``train_dropout`` (and the model is in training mode)."""
         inputs = self.dropout_placement == "inputs"
         if train_dropout and not inputs:
@@ -267,7 +317,8 @@ class LSGM(SequenceModel):
         return h
 
     def features(self, x: Array) -> Array:
-        """``[T+1, F]``: ``u_0`` (from ``Q_0``) and ``u_t`` after reading ``x_1..x_t``."""
+        """``[T+1, F]``: ``u_0`` (from ``Q_0``) and ``u_t`` after reading ``x_1..x_t`` (the
+        encoder's rows through the dense stack)."""
         between = self.dropout if self.dropout_placement == "inputs" else None
         return self._dense(self.rnn(self.family.encode(x), between=between))
 
@@ -311,7 +362,7 @@ class LSGM(SequenceModel):
     def potentials(self, x: Array, length=None) -> Potentials:
         """Time-varying potentials of one sequence ``x [T, ...]``.
 
-        ``length`` is accepted for symmetry with batching and ignored: the RNN is causal, so
+        ``length`` is accepted for symmetry with batching and ignored: the encoder is causal, so
         padding after ``length`` cannot change earlier potentials.
         """
         del length
@@ -328,7 +379,7 @@ class LSGM(SequenceModel):
 
     def n_parameters(self) -> int:
         """The trainable scalars (``nnx.Param`` sizes) the likelihood depends on, as the LSGM
-        paper counts them: every parameter except those nothing reads — the RNN and dense
+        paper counts them: every parameter except those nothing reads — the encoder and dense
         layers when ``conditioning="none"``, and the static emission when an emission network
         produces the emission parameters (its output is added to ``emission_bias``, which
         holds the static values, so the static emission module is then dead weight)."""
@@ -343,12 +394,14 @@ class LSGM(SequenceModel):
         """Autoregressive generation: ``(states [T], observations [T, ...])``.
 
         ``z_1 ~ p(z_1)``; then for each step: ``x_t ~ p(x | z_t, Q_{t-1})``,
-        ``Q_t = f(Q_{t-1}, x_t)``, ``z_{t+1} ~ p(z | z_t, Q_t)``. Dropout is off.
+        ``Q_t = f(Q_{t-1}, x_t)``, ``z_{t+1} ~ p(z | z_t, Q_t)``. Dropout is off. The encoder
+        runs in its step mode, or re-reads the prefix when it has none
+        (:func:`lsgm.models.encoders.step`).
         """
         if int(num_steps) < 1:
             raise ValueError(f"num_steps must be >= 1; got {num_steps}.")
-        carries = self.rnn.initial_state()
-        u0 = self._dense(self.rnn.output(carries[-1]), train_dropout=False)
+        carries, q0 = encoders.start(self.rnn, num_steps)
+        u0 = self._dense(q0, train_dropout=False)
         key_first, key_steps = jax.random.split(key)
         z0 = jax.random.categorical(key_first, self.log_initial(u0)).astype(jnp.int32)
 
@@ -359,7 +412,7 @@ class LSGM(SequenceModel):
                 x = self.emission.sample(k_x, z[None])[0]
             else:
                 x = self.family.sample(k_x, self.emission_params(u)[z])
-            carries, q = self.rnn.step(carries, self.family.encode(x[None])[0])
+            carries, q = encoders.step(self.rnn, carries, self.family.encode(x[None])[0])
             u_next = self._dense(q, train_dropout=False)
             z_next = jax.random.categorical(k_z, self.log_transition(u_next)[z]).astype(jnp.int32)
             return (carries, u_next, z_next), (z, x)
