@@ -135,23 +135,17 @@ def test_padding_after_the_length_changes_nothing(x64):
 
 
 def test_one_gradient_step_trains_the_convolution():
-    model = _model("conv", dropout=0.2, dropout_placement="inputs")
+    """The gradient reaches the encoder: one small Adam step of ``fit_gradient`` moves the
+    convolution's kernel and raises the log-likelihood."""
+    model = _model("conv")
     rng = np.random.default_rng(3)
     xs = [rng.integers(0, V, n) for n in (8, 5, 11)]
-
-    def nll(m):
-        return -sum(m.log_prob(jnp.asarray(x)) for x in xs)
-
-    grads = nnx.jit(nnx.grad(nll))(model)  # training mode: dropout on
-    assert all(np.isfinite(g).all() for g in jax.tree.leaves(grads))
-    assert np.abs(np.asarray(grads["rnn"]["kernel"])).max() > 0  # the encoder is trained
-    model = _model("conv")  # no dropout: one small Adam step is a descent step
     before = np.asarray(model.rnn.kernel[...]).copy()
     start = model.score(xs)
     fit_gradient(model, xs, optimizer=optax.adam(0.01), epochs=1)
     after = model.score(xs)
     assert np.isfinite(after) and after > start
-    assert not np.array_equal(np.asarray(model.rnn.kernel[...]), before)
+    assert np.abs(np.asarray(model.rnn.kernel[...]) - before).max() > 0
 
 
 def test_sampling_without_a_step_mode():
