@@ -44,7 +44,7 @@ from lsgm import inference
 from lsgm.apps.kmers import kmer_features
 from lsgm.distributions import Categorical
 from lsgm.models import LSGM
-from lsgm.models.rnn import _gru_step
+from lsgm.models.rnn import recurrent_layers, scan_layer, zero_carry
 from lsgm.training.callbacks import EarlyStopping, EpochLog
 from lsgm.training.gradient import batch_nll
 from lsgm.training.loop import Loop, Trainer, mean_loss, run_epochs
@@ -291,7 +291,10 @@ class BiGRUClassifier(nnx.Module):
     """Embedding → bidirectional GRU stack → concatenated final states → trunk → task logits.
 
     :meth:`__call__` maps ``x [B, L]`` (ints ``0..3``, padded) and ``lengths [B]`` to logits
-    ``[B, num_tasks]``.
+    ``[B, num_tasks]``. Each direction of each layer is a GRU layer of :mod:`lsgm.models.rnn`
+    (parameters ``fwd_in``/``fwd_rec``/``bwd_in``/``bwd_rec`` ``/<layer>``, made by
+    :func:`~lsgm.models.rnn.recurrent_layers`, run by :func:`~lsgm.models.rnn.scan_layer`
+    from the zero state).
     """
 
     def __init__(
@@ -313,40 +316,23 @@ class BiGRUClassifier(nnx.Module):
         self.hidden_size, self.num_layers = H, int(num_layers)
         self.embed = nnx.Embed(4, embedding_dim, rngs=rngs)
         sizes = [int(embedding_dim)] + [2 * H] * (self.num_layers - 1)
-
-        def linears(inp):
-            return nnx.List([nnx.Linear(d if inp else H, 3 * H, rngs=rngs) for d in sizes])
-
-        self.fwd_in, self.fwd_rec, self.bwd_in, self.bwd_rec = (
-            linears(True),
-            linears(False),
-            linears(True),
-            linears(False),
-        )
+        self.fwd_in, self.fwd_rec = recurrent_layers("gru", sizes, H, rngs=rngs)
+        self.bwd_in, self.bwd_rec = recurrent_layers("gru", sizes, H, rngs=rngs)
         self.trunk = nnx.data(nnx.Linear(2 * H, trunk_size, rngs=rngs) if trunk_size else None)
         self.head = nnx.Linear(trunk_size or 2 * H, num_tasks, rngs=rngs)
         self.dropout = nnx.Dropout(dropout, rngs=rngs)
-
-    def _scan(self, seq: Array, inp: nnx.Linear, rec: nnx.Linear) -> Array:
-        gates_x = jnp.swapaxes(inp(seq), 0, 1)  # [L, B, 3H]
-        h0 = jnp.zeros((seq.shape[0], self.hidden_size))
-
-        def step(h, g):
-            h = _gru_step(g, h, rec)
-            return h, h
-
-        return jnp.swapaxes(jax.lax.scan(step, h0, gates_x)[1], 0, 1)  # [B, L, H]
 
     def __call__(self, x: Array, lengths: Array) -> Array:
         B, L = x.shape
         t = jnp.arange(L)[None, :]
         # reversal within each length (an involution; padding positions map to themselves)
         rev = jnp.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)[..., None]
-        seq = self.embed(x)
-        for layer in range(self.num_layers):
-            f = self._scan(seq, self.fwd_in[layer], self.fwd_rec[layer])
-            b_rev = self._scan(
-                jnp.take_along_axis(seq, rev, axis=1), self.bwd_in[layer], self.bwd_rec[layer]
+        seq, h0 = self.embed(x), zero_carry("gru", (B, self.hidden_size))
+        for layer in range(self.num_layers):  # per direction: [B, L, ·] -> [B, L, H]
+            _, f = scan_layer("gru", self.fwd_in[layer], self.fwd_rec[layer], h0, seq, time_axis=1)
+            seq_rev = jnp.take_along_axis(seq, rev, axis=1)
+            _, b_rev = scan_layer(
+                "gru", self.bwd_in[layer], self.bwd_rec[layer], h0, seq_rev, time_axis=1
             )
             seq = self.dropout(jnp.concatenate([f, jnp.take_along_axis(b_rev, rev, 1)], -1))
         rows, last = jnp.arange(B), lengths - 1

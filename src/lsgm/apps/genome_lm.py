@@ -45,7 +45,7 @@ from flax import nnx
 
 from lsgm.distributions import Categorical
 from lsgm.models import HMM, LSGM
-from lsgm.models.rnn import _gru_step, _lstm_step
+from lsgm.models.rnn import CELL_TYPES, Carry, recurrent_layers, scan_stack, zero_carry
 from lsgm.training.callbacks import StepLog
 from lsgm.training.gradient import batch_nll
 from lsgm.training.loop import Loop, Trainer, mean_loss, run_epochs
@@ -53,7 +53,8 @@ from lsgm.training.optimizers import HyperOptimizer
 
 Array = jax.Array
 ALPHABET = "ACGT"
-CELLS = ("rnn", "gru", "lstm")
+#: The cells of :class:`CharRNN`: ``"rnn"`` (vanilla tanh), ``"gru"``, ``"lstm"``.
+CELLS = tuple(CELL_TYPES)
 SYNTHETIC = {"random": "randomgenome_input.txt", "repeat": "repeatgenome_input.txt"}
 #: The paper's perplexities on its two synthetic genomes (§4.2).
 PAPER_SYNTHETIC = {"random": 4.003, "repeat": 1.002}
@@ -154,23 +155,16 @@ def split_genome(codes: np.ndarray, test_fraction: float = 0.1) -> tuple[np.ndar
 
 
 # ------------------------------------------------------------------ the character-level RNN
-def _rnn_step(gates_x: Array, h: Array, recurrent: nnx.Linear) -> Array:
-    """Vanilla (Elman) cell: ``h' = tanh(W x + b + U h + c)``."""
-    return jnp.tanh(gates_x + recurrent(h))
-
-
-_STEPS = {"rnn": _rnn_step, "gru": _gru_step, "lstm": _lstm_step}
-_GATES = {"rnn": 1, "gru": 3, "lstm": 4}
-
-
 class CharRNN(nnx.Module):
     """Embedding → stacked recurrent cells → ``Linear(H, 4)``: ``p(x_{t+1} | x_{<=t}, carry)``.
 
     Shapes: ``x [B, T]`` ints in ``0..3``; :meth:`__call__` returns logits ``[B, T, 4]`` (row
     ``t`` predicts base ``t + 1``) and the new carry. The carry is a list with one entry per
-    layer: ``h [B, H]`` (``(c, h)`` for an LSTM). Input projections of each layer run as one
-    product outside the time scan. Cells: ``"rnn"`` (tanh), ``"gru"``, ``"lstm"`` (the
-    equations of :mod:`lsgm.models.rnn`).
+    layer: ``h [B, H]`` (``(c, h)`` for an LSTM), zero at the start of a stream
+    (:meth:`zero_carry`). Cells: ``"rnn"`` (tanh), ``"gru"``, ``"lstm"``; the layers
+    (parameters ``inputs/<layer>``, ``recurrents/<layer>``) and their scan are
+    :mod:`lsgm.models.rnn`'s (:func:`~lsgm.models.rnn.recurrent_layers`,
+    :func:`~lsgm.models.rnn.scan_stack`).
     """
 
     def __init__(
@@ -190,33 +184,21 @@ class CharRNN(nnx.Module):
                 f"{hidden_size}, {num_layers}, {embedding_dim}."
             )
         self.cell, self.hidden_size, self.num_layers = cell, int(hidden_size), int(num_layers)
-        G, H = _GATES[cell], self.hidden_size
+        H = self.hidden_size
         self.embed = nnx.Embed(4, embedding_dim, rngs=rngs)
         sizes = [int(embedding_dim)] + [H] * (self.num_layers - 1)
-        self.inputs = nnx.List([nnx.Linear(d, G * H, rngs=rngs) for d in sizes])
-        self.recurrents = nnx.List([nnx.Linear(H, G * H, rngs=rngs) for _ in sizes])
+        self.inputs, self.recurrents = recurrent_layers(cell, sizes, H, rngs=rngs)
         self.out = nnx.Linear(H, 4, rngs=rngs)
 
-    def zero_carry(self, batch: int) -> list:
+    def zero_carry(self, batch: int) -> list[Carry]:
         """The zero state for ``batch`` streams."""
-        h = jnp.zeros((batch, self.hidden_size))
-        return [(h, h) if self.cell == "lstm" else h for _ in range(self.num_layers)]
+        return [zero_carry(self.cell, (batch, self.hidden_size)) for _ in range(self.num_layers)]
 
-    def __call__(self, x: Array, carry: list) -> tuple[Array, list]:
-        seq = self.embed(x)  # [B, T, E]
-        step_fn = _STEPS[self.cell]
-        new_carry = []
-        for layer in range(self.num_layers):
-            gates_x = jnp.swapaxes(self.inputs[layer](seq), 0, 1)  # [T, B, G·H]
-            recurrent = self.recurrents[layer]
-
-            def step(c, g, recurrent=recurrent):
-                new = step_fn(g, c, recurrent)
-                return new, (new[1] if isinstance(new, tuple) else new)
-
-            last, hs = jax.lax.scan(step, carry[layer], gates_x)
-            new_carry.append(last)
-            seq = jnp.swapaxes(hs, 0, 1)  # [B, T, H]
+    def __call__(self, x: Array, carry: list[Carry]) -> tuple[Array, list[Carry]]:
+        """``x [B, T]``, ``carry`` (per layer ``[B, H]``) -> ``(logits [B, T, 4], new carry)``."""
+        new_carry, seq = scan_stack(
+            self.cell, self.inputs, self.recurrents, carry, self.embed(x), time_axis=1
+        )
         return self.out(seq), new_carry
 
     def n_parameters(self) -> int:
