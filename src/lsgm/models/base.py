@@ -9,12 +9,16 @@ ragged sequences, information criteria — is written once here on top of
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 from flax import nnx
+from jax.sharding import Mesh
+from jax.typing import ArrayLike
 
 from lsgm import inference
 from lsgm.data.batching import PaddedBatch, pad_sequences, unpad
@@ -24,6 +28,13 @@ from lsgm.inference.chunked import chunked_viterbi
 from lsgm.mesh import gather, replicate, shard_batch
 
 Array = jax.Array
+#: Many sequences, as models and fitters take them: a list of ``[T_i, ...]`` arrays (or nested
+#: lists), or a padded ``[N, T, ...]`` array whose rows ``lengths`` cut.
+SequencesLike = Sequence[npt.ArrayLike] | np.ndarray | Array
+#: ``[N]`` valid lengths of a padded array's rows (None: every row is full).
+LengthsLike = Sequence[int] | np.ndarray | Array
+#: A result on the device (one device) or gathered to the host (a mesh).
+HostOrDevice = Array | np.ndarray
 
 
 class SequenceModel(nnx.Module):
@@ -51,11 +62,11 @@ class SequenceModel(nnx.Module):
         self.emission.check_data(np.asarray(x), "the sequence")
         return jnp.asarray(x)
 
-    def log_prob(self, x, length=None) -> Array:
+    def log_prob(self, x: npt.ArrayLike, length: ArrayLike | None = None) -> Array:
         """``log p(x)`` of one sequence."""
         return inference.log_partition(self.potentials(self._checked(x)), length)
 
-    def posteriors(self, x, length=None) -> inference.Posteriors:
+    def posteriors(self, x: npt.ArrayLike, length: ArrayLike | None = None) -> inference.Posteriors:
         """State and pairwise posteriors of one sequence (see :func:`lsgm.inference.posteriors`).
 
         Called eagerly, an impossible sequence (``p(x) = 0``: posteriors undefined) is a
@@ -65,7 +76,7 @@ class SequenceModel(nnx.Module):
         self._raise_if_undefined(x, length, post.states)
         return post
 
-    def filtered(self, x, length=None) -> Array:
+    def filtered(self, x: npt.ArrayLike, length: ArrayLike | None = None) -> Array:
         """``[T, K]`` ``p(z_t | x_{1:t})`` of one sequence (eagerly, an impossible sequence
         raises as in :meth:`posteriors`; under ``jax.jit`` its rows from the impossible
         position on are NaN)."""
@@ -79,7 +90,7 @@ class SequenceModel(nnx.Module):
         batch = self.batch([np.asarray(x)], None if length is None else [int(length)])
         self._raise_if_impossible(batch, np.ones(1, bool))
 
-    def viterbi(self, x, length=None) -> tuple[Array, Array]:
+    def viterbi(self, x: npt.ArrayLike, length: ArrayLike | None = None) -> tuple[Array, Array]:
         """``(path [T], log_score)`` of one sequence (see :func:`lsgm.inference.viterbi`).
 
         When the sequence is impossible under the model (no path has a non-zero
@@ -105,7 +116,7 @@ class SequenceModel(nnx.Module):
             )
         return method
 
-    def chunked_potentials(self, data: Array, mesh=None) -> tuple[Potentials, Array]:
+    def chunked_potentials(self, data: Array, mesh: Mesh | None = None) -> tuple[Potentials, Array]:
         """Potentials of a padded batch ``data [N, T, ...]`` cut into chunks.
 
         Returns ``(Potentials(log_init [K], log_trans [K, K], log_emit [L, N·C, K]),
@@ -120,20 +131,34 @@ class SequenceModel(nnx.Module):
         p = jax.vmap(self.potentials)(blocked)  # per step l: the [N·C] chunks as one "row"
         return Potentials(p.log_init[0], p.log_trans[0], p.log_emit), blocked
 
-    def batch(self, xs, lengths=None) -> PaddedBatch:
+    def batch(self, xs: SequencesLike, lengths: LengthsLike | None = None) -> PaddedBatch:
         """Validate every sequence and pad them (see :func:`lsgm.data.pad_sequences`)."""
         batch = pad_sequences(xs, lengths)
         for i, n in enumerate(batch.lengths):
             self.emission.check_data(batch.data[i, :n], f"sequence {i}")
         return batch
 
-    def score(self, xs, lengths=None, *, mesh=None, method: str = "auto") -> float:
+    def score(
+        self,
+        xs: SequencesLike,
+        lengths: LengthsLike | None = None,
+        *,
+        mesh: Mesh | None = None,
+        method: str = "auto",
+    ) -> float:
         """Total log-likelihood ``sum_i log p(x_i)`` of many sequences (``mesh``, ``method``:
         see :meth:`score_samples`)."""
         batch = self.batch(xs, lengths)
         return float(_batched(self, "log_z", batch, mesh, method).sum())
 
-    def score_samples(self, xs, lengths=None, *, mesh=None, method: str = "auto") -> np.ndarray:
+    def score_samples(
+        self,
+        xs: SequencesLike,
+        lengths: LengthsLike | None = None,
+        *,
+        mesh: Mesh | None = None,
+        method: str = "auto",
+    ) -> np.ndarray:
         """``[N]`` log-likelihood of each sequence.
 
         ``mesh``: a :class:`jax.sharding.Mesh` (:func:`lsgm.distributed.make_mesh`) to split
@@ -146,7 +171,14 @@ class SequenceModel(nnx.Module):
         """
         return np.asarray(_batched(self, "log_z", self.batch(xs, lengths), mesh, method))
 
-    def predict(self, xs, lengths=None, *, mesh=None, method: str = "auto"):
+    def predict(
+        self,
+        xs: SequencesLike,
+        lengths: LengthsLike | None = None,
+        *,
+        mesh: Mesh | None = None,
+        method: str = "auto",
+    ) -> list[HostOrDevice] | HostOrDevice:
         """Viterbi paths: a list of ``[T_i]`` arrays (or ``[N, T]`` padded with -1).
 
         Raises:
@@ -159,7 +191,14 @@ class SequenceModel(nnx.Module):
         self._raise_if_impossible(batch, np.asarray(paths)[:, 0] < 0)
         return unpad(paths, batch)
 
-    def predict_proba(self, xs, lengths=None, *, mesh=None, method: str = "auto"):
+    def predict_proba(
+        self,
+        xs: SequencesLike,
+        lengths: LengthsLike | None = None,
+        *,
+        mesh: Mesh | None = None,
+        method: str = "auto",
+    ) -> list[HostOrDevice] | HostOrDevice:
         """State posteriors: a list of ``[T_i, K]`` arrays (or ``[N, T, K]``, zero-padded).
 
         Raises:
@@ -172,7 +211,9 @@ class SequenceModel(nnx.Module):
         self._raise_if_impossible(batch, np.isnan(np.asarray(states)).any(axis=(1, 2)))
         return unpad(states, batch)
 
-    def impossible_positions(self, xs, lengths=None, *, mesh=None) -> list[int | None]:
+    def impossible_positions(
+        self, xs: SequencesLike, lengths: LengthsLike | None = None, *, mesh: Mesh | None = None
+    ) -> list[int | None]:
         """For each sequence, the first position (1-based) at which it becomes impossible.
 
         Entry ``i`` is ``None`` when ``p(x_i) > 0``, else the smallest ``P`` with
@@ -210,11 +251,11 @@ class SequenceModel(nnx.Module):
             "emissions) or check the data. impossible_positions() lists every such sequence."
         )
 
-    def aic(self, xs, lengths=None) -> float:
+    def aic(self, xs: SequencesLike, lengths: LengthsLike | None = None) -> float:
         """Akaike information criterion ``-2 log L + 2 k``."""
         return -2 * self.score(xs, lengths) + 2 * self.n_parameters()
 
-    def bic(self, xs, lengths=None) -> float:
+    def bic(self, xs: SequencesLike, lengths: LengthsLike | None = None) -> float:
         """Bayesian information criterion ``-2 log L + k log n`` (n = number of observations)."""
         batch = self.batch(xs, lengths)
         log_l = float(_batched(self, "log_z", batch, None, "auto").sum())
@@ -239,8 +280,12 @@ def _batched_impl(graphdef, op: str, state, data, lengths, method: str = "scaled
 
 
 def _batched(
-    model: SequenceModel, op: str, batch: PaddedBatch, mesh=None, method="scaled"
-) -> Array | np.ndarray:
+    model: SequenceModel,
+    op: str,
+    batch: PaddedBatch,
+    mesh: Mesh | None = None,
+    method: str = "scaled",
+) -> HostOrDevice:
     """Run one per-sequence op over a padded batch under one jit (cached per graph and shape).
 
     With a ``mesh`` the rows are split over its devices (padded to a multiple of the device

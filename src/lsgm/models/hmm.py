@@ -16,6 +16,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 from flax import nnx
 
 from lsgm.distributions.base import Emission
@@ -42,7 +43,7 @@ def _check_probs(name: str, probs: np.ndarray, shape: tuple[int, ...]) -> None:
         raise ValueError(f"{name} must sum to 1{where}; it sums to {value:.6g}. Normalise it.")
 
 
-def check_transition_mask(mask, K: int) -> np.ndarray:
+def check_transition_mask(mask: npt.ArrayLike | None, K: int) -> np.ndarray:
     """A ``[K, K]`` bool mask (all True when ``mask`` is None); every row must allow a move."""
     mask = np.ones((K, K), bool) if mask is None else np.asarray(mask)
     if mask.shape != (K, K) or mask.dtype != bool:
@@ -57,7 +58,7 @@ def check_transition_mask(mask, K: int) -> np.ndarray:
     return mask
 
 
-def _log64(p) -> np.ndarray:
+def _log64(p: npt.ArrayLike) -> np.ndarray:
     """The exact ``log p`` in float64 (``log 0 = -inf``, no warning), rounded once to the
     parameters' dtype by the caller (as :func:`lsgm.distributions._common.exact_log`, but
     on the host at full precision)."""
@@ -97,8 +98,8 @@ class HMM(SequenceModel):
         emission: Emission,
         *,
         rngs: nnx.Rngs,
-        transition_mask=None,
-    ):
+        transition_mask: npt.ArrayLike | None = None,
+    ) -> None:
         if int(num_states) < 1:
             raise ValueError(f"num_states must be >= 1; got {num_states}.")
         K = int(num_states)
@@ -116,7 +117,13 @@ class HMM(SequenceModel):
         self.transition_mask = TransitionMask(jnp.asarray(mask))
 
     @classmethod
-    def from_probs(cls, initial, transition, emission: Emission, transition_mask=None) -> HMM:
+    def from_probs(
+        cls,
+        initial: npt.ArrayLike,
+        transition: npt.ArrayLike,
+        emission: Emission,
+        transition_mask: npt.ArrayLike | None = None,
+    ) -> HMM:
         """An HMM with the given ``initial [K]`` and ``transition [K, K]`` probabilities.
 
         Zero probabilities become ``-inf`` logits, i.e. structural zeros.

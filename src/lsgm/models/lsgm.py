@@ -32,10 +32,14 @@ training loss is :func:`lsgm.training.gradient.batch_terms`' second output.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 from flax import nnx
+from jax.typing import ArrayLike
 
 from lsgm.distributions.base import Emission
 from lsgm.inference import Potentials
@@ -43,7 +47,7 @@ from lsgm.models import encoders
 from lsgm.models.base import SequenceModel
 from lsgm.models.emission_heads import family_of
 from lsgm.models.encoders import Encoder
-from lsgm.models.hmm import TransitionMask, check_transition_mask
+from lsgm.models.hmm import HMM, TransitionMask, check_transition_mask
 from lsgm.models.rnn import GRUEncoder, LSTMEncoder, RecurrentStack
 
 Array = jax.Array
@@ -55,8 +59,15 @@ EMISSION_NETWORKS = ("shared", "per_state")
 DROPOUT_PLACEMENTS = ("outputs", "inputs")
 
 
-def _small(scale: float = 0.01):
+def _small(scale: float = 0.01) -> nnx.Initializer:
     return nnx.initializers.normal(scale)
+
+
+def _zero(layer: nnx.Linear) -> None:
+    """Zero a dense layer's kernel and bias (if it has one)."""
+    layer.kernel[...] = jnp.zeros_like(layer.kernel[...])
+    if layer.bias is not None:
+        layer.bias[...] = jnp.zeros_like(layer.bias[...])
 
 
 class LSGM(SequenceModel):
@@ -128,7 +139,7 @@ class LSGM(SequenceModel):
         dropout: float = 0.0,
         dropout_placement: str = "outputs",
         transition_hidden: int | str | None = None,
-        transition_mask: np.ndarray | Array | None = None,
+        transition_mask: npt.ArrayLike | None = None,
         initial: str = "learned",
         rngs: nnx.Rngs,
     ) -> None:
@@ -231,17 +242,19 @@ class LSGM(SequenceModel):
         )
         trans_shape = (K, K) if order == 1 else (K,)
         self.transition_logits = nnx.Param(0.1 * jax.random.normal(k_trans, trans_shape))
-        head = None
+        head: nnx.Linear | TransitionMLP | None = None
         if conditioning in ("full", "transitions"):
             out = K * K if order == 1 else K
             if transition_hidden is None:
                 head = nnx.Linear(F, out, kernel_init=_small(), rngs=rngs)
-            else:
-                width = 2 * max(F, out) if transition_hidden == "auto" else transition_hidden
+            else:  # "auto" or an int (checked above)
+                auto = 2 * max(F, out)
+                width = transition_hidden if isinstance(transition_hidden, int) else auto
                 head = TransitionMLP(F, width, out, rngs=rngs)
-        self.transition_head = nnx.data(head)
+        self.transition_head: nnx.Linear | TransitionMLP | None = nnx.data(head)
 
-        bias, net = None, None
+        bias: nnx.Param[Array] | None = None
+        net: SharedEmissionNet | PerStateEmissionNet | None = None
         if conditioning in ("full", "emissions"):
             P = family.num_params
             bias = nnx.Param(jnp.asarray(family.bias(emission)))
@@ -251,8 +264,8 @@ class LSGM(SequenceModel):
             else:
                 hidden = int(emission_hidden or 2 * max(F, P))
                 net = PerStateEmissionNet(F, K, P, hidden, rngs=rngs)
-        self.emission_bias = nnx.data(bias)
-        self.emission_net = nnx.data(net)
+        self.emission_bias: nnx.Param[Array] | None = nnx.data(bias)
+        self.emission_net: SharedEmissionNet | PerStateEmissionNet | None = nnx.data(net)
 
     @property
     def encoder(self) -> Encoder:
@@ -279,7 +292,7 @@ class LSGM(SequenceModel):
         return self._settings
 
     @classmethod
-    def from_hmm(cls, hmm, **kwargs) -> LSGM:
+    def from_hmm(cls, hmm: HMM, **kwargs: Any) -> LSGM:
         """An LSGM whose network outputs start at zero, so it equals ``hmm`` exactly (order 1).
 
         The HMM's initial/transition logits and emission become the static parts; training
@@ -295,8 +308,7 @@ class LSGM(SequenceModel):
             if isinstance(head, TransitionMLP):
                 head.zero_output()
             elif head is not None:
-                head.kernel[...] = jnp.zeros_like(head.kernel[...])
-                head.bias[...] = jnp.zeros_like(head.bias[...])
+                _zero(head)
         if model.emission_net is not None:
             model.emission_net.zero_output()
         return model
@@ -350,6 +362,11 @@ class LSGM(SequenceModel):
 
     def emission_params(self, u: Array) -> Array:
         """``[..., K, P]`` raw emission parameters from features ``u [..., F]``."""
+        if self.emission_bias is None or self.emission_net is None:
+            raise ValueError(
+                f"conditioning={self.conditioning!r}: the emissions are static (no emission "
+                "network); read them from model.emission."
+            )
         return self.emission_bias[...] + self.emission_net(u)
 
     def log_emission(self, u: Array, x: Array) -> Array:
@@ -359,7 +376,7 @@ class LSGM(SequenceModel):
         return self.family.log_prob(self.emission_params(u), x)
 
     # ------------------------------------------------------------- potentials
-    def potentials(self, x: Array, length=None) -> Potentials:
+    def potentials(self, x: Array, length: ArrayLike | None = None) -> Potentials:
         """Time-varying potentials of one sequence ``x [T, ...]``.
 
         ``length`` is accepted for symmetry with batching and ignored: the encoder is causal, so
@@ -390,7 +407,7 @@ class LSGM(SequenceModel):
         return int(sum(np.size(leaf) for path, leaf in flat if path[0] not in unread))
 
     # -------------------------------------------------------------- generation
-    def sample(self, num_steps: int, key: Array):
+    def sample(self, num_steps: int, key: Array) -> tuple[Array, Array]:
         """Autoregressive generation: ``(states [T], observations [T, ...])``.
 
         ``z_1 ~ p(z_1)``; then for each step: ``x_t ~ p(x | z_t, Q_{t-1})``,
@@ -429,7 +446,7 @@ class TransitionMLP(nnx.Module):
     so it holds ``F·H + H + H·out + out`` parameters; ``out = K²`` for order 1, ``K`` for 0.
     """
 
-    def __init__(self, F: int, hidden: int, out: int, *, rngs: nnx.Rngs):
+    def __init__(self, F: int, hidden: int, out: int, *, rngs: nnx.Rngs) -> None:
         self.hidden = nnx.Linear(F, hidden, rngs=rngs)
         self.out = nnx.Linear(hidden, out, kernel_init=_small(), rngs=rngs)
 
@@ -438,14 +455,15 @@ class TransitionMLP(nnx.Module):
 
     def zero_output(self) -> None:
         """Zero the output layer, so the head adds nothing to the static logits."""
-        self.out.kernel[...] = jnp.zeros_like(self.out.kernel[...])
-        self.out.bias[...] = jnp.zeros_like(self.out.bias[...])
+        _zero(self.out)
 
 
 class SharedEmissionNet(nnx.Module):
     """One network over ``[u; e_k]``: ``W_out relu(W_u u + W_e e_k + b) + b_out`` (Fig. 1b)."""
 
-    def __init__(self, F: int, K: int, P: int, embedding_dim: int, hidden: int, *, rngs):
+    def __init__(
+        self, F: int, K: int, P: int, embedding_dim: int, hidden: int, *, rngs: nnx.Rngs
+    ) -> None:
         self.embedding = nnx.Param(jax.random.normal(rngs.params(), (K, embedding_dim)))
         self.from_features = nnx.Linear(F, hidden, rngs=rngs)
         self.from_state = nnx.Linear(embedding_dim, hidden, use_bias=False, rngs=rngs)
@@ -457,14 +475,14 @@ class SharedEmissionNet(nnx.Module):
         return self.out(jax.nn.relu(per_step[..., None, :] + per_state))  # [..., K, P]
 
     def zero_output(self) -> None:
-        self.out.kernel[...] = jnp.zeros_like(self.out.kernel[...])
-        self.out.bias[...] = jnp.zeros_like(self.out.bias[...])
+        """Zero the output layer, so the network adds nothing to ``emission_bias``."""
+        _zero(self.out)
 
 
 class PerStateEmissionNet(nnx.Module):
     """A one-hidden-layer network per state (Fig. 1a), evaluated for all states at once."""
 
-    def __init__(self, F: int, K: int, P: int, hidden: int, *, rngs):
+    def __init__(self, F: int, K: int, P: int, hidden: int, *, rngs: nnx.Rngs) -> None:
         k1, k2 = jax.random.split(rngs.params())
         self.w1 = nnx.Param(jax.random.normal(k1, (K, F, hidden)) / np.sqrt(F))
         self.b1 = nnx.Param(jnp.zeros((K, hidden)))
@@ -476,5 +494,6 @@ class PerStateEmissionNet(nnx.Module):
         return jnp.einsum("...kh,khp->...kp", h, self.w2[...]) + self.b2[...]
 
     def zero_output(self) -> None:
+        """Zero the output layer, so the network adds nothing to ``emission_bias``."""
         self.w2[...] = jnp.zeros_like(self.w2[...])
         self.b2[...] = jnp.zeros_like(self.b2[...])

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 
 import jax
@@ -33,6 +35,7 @@ from flax import nnx
 
 from lsgm.distributions import registry
 from lsgm.distributions.base import Emission
+from lsgm.models.base import SequenceModel
 from lsgm.models.hmm import HMM
 from lsgm.models.lsgm import LSGM
 
@@ -52,7 +55,8 @@ def emission_config(emission: Emission) -> dict:
     """``{"family": name, <config fields>}`` of an emission, enough to rebuild it (the
     family's registered ``name`` and ``config()``; :mod:`lsgm.distributions.registry`)."""
     name = getattr(type(emission), "name", None)
-    if registry.families().get(name) is not type(emission):  # unregistered, or a subclass
+    if not isinstance(name, str) or registry.families().get(name) is not type(emission):
+        # unregistered, or a subclass
         raise ValueError(f"cannot save an emission of type {type(emission).__name__}.")
     return {"family": name, **emission.config()}
 
@@ -61,10 +65,13 @@ def build_emission(config: dict, num_states: int, rngs: nnx.Rngs) -> Emission:
     """A fresh emission from :func:`emission_config`'s dict."""
     cls = registry.family(config.get("family"))
     args = {f: config[f] for f in cls.config_fields}
-    return cls(num_states, **args, rngs=rngs)
+    # Every family's constructor takes (num_states, *config_fields, rngs) (the registry's
+    # contract); the base class declares no constructor, so call it as a plain callable.
+    make: Callable[..., Emission] = cls
+    return make(num_states, **args, rngs=rngs)
 
 
-def model_config(model) -> dict:
+def model_config(model: SequenceModel) -> dict:
     """The JSON-serialisable configuration that :func:`build_model` turns back into ``model``."""
     if isinstance(model, LSGM):
         kind, settings = "LSGM", dict(model.settings)
@@ -80,7 +87,7 @@ def model_config(model) -> dict:
     }
 
 
-def build_model(config: dict, rngs: nnx.Rngs | None = None):
+def build_model(config: dict, rngs: nnx.Rngs | None = None) -> HMM | LSGM:
     """A fresh model (random parameters) of :func:`model_config`'s configuration."""
     rngs = nnx.Rngs(0) if rngs is None else rngs
     K = int(config["num_states"])
@@ -105,7 +112,7 @@ def _digest(arrays: dict[str, np.ndarray], metadata: dict) -> str:
     return h.hexdigest()
 
 
-def save_model(path, model, info: dict | None = None) -> None:
+def save_model(path: str | os.PathLike[str], model: HMM | LSGM, info: dict | None = None) -> None:
     """Write ``model`` (HMM or LSGM) and a JSON-serialisable ``info`` dict to ``path``, atomically.
 
     Raises:
@@ -201,8 +208,8 @@ def _check_sizes(path, meta: dict, arrays: dict) -> None:
     emission = meta.get("emission")
     if not isinstance(emission, dict):
         raise ValueError(f"{path}: invalid model file: no emission configuration.")
-    name = emission.get("family")
-    family = registry.families().get(name) if isinstance(name, str) else None
+    family_name = emission.get("family")
+    family = registry.families().get(family_name) if isinstance(family_name, str) else None
     for field, parameter, axis in family.stored_sizes if family is not None else ():
         name = f"emission/{parameter}"
         value = emission.get(field)
@@ -245,12 +252,12 @@ def _check_sizes(path, meta: dict, arrays: dict) -> None:
         )
 
 
-def read_model_metadata(path) -> dict:
+def read_model_metadata(path: str | os.PathLike[str]) -> dict:
     """The metadata of a model file, after checking its format, version and checksum."""
     return _read(path)[1]
 
 
-def load_model(path):
+def load_model(path: str | os.PathLike[str]) -> tuple[HMM | LSGM, dict]:
     """``(model, info)`` from a file written by :func:`save_model`, in inference mode
     (``model.eval()``: dropout off).
 

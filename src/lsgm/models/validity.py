@@ -48,11 +48,11 @@ class FitDivergedError(ValueError):
     """A fit diverged: its loss or its parameters became non-finite (or absurd)."""
 
 
-def _matches(table, parent, name: str) -> bool:
+def _matches(table: tuple[tuple[type | None, str], ...], parent: object, name: str) -> bool:
     return any(n == name and (t is None or isinstance(parent, t)) for t, n in table)
 
 
-def parameter_kind(parent, name: str) -> str:
+def parameter_kind(parent: object, name: str) -> str:
     """``"log_prob"``, ``"log_odds"``, ``"log_rate"`` or ``"real"`` for the attribute ``name``
     of ``parent``."""
     if name == "emission_bias":  # an LSGM's static emission parameters: as its family's head
@@ -79,7 +79,7 @@ def _where(mask: np.ndarray) -> str:
     return f"at {first}{more}" if first else ""
 
 
-def parameter_problems(model) -> list[str]:
+def parameter_problems(model: nnx.Module) -> list[str]:
     """Every violation of the module docstring's rule in ``model``'s floating-point
     variables, one line each (``"emission/loc holds NaN at (0, 1)"``); empty when valid."""
     problems = []
@@ -89,7 +89,7 @@ def parameter_problems(model) -> list[str]:
             continue
         a = np.asarray(jax.device_get(value))
         name = "/".join(str(k) for k in path)
-        parent = model
+        parent: object = model
         try:
             for key in path[:-1]:
                 parent = _child(parent, key)
@@ -122,7 +122,7 @@ def parameter_problems(model) -> list[str]:
     return problems
 
 
-def check_parameters(model, where: str) -> None:
+def check_parameters(model: nnx.Module, where: str) -> None:
     """Raise :class:`InvalidParametersError` (``where``: what to name, e.g. the file) when
     :func:`parameter_problems` finds any."""
     problems = parameter_problems(model)
