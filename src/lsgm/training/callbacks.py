@@ -116,7 +116,7 @@ class Checkpointing(Callback):
         save_checkpoint(self.path, _tree(loop.trainer, self.early), metadata=meta)
 
 
-def resume(path: str, trainer: Trainer, early: EarlyStopping, settings: dict, record) -> dict:
+def resume(path: str, trainer: Trainer, early: EarlyStopping, settings: dict, record: dict) -> dict:
     """Load the checkpoint at ``path`` into ``trainer`` (model and optimiser) and ``early``
     (best snapshot, its value and the epochs without improvement) and return its metadata.
 

@@ -15,7 +15,9 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jax
 import numpy as np
@@ -33,6 +35,9 @@ from lsgm.data.checkpoints import (
     read_checkpoint,
     save_checkpoint,
 )
+
+if TYPE_CHECKING:
+    import optax
 
 #: The file format's names are re-exported: one import serves training code.
 __all__ = [
@@ -100,7 +105,7 @@ def _feed(h, obj, depth: int = 0) -> None:
         _feed(h, keys, depth + 1)
 
 
-def fingerprint(*parts) -> str:
+def fingerprint(*parts: object) -> str:
     """A sha256 hex digest of ``parts`` (arrays by dtype, shape and bytes; numbers, strings,
     sequences, dicts, dataclasses, pytrees of arrays): equal only for bit-identical inputs."""
     h = hashlib.sha256()
@@ -137,17 +142,17 @@ def _numbers(obj, out: list, seen: set, depth: int = 0) -> None:
         _numbers(obj.update, out, seen, depth + 1)
 
 
-def optimizer_numbers(tx) -> list:
+def optimizer_numbers(tx: optax.GradientTransformation) -> list[float | str]:
     """The numeric hyper-parameters that can be read off an optax transformation (learning
     rate, betas, eps, clipping norm, ... as captured by its ``init``/``update`` closures), in
     a stable order: part of a gradient fit's fingerprint. Best effort: values hidden elsewhere
     (e.g. inside a schedule object) are not seen."""
-    out: list = []
+    out: list[float | str] = []
     _numbers(tx, out, set())
     return out
 
 
-def fresh_checkpoint_path(checkpoint_dir, filename: str) -> Path:
+def fresh_checkpoint_path(checkpoint_dir: str | os.PathLike[str], filename: str) -> Path:
     """``checkpoint_dir / filename`` for a run that starts afresh (not a resume): an existing
     file there that is not an lsgm checkpoint (a user's own file) is a ``ValueError``, not
     something to overwrite."""
@@ -163,7 +168,7 @@ def fresh_checkpoint_path(checkpoint_dir, filename: str) -> Path:
     return path
 
 
-def resume_path(checkpoint_dir, filename: str) -> Path:
+def resume_path(checkpoint_dir: str | os.PathLike[str], filename: str) -> Path:
     """``checkpoint_dir / filename`` for ``resume=True``; :class:`ResumeError` when the folder
     does not exist or holds no such checkpoint (a resume never silently starts afresh)."""
     folder = Path(checkpoint_dir)
@@ -193,7 +198,7 @@ def run_record(hashes: dict[str, str], settings: dict) -> dict:
     return {"hashes": dict(hashes), "settings": _jsonable(settings)}
 
 
-def check_resume(path, stored: dict | None, current: dict) -> None:
+def check_resume(path: str | os.PathLike[str], stored: dict | None, current: dict) -> None:
     """Raise :class:`ResumeError` unless the :func:`run_record` ``stored`` in the checkpoint
     at ``path`` equals ``current``: settings first (named with both values), then hashes
     (named by what they cover)."""

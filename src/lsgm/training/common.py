@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import TypeVar
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -11,8 +12,10 @@ from tqdm.auto import tqdm
 #: The parts of an HMM-like model that a fitter can keep fixed.
 PARTS = ("initial", "transition", "emission")
 
+T = TypeVar("T")
 
-def check_freeze(freeze) -> frozenset[str]:
+
+def check_freeze(freeze: str | Iterable[str] | None) -> frozenset[str]:
     """Validate a ``freeze`` argument (a name or an iterable of names from :data:`PARTS`)."""
     names = {freeze} if isinstance(freeze, str) else set(freeze or ())
     unknown = names - set(PARTS)
@@ -21,12 +24,12 @@ def check_freeze(freeze) -> frozenset[str]:
     return frozenset(names)
 
 
-def progress(iterable: Iterable, desc: str, show: bool):
+def progress(iterable: Iterable[T], desc: str, show: bool) -> Iterable[T]:
     """A tqdm progress bar when ``show``, else the iterable itself."""
     return tqdm(iterable, desc=desc, leave=False) if show else iterable
 
 
-def int_at_least(name: str, value, low: int) -> int:
+def int_at_least(name: str, value: object, low: int) -> int:
     """``value`` as an ``int`` when it is an integer (not a bool) ``>= low``, else a
     ``ValueError`` naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
@@ -34,14 +37,13 @@ def int_at_least(name: str, value, low: int) -> int:
     return int(value)
 
 
-def check_real(name: str, value, *, positive: bool) -> float:
+def check_real(name: str, value: object, *, positive: bool) -> float:
     """``value`` as a ``float`` when it is a finite real number ``> 0`` (``positive``) or
     ``>= 0``, else a ``ValueError`` naming ``name``."""
-    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-    if ok:
-        value = float(value)
-        ok = math.isfinite(value) and (value > 0 if positive else value >= 0)
-    if not ok:
-        bound = "> 0" if positive else ">= 0"
-        raise ValueError(f"{name} must be a finite number {bound}; got {value!r}.")
-    return value
+    if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
+        number = float(value)
+        if math.isfinite(number) and (number > 0 if positive else number >= 0):
+            return number
+        value = number  # the message shows the number as a float
+    bound = "> 0" if positive else ">= 0"
+    raise ValueError(f"{name} must be a finite number {bound}; got {value!r}.")

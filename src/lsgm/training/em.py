@@ -20,21 +20,25 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from jax.sharding import Mesh
 
 from lsgm import inference
 from lsgm.data.batching import PaddedBatch
 from lsgm.distributions.categorical import dirichlet_log_density
 from lsgm.inference import time_parallel
 from lsgm.mesh import gather, pad_rows, replicate, replicated, row_sharding, shard_rows
+from lsgm.models.base import LengthsLike, SequenceModel, SequencesLike
+from lsgm.models.hmm import HMM
 from lsgm.models.validity import FitDivergedError, parameter_problems
 from lsgm.training.checkpoint import (
     ResumeError,
@@ -53,6 +57,12 @@ from lsgm.training.labels import label_potentials, with_labels
 EM_CHECKPOINT = "em_checkpoint.msgpack"
 
 Array = jax.Array
+#: The time-parallel E-step's boundary messages (:attr:`EStepStats.messages`).
+Messages = tuple[Array, Array, Array]
+#: A compiled EM iteration (:func:`em_step_for`): ``step(state, data, lengths, log_mask[,
+#: weights], messages=...) -> (new state, log-likelihood, log-prior, messages)``.
+EMStep = Callable[..., tuple[nnx.State, Array, Array, Messages | None]]
+M = TypeVar("M", bound=HMM)
 
 
 @dataclass(frozen=True)
@@ -81,7 +91,7 @@ class FitHistory:
     restarts: list[float] = field(default_factory=list)  # final objective per restart
     objectives: list[float] = field(default_factory=list)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not self.objectives:  # a checkpoint written before objectives were recorded
             self.objectives = list(self.log_likelihoods)
 
@@ -120,18 +130,18 @@ class EStepStats(NamedTuple):
     transitions: Array
     weights: Array
     observations: Array
-    messages: tuple[Array, Array, Array] | None = None
+    messages: Messages | None = None
 
 
 def e_step(
-    model,
+    model: SequenceModel,
     data: Array,
     lengths: Array,
     log_mask: Array | None = None,
     weights: Array | None = None,
     method: str = "scaled",
-    mesh=None,
-    messages: tuple[Array, Array, Array] | None = None,
+    mesh: Mesh | None = None,
+    messages: Messages | None = None,
 ) -> EStepStats:
     """Expected sufficient statistics of a padded batch (``log_mask``: from
     :func:`label_potentials`, added to the emission potentials).
@@ -195,7 +205,7 @@ def _chunked_e_step(model, data, lengths, log_mask, weights, mesh, messages) -> 
     return EStepStats(*stats)
 
 
-def hmm_log_prior(model, prior: HMMPrior) -> Array | None:
+def hmm_log_prior(model: HMM, prior: HMMPrior) -> Array | None:
     """``log p(theta)`` up to a constant under ``prior``: Dirichlet densities of ``pi`` and of
     each row of ``A`` (:func:`~lsgm.distributions.categorical.dirichlet_log_density`) plus the
     emission's :meth:`~lsgm.distributions.base.Emission.log_prior`. The M-step maximises
@@ -211,7 +221,7 @@ def hmm_log_prior(model, prior: HMMPrior) -> Array | None:
     )
 
 
-def m_step(model, stats: EStepStats, prior: HMMPrior, freeze: frozenset[str]) -> None:
+def m_step(model: HMM, stats: EStepStats, prior: HMMPrior, freeze: frozenset[str]) -> None:
     """Closed-form update of ``model`` in place from :func:`e_step` statistics."""
     initial_counts, transition_counts = stats.initial, stats.transitions
     if "initial" not in freeze:
@@ -225,7 +235,7 @@ def m_step(model, stats: EStepStats, prior: HMMPrior, freeze: frozenset[str]) ->
         model.emission.m_step(stats.observations, stats.weights, prior.emission)
 
 
-def _log_prior_or_zero(model, prior: HMMPrior) -> Array:
+def _log_prior_or_zero(model: HMM, prior: HMMPrior) -> Array:
     out = hmm_log_prior(model, prior)
     return jnp.zeros(()) if out is None else out
 
@@ -281,8 +291,12 @@ def _cached_em_step(graphdef, prior: HMMPrior, freeze: frozenset[str], mesh, met
 
 
 def em_step_for(
-    graphdef, prior: HMMPrior, freeze: frozenset[str], mesh=None, method: str = "scaled"
-):
+    graphdef: nnx.GraphDef,
+    prior: HMMPrior,
+    freeze: frozenset[str],
+    mesh: Mesh | None = None,
+    method: str = "scaled",
+) -> EMStep:
     """The jitted EM step, shared by every fit of the same model structure, prior, ``freeze``,
     mesh and method (so repeated fits compile once); priors holding arrays are not hashable
     and get a fresh step."""
@@ -312,7 +326,11 @@ def _log_z_per_sequence(graphdef, state, data, lengths, mask, method="scaled", m
 
 
 def check_feasible(
-    model, batch: PaddedBatch, log_mask: np.ndarray | None, mesh=None, method: str = "scaled"
+    model: SequenceModel,
+    batch: PaddedBatch,
+    log_mask: np.ndarray | None,
+    mesh: Mesh | None = None,
+    method: str = "scaled",
 ) -> None:
     """Raise a ``ValueError`` naming the first sequence that no state path can explain
     (``mesh``: the work split over its devices, see :mod:`lsgm.distributed`; ``method``: a
@@ -446,7 +464,11 @@ def _run_em(
     return history
 
 
-def _load_em_checkpoint(path: Path, model, record: dict):
+#: ``(metadata, {"current", "best"} states)`` of an EM checkpoint.
+Saved = tuple[dict, dict[str, nnx.State]]
+
+
+def _load_em_checkpoint(path: Path, model: nnx.Module, record: dict) -> Saved:
     """``(metadata, {"current", "best"} states)`` of the EM checkpoint at ``path``, after
     checking that it was written for the same run (:func:`~lsgm.training.checkpoint.check_resume`
     against ``record``)."""
@@ -456,7 +478,18 @@ def _load_em_checkpoint(path: Path, model, record: dict):
     return meta, tree
 
 
-def em_run_record(model, batch, log_mask, prior, freeze, n_init, seed, max_iter, tol, init):
+def em_run_record(
+    model: nnx.Module,
+    batch: PaddedBatch,
+    log_mask: np.ndarray | None,
+    prior: HMMPrior,
+    freeze: frozenset[str],
+    n_init: int,
+    seed: int,
+    max_iter: int,
+    tol: float,
+    init: bool,
+) -> dict:
     """What an EM checkpoint must match to be resumed: hashes of the data, labels, priors
     and the starting parameters, and the settings that change the result. ``max_iter`` may
     grow on resume (to continue longer) when ``n_init == 1``; with restarts it must match."""
@@ -491,13 +524,25 @@ class _EMRun:
     freeze: frozenset[str]
     init: bool
     n_init: int
-    mesh: object
+    mesh: Mesh | None
     method: str
     monotone: bool
-    step: object
+    step: EMStep
 
     @classmethod
-    def prepare(cls, model, xs, lengths, priors, freeze, labels, init, n_init, mesh, method):
+    def prepare(
+        cls,
+        model: HMM,
+        xs: SequencesLike,
+        lengths: LengthsLike | None,
+        priors: HMMPrior | dict | None,
+        freeze: str | Iterable[str] | None,
+        labels: SequencesLike | None,
+        init: bool | None,
+        n_init: int,
+        mesh: Mesh | None,
+        method: str,
+    ) -> _EMRun:
         """Validate the arguments and build the run, in :func:`fit_em`'s order of checks."""
         freeze = check_freeze(freeze)
         prior = _as_prior(priors)
@@ -520,24 +565,42 @@ class _EMStore:
 
     path: Path | None
     record: dict | None
-    saved: tuple | None
-    checkpoint_dir: object
+    saved: Saved | None
+    checkpoint_dir: str | os.PathLike[str] | None
 
     @classmethod
-    def open(cls, model, run: _EMRun, checkpoint_dir, resume: bool, seed, max_iter, tol):
-        record = path = saved = None  # the run's fingerprint is only needed with checkpoints
-        if checkpoint_dir is not None:
-            b, f = run.batch, run.freeze
-            args = (run.log_mask, run.prior, f, run.n_init, seed, max_iter, tol, run.init)
-            record = em_run_record(model, b, *args)
-            path = Path(checkpoint_dir) / EM_CHECKPOINT
-            if not resume:
-                fresh_checkpoint_path(checkpoint_dir, EM_CHECKPOINT)
+    def open(
+        cls,
+        model: HMM,
+        run: _EMRun,
+        checkpoint_dir: str | os.PathLike[str] | None,
+        resume: bool,
+        seed: int,
+        max_iter: int,
+        tol: float,
+    ) -> _EMStore:
+        if checkpoint_dir is None:  # no checkpoints (fit_em refuses resume=True without them)
+            return cls(None, None, None, None)
+        b, f = run.batch, run.freeze
+        args = (run.log_mask, run.prior, f, run.n_init, seed, max_iter, tol, run.init)
+        record = em_run_record(model, b, *args)
+        path = Path(checkpoint_dir) / EM_CHECKPOINT
+        saved = None
         if resume:
             saved = _load_em_checkpoint(resume_path(checkpoint_dir, EM_CHECKPOINT), model, record)
+        else:
+            fresh_checkpoint_path(checkpoint_dir, EM_CHECKPOINT)
         return cls(path, record, saved, checkpoint_dir)
 
-    def save(self, state, hist, restart, best, best_history, restarts) -> None:
+    def save(
+        self,
+        state: nnx.State,
+        hist: FitHistory,
+        restart: int,
+        best: HMM | None,
+        best_history: FitHistory | None,
+        restarts: list[float],
+    ) -> None:
         """Write the current restart's ``state`` and history and the best restart so far."""
         tree = {"current": state, "best": state if best is None else nnx.state(best)}
         meta = {
@@ -553,9 +616,10 @@ class _EMStore:
         }
         save_checkpoint(self.path, tree, meta)
 
-    def resumed_history(self, max_iter) -> FitHistory:
-        """The interrupted restart's history; a ``ResumeError`` when it ran past ``max_iter``."""
-        history = FitHistory(**self.saved[0]["history"])
+    def resumed_history(self, meta: dict, max_iter: int) -> FitHistory:
+        """The interrupted restart's history in the checkpoint's metadata ``meta``; a
+        ``ResumeError`` when it ran past ``max_iter``."""
+        history = FitHistory(**meta["history"])
         if history.n_iter > max_iter:
             raise ResumeError(
                 f"cannot resume: the checkpoint in {str(self.checkpoint_dir)!r} has already run "
@@ -565,13 +629,22 @@ class _EMStore:
         return history
 
 
-def _fit_restarts(model, run: _EMRun, store: _EMStore, seed, max_iter, tol, progress_bar):
+def _fit_restarts(
+    model: M,
+    run: _EMRun,
+    store: _EMStore,
+    seed: int,
+    max_iter: int,
+    tol: float,
+    progress_bar: bool,
+) -> tuple[M, FitHistory]:
     """The restarts of :func:`fit_em` (continuing a resumed one); the model ends with the
     parameters of the restart with the best final objective."""
     saved = store.saved
     start = saved[0]["restart"] if saved else 0
-    best, best_history = None, None
-    history_restarts = []
+    best: HMM | None = None
+    best_history: FitHistory | None = None
+    history_restarts: list[float] = []
     if saved:
         meta, tree = saved
         history_restarts = list(meta["restarts"])
@@ -584,11 +657,17 @@ def _fit_restarts(model, run: _EMRun, store: _EMStore, seed, max_iter, tol, prog
         history = None
         if saved and restart == start:
             nnx.update(candidate, saved[1]["current"])
-            history = store.resumed_history(max_iter)
+            history = store.resumed_history(saved[0], max_iter)
         elif run.init:
             _randomise(candidate, run.batch, keys[restart])
 
-        def save(state, hist, restart=restart, best=best, best_history=best_history):
+        def save(
+            state: nnx.State,
+            hist: FitHistory,
+            restart: int = restart,
+            best: HMM | None = best,
+            best_history: FitHistory | None = best_history,
+        ) -> None:
             store.save(state, hist, restart, best, best_history, history_restarts)
 
         history = _run_em(
@@ -608,6 +687,8 @@ def _fit_restarts(model, run: _EMRun, store: _EMStore, seed, max_iter, tol, prog
         history_restarts.append(history.objectives[-1])
         if best_history is None or history.objectives[-1] > best_history.objectives[-1]:
             best, best_history = candidate, history
+    # n_init >= 1 and a resumed restart index is below n_init: at least one restart ran
+    assert best is not None and best_history is not None
     if best is not model:
         nnx.update(model, nnx.state(best))
     best_history.restarts = history_restarts
@@ -615,24 +696,24 @@ def _fit_restarts(model, run: _EMRun, store: _EMStore, seed, max_iter, tol, prog
 
 
 def fit_em(
-    model,
-    xs,
-    lengths=None,
+    model: M,
+    xs: SequencesLike,
+    lengths: LengthsLike | None = None,
     *,
     max_iter: int = 100,
     tol: float = 1e-4,
-    priors=None,
-    freeze=(),
+    priors: HMMPrior | dict | None = None,
+    freeze: str | Iterable[str] = (),
     n_init: int = 1,
     init: bool | None = None,
-    state_labels=None,
+    state_labels: SequencesLike | None = None,
     seed: int = 0,
     progress_bar: bool = False,
-    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
     resume: bool = False,
-    mesh=None,
+    mesh: Mesh | None = None,
     method: str = "auto",
-):
+) -> tuple[M, FitHistory]:
     """Fit an HMM by Baum–Welch.
 
     Args:

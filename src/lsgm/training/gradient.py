@@ -23,8 +23,9 @@ clamp the state at labelled positions (:mod:`lsgm.training.labels`), so ``log p(
 ``log p(x, z)`` (supervised training, e.g. of an LSGM on annotated sequences); with none it is
 ``log p(x)``. The filtering entropy is then that of the clamped filter (0 at labelled steps).
 
-Models are duck-typed: anything with ``potentials(x)`` (one sequence), ``batch(xs, lengths)``
-(a :class:`~lsgm.data.batching.PaddedBatch`), ``train()``/``eval()`` (``nnx.Module`` has them;
+Models are :class:`~lsgm.models.base.SequenceModel` subclasses (or alike):
+``potentials(x)`` (one sequence), ``batch(xs, lengths)`` (a
+:class:`~lsgm.data.batching.PaddedBatch`), ``train()``/``eval()`` (``nnx.Module`` has them;
 they switch dropout on and off) and, to use ``freeze``, a ``PARAM_GROUPS`` mapping of part
 name → attribute names. Frozen parts are left out of the optimiser entirely.
 
@@ -59,20 +60,24 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import TypeVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
+from flax.nnx.filterlib import Filter
+from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
 from lsgm import inference
-from lsgm.data.batching import Minibatch, bucket_lengths, bucketed_minibatches
+from lsgm.data.batching import Minibatch, PaddedBatch, bucket_lengths, bucketed_minibatches
 from lsgm.inference import time_parallel
 from lsgm.mesh import row_sharding
+from lsgm.models.base import LengthsLike, SequenceModel, SequencesLike
 from lsgm.models.validity import NLL_RISE_FACTOR, FitDivergedError, parameter_problems
 from lsgm.training.callbacks import (
     Checkpointing,
@@ -97,6 +102,17 @@ from lsgm.training.optimizers import HyperOptimizer
 
 #: File name of the training checkpoint inside ``checkpoint_dir``.
 CHECKPOINT_FILE = "checkpoint.msgpack"
+
+Array = jax.Array
+M = TypeVar("M", bound=SequenceModel)
+#: Length buckets (:func:`lsgm.data.batching.bucket_lengths`): ``"pow2"``, a number of
+#: buckets, explicit pad lengths, or None (one bucket).
+Buckets = str | int | Sequence[int] | None
+#: One training step's inputs: ``(x [B, T, ...], lengths [B], log_mask [B, T, K] or None,
+#: weights [B], entropy_weight [])``.
+TrainBatch = tuple[Array, Array, Array | None, Array, Array]
+#: One validation batch: ``(x, lengths, log_mask, weights)`` as in :data:`TrainBatch`.
+EvalBatch = tuple[Array, Array, Array | None, Array]
 
 
 @dataclass
@@ -132,15 +148,17 @@ class GradientHistory:
         return len(self.train_nll)
 
     def to_dict(self) -> dict:
+        """The history as plain lists and numbers (as a checkpoint stores it)."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> GradientHistory:
+        """The history :meth:`to_dict` wrote (unknown keys ignored)."""
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
 # ------------------------------------------------------------------ model pieces
-def trainable_filter(model, freeze: frozenset[str]):
+def trainable_filter(model: nnx.Module, freeze: frozenset[str]) -> Filter:
     """An NNX filter selecting the ``nnx.Param``s that are not in a frozen part."""
     groups = getattr(model, "PARAM_GROUPS", {})
     frozen = [nnx.PathContains(name) for part in freeze for name in groups.get(part, ())]
@@ -149,7 +167,7 @@ def trainable_filter(model, freeze: frozenset[str]):
     return nnx.All(nnx.Param, nnx.Not(nnx.Any(*frozen)))
 
 
-def _check_freeze(model, freeze) -> frozenset[str]:
+def _check_freeze(model: nnx.Module, freeze: str | Iterable[str] | None) -> frozenset[str]:
     names = {freeze} if isinstance(freeze, str) else set(freeze or ())
     groups = getattr(model, "PARAM_GROUPS", None)
     parts = list(groups) if groups is not None else list(PARTS)
@@ -163,7 +181,7 @@ def _check_freeze(model, freeze) -> frozenset[str]:
     return frozenset(names)
 
 
-def _check_model(model) -> None:
+def _check_model(model: object) -> None:
     missing = [a for a in ("potentials", "batch", "train", "eval") if not hasattr(model, a)]
     if missing:
         raise TypeError(
@@ -172,14 +190,21 @@ def _check_model(model) -> None:
         )
 
 
-def _entropy(probs):
+def _entropy(probs: Array) -> Array:
     """``sum_t H(probs_t)`` of ``[T, K]`` distributions (zero rows contribute 0)."""
     positive = probs > 0
     plogp = jnp.where(positive, probs * jnp.log(jnp.where(positive, probs, 1.0)), 0.0)
     return -plogp.sum()
 
 
-def batch_terms(model, data, lengths, weights, entropy: bool = True, log_mask=None):
+def batch_terms(
+    model: SequenceModel,
+    data: Array,
+    lengths: Array,
+    weights: Array,
+    entropy: bool = True,
+    log_mask: Array | None = None,
+) -> tuple[Array, Array, Array]:
     """``(sum_n w_n log p(x_n), sum_n w_n sum_t H_nt, sum_n w_n T_n)`` of a padded batch
     (``H_nt`` the entropy of ``p(z_t | x_{n,1:t})``; zero when ``entropy`` is False).
 
@@ -194,7 +219,7 @@ def batch_terms(model, data, lengths, weights, entropy: bool = True, log_mask=No
     if not entropy and _chunked_rows(model, data):
         return _chunked_terms(model, data, lengths, weights, log_mask)
 
-    def one(model, x, n, mask):
+    def one(model: SequenceModel, x: Array, n: Array, mask: Array | None) -> tuple[Array, Array]:
         # potentials once per row: both terms see the same dropout mask
         p = with_labels(model.potentials(x), mask)
         log_z = inference.log_partition(p, n)
@@ -203,18 +228,18 @@ def batch_terms(model, data, lengths, weights, entropy: bool = True, log_mask=No
     if not jax.tree.leaves(nnx.state(model, nnx.RngState)):
         # No random streams (e.g. an HMM, or an LSGM without dropout): a plain vmap, which
         # also works when the caller differentiates with respect to split-off parameters.
-        rows = jax.vmap(lambda x, n, mask: one(model, x, n, mask))
-        log_z, ent = rows(data, lengths, log_mask)
+        log_z, ent = jax.vmap(lambda x, n, mask: one(model, x, n, mask))(data, lengths, log_mask)
     else:
+        axes: dict[Filter, int | None] = {nnx.RngState: 0, ...: None}  # streams split by row
         rows = nnx.split_rngs(splits=data.shape[0])(
-            nnx.vmap(one, in_axes=(nnx.StateAxes({nnx.RngState: 0, ...: None}), 0, 0, 0))
+            nnx.vmap(one, in_axes=(nnx.StateAxes(axes), 0, 0, 0))
         )
         log_z, ent = rows(model, data, lengths, log_mask)
     weights = weights.astype(log_z.dtype)
     return (weights * log_z).sum(), (weights * ent).sum(), (weights * lengths).sum()
 
 
-def _chunked_rows(model, data) -> bool:
+def _chunked_rows(model: SequenceModel, data: Array) -> bool:
     """The batch is a few long rows of a model with stationary potentials and no random
     streams: its log-likelihood goes through the time-parallel kernels."""
     if not model.supports_chunked or jax.tree.leaves(nnx.state(model, nnx.RngState)):
@@ -222,7 +247,9 @@ def _chunked_rows(model, data) -> bool:
     return inference.choose_method(data.shape[0], data.shape[1]) == "chunked"
 
 
-def _chunked_terms(model, data, lengths, weights, log_mask):
+def _chunked_terms(
+    model: SequenceModel, data: Array, lengths: Array, weights: Array, log_mask: Array | None
+) -> tuple[Array, Array, Array]:
     """:func:`batch_terms` without entropy by
     :func:`lsgm.inference.time_parallel.weighted_log_likelihood` (its derivative is one
     counting pass, as the scan kernels' custom JVP)."""
@@ -237,7 +264,13 @@ def _chunked_terms(model, data, lengths, weights, log_mask):
     return log_z, jnp.zeros_like(log_z), (w * lengths).sum()
 
 
-def batch_nll(model, data, lengths, weights, log_mask=None):
+def batch_nll(
+    model: SequenceModel,
+    data: Array,
+    lengths: Array,
+    weights: Array,
+    log_mask: Array | None = None,
+) -> Array:
     """Weighted NLL per step of a padded batch (``weights [B]`` are 0 for filler rows;
     ``log_mask``: label clamps as in :func:`batch_terms`, giving ``-log p(x, z_L)``)."""
     log_z, _, steps = batch_terms(model, data, lengths, weights, entropy=False, log_mask=log_mask)
@@ -253,7 +286,9 @@ class NLLObjective:
 
     heated: bool = False
 
-    def __call__(self, model, batch, carry):
+    def __call__(
+        self, model: SequenceModel, batch: TrainBatch, carry: None
+    ) -> tuple[Array, Array, None]:
         x, n, log_mask, weights, entropy_weight = batch
         log_z, entropy, steps = batch_terms(model, x, n, weights, log_mask=log_mask)
         loss = -log_z / steps
@@ -262,7 +297,7 @@ class NLLObjective:
         return loss, jnp.stack([-log_z, entropy, steps]), carry
 
 
-def nll_sums(model, batch) -> jax.Array:
+def nll_sums(model: SequenceModel, batch: EvalBatch) -> Array:
     """``[-sum_n w_n log p(x_n), sum_n w_n T_n]`` of a batch ``(x, lengths, log_mask,
     weights)`` (the validation NLL of :func:`fit_gradient` is their ratio)."""
     x, n, log_mask, weights = batch
@@ -282,22 +317,22 @@ class _Buckets:
     step sees only ``[B, pad]`` shapes, so it is shared by any data set with the same bucket
     lengths."""
 
-    def __init__(self, batch, pads: np.ndarray, log_mask: np.ndarray | None = None):
-        self.parts = {}
+    def __init__(self, batch: PaddedBatch, pads: np.ndarray, log_mask: np.ndarray | None = None):
+        self.parts: dict[int, tuple[np.ndarray, Array, Array, Array | None]] = {}
         for pad in np.unique(pads):
             members = np.flatnonzero(pads == pad)
             data = jnp.asarray(batch.data[members, : int(pad)])
             mask = None if log_mask is None else jnp.asarray(log_mask[members, : int(pad)])
             self.parts[int(pad)] = (members, data, jnp.asarray(batch.lengths[members]), mask)
 
-    def rows(self, mb: Minibatch):
+    def rows(self, mb: Minibatch) -> tuple[Array, Array, Array | None]:
         members, data, lengths, mask = self.parts[mb.pad_to]
         local = jnp.asarray(np.searchsorted(members, mb.indices), jnp.int32)
         masks = None if mask is None else jnp.take(mask, local, axis=0)
         return jnp.take(data, local, axis=0), jnp.take(lengths, local, axis=0), masks
 
 
-def _buckets_setting(buckets):
+def _buckets_setting(buckets: Buckets) -> str | int | list[int] | None:
     if buckets is None or isinstance(buckets, str | int | np.integer):
         return buckets if not isinstance(buckets, np.integer) else int(buckets)
     return [int(b) for b in buckets]
@@ -311,26 +346,28 @@ class _Options:
     optimizer: optax.GradientTransformation | HyperOptimizer | None
     epochs: int
     batch_size: int | None
-    freeze: object
-    validation: object
-    state_labels: object
-    validation_labels: object
+    freeze: str | Iterable[str] | None
+    validation: SequencesLike | None
+    state_labels: SequencesLike | None
+    validation_labels: SequencesLike | None
     seed: int
     progress_bar: bool
-    buckets: object
+    buckets: Buckets
     clip_norm: float | None
     entropy_weight: float
     entropy_epochs: int
     patience: int | None
     restore_best: bool
-    checkpoint_dir: object
+    checkpoint_dir: str | os.PathLike[str] | None
     resume: bool
     log: Callable[[str], object] | None
     verbose: bool
-    mesh: object
+    mesh: Mesh | None
     optimizer_settings: dict | None
+    #: ``freeze`` checked against the model's parts (by :meth:`checked`).
+    frozen: frozenset[str] = frozenset()
 
-    def checked(self, model) -> _Options:
+    def checked(self, model: nnx.Module) -> _Options:
         """Validate (in a fixed order) and normalise the arguments; ``ValueError`` naming one."""
         self.epochs = int_at_least("epochs", self.epochs, 1)
         if self.batch_size is not None:
@@ -346,7 +383,7 @@ class _Options:
                 raise ValueError("patience (early stopping) needs validation sequences.")
         if self.resume and self.checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir (where the checkpoint is).")
-        self.freeze = _check_freeze(model, self.freeze)
+        self.frozen = _check_freeze(model, self.freeze)
         if self.mesh is not None:
             row_sharding(self.mesh)  # a clear error for a wrong mesh argument
         if self.validation_labels is not None and self.validation is None:
@@ -377,19 +414,21 @@ class _Options:
 class _Data:
     """The training and validation sequences of a fit, bucketed on the device."""
 
-    batch: object
+    batch: PaddedBatch
     full_batch: bool
     size: int
-    bucketing: object
+    bucketing: Buckets
     log_mask: np.ndarray | None
     train: _Buckets
-    vbatch: object = None
+    vbatch: PaddedBatch | None = None
     vmask: np.ndarray | None = None
     valid: _Buckets | None = None
     valid_plan: list[Minibatch] = field(default_factory=list)
 
     @classmethod
-    def prepare(cls, model, xs, lengths, o: _Options) -> _Data:
+    def prepare(
+        cls, model: SequenceModel, xs: SequencesLike, lengths: LengthsLike | None, o: _Options
+    ) -> _Data:
         batch = model.batch(xs, lengths)
         n = batch.num_sequences
         if n == 0:
@@ -427,7 +466,7 @@ class _Data:
             "entropy_weight": o.entropy_weight,
             "entropy_epochs": o.entropy_epochs,
             "clip_norm": o.clip_norm,
-            "freeze": sorted(o.freeze),
+            "freeze": sorted(o.frozen),
             "num_sequences": self.batch.num_sequences,
             "num_steps": int(np.sum(self.batch.lengths)),
             "validation": None if self.vbatch is None else int(np.sum(self.vbatch.lengths)),
@@ -439,7 +478,7 @@ class _Data:
         }
         return json.loads(json.dumps(settings))  # lists and floats, as a checkpoint stores them
 
-    def record(self, model) -> dict:
+    def record(self, model: nnx.Module) -> dict:
         """The fingerprint of the run's data, labels and starting parameters."""
         vdata = None if self.vbatch is None else (self.vbatch.data, self.vbatch.lengths)
         start = "starting parameters (another model, --states, --seed or initialisation?)"
@@ -457,16 +496,23 @@ class _Epochs(Callback):
     """fit_gradient's side of the loop: each epoch's minibatches, its checks and numbers
     (``metrics``), and the history (``on_epoch_end``, before the checkpoint)."""
 
-    def __init__(self, trainer: Trainer, data: _Data, o: _Options, history, early):
+    def __init__(
+        self,
+        trainer: Trainer,
+        data: _Data,
+        o: _Options,
+        history: GradientHistory,
+        early: EarlyStopping,
+    ):
         self.trainer, self.data, self.o, self.history, self.early = trainer, data, o, history, early
         self.dtype = jnp.result_type(float)
         self.entropy_weight = jnp.asarray(o.entropy_weight, self.dtype)
 
-    def inputs(self, buckets: _Buckets, mb: Minibatch) -> tuple:
+    def inputs(self, buckets: _Buckets, mb: Minibatch) -> EvalBatch:
         rows, weights = buckets.rows(mb), jnp.asarray(mb.weights, self.dtype)
         return (*rows, weights) if self.o.mesh is None else shard_rows(rows, weights, self.o.mesh)
 
-    def batches(self, epoch: int):
+    def batches(self, epoch: int) -> Iterator[TrainBatch]:
         for mb in self.data.plan(self.o.seed, epoch):
             yield (*self.inputs(self.data.train, mb), self.entropy_weight)
 
@@ -527,30 +573,33 @@ class _Report(Callback):
         return post
 
 
-def _start(o: _Options, trainer: Trainer, data: _Data, settings: dict):
+def _start(
+    o: _Options, trainer: Trainer, data: _Data, settings: dict
+) -> tuple[GradientHistory, int, _Epochs, list[Callback]]:
     """``(history, first epoch, the _Epochs, callbacks)`` of a fit: a fresh one, or the
     continuation of the checkpoint in ``o.checkpoint_dir`` (``o.resume``)."""
     model, history, start = trainer.model, GradientHistory(), 0
-    record = None if o.checkpoint_dir is None else data.record(model)
     restore = o.restore_best and o.validation is not None
     not_rng = nnx.Not(nnx.RngState)
     early = EarlyStopping(
         model, "valid_nll", patience=o.patience, restore=restore, snapshot_filter=not_rng
     )
-    path = None
-    if o.checkpoint_dir is not None and not o.resume:
-        path = os.path.join(o.checkpoint_dir, CHECKPOINT_FILE)
-        fresh_checkpoint_path(o.checkpoint_dir, CHECKPOINT_FILE)
-    if o.resume:
-        path = str(resume_path(o.checkpoint_dir, CHECKPOINT_FILE))
-        meta = resume_from(path, trainer, early, settings, record)
-        history, start = GradientHistory.from_dict(meta["history"]), meta["epoch"]
-        early.best_epoch = history.best_epoch
+    path, record = None, None
+    if o.checkpoint_dir is not None:  # (resume=True without one: refused by _Options.checked)
+        record = data.record(model)
+        if o.resume:
+            path = str(resume_path(o.checkpoint_dir, CHECKPOINT_FILE))
+            meta = resume_from(path, trainer, early, settings, record)
+            history, start = GradientHistory.from_dict(meta["history"]), meta["epoch"]
+            early.best_epoch = history.best_epoch
+        else:
+            path = os.path.join(o.checkpoint_dir, CHECKPOINT_FILE)
+            fresh_checkpoint_path(o.checkpoint_dir, CHECKPOINT_FILE)
     epochs, report = _Epochs(trainer, data, o, history, early), _Report(history, o.say())
     heating = EntropyHeating(
         o.entropy_epochs, o.entropy_weight, NLLObjective(heated=True), NLLObjective()
     )
-    callbacks = [heating, early, epochs]
+    callbacks: list[Callback] = [heating, early, epochs]
     if path is not None:
         meta = {"settings": settings, "run": record}
         callbacks.append(Checkpointing(path, early, lambda: {"history": history.to_dict(), **meta}))
@@ -561,32 +610,32 @@ def _start(o: _Options, trainer: Trainer, data: _Data, settings: dict):
 
 
 def fit_gradient(
-    model,
-    xs,
-    lengths=None,
+    model: M,
+    xs: SequencesLike,
+    lengths: LengthsLike | None = None,
     *,
     optimizer: optax.GradientTransformation | HyperOptimizer | None = None,
     epochs: int = 100,
     batch_size: int | None = None,
-    freeze=(),
-    validation=None,
-    state_labels=None,
-    validation_labels=None,
+    freeze: str | Iterable[str] = (),
+    validation: SequencesLike | None = None,
+    state_labels: SequencesLike | None = None,
+    validation_labels: SequencesLike | None = None,
     seed: int = 0,
     progress_bar: bool = False,
-    buckets="pow2",
+    buckets: Buckets = "pow2",
     clip_norm: float | None = None,
     entropy_weight: float = 1.0,
     entropy_epochs: int = 0,
     patience: int | None = None,
     restore_best: bool = True,
-    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
     resume: bool = False,
     log: Callable[[str], object] | None = None,
     verbose: bool = False,
-    mesh=None,
+    mesh: Mesh | None = None,
     optimizer_settings: dict | None = None,
-):
+) -> tuple[M, GradientHistory]:
     """Fit by minibatch gradient descent on the exact negative log-likelihood (module docstring).
 
     Args:
@@ -626,14 +675,14 @@ def fit_gradient(
     o = _Options(**{k: v for k, v in options.items() if k not in ("model", "xs", "lengths")})
     data = _Data.prepare(model, xs, lengths, o.checked(model))
     tx, numbers = o.transformation()
-    trainer = Trainer(model, tx, NLLObjective(), wrt=trainable_filter(model, o.freeze), mesh=mesh)
-    history, start, epochs, callbacks = _start(o, trainer, data, data.settings(o, numbers))
+    trainer = Trainer(model, tx, NLLObjective(), wrt=trainable_filter(model, o.frozen), mesh=mesh)
+    history, start, epoch_steps, callbacks = _start(o, trainer, data, data.settings(o, numbers))
     run_epochs(
         trainer,
-        epochs.batches,
+        epoch_steps.batches,
         epochs=o.epochs,
         start=start,
-        metrics=epochs.metrics,
+        metrics=epoch_steps.metrics,
         callbacks=callbacks,
     )
     model.eval()

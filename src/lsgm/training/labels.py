@@ -8,16 +8,18 @@ becomes ``log p(x, z_L = labels_L)``, ``L`` the labelled positions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import jax
 import numpy as np
+from flax import nnx
 
 from lsgm.data.batching import PaddedBatch
 from lsgm.inference import Potentials
+from lsgm.models.base import SequencesLike
 
 
-def label_potentials(batch: PaddedBatch, labels, num_states: int) -> np.ndarray | None:
+def label_potentials(
+    batch: PaddedBatch, labels: SequencesLike | None, num_states: int
+) -> np.ndarray | None:
     """``[N, T, K]`` additive log-masks: 0 where allowed, -inf where a label forbids a state
     (None without labels)."""
     if labels is None:
@@ -51,14 +53,14 @@ def with_labels(p: Potentials, log_mask: jax.Array | np.ndarray | None) -> Poten
     return Potentials(p.log_init, p.log_trans, p.log_emit + log_mask)
 
 
-def labelled_steps(labels: Sequence | None) -> int | None:
+def labelled_steps(labels: SequencesLike | None) -> int | None:
     """Number of labelled positions (the checkpoint's record of the labels; None: no labels)."""
     if labels is None:
         return None
     return int(sum(np.count_nonzero(np.asarray(lab) >= 0) for lab in labels))
 
 
-def check_labels_feasible(model, labels: Sequence | None, name: str) -> None:
+def check_labels_feasible(model: nnx.Module, labels: SequencesLike | None, name: str) -> None:
     """Raise a ``ValueError`` when two consecutive labels make a transition that the model's
     ``transition_mask`` (``[K, K]`` booleans, if it has one) forbids: every path would then
     have probability 0."""
@@ -79,7 +81,9 @@ def check_labels_feasible(model, labels: Sequence | None, name: str) -> None:
             )
 
 
-def label_masks(model, batch: PaddedBatch, labels: Sequence | None, name: str) -> np.ndarray | None:
+def label_masks(
+    model: nnx.Module, batch: PaddedBatch, labels: SequencesLike | None, name: str
+) -> np.ndarray | None:
     """Validated ``[N, T, K]`` label masks (:func:`label_potentials`) of a
     padded batch; None without labels. Errors name ``name`` (the argument)."""
     if labels is None:

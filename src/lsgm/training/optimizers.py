@@ -22,13 +22,14 @@ built twice. Two remedies, both behind :func:`step_transform`:
 from __future__ import annotations
 
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 import jax.numpy as jnp
 import optax
+from jax.typing import ArrayLike
 
 from lsgm.training.checkpoint import optimizer_numbers
 
@@ -52,7 +53,7 @@ class HyperOptimizer:
     hyperparams: Mapping[str, float] = field(default_factory=dict)
     clip_norm: float | None = None
 
-    def build(self, **values) -> optax.GradientTransformation:
+    def build(self, **values: ArrayLike | None) -> optax.GradientTransformation:
         """The optax transformation for ``values`` (default: the stored numbers; traced
         arrays inside a step); ``clip_norm`` is the name of the clipping norm."""
         values = {**self.hyperparams, "clip_norm": self.clip_norm, **values}
@@ -60,7 +61,7 @@ class HyperOptimizer:
         tx = self.factory(**values)
         return tx if clip is None else optax.chain(optax.clip_by_global_norm(clip), tx)
 
-    def numbers(self) -> list:
+    def numbers(self) -> list[float | str]:
         """The readable hyper-parameters of the factory's transformation (without the
         clipping), as :func:`~lsgm.training.checkpoint.optimizer_numbers` reads them."""
         return optimizer_numbers(self.factory(**self.hyperparams))
@@ -80,14 +81,26 @@ class StepTransform:
     from the same state and ``hyperparams`` share one graph definition, hence one compile.
     """
 
-    def __init__(self, build: Callable[..., optax.GradientTransformation], key, values: dict):
+    def __init__(
+        self,
+        build: Callable[..., optax.GradientTransformation],
+        key: Hashable,
+        values: Mapping[str, float],
+    ):
         self._build, self.key, self._values = build, key, values
 
-    def init(self, params):
+    def init(self, params: optax.Params) -> optax.OptState:
         """The optimiser state for ``params`` (a pytree of arrays)."""
         return self._build(**self._values).init(params)
 
-    def update(self, grads, state, params=None, *, hyperparams: Mapping[str, Any]):
+    def update(
+        self,
+        grads: optax.Updates,
+        state: optax.OptState,
+        params: optax.Params | None = None,
+        *,
+        hyperparams: Mapping[str, Any],
+    ) -> tuple[optax.Updates, optax.OptState]:
         """``(updates, new state)`` of the optax transformation built from ``hyperparams``."""
         return self._build(**hyperparams).update(grads, state, params)
 
@@ -121,7 +134,7 @@ def _fixed(tx: optax.GradientTransformation) -> optax.GradientTransformation:
 class _Same:
     """Compares by identity: a value :func:`structure` cannot look into."""
 
-    def __init__(self, obj):
+    def __init__(self, obj: object):
         self.obj = obj
 
     def __eq__(self, other: object) -> bool:
@@ -134,7 +147,7 @@ class _Same:
 _PLAIN = (bool, int, float, complex, str, bytes, type(None))
 
 
-def structure(obj, depth: int = 0):
+def structure(obj: object, depth: int = 0) -> Hashable:
     """A hashable key equal for two optax objects that compute the same thing: functions by
     their module, name, code and the structures of their closure cells and defaults;
     tuples, lists, dicts and ``functools.partial`` by their items; numbers and strings by
@@ -162,7 +175,7 @@ def structure(obj, depth: int = 0):
     return _Same(obj)
 
 
-def _cell(cell, depth: int):
+def _cell(cell: types.CellType, depth: int) -> Hashable:
     try:
         return structure(cell.cell_contents, depth + 1)
     except ValueError:  # an empty cell

@@ -8,15 +8,26 @@ one-hot weights. This is what gene finders and CpG-island models use when annota
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
+
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 
+from lsgm.data.batching import PaddedBatch
+from lsgm.models.base import LengthsLike, SequencesLike
+from lsgm.models.hmm import HMM
 from lsgm.models.validity import FitDivergedError, parameter_problems
 from lsgm.training.common import check_freeze
 from lsgm.training.em import EStepStats, HMMPrior, m_step
 
+M = TypeVar("M", bound=HMM)
 
-def _check_paths(model, batch, state_paths) -> np.ndarray:
+
+def _check_paths(
+    model: HMM, batch: PaddedBatch, state_paths: Sequence[npt.ArrayLike]
+) -> np.ndarray:
     K = model.num_states
     if len(state_paths) != batch.num_sequences:
         raise ValueError(
@@ -44,15 +55,15 @@ def _check_paths(model, batch, state_paths) -> np.ndarray:
 
 
 def fit_supervised(
-    model,
-    xs,
-    state_paths,
-    lengths=None,
+    model: M,
+    xs: SequencesLike,
+    state_paths: Sequence[npt.ArrayLike],
+    lengths: LengthsLike | None = None,
     *,
     pseudocount: float = 0.0,
-    emission_prior=None,
-    freeze=(),
-):
+    emission_prior: object = None,
+    freeze: str | Iterable[str] = (),
+) -> M:
     """Set the HMM's parameters from labelled sequences (in place; returns the model).
 
     Args:
@@ -81,7 +92,7 @@ def fit_supervised(
     dtype = model.initial_logits[...].dtype
     data = jnp.asarray(batch.data)
     stats = EStepStats(
-        None,
+        jnp.asarray(jnp.nan, dtype),  # not computed: the M-step does not read it
         jnp.asarray(initial_counts, dtype),
         jnp.asarray(transition_counts, dtype),
         jnp.asarray(weights, dtype),
