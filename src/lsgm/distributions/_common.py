@@ -12,6 +12,7 @@ from typing import NoReturn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 from flax import nnx
 
 Array = jax.Array
@@ -32,7 +33,7 @@ def check_positive_int(**sizes: int) -> None:
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
 
 
-def check_matrix(x, where: str, dim: int, kinds: str, expected: str) -> np.ndarray:
+def check_matrix(x: npt.ArrayLike, where: str, dim: int, kinds: str, expected: str) -> np.ndarray:
     """Check that ``x`` is a non-empty ``[T, dim]`` array of a dtype kind in ``kinds``.
 
     ``expected`` describes the data in the messages (e.g. "0/1 values").
@@ -72,7 +73,7 @@ def index_str(pos: tuple[int, ...] | int) -> str:
     return "[" + ", ".join(map(str, pos if isinstance(pos, tuple) else (pos,))) + "]"
 
 
-def check_stochastic(p, name: str, atol: float = 1e-6) -> np.ndarray:
+def check_stochastic(p: npt.ArrayLike, name: str, atol: float = 1e-6) -> np.ndarray:
     """Check a ``[K, M]`` table of probability rows (non-negative, each summing to 1)."""
     p = np.asarray(p, dtype=np.float64)
     if p.ndim != 2 or p.shape[1] < 1:

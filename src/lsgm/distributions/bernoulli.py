@@ -13,6 +13,7 @@ from functools import cache
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 from flax import nnx
 
 from lsgm.distributions._common import (
@@ -159,7 +160,7 @@ class Bernoulli(Emission):
         self.logits = nnx.Param(init_normal(rngs, (num_states, dim), 0.5))
 
     @classmethod
-    def from_probs(cls, probs) -> Bernoulli:
+    def from_probs(cls, probs: npt.ArrayLike) -> Bernoulli:
         """Model with ``probs [K, D]`` (``p(x_d = 1 | z = k)``, in [0, 1])."""
         probs = np.asarray(probs, dtype=np.float64)
         if probs.ndim != 2:

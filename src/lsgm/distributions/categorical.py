@@ -20,6 +20,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 from flax import nnx
 from jax.scipy.special import logsumexp
 
@@ -118,7 +119,7 @@ def categorical_expected_counts(probs: Array, x: Array, weights: Array) -> Array
     return jnp.einsum("nk,nkm->km", weights, symbol_post)
 
 
-def dirichlet_map(counts: Array, concentration, fallback: Array) -> Array:
+def dirichlet_map(counts: Array, concentration: npt.ArrayLike, fallback: Array) -> Array:
     """Rows ``∝ max(counts + concentration - 1, 0)`` (last axis); ``fallback`` rows where all
     are zero (e.g. a state with no posterior mass)."""
     mass = jnp.maximum(counts + jnp.asarray(concentration, counts.dtype) - 1, 0)
@@ -126,7 +127,7 @@ def dirichlet_map(counts: Array, concentration, fallback: Array) -> Array:
     return safe_divide(mass, total, fallback)
 
 
-def dirichlet_log_density(log_probs: Array, concentration) -> Array:
+def dirichlet_log_density(log_probs: Array, concentration: npt.ArrayLike) -> Array:
     """Unnormalised Dirichlet log-density ``sum (concentration - 1) log p`` of the rows of
     ``log_probs`` (the objective :func:`dirichlet_map` maximises with the counts' term).
 
@@ -199,7 +200,7 @@ class Categorical(Emission):
         self.logits = nnx.Param(init_normal(rngs, (num_states, num_symbols), 0.5))
 
     @classmethod
-    def from_probs(cls, probs) -> Categorical:
+    def from_probs(cls, probs: npt.ArrayLike) -> Categorical:
         """Model with emission table ``probs [K, M]`` (rows sum to 1; zeros allowed)."""
         probs = check_stochastic(probs, "probs")
         model = cls(*probs.shape, rngs=None)

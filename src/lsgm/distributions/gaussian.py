@@ -25,6 +25,7 @@ from functools import cache, partial
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 from flax import nnx
 from jax.custom_derivatives import SymbolicZero
 
@@ -146,7 +147,7 @@ def check_covariance_type(covariance: str) -> None:
         raise ValueError(f"covariance={covariance!r} is not one of {COVARIANCE_TYPES}.")
 
 
-def check_covariances(cov, covariance: str, shape: tuple[int, ...]) -> np.ndarray:
+def check_covariances(cov: npt.ArrayLike, covariance: str, shape: tuple[int, ...]) -> np.ndarray:
     """Validate covariances given in hmmlearn's per-type shape; returns them as float64."""
     cov = np.asarray(cov, dtype=np.float64)
     if cov.shape != shape:
@@ -451,7 +452,9 @@ def kmeans_init(x: np.ndarray, n_clusters: int, key: Array) -> np.ndarray:
     return km.fit(x).cluster_centers_
 
 
-def global_covariance(x: np.ndarray, covariance: str, shape, floor: float) -> np.ndarray:
+def global_covariance(
+    x: np.ndarray, covariance: str, shape: tuple[int, ...], floor: float
+) -> np.ndarray:
     """The data's covariance (plus ``floor I``) for every Gaussian, in per-type ``shape``.
 
     Spherical uses the mean variance ``trace / D`` (hmmlearn averages every matrix entry).
@@ -461,7 +464,7 @@ def global_covariance(x: np.ndarray, covariance: str, shape, floor: float) -> np
     return np.broadcast_to(per_unit, shape).copy()
 
 
-def check_initialize_data(x, num_clusters: int, dim: int) -> np.ndarray:
+def check_initialize_data(x: npt.ArrayLike, num_clusters: int, dim: int) -> np.ndarray:
     x = check_matrix(x, "initialize data", dim, REAL_KINDS, "real values")
     check_finite(x, "initialize data")
     if len(x) < max(num_clusters, 2):
@@ -542,8 +545,8 @@ class Gaussian(Emission):
     @classmethod
     def from_params(
         cls,
-        means,
-        covariances,
+        means: npt.ArrayLike,
+        covariances: npt.ArrayLike,
         covariance: str = "diag",
         *,
         variance_floor: float = DEFAULT_VARIANCE_FLOOR,

@@ -29,6 +29,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 from flax import nnx
 from jax.scipy.special import logsumexp
 
@@ -204,9 +205,9 @@ class GaussianMixture(Emission):
     @classmethod
     def from_params(
         cls,
-        weights,
-        means,
-        covariances,
+        weights: npt.ArrayLike,
+        means: npt.ArrayLike,
+        covariances: npt.ArrayLike,
         covariance: str = "diag",
         *,
         variance_floor: float = DEFAULT_VARIANCE_FLOOR,

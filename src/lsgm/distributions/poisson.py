@@ -12,6 +12,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 from flax import nnx
 from jax.scipy.special import gammaln
 
@@ -116,7 +117,7 @@ class Poisson(Emission):
         self.log_rates = nnx.Param(init_normal(rngs, (num_states, dim)))
 
     @classmethod
-    def from_rates(cls, rates) -> Poisson:
+    def from_rates(cls, rates: npt.ArrayLike) -> Poisson:
         """Model with ``rates [K, D]`` (non-negative)."""
         rates = np.asarray(rates, dtype=np.float64)
         if rates.ndim != 2:

@@ -60,6 +60,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from lsgm.inference.potentials import (
     LOG_FLOOR,
@@ -370,7 +371,9 @@ def chunked_posteriors(p: Potentials, chunk: int | None = None) -> Array:
     return _posteriors(p, _check(p, chunk))
 
 
-def chunked_viterbi(p: Potentials, chunk: int | None = None, length=None) -> tuple[Array, Array]:
+def chunked_viterbi(
+    p: Potentials, chunk: int | None = None, length: ArrayLike | None = None
+) -> tuple[Array, Array]:
     """Most probable path by max-plus chunk products: ``(path [T] int32, log_score [])``.
 
     The same path as :func:`lsgm.inference.viterbi` whenever the maximum is unique (see the

@@ -32,6 +32,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from lsgm.inference import log_space, scaled, time_parallel
 from lsgm.inference.potentials import (
@@ -125,7 +126,12 @@ def _kernel(impl, methods=METHODS):
     jitted = jax.jit(impl, static_argnames="method")
 
     @functools.wraps(impl)
-    def public(p: Potentials, length=None, allowed=None, method: str = "scaled"):
+    def public(
+        p: Potentials,
+        length: ArrayLike | None = None,
+        allowed: ArrayLike | None = None,
+        method: str = "scaled",
+    ):
         _check_method(method, methods)
         check_potentials(p, length, allowed)
         return jitted(p, length, allowed, _resolve(p, method))
@@ -237,7 +243,12 @@ def _log_z_jvp(method, padded, primals, tangents):
 
 
 @_expectation_kernel
-def log_partition(p: Potentials, length=None, allowed=None, method: str = "scaled") -> Array:
+def log_partition(
+    p: Potentials,
+    length: ArrayLike | None = None,
+    allowed: ArrayLike | None = None,
+    method: str = "scaled",
+) -> Array:
     """``log p(x_{1:length})`` summed over all (allowed) state paths. Returns a scalar.
 
     Example: two states, four steps (``log_emit[t, k] = log p(x_t | z_t = k)``):
@@ -258,7 +269,12 @@ def log_partition(p: Potentials, length=None, allowed=None, method: str = "scale
 
 
 @_kernel
-def forward(p: Potentials, length=None, allowed=None, method: str = "scaled") -> Array:
+def forward(
+    p: Potentials,
+    length: ArrayLike | None = None,
+    allowed: ArrayLike | None = None,
+    method: str = "scaled",
+) -> Array:
     """``[T, K]`` ``log alpha_t(k) = log p(x_{1:t}, z_t = k)``; ``-inf`` on padding."""
     prep = prepare(p, length, allowed)
     log_alpha_hat, log_c = _forward_normalised(prep, method)
@@ -269,7 +285,12 @@ def forward(p: Potentials, length=None, allowed=None, method: str = "scaled") ->
 
 
 @_kernel
-def backward(p: Potentials, length=None, allowed=None, method: str = "scaled") -> Array:
+def backward(
+    p: Potentials,
+    length: ArrayLike | None = None,
+    allowed: ArrayLike | None = None,
+    method: str = "scaled",
+) -> Array:
     """``[T, K]`` ``log beta_t(k) = log p(x_{t+1:length} | z_t = k)``; ``-inf`` on padding."""
     prep = prepare(p, length, allowed)
     if method == "log":
@@ -287,7 +308,12 @@ def backward(p: Potentials, length=None, allowed=None, method: str = "scaled") -
 
 
 @_kernel
-def filtered(p: Potentials, length=None, allowed=None, method: str = "scaled") -> Array:
+def filtered(
+    p: Potentials,
+    length: ArrayLike | None = None,
+    allowed: ArrayLike | None = None,
+    method: str = "scaled",
+) -> Array:
     """``[T, K]`` filtering distributions ``p(z_t = k | x_{1:t})``; rows ``t >= length`` are 0.
 
     Rows from the first step whose prefix has probability 0 on (see
@@ -305,7 +331,12 @@ def filtered(p: Potentials, length=None, allowed=None, method: str = "scaled") -
 
 
 @_expectation_kernel
-def expected_counts(p: Potentials, length=None, allowed=None, method: str = "scaled"):
+def expected_counts(
+    p: Potentials,
+    length: ArrayLike | None = None,
+    allowed: ArrayLike | None = None,
+    method: str = "scaled",
+) -> ExpectedCounts:
     """Expected sufficient statistics: ``log_z``, state marginals and summed pairwise marginals.
 
     The E-step of Baum–Welch. For stationary potentials ``transitions`` is the ``[K, K]`` sum
@@ -331,7 +362,12 @@ def expected_counts(p: Potentials, length=None, allowed=None, method: str = "sca
 
 
 @_kernel
-def first_impossible_step(p: Potentials, length=None, allowed=None, method: str = "scaled"):
+def first_impossible_step(
+    p: Potentials,
+    length: ArrayLike | None = None,
+    allowed: ArrayLike | None = None,
+    method: str = "scaled",
+) -> Array:
     """``[]`` int32: the first step ``t`` (0-based) at which ``p(x_{1:t+1}) = 0``, i.e. the
     forward mass over (allowed) states is all zero; ``-1`` when ``p(x_{1:length}) > 0``.
 
@@ -361,7 +397,12 @@ def _posteriors_scaled(prep: Prepared) -> Posteriors:
 
 
 @_kernel
-def posteriors(p: Potentials, length=None, allowed=None, method: str = "scaled") -> Posteriors:
+def posteriors(
+    p: Potentials,
+    length: ArrayLike | None = None,
+    allowed: ArrayLike | None = None,
+    method: str = "scaled",
+) -> Posteriors:
     """Forward–backward smoothing: ``log_z``, state marginals and pairwise marginals.
 
     ``states[t, k] = p(z_t = k | x)`` and ``transitions[t, i, j] = p(z_t = i, z_{t+1} = j | x)``,

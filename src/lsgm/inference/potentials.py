@@ -25,6 +25,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 Array = jax.Array
 
@@ -96,7 +97,7 @@ class Prepared(NamedTuple):
         return self.log_trans if scanned is None else scanned
 
 
-def concrete_or_none(x) -> np.ndarray | None:
+def concrete_or_none(x: ArrayLike | None) -> np.ndarray | None:
     """``x`` as a numpy array when its value is known at trace time, else ``None``."""
     if x is None:
         return None
@@ -106,7 +107,9 @@ def concrete_or_none(x) -> np.ndarray | None:
         return None
 
 
-def check_potentials(p: Potentials, length=None, allowed=None) -> tuple[int, int]:
+def check_potentials(
+    p: Potentials, length: ArrayLike | None = None, allowed: ArrayLike | None = None
+) -> tuple[int, int]:
     """Validate shapes (at trace time) and return ``(T, K)``.
 
     Raises:
@@ -147,7 +150,9 @@ def check_potentials(p: Potentials, length=None, allowed=None) -> tuple[int, int
     return T, K
 
 
-def prepare(p: Potentials, length=None, allowed=None) -> Prepared:
+def prepare(
+    p: Potentials, length: ArrayLike | None = None, allowed: ArrayLike | None = None
+) -> Prepared:
     """Validate, apply the ``allowed`` mask and replace ``-inf`` by :data:`LOG_FLOOR`.
 
     States outside ``allowed`` get emission log-likelihood ``LOG_FLOOR`` at every step (and

@@ -14,6 +14,7 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from lsgm.inference import scaled
 from lsgm.inference.kernels import UNROLL, floored_log
@@ -55,7 +56,13 @@ def _sample_paths(p, key, num_samples, length, allowed):
     return jax.vmap(one_path)(jax.random.split(key, num_samples))
 
 
-def sample_paths(p: Potentials, key: Array, num_samples: int, length=None, allowed=None) -> Array:
+def sample_paths(
+    p: Potentials,
+    key: Array,
+    num_samples: int,
+    length: ArrayLike | None = None,
+    allowed: ArrayLike | None = None,
+) -> Array:
     """Draw ``num_samples`` state paths from ``p(z | x)``.
 
     Returns:

@@ -265,14 +265,18 @@ def states(fwd: ScaledForward, bwd: ScaledBackward) -> Array:
     return _safe_divide(joint, joint.sum(1, keepdims=True))
 
 
-def pairwise(prep: Prepared, fwd: ScaledForward, bwd: ScaledBackward, smoothed=None) -> Array:
+def pairwise(
+    prep: Prepared, fwd: ScaledForward, bwd: ScaledBackward, smoothed: Smoothed | None = None
+) -> Array:
     """``[T-1, K, K]`` ``p(z_t=i, z_{t+1}=j | x)`` (zero where ``t + 1 >= length``);
     ``smoothed``: :func:`smooth`'s result when already computed."""
     right = (smooth(prep, fwd, bwd) if smoothed is None else smoothed).right  # [T-1, K]
     return fwd.alpha_hat[:-1, :, None] * fwd.trans_scaled * right[:, None, :]
 
 
-def pairwise_sum(prep: Prepared, fwd: ScaledForward, bwd: ScaledBackward, smoothed=None) -> Array:
+def pairwise_sum(
+    prep: Prepared, fwd: ScaledForward, bwd: ScaledBackward, smoothed: Smoothed | None = None
+) -> Array:
     """``[K, K]`` ``sum_t p(z_t=i, z_{t+1}=j | x)`` for a stationary table, without
     materialising ``[T-1, K, K]``: ``A ⊙ (alpha_hat[:-1]^T right)`` (see :func:`smooth`)."""
     right = (smooth(prep, fwd, bwd) if smoothed is None else smoothed).right

@@ -66,6 +66,8 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import Mesh
+from jax.typing import ArrayLike
 
 from lsgm.inference.chunked import _kahan, _left, _right
 from lsgm.inference.potentials import LOG_FLOOR, floor_or_nan, to_public_log
@@ -151,7 +153,7 @@ def block(x: Array, chunk: int, num_chunks: int | None = None) -> Array:
     return jnp.moveaxis(x, 2, 0).reshape((chunk, N * C) + x.shape[3:])
 
 
-def shard_chunks(x: Array, mesh=None) -> Array:
+def shard_chunks(x: Array, mesh: Mesh | None = None) -> Array:
     """``x [L, N·C, ...]`` with its chunk axis split over every axis of ``mesh`` (a
     :class:`jax.sharding.Mesh`; None: unchanged). Inside ``jax.jit`` this is all sequence
     parallelism needs: every per-chunk scan step stays on the chunk's device, the boundary
@@ -499,14 +501,20 @@ def _setup(log_init, log_trans, log_emit, lengths, num_steps: int) -> _Setup:
     return _Setup(lay, trans, trans_shift, start, log_start, param_nan, tol)
 
 
-def _lengths(lengths, num_rows: int, num_steps: int) -> Array:
+def _lengths(lengths: ArrayLike | None, num_rows: int, num_steps: int) -> Array:
     if lengths is None:
         return jnp.full((num_rows,), num_steps, jnp.int32)
     return jnp.asarray(lengths, jnp.int32)
 
 
 def blocked_log_partition(
-    log_init, log_trans, log_emit, lengths, num_steps: int, *, max_sweeps: int = MAX_SWEEPS
+    log_init: Array,
+    log_trans: Array,
+    log_emit: Array,
+    lengths: ArrayLike,
+    num_steps: int,
+    *,
+    max_sweeps: int = MAX_SWEEPS,
 ) -> Array:
     """``[N]`` ``log p(x_n)`` from blocked emissions ``log_emit [L, N·C, K]`` (see
     :func:`block`) of rows with ``lengths [N]`` out of ``num_steps`` padded steps."""
@@ -517,12 +525,12 @@ def blocked_log_partition(
 
 
 def blocked_expected_counts(
-    log_init,
-    log_trans,
-    log_emit,
-    lengths,
+    log_init: Array,
+    log_trans: Array,
+    log_emit: Array,
+    lengths: ArrayLike,
     num_steps: int,
-    weights=None,
+    weights: ArrayLike | None = None,
     *,
     max_sweeps: int = MAX_SWEEPS,
     guess: tuple[Array, Array, Array] | None = None,
@@ -556,7 +564,14 @@ def blocked_expected_counts(
 
 
 @partial(jax.custom_jvp, nondiff_argnums=(4,))
-def weighted_log_likelihood(log_init, log_trans, log_emit, lengths, num_steps: int, weights):
+def weighted_log_likelihood(
+    log_init: Array,
+    log_trans: Array,
+    log_emit: Array,
+    lengths: Array,
+    num_steps: int,
+    weights: Array,
+) -> Array:
     """``sum_n w_n log p(x_n)`` from blocked emissions ``log_emit [L, N·C, K]``, differentiable:
     the derivative is the forward–backward identity (one counting pass, as for
     :func:`lsgm.inference.log_partition`)
@@ -587,10 +602,10 @@ def _weighted_log_likelihood_jvp(num_steps, primals, tangents):
 
 
 def batch_log_partition(
-    log_init,
-    log_trans,
-    log_emit,
-    lengths=None,
+    log_init: Array,
+    log_trans: Array,
+    log_emit: Array,
+    lengths: ArrayLike | None = None,
     *,
     chunk: int | None = None,
     max_sweeps: int = MAX_SWEEPS,
@@ -616,11 +631,11 @@ def batch_log_partition(
 
 
 def batch_expected_counts(
-    log_init,
-    log_trans,
-    log_emit,
-    lengths=None,
-    weights=None,
+    log_init: Array,
+    log_trans: Array,
+    log_emit: Array,
+    lengths: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
     *,
     chunk: int | None = None,
     max_sweeps: int = MAX_SWEEPS,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from lsgm.inference.kernels import UNROLL
 from lsgm.inference.potentials import (
@@ -78,7 +79,9 @@ def _viterbi(p, length, allowed):
     return path, to_public_log(score)
 
 
-def viterbi(p: Potentials, length=None, allowed=None) -> tuple[Array, Array]:
+def viterbi(
+    p: Potentials, length: ArrayLike | None = None, allowed: ArrayLike | None = None
+) -> tuple[Array, Array]:
     """Most probable state path.
 
     Returns:
