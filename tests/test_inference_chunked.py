@@ -143,7 +143,7 @@ def test_cli_uses_chunked_kernels_for_long_hmm_sequences(monkeypatch):
         called.append(p.log_emit.shape[0])
         return spy(p, chunk)
 
-    monkeypatch.setattr(chunked_module, "chunked_viterbi", counting)
+    monkeypatch.setattr(lsgm.inference, "chunked_viterbi", counting)  # what the CLI imports
     monkeypatch.setattr(apply, "CHUNKED_MIN_LENGTH", 100)
     lm = SimpleNamespace(model=model)
     paths, probs = apply._per_sequence(lm, xs, "viterbi"), apply._per_sequence(lm, xs, "states")

@@ -1,8 +1,9 @@
 """The package's layers (``docs/design.md``, section 2) hold: every import between lsgm's
-subpackages goes down the written order, the kernels import without Flax, and ``import lsgm``
-loads no JAX."""
+subpackages goes down the written order and through the imported package's public
+``__init__``, the kernels import without Flax, and ``import lsgm`` loads no JAX."""
 
 import ast
+import importlib
 import re
 import subprocess
 import sys
@@ -95,3 +96,190 @@ def test_the_root_package_imports_lazily():
     assert out.returncode == 0, out.stderr
     loaded = eval(out.stdout)
     assert "jax" not in loaded and "flax" not in loaded, loaded
+
+
+def _public_names(package: str) -> set[str]:
+    """The literal ``__all__`` of ``lsgm.<package>`` (its ``__init__.py``, or ``<package>.py``
+    for a module such as ``mesh``); empty where it has none."""
+    path = SRC / package / "__init__.py"
+    for node in ast.parse((path if path.exists() else SRC / f"{package}.py").read_text()).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        ):
+            return set(ast.literal_eval(node.value))
+    return set()
+
+
+#: TODO(issue 20, lead): imports that still reach past another package's ``__init__``, in
+#: modules that other changes were editing when the rule came in (``models/``, ``training/``,
+#: ``apps/genome_lm.py``, ``apps/chromatin.py``), or that wait for a private name there to
+#: become public (``distributed/__main__.py`` reads ``training.em._sharded_inputs``). Each
+#: entry is a module path and what it imports: a module (``lsgm.data.batching``) or a name
+#: missing from a package's ``__all__`` (``lsgm.training.em``). Rewrite them to
+#: ``from lsgm.<package> import ...`` and empty this; an entry no longer needed fails the test.
+_NOT_YET_THROUGH_THE_INIT = {
+    "src/lsgm/apps/chromatin.py": {
+        "lsgm.models.rnn",
+        "lsgm.training.callbacks",
+        "lsgm.training.gradient",
+        "lsgm.training.loop",
+        "lsgm.training.optimizers",
+    },
+    "src/lsgm/apps/genome_lm.py": {
+        "lsgm.models.rnn",
+        "lsgm.training.callbacks",
+        "lsgm.training.gradient",
+        "lsgm.training.loop",
+        "lsgm.training.optimizers",
+    },
+    "src/lsgm/distributed/__main__.py": {"lsgm.training.em"},
+    "src/lsgm/models/base.py": {"lsgm.data.batching", "lsgm.inference.chunked"},
+    "src/lsgm/models/emission_heads.py": {
+        "lsgm.distributions.base",
+        "lsgm.distributions.network_head",
+    },
+    "src/lsgm/models/hmm.py": {"lsgm.distributions.base"},
+    "src/lsgm/models/lsgm.py": {"lsgm.distributions.base"},
+    "src/lsgm/models/serialization.py": {"lsgm.data.checkpoints", "lsgm.distributions.base"},
+    "src/lsgm/models/validity.py": {"lsgm.distributions.base"},
+    "src/lsgm/training/__init__.py": {"lsgm.models.validity"},
+    "src/lsgm/training/checkpoint.py": {"lsgm.data.checkpoints"},
+    "src/lsgm/training/em.py": {
+        "lsgm.data.batching",
+        "lsgm.distributions.categorical",
+        "lsgm.models.base",
+        "lsgm.models.hmm",
+        "lsgm.models.validity",
+    },
+    "src/lsgm/training/gradient.py": {
+        "lsgm.data.batching",
+        "lsgm.models.base",
+        "lsgm.models.validity",
+    },
+    "src/lsgm/training/labels.py": {"lsgm.data.batching", "lsgm.models.base"},
+    "src/lsgm/training/supervised.py": {
+        "lsgm.data.batching",
+        "lsgm.models.base",
+        "lsgm.models.hmm",
+        "lsgm.models.validity",
+    },
+}
+
+
+def _cross_package_problems(path: Path, allowed: set[str], used: set[str]) -> list[str]:
+    """What in ``path`` reaches past another lsgm package's ``__init__``: an import of one of
+    its modules, of a name not in its ``__all__`` (so never a ``_private`` one), or a
+    ``_private`` attribute of a namespace imported from it. Allow-listed imports (``allowed``)
+    are skipped and recorded in ``used``."""
+    rel = path.relative_to(SRC)
+    own = _package(path) if len(rel.parts) > 1 else None  # the root ``__init__`` owns none
+    tree = ast.parse(path.read_text())
+    problems, namespaces = [], set()
+
+    def report(node: ast.AST, what: str, why: str) -> None:
+        if what in allowed:
+            used.add(what)
+        else:
+            problems.append(f"{path.relative_to(ROOT)}:{node.lineno} {why}")
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                parts = a.name.split(".")
+                if parts[0] == "lsgm" and len(parts) > 2 and parts[1] != own:
+                    report(node, a.name, f"imports the module {a.name}")
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            parts = node.module.split(".")
+            if parts[0] != "lsgm" or len(parts) == 1 or parts[1] == own:
+                continue  # the root's public names, or the module's own package
+            if len(parts) > 2:
+                report(node, node.module, f"imports from the module {node.module}")
+                continue
+            public = _public_names(parts[1])
+            for a in node.names:
+                if a.name.startswith("_") or a.name not in public:
+                    report(node, f"{node.module}.{a.name}", f"{node.module}.{a.name} is not public")
+                else:
+                    namespaces.add(a.asname or a.name)
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in namespaces
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+        ):
+            problems.append(
+                f"{path.relative_to(ROOT)}:{node.lineno} uses {node.value.id}.{node.attr}"
+            )
+    return problems
+
+
+def test_cross_package_imports_use_the_public_init():
+    """An import in one package of something from another package ``B`` names the package,
+    ``from lsgm.B import name``, never one of its modules (``lsgm.B.module``), and only a name
+    in ``lsgm.B.__all__``, so never a ``_private`` one; ``B`` may be a module layer such as
+    ``lsgm.mesh``. ``__all__`` may list a submodule that is used as a namespace
+    (``lsgm.distributions.registry``, ``lsgm.inference.time_parallel``); none of its
+    ``_private`` attributes may be read. There are no exceptions: a package whose ``__init__`` would be slow to
+    import eagerly exports lazily instead (PEP 562, :mod:`lsgm.lazy`: ``data``, ``datasets``),
+    and the public names of ``lsgm.apps`` are its applications (``from lsgm.apps import
+    music``; nothing loads until one is imported), so the command line's start-up stays light.
+    Only the commented allow-list above is tolerated, and it is to be emptied."""
+    problems, used = [], set()
+    for path in sorted(SRC.rglob("*.py")):
+        allowed = _NOT_YET_THROUGH_THE_INIT.get(str(path.relative_to(ROOT)), set())
+        found = set()
+        problems += _cross_package_problems(path, allowed, found)
+        used |= {(str(path.relative_to(ROOT)), what) for what in found}
+    stale = {
+        (path, what) for path, listed in _NOT_YET_THROUGH_THE_INIT.items() for what in listed
+    } - used
+    assert not problems, "imports past a package's public __init__:\n" + "\n".join(problems)
+    assert not stale, f"allow-list entries no longer needed (remove them): {sorted(stale)}"
+
+
+def _type_checking_imports(init: Path) -> list[tuple[str, str]]:
+    """``(module, name)`` of every import under ``if TYPE_CHECKING:`` in ``init``."""
+    out = []
+    for node in ast.parse(init.read_text()).body:
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            for imp in node.body:
+                assert isinstance(imp, ast.ImportFrom), ast.unparse(imp)
+                out += [(imp.module, a.name) for a in imp.names]
+    return out
+
+
+def _lazy_names(init: Path, listed: set[str]) -> set[str]:
+    """The names ``init`` passes to :func:`lsgm.lazy.lazy_exports` (its submodules' names and
+    ``modules=``); all of ``listed`` where it makes no such call (the submodules of
+    ``lsgm.apps``, which the import system loads on first use)."""
+    for node in ast.walk(ast.parse(init.read_text())):
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "lazy_exports":
+            table = ast.literal_eval(node.args[1])
+            modules = [ast.literal_eval(k.value) for k in node.keywords if k.arg == "modules"]
+            return {n for names in table.values() for n in names} | {
+                m for ms in modules for m in ms
+            }
+    return listed
+
+
+def test_every_public_name_resolves_and_lazy_names_are_typed():
+    """Every name in a package's ``__all__`` is an attribute of the package and in its
+    ``dir()``; in an ``__init__`` with lazy names, the ``if TYPE_CHECKING:`` imports (what
+    mypy sees) name exactly the lazy names and the same objects that ``__getattr__`` returns."""
+    for init in sorted([SRC / "__init__.py", *SRC.glob("*/__init__.py")]):
+        name = "lsgm" if init.parent == SRC else f"lsgm.{init.parent.name}"
+        package = importlib.import_module(name)
+        listed = set(getattr(package, "__all__", ()))
+        assert listed <= set(dir(package)), (name, listed - set(dir(package)))
+        for public in listed:
+            assert getattr(package, public) is not None, (name, public)
+        typed = _type_checking_imports(init)
+        if not typed:
+            continue
+        assert {n for _, n in typed} == _lazy_names(init, listed), name
+        for module, attribute in typed:
+            assert getattr(package, attribute) is getattr(
+                importlib.import_module(module), attribute
+            ), (name, module, attribute)

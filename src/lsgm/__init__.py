@@ -16,39 +16,38 @@ JAX nor Flax, so the command line parses its arguments, and installs its Ctrl-C 
 before the heavy imports start.
 """
 
-from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
+
+from lsgm.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from lsgm import distributions, inference, training
+    from lsgm.inference import Potentials
+    from lsgm.models import HMM, LSGM, load_model, save_model
 
 try:
     __version__ = version("lsgm")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0+unknown"
 
-#: Public name -> the module that defines it (a module itself where the value is ``None``).
-_LAZY = {
-    "HMM": "lsgm.models",
-    "LSGM": "lsgm.models",
-    "Potentials": "lsgm.inference",
-    "load_model": "lsgm.models.serialization",
-    "save_model": "lsgm.models.serialization",
-    "distributions": None,
-    "inference": None,
-    "training": None,
-}
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "inference": ("Potentials",),
+        "models": ("HMM", "LSGM", "load_model", "save_model"),
+    },
+    modules=("distributions", "inference", "training"),
+)
 
-__all__ = ["__version__", *sorted(_LAZY)]
-
-
-def __getattr__(name: str):
-    if name not in _LAZY:
-        raise AttributeError(f"module 'lsgm' has no attribute {name!r}")
-    module = _LAZY[name]
-    value = (
-        import_module(f"lsgm.{name}") if module is None else getattr(import_module(module), name)
-    )
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__all__ = [
+    "HMM",
+    "LSGM",
+    "Potentials",
+    "__version__",
+    "distributions",
+    "inference",
+    "load_model",
+    "save_model",
+    "training",
+]

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from lsgm.data.batching import PaddedBatch
+from lsgm.data import PaddedBatch
 
 Array = jax.Array
 

@@ -14,7 +14,7 @@ from itertools import product
 
 import numpy as np
 
-from lsgm.data.dna import ALPHABET
+from lsgm.data import ALPHABET
 
 
 def n_kmer_features(k_max: int = 5) -> int:

@@ -35,8 +35,7 @@ from flax import nnx
 
 from lsgm.distributions import Bernoulli, BetaPrior
 from lsgm.models import HMM, LSGM
-from lsgm.training import HMMPrior, fit_em, fit_gradient
-from lsgm.training.gradient import CHECKPOINT_FILE
+from lsgm.training import CHECKPOINT_FILE, HMMPrior, fit_em, fit_gradient
 
 #: The paper's sizes (§3.3): (states, GRU units); JSB differs from the other corpora.
 PAPER_SIZES = {"jsb": (32, 128), "nottingham": (16, 512), "piano-midi": (16, 512)}
@@ -304,7 +303,7 @@ def run_jsb(*, quick: bool, seed: int = 0, progress_bar: bool = False) -> dict:
     chorales, 4 states, 3 epochs; full, every chorale, 8 states, 64 GRU units, 15 epochs
     (smaller than the paper's model, to fit the demo's time; ``lsgm experiment music`` runs
     the paper's)."""
-    from lsgm.datasets.music import load_jsb_chorales
+    from lsgm.datasets import load_jsb_chorales
 
     data = load_jsb_chorales()
     train, valid, test = data["train"], data["valid"], data["test"]

@@ -10,8 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from lsgm.cli.common import LoadedModel, add_output_options, check_names, emit, message
-from lsgm.data.files import atomic_write_bytes, atomic_write_text, check_output
-from lsgm.data.intervals import format_bed, path_to_intervals
+from lsgm.data import (
+    atomic_write_bytes,
+    atomic_write_text,
+    check_output,
+    format_bed,
+    path_to_intervals,
+)
 
 #: HMM sequences longer than this are decoded one at a time by the exact chunked kernels
 #: (:mod:`lsgm.inference.chunked`); shorter ones (and every LSGM sequence) in one padded batch.
@@ -68,8 +73,8 @@ def _per_sequence(lm: LoadedModel, xs: list, op: str) -> list[np.ndarray]:
     batched ``predict`` / ``predict_proba``."""
     import jax.numpy as jnp
 
-    from lsgm.inference.chunked import chunked_posteriors, chunked_viterbi
-    from lsgm.models.hmm import HMM
+    from lsgm.inference import chunked_posteriors, chunked_viterbi
+    from lsgm.models import HMM
 
     long = [isinstance(lm.model, HMM) and len(x) > CHUNKED_MIN_LENGTH for x in xs]
     short = [x for x, is_long in zip(xs, long, strict=True) if not is_long]

@@ -11,9 +11,14 @@ from pathlib import Path
 import numpy as np
 
 from lsgm.cli.inputs import Dataset, InputSpec, check_records, prepare, read_inputs
-from lsgm.data.files import atomic_write_text, check_output, deferred_outputs
-from lsgm.data.numbers import is_int_literal, is_number_literal
-from lsgm.models.serialization import load_model, model_config
+from lsgm.data import (
+    atomic_write_text,
+    check_output,
+    deferred_outputs,
+    is_int_literal,
+    is_number_literal,
+)
+from lsgm.models import load_model, model_config
 
 
 def strict_int(text: str) -> int:

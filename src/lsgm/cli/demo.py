@@ -23,8 +23,7 @@ from lsgm.cli.common import (
     text_table,
     to_json,
 )
-from lsgm.data.files import atomic_write_text
-from lsgm.data.intervals import format_bed
+from lsgm.data import atomic_write_text, format_bed
 
 
 def register(sub) -> None:
@@ -41,10 +40,9 @@ def register(sub) -> None:
 
 @all_or_nothing
 def run(args) -> int:
-    from lsgm.apps.genomics.cpg import fit_two_state_hmm, run_cpg, split_windows
-    from lsgm.apps.music import run_jsb, sample_roll
-    from lsgm.data.pianoroll import write_midi
-    from lsgm.datasets.cpg import load_cpg_islands
+    from lsgm.apps import genomics, music
+    from lsgm.data import write_midi
+    from lsgm.datasets import load_cpg_islands
     from lsgm.plots import plot_model, plot_piano_roll
 
     outdir = output_folder(
@@ -63,11 +61,11 @@ def run(args) -> int:
     mode = "quick" if args.quick else "full"
 
     message(args, f"[1/2] CpG islands ({mode})")
-    cpg = run_cpg(quick=args.quick, seed=args.seed, progress_bar=show)
+    cpg = genomics.run_cpg(quick=args.quick, seed=args.seed, progress_bar=show)
     bed = outdir / "cpg_islands.bed"
     atomic_write_text(bed, format_bed(cpg["test_intervals"]))
     # The pictures: the supervised two-state HMM (counting: instant) on a held-out window.
-    hmm2 = fit_two_state_hmm(split_windows(load_cpg_islands(), seed=args.seed)[0])
+    hmm2 = genomics.fit_two_state_hmm(genomics.split_windows(load_cpg_islands(), seed=args.seed)[0])
     window = cpg["test_windows"][0]
     cpg_plots = plot_model(
         hmm2,
@@ -79,11 +77,11 @@ def run(args) -> int:
     )
 
     message(args, f"[2/2] JSB chorales ({mode})")
-    jsb = run_jsb(quick=args.quick, seed=args.seed, progress_bar=show)
+    jsb = music.run_jsb(quick=args.quick, seed=args.seed, progress_bar=show)
     lsgm_history = jsb["histories"]["LSGM"]
     curves = {"train": lsgm_history.train_nll, "valid": lsgm_history.valid_nll}
     jsb_plots = plot_model(jsb["models"]["LSGM"], jsb["test"][0], outdir / "jsb", history=curves)
-    roll = sample_roll(jsb["models"]["LSGM"], 64, seed=args.seed)
+    roll = music.sample_roll(jsb["models"]["LSGM"], 64, seed=args.seed)
     midi = outdir / "jsb_sample.mid"
     write_midi(midi, roll, step_seconds=0.5)
     roll_png = plot_piano_roll(

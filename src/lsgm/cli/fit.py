@@ -28,11 +28,9 @@ from lsgm.cli.inputs import (
     prepare,
     read_inputs,
 )
-from lsgm.data.fasta import decode_error_message, open_text
-from lsgm.data.files import check_output
+from lsgm.data import check_output, decode_error_message, open_text
 from lsgm.distributions import registry
-from lsgm.models.emission_heads import family_of
-from lsgm.models.serialization import build_model, save_model
+from lsgm.models import build_model, family_of, save_model
 
 #: Suffixes of the model files ``lsgm fit`` writes.
 MODEL_SUFFIXES = (".lsgm",)

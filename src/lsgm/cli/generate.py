@@ -18,7 +18,7 @@ from lsgm.cli.common import (
     strict_float,
     strict_int,
 )
-from lsgm.data.files import atomic_write_bytes, atomic_write_text, check_output
+from lsgm.data import atomic_write_bytes, atomic_write_text, check_output
 
 SAMPLE_SUFFIXES = {
     "sequence": (".fa", ".fasta"),
@@ -115,7 +115,7 @@ def run_sample(args) -> int:
         )
         atomic_write_text(out, text)
     elif lm.spec.kind == "pianoroll":
-        from lsgm.data.pianoroll import write_midi
+        from lsgm.data import write_midi
         from lsgm.plots import plot_piano_roll
 
         written = []

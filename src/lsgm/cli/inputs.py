@@ -18,10 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lsgm.data import read_sequences
-from lsgm.data.fasta import AmbiguousSymbolError
-from lsgm.data.pianoroll import read_pianoroll
-from lsgm.data.tabular import read_table
+from lsgm.data import AmbiguousSymbolError, read_pianoroll, read_sequences, read_table
 from lsgm.distributions import registry
 
 SEQUENCE_SUFFIXES = (".fa", ".fasta", ".fna", ".fas", ".fq", ".fastq")

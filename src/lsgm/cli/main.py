@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _interrupted_exit(command: str | None) -> int:
-    from lsgm.data.files import remove_live_temporaries
+    from lsgm.data import remove_live_temporaries
 
     remove_live_temporaries()
     print(f"lsgm{' ' + command if command else ''}: interrupted", file=sys.stderr)
@@ -58,16 +58,16 @@ def _install_interrupt_handler(command: list):
     callback is only printed as "Exception ignored") ends the process with 130 at once."""
     import os
 
-    from lsgm.data import files
+    from lsgm.data import interrupted, mark_interrupted
 
     def on_sigint(signum, frame):
-        files.mark_interrupted()
+        mark_interrupted()
         raise KeyboardInterrupt
 
     previous_hook = sys.unraisablehook
 
     def unraisable(info):
-        if isinstance(info.exc_value, KeyboardInterrupt) or files.interrupted():
+        if isinstance(info.exc_value, KeyboardInterrupt) or interrupted():
             code = _interrupted_exit(command[0])
             sys.stdout.flush()
             sys.stderr.flush()
@@ -109,18 +109,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    from lsgm.data import files
+    from lsgm.data import reset_interrupted
 
     command: list = [None]
-    files.reset_interrupted()
+    reset_interrupted()
     restore = _install_interrupt_handler(command)
     try:
-        return _run(argv, command, files)
+        return _run(argv, command)
     finally:
         restore()
 
 
-def _run(argv, command: list, files) -> int:
+def _run(argv, command: list) -> int:
+    from lsgm.data import interrupted
+
     try:
         parser = build_parser()
         try:
@@ -134,7 +136,7 @@ def _run(argv, command: list, files) -> int:
         try:
             code = int(args.run(args))
         except USER_ERRORS as err:
-            if files.interrupted():
+            if interrupted():
                 return _interrupted_exit(args.command)
             if isinstance(err, MemoryError):
                 err = "out of memory; use smaller inputs (fewer or shorter sequences)."
@@ -143,7 +145,7 @@ def _run(argv, command: list, files) -> int:
         except KeyboardInterrupt:
             raise
         except Exception as err:  # a bug: distinguishable from user errors by its exit code
-            if files.interrupted():
+            if interrupted():
                 return _interrupted_exit(args.command)
             print(
                 f"lsgm {args.command}: internal error (please report it, with the command "
@@ -151,13 +153,13 @@ def _run(argv, command: list, files) -> int:
                 file=sys.stderr,
             )
             return EXIT_INTERNAL
-        if files.interrupted():
+        if interrupted():
             return _interrupted_exit(args.command)
         return code
     except KeyboardInterrupt:
         return _interrupted_exit(command[0])
     except Exception:
-        if files.interrupted():  # e.g. an ImportError of an extension cut by Ctrl-C
+        if interrupted():  # e.g. an ImportError of an extension cut by Ctrl-C
             return _interrupted_exit(command[0])
         raise
 

@@ -1,32 +1,198 @@
-"""Readers, writers and batching of sequences."""
+"""Readers, writers and batching of sequences, atomic output files and the checkpoint format
+(atomic, checksummed files of array trees: training checkpoints and model files).
 
-from lsgm.data.batching import PaddedBatch, pad_sequences, unpad
-from lsgm.data.fasta import SequenceRecord, read_sequences, reverse_complement
-from lsgm.data.gff import Feature, feature_labels, read_gff, write_gff
-from lsgm.data.intervals import Interval, path_to_intervals, write_bed
-from lsgm.data.motifs import Motif, read_motifs
-from lsgm.data.pbm import PBMArray, read_pbm
-from lsgm.data.pianoroll import read_midi, read_pianoroll, write_midi
-from lsgm.data.tabular import read_table
+Every name is imported on first use (PEP 562, :mod:`lsgm.lazy`): ``import lsgm.data`` loads
+nothing, ``from lsgm.data import atomic_write_text`` loads only :mod:`lsgm.data.files`, and
+JAX and Flax load only with the checkpoint functions.
+"""
+
+from typing import TYPE_CHECKING
+
+from lsgm.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from lsgm.data.batching import (
+        Minibatch,
+        PaddedBatch,
+        bucket_lengths,
+        bucketed_minibatches,
+        pad_sequences,
+        unpad,
+    )
+    from lsgm.data.checkpoints import (
+        CheckpointMismatchError,
+        flatten_arrays,
+        is_prng_key,
+        leaf_name,
+        load_checkpoint,
+        load_metadata,
+        read_checkpoint,
+        save_checkpoint,
+    )
+    from lsgm.data.dna import ALPHABET
+    from lsgm.data.fasta import (
+        AmbiguousSymbolError,
+        SequenceRecord,
+        decode_error_message,
+        open_text,
+        read_sequences,
+        reverse_complement,
+    )
+    from lsgm.data.files import (
+        atomic_path,
+        atomic_write_bytes,
+        atomic_write_text,
+        check_output,
+        check_writable_dir,
+        deferred_outputs,
+        interrupted,
+        mark_interrupted,
+        remove_live_temporaries,
+        reset_interrupted,
+    )
+    from lsgm.data.gff import (
+        EXON,
+        INTERGENIC,
+        INTRON,
+        BaseLabels,
+        Feature,
+        check_seqids,
+        feature_labels,
+        read_gff,
+        write_gff,
+    )
+    from lsgm.data.intervals import Interval, format_bed, path_to_intervals, runs, write_bed
+    from lsgm.data.motifs import Motif, find_motif, read_motifs
+    from lsgm.data.numbers import is_int_literal, is_number_literal
+    from lsgm.data.pbm import (
+        PBMArray,
+        kfold_indices,
+        normalise_intensities,
+        read_pbm,
+        split_indices,
+    )
+    from lsgm.data.pianoroll import read_mat, read_midi, read_pianoroll, write_midi
+    from lsgm.data.tabular import read_table
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "batching": (
+            "Minibatch",
+            "PaddedBatch",
+            "bucket_lengths",
+            "bucketed_minibatches",
+            "pad_sequences",
+            "unpad",
+        ),
+        "checkpoints": (
+            "CheckpointMismatchError",
+            "flatten_arrays",
+            "is_prng_key",
+            "leaf_name",
+            "load_checkpoint",
+            "load_metadata",
+            "read_checkpoint",
+            "save_checkpoint",
+        ),
+        "dna": ("ALPHABET",),
+        "fasta": (
+            "AmbiguousSymbolError",
+            "SequenceRecord",
+            "decode_error_message",
+            "open_text",
+            "read_sequences",
+            "reverse_complement",
+        ),
+        "files": (
+            "atomic_path",
+            "atomic_write_bytes",
+            "atomic_write_text",
+            "check_output",
+            "check_writable_dir",
+            "deferred_outputs",
+            "interrupted",
+            "mark_interrupted",
+            "remove_live_temporaries",
+            "reset_interrupted",
+        ),
+        "gff": (
+            "EXON",
+            "INTERGENIC",
+            "INTRON",
+            "BaseLabels",
+            "Feature",
+            "check_seqids",
+            "feature_labels",
+            "read_gff",
+            "write_gff",
+        ),
+        "intervals": ("Interval", "format_bed", "path_to_intervals", "runs", "write_bed"),
+        "motifs": ("Motif", "find_motif", "read_motifs"),
+        "numbers": ("is_int_literal", "is_number_literal"),
+        "pbm": ("PBMArray", "kfold_indices", "normalise_intensities", "read_pbm", "split_indices"),
+        "pianoroll": ("read_mat", "read_midi", "read_pianoroll", "write_midi"),
+        "tabular": ("read_table",),
+    },
+)
 
 __all__ = [
+    "ALPHABET",
+    "EXON",
+    "INTERGENIC",
+    "INTRON",
+    "AmbiguousSymbolError",
+    "BaseLabels",
+    "CheckpointMismatchError",
     "Feature",
     "Interval",
+    "Minibatch",
     "Motif",
     "PBMArray",
     "PaddedBatch",
     "SequenceRecord",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "bucket_lengths",
+    "bucketed_minibatches",
+    "check_output",
+    "check_seqids",
+    "check_writable_dir",
+    "decode_error_message",
+    "deferred_outputs",
     "feature_labels",
+    "find_motif",
+    "flatten_arrays",
+    "format_bed",
+    "interrupted",
+    "is_int_literal",
+    "is_number_literal",
+    "is_prng_key",
+    "kfold_indices",
+    "leaf_name",
+    "load_checkpoint",
+    "load_metadata",
+    "mark_interrupted",
+    "normalise_intensities",
+    "open_text",
     "pad_sequences",
     "path_to_intervals",
+    "read_checkpoint",
     "read_gff",
+    "read_mat",
     "read_midi",
     "read_motifs",
     "read_pbm",
     "read_pianoroll",
     "read_sequences",
     "read_table",
+    "remove_live_temporaries",
+    "reset_interrupted",
     "reverse_complement",
+    "runs",
+    "save_checkpoint",
+    "split_indices",
     "unpad",
     "write_bed",
     "write_gff",

@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -59,26 +60,35 @@ def _key_name(key) -> str:
     return str(key)
 
 
-def _path_string(path) -> str:
-    # nnx Variables flatten to their ``.value``; leave that implementation detail out.
+def leaf_name(path: tuple[Any, ...]) -> str:
+    """The name a checkpoint stores a leaf under, from its pytree key path: the keys joined
+    by ``/`` (``"model/transition_logits"``; ``"<root>"`` for a bare array). An ``nnx``
+    Variable's trailing ``.value`` is left out (an implementation detail of the flattening)."""
     names = [_key_name(k) for k in path]
     if names and names[-1] == "value" and isinstance(path[-1], jax.tree_util.GetAttrKey):
         names = names[:-1]
     return "/".join(names) or "<root>"
 
 
-def _is_prng_key(x) -> bool:
+def is_prng_key(x: Any) -> bool:
+    """Whether ``x`` is a typed JAX PRNG key array (stored as its key data, re-wrapped on
+    load)."""
     return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+# TODO(issue 20, lead): the old private names, still imported by models/serialization.py and
+# training/checkpoint.py (see the allow-list in tests/test_layers.py); remove with it.
+_path_string, _is_prng_key = leaf_name, is_prng_key
 
 
 def flatten_arrays(tree) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """``({path: numpy array}, {path: PRNG impl name for typed keys})`` of a pytree."""
     arrays, keys = {}, {}
     for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-        name = _path_string(path)
+        name = leaf_name(path)
         if name in arrays:
             raise ValueError(f"two leaves share the checkpoint path {name!r}.")
-        if _is_prng_key(leaf):
+        if is_prng_key(leaf):
             keys[name] = str(jax.random.key_impl(leaf))
             leaf = jax.random.key_data(leaf)
         arrays[name] = np.array(jax.device_get(leaf))
@@ -179,7 +189,7 @@ def load_checkpoint(path, template):
     """
     arrays, keys, metadata = read_checkpoint(path)
     flat, treedef = jax.tree_util.tree_flatten_with_path(template)
-    expected = [_path_string(p) for p, _ in flat]
+    expected = [leaf_name(p) for p, _ in flat]
     missing = [p for p in expected if p not in arrays]
     unexpected = sorted(set(arrays) - set(expected))
     problems = []
@@ -192,7 +202,7 @@ def load_checkpoint(path, template):
         if name not in arrays:
             continue
         value = arrays[name]
-        if _is_prng_key(ref):
+        if is_prng_key(ref):
             if name not in keys:
                 problems.append(f"{name}: the template has a PRNG key, the checkpoint does not")
                 continue

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lsgm.data.fasta import read_sequences
+from lsgm.data import read_sequences
 from lsgm.datasets import data_path
 
 SEQUENCE_FILE = "CpG-islands.2K.seq.fa.gz"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lsgm.data.pianoroll import read_mat
+from lsgm.data import read_mat
 from lsgm.datasets import data_path
 
 JSB_CHORALES_FILE = "JSB_Chorales.mat"

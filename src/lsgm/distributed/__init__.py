@@ -79,7 +79,7 @@ def _statistics_fn(graphdef, mesh: Mesh | None):
     (one per model structure and mesh, so repeated calls compile once per shape)."""
     from flax import nnx
 
-    from lsgm.training.em import e_step
+    from lsgm.training import e_step
 
     def stats(state, data, lengths, weights):
         model = nnx.merge(graphdef, state)
@@ -111,7 +111,7 @@ def _nll_grad_fn(graphdef, mesh: Mesh | None):
     """Jitted ``(params, rest, data, lengths, weights) -> (L, dL/dparams)``."""
     from flax import nnx
 
-    from lsgm.training.gradient import batch_nll
+    from lsgm.training import batch_nll
 
     def loss(params, rest, data, lengths, weights):
         return batch_nll(nnx.merge(graphdef, params, rest), data, lengths, weights)

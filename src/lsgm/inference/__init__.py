@@ -6,8 +6,9 @@ backward variables, filtering and smoothing marginals, Viterbi paths and posteri
 Each works on one sequence (batch with ``jax.vmap``) and accepts ``length`` (padding) and
 ``allowed`` (restrict paths to a subset of states). ``chunked_*`` are exact blocked variants for
 very long sequences with stationary potentials (:mod:`lsgm.inference.chunked`), and
-:mod:`lsgm.inference.time_parallel` is the exact time-parallel E-step of a batch of them
-(``method="chunked"``, chosen by ``method="auto"`` for a few long sequences).
+:mod:`lsgm.inference.time_parallel` (a public name of this package, used as a namespace) is the
+exact time-parallel E-step of a batch of them (``method="chunked"``, chosen by
+``method="auto"`` for a few long sequences).
 :func:`chain_log_partition` is the ``O(K·S)`` forward recursion of chain-structured
 transitions (motif states, :mod:`lsgm.inference.chains`).
 
@@ -16,6 +17,7 @@ Zero is exact: an impossible sequence has ``log p(x) = -inf``, NaN posteriors an
 potentials (invalid input) give NaN, never ``-inf``.
 """
 
+from lsgm.inference import time_parallel
 from lsgm.inference.chains import chain_log_partition, dense_transitions
 from lsgm.inference.chunked import (
     chunked_log_partition,
@@ -38,7 +40,7 @@ from lsgm.inference.kernels import (
     log_partition,
     posteriors,
 )
-from lsgm.inference.potentials import LOG_FLOOR, Potentials, check_potentials
+from lsgm.inference.potentials import LOG_FLOOR, Potentials, check_potentials, concrete_or_none
 from lsgm.inference.sampling import sample_paths
 from lsgm.inference.viterbi import viterbi
 
@@ -58,6 +60,7 @@ __all__ = [
     "chunked_viterbi",
     "check_potentials",
     "choose_method",
+    "concrete_or_none",
     "dense_transitions",
     "expected_counts",
     "filtered",
@@ -66,5 +69,6 @@ __all__ = [
     "log_partition",
     "posteriors",
     "sample_paths",
+    "time_parallel",
     "viterbi",
 ]

@@ -37,8 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from lsgm.inference import Potentials, log_partition, posteriors, viterbi
-from lsgm.inference.potentials import concrete_or_none
+from lsgm.inference import Potentials, concrete_or_none, log_partition, posteriors, viterbi
 
 Array = jax.Array
 

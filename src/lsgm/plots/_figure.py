@@ -17,7 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import Colormap, Normalize
 from matplotlib.figure import Figure
 
-from lsgm.data.files import atomic_path
+from lsgm.data import atomic_path
 
 #: Output formats, chosen by the file suffix.
 FORMATS = (".png", ".svg")

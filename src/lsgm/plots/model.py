@@ -26,8 +26,8 @@ import numpy as np
 from flax import nnx
 
 from lsgm import inference
-from lsgm.data.files import check_writable_dir
-from lsgm.distributions.base import EmissionSummary
+from lsgm.data import check_writable_dir
+from lsgm.distributions import EmissionSummary
 from lsgm.models import HMM, LSGM
 from lsgm.plots._figure import as_state_path, check_names, fail
 from lsgm.plots.curves import check_curves, plot_training_curve, plot_viterbi_path

@@ -28,10 +28,9 @@ import optax
 from flax import nnx
 
 import lsgm
-from lsgm.data.intervals import Interval, path_to_intervals
-from lsgm.datasets.cpg import Window, load_cpg_islands
-from lsgm.distributions import Categorical
-from lsgm.distributions.categorical import DirichletPrior
+from lsgm.data import Interval, path_to_intervals
+from lsgm.datasets import Window, load_cpg_islands
+from lsgm.distributions import Categorical, DirichletPrior
 from lsgm.training import fit_gradient, fit_supervised
 
 #: Bases in symbol order.

@@ -51,23 +51,26 @@ from typing import NamedTuple
 import numpy as np
 from flax import nnx
 
-from lsgm.data.fasta import read_sequences
-from lsgm.data.files import atomic_write_text, check_writable_dir
-from lsgm.data.gff import (
+from lsgm.data import (
     EXON,
     INTERGENIC,
     INTRON,
     BaseLabels,
     Feature,
+    Interval,
+    atomic_write_text,
     check_seqids,
+    check_writable_dir,
     feature_labels,
+    path_to_intervals,
     read_gff,
+    read_sequences,
+    runs,
+    write_bed,
     write_gff,
 )
-from lsgm.data.intervals import Interval, path_to_intervals, runs, write_bed
-from lsgm.distributions import Categorical
-from lsgm.distributions.categorical import DirichletPrior
-from lsgm.models.hmm import HMM
+from lsgm.distributions import Categorical, DirichletPrior
+from lsgm.models import HMM
 from lsgm.training import fit_supervised
 
 #: State names, in index order (see the table in the module docstring).

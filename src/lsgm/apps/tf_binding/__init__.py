@@ -5,5 +5,11 @@
   intensity readout of paper Eq. 13;
 * :mod:`~lsgm.apps.tf_binding.baselines` — DeepBind, DeeperBind and k-mer regression;
 * :mod:`~lsgm.apps.tf_binding.regression` — the shared MSE training flow (Adam, early stopping
-  on validation Spearman) and metrics.
+  on validation Spearman) and metrics;
+* :mod:`~lsgm.apps.tf_binding.experiment` — the paper's experiment (:func:`run_pbm`, settings
+  :class:`PBMSettings`, :data:`QUICK` for a short run), re-exported here.
 """
+
+from lsgm.apps.tf_binding.experiment import QUICK, PBMSettings, run_pbm
+
+__all__ = ["QUICK", "PBMSettings", "run_pbm"]

@@ -35,7 +35,7 @@ from flax import nnx
 
 from lsgm.apps.tf_binding import baselines, motif_model
 from lsgm.apps.tf_binding.regression import count_parameters, fit_regression, predict, spearman
-from lsgm.data.pbm import PBMArray, kfold_indices, normalise_intensities, split_indices
+from lsgm.data import PBMArray, kfold_indices, normalise_intensities, split_indices
 
 MODELS = ("hmm", "lsgm", "deepbind", "deeperbind", "kmer")
 

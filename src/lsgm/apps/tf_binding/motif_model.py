@@ -62,9 +62,9 @@ import numpy as np
 from flax import nnx
 
 from lsgm import inference
-from lsgm.data.dna import ALPHABET
+from lsgm.data import ALPHABET
 from lsgm.inference import Potentials
-from lsgm.models.rnn import CELLS, RecurrentStack
+from lsgm.models import CELLS, RecurrentStack
 
 Array = jax.Array
 TRANSITIONS = ("static", "rnn")

@@ -38,10 +38,17 @@ import optax
 from flax import nnx
 from scipy.stats import spearmanr
 
-from lsgm.training.callbacks import EarlyStopping, ProgressBar
-from lsgm.training.common import check_real, int_at_least
-from lsgm.training.loop import Callback, Loop, Trainer, run_epochs
-from lsgm.training.optimizers import HyperOptimizer
+from lsgm.training import (
+    Callback,
+    EarlyStopping,
+    HyperOptimizer,
+    Loop,
+    ProgressBar,
+    Trainer,
+    check_real,
+    int_at_least,
+    run_epochs,
+)
 
 #: Number of times each jitted function of this module was traced (python side effect).
 _TRACES: Counter = Counter()

@@ -14,8 +14,7 @@ from lsgm.cli.common import (
     strict_int,
     write_report,
 )
-from lsgm.data.files import atomic_write_text
-from lsgm.data.intervals import format_bed
+from lsgm.data import atomic_write_text, format_bed
 
 
 def register(sub) -> None:
@@ -63,19 +62,18 @@ def register(sub) -> None:
 
 
 def run_cpg(args) -> int:
-    from lsgm.apps.genomics.cpg import format_results
-    from lsgm.apps.genomics.cpg import run_cpg as run
+    from lsgm.apps import genomics
 
     outdir = output_folder(args, contents=(*RESULT_FILES, "cpg_islands.bed"))
     message(args, f"CpG islands ({'quick' if args.quick else 'full'})")
-    result = run(
+    result = genomics.run_cpg(
         quick=args.quick,
         seed=args.seed,
         lsgm_epochs=args.epochs,
         progress_bar=not (args.quiet or args.json),
     )
     atomic_write_text(outdir / "cpg_islands.bed", format_bed(result["test_intervals"]))
-    table = format_results(result)
+    table = genomics.format_results(result)
     summary = {k: result[k] for k in ("mode", "seed", "windows", "models", "best_model")}
     write_report(outdir, summary, f"CpG islands ({result['mode']})", [table])
     emit(args, summary, [table, f"wrote {outdir}/results.md, results.json, cpg_islands.bed"])
@@ -83,13 +81,13 @@ def run_cpg(args) -> int:
 
 
 def run_gene_structure(args) -> int:
-    from lsgm.apps.genomics.gene_structure import run_gene_structure as run
+    from lsgm.apps import genomics
 
     def split(text):
         return None if text is None else [s for s in text.split(",") if s]
 
     outdir = output_folder(args, [args.fasta, args.gff, args.test_fasta, args.test_gff])
-    result = run(
+    result = genomics.run_gene_structure(
         args.fasta,
         args.gff,
         train_seqids=split(args.train),

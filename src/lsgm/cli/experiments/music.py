@@ -15,7 +15,7 @@ from lsgm.cli.common import (
     to_json,
     write_report,
 )
-from lsgm.data.files import atomic_write_text
+from lsgm.data import atomic_write_text
 
 
 def register(sub) -> None:
@@ -82,8 +82,8 @@ def register(sub) -> None:
 
 
 def _load(spec: str):
-    from lsgm.data.pianoroll import read_pianoroll
-    from lsgm.datasets.music import MUSIC_FILES, load_music
+    from lsgm.data import read_pianoroll
+    from lsgm.datasets import MUSIC_FILES, load_music
 
     if spec in MUSIC_FILES:
         return spec, load_music(spec)
@@ -98,8 +98,8 @@ def _load(spec: str):
 
 
 def run(args) -> int:
-    from lsgm.apps.music import PAPER_TABLE3, run_music, sample_roll
-    from lsgm.data.pianoroll import write_midi
+    from lsgm.apps import music
+    from lsgm.data import write_midi
     from lsgm.plots import plot_piano_roll
 
     positive_int("--epochs", args.epochs)
@@ -126,7 +126,7 @@ def run(args) -> int:
     for name, data in loaded:
         message(args, f"{name}: {', '.join(f'{k} {len(v)}' for k, v in data.items())}")
         ckpt = None if args.checkpoint_dir is None else Path(args.checkpoint_dir) / name
-        run_ = run_music(
+        run_ = music.run_music(
             data,
             name=name,
             quick=args.quick,
@@ -148,7 +148,7 @@ def run(args) -> int:
         for model, r in run_["results"].items():
             table.setdefault(model, {})[name] = r
         if "LSGM" in run_["models"]:
-            roll = sample_roll(run_["models"]["LSGM"], 64, seed=args.seed)
+            roll = music.sample_roll(run_["models"]["LSGM"], 64, seed=args.seed)
             write_midi(outdir / f"{name}_lsgm_sample.mid", roll, step_seconds=0.5)
             plot_piano_roll(
                 roll,
@@ -166,7 +166,7 @@ def run(args) -> int:
         cells = [f"{per[n]['test_ll_per_frame']:.3f}" for n in names]
         params = ", ".join(str(per[n]["n_parameters"]) for n in names)
         lines.append(f"| {model} (lsgm) | " + " | ".join(cells) + f" | {params} |")
-    for row, per in PAPER_TABLE3.items():
+    for row, per in music.PAPER_TABLE3.items():
         cells = [f"{per[n]:.2f}" if n in per else "–" for n in names]
         lines.append(f"| {row} (paper) | " + " | ".join(cells) + " | |")
     text = "\n".join(lines)

@@ -81,9 +81,9 @@ def register(sub) -> None:
 
 
 def _settings(args):
-    from lsgm.apps.tf_binding.experiment import QUICK, PBMSettings
+    from lsgm.apps import tf_binding
 
-    base = QUICK if args.quick else PBMSettings()
+    base = tf_binding.QUICK if args.quick else tf_binding.PBMSettings()
     for option in (
         "num_motifs",
         "motif_width",
@@ -111,7 +111,7 @@ def _settings(args):
 
 
 def _initial_pwms(args) -> list[np.ndarray] | None:
-    from lsgm.data.motifs import find_motif, read_motifs
+    from lsgm.data import find_motif, read_motifs
 
     if not args.motifs:
         if args.motif:
@@ -123,8 +123,8 @@ def _initial_pwms(args) -> list[np.ndarray] | None:
 
 
 def run_pbm_command(args) -> int:
-    from lsgm.apps.tf_binding.experiment import run_pbm
-    from lsgm.data.pbm import read_pbm
+    from lsgm.apps import tf_binding
+    from lsgm.data import read_pbm
     from lsgm.plots import plot_sequence_logo
 
     if (args.test is None) == (args.cv < 2):
@@ -136,7 +136,7 @@ def run_pbm_command(args) -> int:
     train = read_pbm(args.train)
     test = read_pbm(args.test) if args.test else None
     message(args, f"array 1: {len(train):,} probes" + (f"; array 2: {len(test):,}" if test else ""))
-    result = run_pbm(
+    result = tf_binding.run_pbm(
         train,
         test,
         models=models,

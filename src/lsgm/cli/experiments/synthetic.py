@@ -358,7 +358,7 @@ def _plot_gaps(summary: dict, path):
     """The LSGM − HMM gap against λ: one thin line per system, the mean ± SE over them."""
     import numpy as np
 
-    from lsgm.plots._figure import figure, output_path
+    from lsgm.plots import figure, output_path
 
     path = output_path(path)
     lams = np.array(summary["lambdas"])
@@ -552,7 +552,7 @@ def run_scalar(args) -> int:
 
 def _plot_bic(result: dict, path):
     """BIC against the number of HMM states (left axis) and LL per point (right axis)."""
-    from lsgm.plots._figure import figure, output_path
+    from lsgm.plots import figure, output_path
 
     path = output_path(path)
     states = [r["states"] for r in result["hmms"]]
