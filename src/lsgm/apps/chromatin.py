@@ -41,8 +41,9 @@ import optax
 from flax import nnx
 
 from lsgm import inference
+from lsgm.apps.genome_lm import make_lsgm
 from lsgm.apps.kmers import kmer_features
-from lsgm.distributions import Categorical
+from lsgm.data.dna import encode
 from lsgm.models import LSGM
 from lsgm.models.rnn import recurrent_layers, scan_layer, zero_carry
 from lsgm.training.callbacks import EarlyStopping, EpochLog
@@ -51,10 +52,6 @@ from lsgm.training.loop import Loop, Trainer, mean_loss, run_epochs
 from lsgm.training.optimizers import HyperOptimizer
 
 Array = jax.Array
-ALPHABET = "ACGT"
-_LUT = np.full(256, -1, dtype=np.int8)
-for _i, _c in enumerate(ALPHABET):
-    _LUT[ord(_c)] = _LUT[ord(_c.lower())] = _i
 
 DEEPSEA_FILES = {
     "train": ("deepsea.data.valid.txt", "deepsea.labels.valid.txt"),
@@ -102,18 +99,6 @@ class Task:
             *pick(self.valid_x, self.valid_y, n_eval),
             *pick(self.test_x, self.test_y, n_eval),
         )
-
-
-def encode(seq: str, where: str) -> np.ndarray:
-    """``ACGT`` (any case) → ``int8`` codes; anything else is an error naming ``where``."""
-    codes = _LUT[np.frombuffer(seq.encode("ascii", "replace"), dtype=np.uint8)]
-    bad = np.flatnonzero(codes < 0)
-    if bad.size:
-        raise ValueError(
-            f"{where}, column {bad[0] + 1}: symbol {seq[bad[0]]!r} is not one of A, C, G, T; "
-            "remove or replace ambiguous bases first."
-        )
-    return codes
 
 
 def _crop(codes: np.ndarray, crop: int | None, where: str) -> np.ndarray:
@@ -529,14 +514,7 @@ def _class_lsgm(num_states: int, hidden_size: int, seed: int) -> LSGM:
     definition differs from an identical model's and every jitted step would recompile; merging
     the fresh parameters into a cached definition lets all tasks and classes share one compile.
     """
-    model = LSGM(
-        num_states,
-        Categorical(num_states, 4, rngs=nnx.Rngs(seed)),
-        rnn="gru",
-        hidden_size=hidden_size,
-        embedding_dim=8,
-        rngs=nnx.Rngs(seed + 1),
-    )
+    model = make_lsgm(num_states, hidden_size=hidden_size, seed=seed)
     key = (num_states, hidden_size)
     if key not in _TEMPLATES:
         _TEMPLATES[key] = nnx.graphdef(model)

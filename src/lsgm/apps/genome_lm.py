@@ -43,6 +43,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from lsgm.data.dna import lookup
 from lsgm.distributions import Categorical
 from lsgm.models import HMM, LSGM
 from lsgm.models.rnn import CELL_TYPES, Carry, recurrent_layers, scan_stack, zero_carry
@@ -52,16 +53,11 @@ from lsgm.training.loop import Loop, Trainer, mean_loss, run_epochs
 from lsgm.training.optimizers import HyperOptimizer
 
 Array = jax.Array
-ALPHABET = "ACGT"
 #: The cells of :class:`CharRNN`: ``"rnn"`` (vanilla tanh), ``"gru"``, ``"lstm"``.
 CELLS = tuple(CELL_TYPES)
 SYNTHETIC = {"random": "randomgenome_input.txt", "repeat": "repeatgenome_input.txt"}
 #: The paper's perplexities on its two synthetic genomes (§4.2).
 PAPER_SYNTHETIC = {"random": 4.003, "repeat": 1.002}
-
-_LUT = np.full(256, -1, dtype=np.int8)
-for _i, _c in enumerate(ALPHABET):
-    _LUT[ord(_c)] = _LUT[ord(_c.lower())] = _i
 
 
 # ------------------------------------------------------------------ reading a genome
@@ -107,7 +103,7 @@ def read_genome(path, *, record: int | None = None) -> np.ndarray:
                 current, n_records = 0, 1
             if current != wanted:
                 continue
-            codes = _LUT[np.frombuffer(line, dtype=np.uint8)]
+            codes = lookup(line)
             bad = np.flatnonzero(codes < 0)
             if bad.size:
                 col = int(bad[0])
