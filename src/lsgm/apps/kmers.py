@@ -14,7 +14,7 @@ from itertools import product
 
 import numpy as np
 
-from lsgm.data import ALPHABET
+from lsgm.data import dna
 
 
 def n_kmer_features(k_max: int = 5) -> int:
@@ -24,7 +24,7 @@ def n_kmer_features(k_max: int = 5) -> int:
 
 def kmer_names(k_max: int = 5) -> list[str]:
     """Column names of :func:`kmer_features`: ``A, C, G, T, AA, AC, ...``."""
-    return ["".join(p) for k in range(1, k_max + 1) for p in product(ALPHABET, repeat=k)]
+    return ["".join(p) for k in range(1, k_max + 1) for p in product(dna.ALPHABET, repeat=k)]
 
 
 def kmer_features(seqs: Sequence[np.ndarray], k_max: int = 5, block: int = 4096) -> np.ndarray:

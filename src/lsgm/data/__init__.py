@@ -3,7 +3,9 @@
 
 Every name is imported on first use (PEP 562, :mod:`lsgm.lazy`): ``import lsgm.data`` loads
 nothing, ``from lsgm.data import atomic_write_text`` loads only :mod:`lsgm.data.files`, and
-JAX and Flax load only with the checkpoint functions.
+JAX and Flax load only with the checkpoint functions. :mod:`lsgm.data.dna` (the one integer
+encoding of DNA: ``dna.ALPHABET``, ``dna.encode``, ``dna.lookup``, ``dna.decode``) is a public
+name used as a namespace.
 """
 
 from typing import TYPE_CHECKING
@@ -11,6 +13,7 @@ from typing import TYPE_CHECKING
 from lsgm.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from lsgm.data import dna
     from lsgm.data.batching import (
         Minibatch,
         PaddedBatch,
@@ -29,7 +32,6 @@ if TYPE_CHECKING:
         read_checkpoint,
         save_checkpoint,
     )
-    from lsgm.data.dna import ALPHABET
     from lsgm.data.fasta import (
         AmbiguousSymbolError,
         SequenceRecord,
@@ -95,7 +97,6 @@ __getattr__, __dir__ = lazy_exports(
             "read_checkpoint",
             "save_checkpoint",
         ),
-        "dna": ("ALPHABET",),
         "fasta": (
             "AmbiguousSymbolError",
             "SequenceRecord",
@@ -134,10 +135,10 @@ __getattr__, __dir__ = lazy_exports(
         "pianoroll": ("read_mat", "read_midi", "read_pianoroll", "write_midi"),
         "tabular": ("read_table",),
     },
+    modules=("dna",),
 )
 
 __all__ = [
-    "ALPHABET",
     "EXON",
     "INTERGENIC",
     "INTRON",
@@ -161,6 +162,7 @@ __all__ = [
     "check_writable_dir",
     "decode_error_message",
     "deferred_outputs",
+    "dna",
     "feature_labels",
     "find_motif",
     "flatten_arrays",

@@ -62,7 +62,7 @@ import numpy as np
 from flax import nnx
 
 from lsgm import inference
-from lsgm.data import ALPHABET
+from lsgm.data import dna
 from lsgm.inference import Potentials
 from lsgm.models import CELLS, RecurrentStack
 
@@ -734,7 +734,7 @@ def enriched_kmers(
         if any(_near(word, c) for c in chosen):
             continue
         chosen.append(word)
-        out.append(("".join(ALPHABET[i] for i in word), float(ratio[code])))
+        out.append(("".join(dna.ALPHABET[i] for i in word), float(ratio[code])))
         if len(out) == count:
             break
     return out
@@ -753,8 +753,8 @@ def _near(a: np.ndarray, b: np.ndarray, max_dist: int = 2) -> bool:
 def pwm_from_kmer(kmer: str, width: int, on: float = 0.7) -> np.ndarray:
     """``[width, 4]`` PWM: ``on`` on the k-mer's letter, ``(1-on)/3`` elsewhere, centred;
     columns beyond the k-mer are uniform, a k-mer longer than ``width`` keeps its centre."""
-    if not kmer or any(c not in ALPHABET for c in kmer):
-        raise ValueError(f"k-mer {kmer!r} must be a non-empty string over {ALPHABET}.")
+    if not kmer or any(c not in dna.ALPHABET for c in kmer):
+        raise ValueError(f"k-mer {kmer!r} must be a non-empty string over {dna.ALPHABET}.")
     k = len(kmer)
     if k > width:
         cut = (k - width) // 2
@@ -763,7 +763,7 @@ def pwm_from_kmer(kmer: str, width: int, on: float = 0.7) -> np.ndarray:
     left = (width - k) // 2
     for j, c in enumerate(kmer):
         pwm[left + j] = (1.0 - on) / 3.0
-        pwm[left + j, ALPHABET.index(c)] = on
+        pwm[left + j, dna.ALPHABET.index(c)] = on
     return pwm
 
 
