@@ -82,9 +82,9 @@ def tamper(src, dst, meta_fn=None, arrays_fn=None, rehash=True, raw_meta=None, t
         text = text_fn(text)
     payload["metadata"] = text
     if "sha256" in payload:  # the container's own checksum (checkpoint format >= 2)
-        from lsgm.training import checkpoint
+        from lsgm.data import checkpoints
 
-        payload["sha256"] = checkpoint._content_digest(
+        payload["sha256"] = checkpoints._content_digest(
             payload["arrays"], dict(payload.get("prng_keys", {})), text
         )
     with open(dst, "wb") as f:

@@ -110,79 +110,17 @@ def _public_names(package: str) -> set[str]:
     return set()
 
 
-#: TODO(issue 20, lead): imports that still reach past another package's ``__init__``, in
-#: modules that other changes were editing when the rule came in (``models/``, ``training/``,
-#: ``apps/genome_lm.py``, ``apps/chromatin.py``), or that wait for a private name there to
-#: become public (``distributed/__main__.py`` reads ``training.em._sharded_inputs``). Each
-#: entry is a module path and what it imports: a module (``lsgm.data.batching``) or a name
-#: missing from a package's ``__all__`` (``lsgm.training.em``). Rewrite them to
-#: ``from lsgm.<package> import ...`` and empty this; an entry no longer needed fails the test.
-_NOT_YET_THROUGH_THE_INIT = {
-    "src/lsgm/apps/chromatin.py": {
-        "lsgm.data.dna",
-        "lsgm.models.rnn",
-        "lsgm.training.callbacks",
-        "lsgm.training.gradient",
-        "lsgm.training.loop",
-        "lsgm.training.optimizers",
-    },
-    "src/lsgm/apps/genome_lm.py": {
-        "lsgm.data.dna",
-        "lsgm.models.rnn",
-        "lsgm.training.callbacks",
-        "lsgm.training.gradient",
-        "lsgm.training.loop",
-        "lsgm.training.optimizers",
-    },
-    "src/lsgm/distributed/__main__.py": {"lsgm.training.em"},
-    "src/lsgm/models/base.py": {"lsgm.data.batching", "lsgm.inference.chunked"},
-    "src/lsgm/models/emission_heads.py": {
-        "lsgm.distributions.base",
-        "lsgm.distributions.network_head",
-    },
-    "src/lsgm/models/hmm.py": {"lsgm.distributions.base"},
-    "src/lsgm/models/lsgm.py": {"lsgm.distributions.base"},
-    "src/lsgm/models/serialization.py": {"lsgm.data.checkpoints", "lsgm.distributions.base"},
-    "src/lsgm/models/validity.py": {"lsgm.distributions.base"},
-    "src/lsgm/training/__init__.py": {"lsgm.models.validity"},
-    "src/lsgm/training/checkpoint.py": {"lsgm.data.checkpoints"},
-    "src/lsgm/training/em.py": {
-        "lsgm.data.batching",
-        "lsgm.distributions.categorical",
-        "lsgm.models.base",
-        "lsgm.models.hmm",
-        "lsgm.models.validity",
-    },
-    "src/lsgm/training/gradient.py": {
-        "lsgm.data.batching",
-        "lsgm.models.base",
-        "lsgm.models.validity",
-    },
-    "src/lsgm/training/labels.py": {"lsgm.data.batching", "lsgm.models.base"},
-    "src/lsgm/training/supervised.py": {
-        "lsgm.data.batching",
-        "lsgm.models.base",
-        "lsgm.models.hmm",
-        "lsgm.models.validity",
-    },
-}
-
-
-def _cross_package_problems(path: Path, allowed: set[str], used: set[str]) -> list[str]:
+def _cross_package_problems(path: Path) -> list[str]:
     """What in ``path`` reaches past another lsgm package's ``__init__``: an import of one of
     its modules, of a name not in its ``__all__`` (so never a ``_private`` one), or a
-    ``_private`` attribute of a namespace imported from it. Allow-listed imports (``allowed``)
-    are skipped and recorded in ``used``."""
+    ``_private`` attribute of a namespace imported from it."""
     rel = path.relative_to(SRC)
     own = _package(path) if len(rel.parts) > 1 else None  # the root ``__init__`` owns none
     tree = ast.parse(path.read_text())
     problems, namespaces = [], set()
 
     def report(node: ast.AST, what: str, why: str) -> None:
-        if what in allowed:
-            used.add(what)
-        else:
-            problems.append(f"{path.relative_to(ROOT)}:{node.lineno} {why}")
+        problems.append(f"{path.relative_to(ROOT)}:{node.lineno} {why} ({what})")
 
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -227,19 +165,9 @@ def test_cross_package_imports_use_the_public_init():
     whose ``__init__`` would be slow to import eagerly exports lazily instead (PEP 562,
     :mod:`lsgm.lazy`: ``data``, ``datasets``), and the public names of ``lsgm.apps`` are its
     applications (``from lsgm.apps import music``; nothing loads until one is imported), so
-    the command line's start-up stays light. Only the commented allow-list above is
-    tolerated, and it is to be emptied."""
-    problems, used = [], set()
-    for path in sorted(SRC.rglob("*.py")):
-        allowed = _NOT_YET_THROUGH_THE_INIT.get(str(path.relative_to(ROOT)), set())
-        found = set()
-        problems += _cross_package_problems(path, allowed, found)
-        used |= {(str(path.relative_to(ROOT)), what) for what in found}
-    stale = {
-        (path, what) for path, listed in _NOT_YET_THROUGH_THE_INIT.items() for what in listed
-    } - used
+    the command line's start-up stays light."""
+    problems = [p for path in sorted(SRC.rglob("*.py")) for p in _cross_package_problems(path)]
     assert not problems, "imports past a package's public __init__:\n" + "\n".join(problems)
-    assert not stale, f"allow-list entries no longer needed (remove them): {sorted(stale)}"
 
 
 def _type_checking_imports(init: Path) -> list[tuple[str, str]]:

@@ -43,13 +43,18 @@ from flax import nnx
 from lsgm import inference
 from lsgm.apps.genome_lm import make_lsgm
 from lsgm.apps.kmers import kmer_features
-from lsgm.data.dna import encode
-from lsgm.models import LSGM
-from lsgm.models.rnn import recurrent_layers, scan_layer, zero_carry
-from lsgm.training.callbacks import EarlyStopping, EpochLog
-from lsgm.training.gradient import batch_nll
-from lsgm.training.loop import Loop, Trainer, mean_loss, run_epochs
-from lsgm.training.optimizers import HyperOptimizer
+from lsgm.data import dna
+from lsgm.models import LSGM, recurrent_layers, scan_layer, zero_carry
+from lsgm.training import (
+    EarlyStopping,
+    EpochLog,
+    HyperOptimizer,
+    Loop,
+    Trainer,
+    batch_nll,
+    mean_loss,
+    run_epochs,
+)
 
 Array = jax.Array
 
@@ -125,7 +130,7 @@ def read_deepsea(data_file, label_file, crop: int | None = 100) -> tuple[list, n
         for line_no, line in enumerate(handle, start=1):
             where = f"{data_file}, line {line_no}"
             if line.strip():
-                seqs.append(_crop(encode(line.strip(), where), crop, where))
+                seqs.append(_crop(dna.encode(line.strip(), where), crop, where))
     labels = []
     with open(label_file) as handle:
         for line_no, line in enumerate(handle, start=1):
@@ -166,7 +171,7 @@ def read_deepbind(path) -> tuple[list, np.ndarray]:
                 raise ValueError(
                     f"{path}, line {line_no}: Bound {fields[i_bound]!r} must be 0 or 1."
                 )
-            seqs.append(encode(fields[i_seq], f"{path}, line {line_no}"))
+            seqs.append(dna.encode(fields[i_seq], f"{path}, line {line_no}"))
             labels.append(int(fields[i_bound]))
     return seqs, np.array(labels, dtype=np.int8)
 

@@ -43,14 +43,10 @@ import numpy as np
 import optax
 from flax import nnx
 
-from lsgm.data.dna import lookup
+from lsgm.data import dna
 from lsgm.distributions import Categorical
-from lsgm.models import HMM, LSGM
-from lsgm.models.rnn import CELL_TYPES, Carry, recurrent_layers, scan_stack, zero_carry
-from lsgm.training.callbacks import StepLog
-from lsgm.training.gradient import batch_nll
-from lsgm.training.loop import Loop, Trainer, mean_loss, run_epochs
-from lsgm.training.optimizers import HyperOptimizer
+from lsgm.models import CELL_TYPES, HMM, LSGM, Carry, recurrent_layers, scan_stack, zero_carry
+from lsgm.training import HyperOptimizer, Loop, StepLog, Trainer, batch_nll, mean_loss, run_epochs
 
 Array = jax.Array
 #: The cells of :class:`CharRNN`: ``"rnn"`` (vanilla tanh), ``"gru"``, ``"lstm"``.
@@ -103,7 +99,7 @@ def read_genome(path, *, record: int | None = None) -> np.ndarray:
                 current, n_records = 0, 1
             if current != wanted:
                 continue
-            codes = lookup(line)
+            codes = dna.lookup(line)
             bad = np.flatnonzero(codes < 0)
             if bad.size:
                 col = int(bad[0])

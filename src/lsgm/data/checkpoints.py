@@ -76,11 +76,6 @@ def is_prng_key(x: Any) -> bool:
     return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
-# TODO(issue 20, lead): the old private names, still imported by models/serialization.py and
-# training/checkpoint.py (see the allow-list in tests/test_layers.py); remove with it.
-_path_string, _is_prng_key = leaf_name, is_prng_key
-
-
 def flatten_arrays(tree) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """``({path: numpy array}, {path: PRNG impl name for typed keys})`` of a pytree."""
     arrays, keys = {}, {}

@@ -23,7 +23,7 @@ from flax import nnx
 import lsgm
 from lsgm import distributed
 from lsgm.distributions import Categorical
-from lsgm.training import em
+from lsgm.training import HMMPrior, em_step_for, sharded_inputs
 
 
 def _rel(a, b) -> float:
@@ -69,12 +69,12 @@ def main(argv=None) -> int:
     rows = []
 
     def em_step(on):
-        step = em.em_step_for(graphdef, em.HMMPrior(), frozenset(), on)
+        step = em_step_for(graphdef, HMMPrior(), frozenset(), on)
         if on is None:
             inputs = (jnp.asarray(batch.data), jnp.asarray(batch.lengths), None)
             placed = state
         else:
-            inputs = em._sharded_inputs(batch, None, on)
+            inputs = sharded_inputs(batch, None, on)
             placed = distributed.replicate(state, on)
         return step, placed, inputs
 

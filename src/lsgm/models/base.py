@@ -21,10 +21,9 @@ from jax.sharding import Mesh
 from jax.typing import ArrayLike
 
 from lsgm import inference
-from lsgm.data.batching import PaddedBatch, pad_sequences, unpad
+from lsgm.data import PaddedBatch, pad_sequences, unpad
 from lsgm.distributions import Emission
-from lsgm.inference import Potentials, time_parallel
-from lsgm.inference.chunked import chunked_viterbi
+from lsgm.inference import Potentials, chunked_viterbi, time_parallel
 from lsgm.mesh import gather, replicate, shard_batch
 
 Array = jax.Array

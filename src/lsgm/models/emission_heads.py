@@ -9,9 +9,7 @@ sampling); this module only asks for it and explains a refusal. Families whose h
 
 from __future__ import annotations
 
-from lsgm.distributions import registry
-from lsgm.distributions.base import Emission
-from lsgm.distributions.network_head import NetworkHead
+from lsgm.distributions import Emission, NetworkHead, registry
 
 
 def supported_forms() -> str:

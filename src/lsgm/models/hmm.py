@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from flax import nnx
 
-from lsgm.distributions.base import Emission
+from lsgm.distributions import Emission
 from lsgm.inference import Potentials
 from lsgm.models.base import SequenceModel
 

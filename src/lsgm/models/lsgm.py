@@ -41,7 +41,7 @@ import numpy.typing as npt
 from flax import nnx
 from jax.typing import ArrayLike
 
-from lsgm.distributions.base import Emission
+from lsgm.distributions import Emission
 from lsgm.inference import Potentials
 from lsgm.models import encoders
 from lsgm.models.base import SequenceModel

@@ -33,8 +33,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from lsgm.distributions import registry
-from lsgm.distributions.base import Emission
+from lsgm.distributions import Emission, registry
 from lsgm.models.base import SequenceModel
 from lsgm.models.hmm import HMM
 from lsgm.models.lsgm import LSGM
@@ -119,7 +118,7 @@ def save_model(path: str | os.PathLike[str], model: HMM | LSGM, info: dict | Non
         InvalidParametersError: (a ``ValueError``) the model holds NaN, ``+inf``, a ``-inf``
             outside a log-probability or a probability row without mass; nothing is written.
     """
-    from lsgm.data.checkpoints import flatten_arrays, save_checkpoint
+    from lsgm.data import flatten_arrays, save_checkpoint
     from lsgm.models.validity import check_parameters
 
     check_parameters(model, f"{path}: refusing to save the model")
@@ -137,7 +136,7 @@ def save_model(path: str | os.PathLike[str], model: HMM | LSGM, info: dict | Non
 
 def _read(path) -> tuple[dict, dict]:
     """``(arrays, metadata)`` of a model file after checking format, version and checksum."""
-    from lsgm.data.checkpoints import read_checkpoint
+    from lsgm.data import read_checkpoint
 
     try:
         arrays, _, meta = read_checkpoint(path)
@@ -180,7 +179,7 @@ def _check_sizes(path, meta: dict, arrays: dict) -> None:
     """Compare the metadata's configuration with the stored arrays' shapes, cheapest first
     (``num_states``, the emission's sizes, then every array of the model the metadata
     describes, built abstractly by ``nnx.eval_shape``: nothing is allocated)."""
-    from lsgm.data.checkpoints import _is_prng_key, _path_string
+    from lsgm.data import is_prng_key, leaf_name
 
     def shape(name):
         a = arrays.get(name)
@@ -236,8 +235,8 @@ def _check_sizes(path, meta: dict, arrays: dict) -> None:
     flat = jax.tree_util.tree_flatten_with_path(nnx.state(abstract))[0]
     problems = []
     for p, leaf in flat:
-        name = _path_string(p)
-        if name not in arrays or _is_prng_key(leaf):
+        name = leaf_name(p)
+        if name not in arrays or is_prng_key(leaf):
             continue  # a missing array is reported, by name, when the arrays are loaded
         if tuple(leaf.shape) != shape(name):
             problems.append(
@@ -267,7 +266,7 @@ def load_model(path: str | os.PathLike[str]) -> tuple[HMM | LSGM, dict]:
             anything is built), or invalid parameter values (``InvalidParametersError``) —
             each naming the file.
     """
-    from lsgm.data.checkpoints import CheckpointMismatchError, load_checkpoint
+    from lsgm.data import CheckpointMismatchError, load_checkpoint
     from lsgm.models.validity import check_parameters
 
     arrays, meta = _read(path)

@@ -29,7 +29,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from lsgm.distributions.base import Emission
+from lsgm.distributions import Emission
 
 #: ``(module type or None = any module, attribute name)`` of log-probability parameters,
 #: normalised (``log_softmax``) along their last axis: ``-inf`` allowed, no all-``-inf`` row.

@@ -6,7 +6,7 @@ Models never import this package; fitters only use a model's ``potentials``, its
 and (for EM) its closed-form M-steps.
 """
 
-from lsgm.models.validity import (
+from lsgm.models import (
     FitDivergedError,
     InvalidParametersError,
     check_parameters,
@@ -21,7 +21,7 @@ from lsgm.training.checkpoint import (
     save_checkpoint,
 )
 from lsgm.training.common import check_real, int_at_least
-from lsgm.training.em import FitHistory, HMMPrior, e_step, em_step_for, fit_em
+from lsgm.training.em import FitHistory, HMMPrior, e_step, em_step_for, fit_em, sharded_inputs
 from lsgm.training.gradient import CHECKPOINT_FILE, GradientHistory, batch_nll, fit_gradient
 from lsgm.training.loop import Callback, Loop, Trainer, mean_loss, run_epochs
 from lsgm.training.optimizers import HyperOptimizer
@@ -59,4 +59,5 @@ __all__ = [
     "parameter_problems",
     "run_epochs",
     "save_checkpoint",
+    "sharded_inputs",
 ]

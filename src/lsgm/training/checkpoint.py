@@ -22,14 +22,10 @@ from typing import TYPE_CHECKING
 import jax
 import numpy as np
 
-from lsgm.data.checkpoints import (
-    FORMAT,
-    VERSION,
+from lsgm.data import (
     CheckpointMismatchError,
-    _content_digest,
-    _is_prng_key,
-    _path_string,
     flatten_arrays,
+    is_prng_key,
     load_checkpoint,
     load_metadata,
     read_checkpoint,
@@ -41,13 +37,8 @@ if TYPE_CHECKING:
 
 #: The file format's names are re-exported: one import serves training code.
 __all__ = [
-    "FORMAT",
-    "VERSION",
     "CheckpointMismatchError",
     "ResumeError",
-    "_content_digest",
-    "_is_prng_key",
-    "_path_string",
     "check_resume",
     "fingerprint",
     "flatten_arrays",
@@ -76,7 +67,7 @@ def _feed(h, obj, depth: int = 0) -> None:
     if obj is None or isinstance(obj, bool | int | float | str | np.integer | np.floating):
         h.update(f"{type(obj).__name__}:{obj!r};".encode())
     elif isinstance(obj, np.ndarray | jax.Array):
-        if _is_prng_key(obj):
+        if is_prng_key(obj):
             obj = jax.random.key_data(obj)
         a = np.ascontiguousarray(jax.device_get(obj))
         h.update(f"array:{a.dtype.str}:{a.shape};".encode())

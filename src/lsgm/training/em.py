@@ -33,13 +33,18 @@ from flax import nnx
 from jax.sharding import Mesh
 
 from lsgm import inference
-from lsgm.data.batching import PaddedBatch
-from lsgm.distributions.categorical import dirichlet_log_density
+from lsgm.data import PaddedBatch
+from lsgm.distributions import dirichlet_log_density
 from lsgm.inference import time_parallel
 from lsgm.mesh import gather, pad_rows, replicate, replicated, row_sharding, shard_rows
-from lsgm.models.base import LengthsLike, SequenceModel, SequencesLike
-from lsgm.models.hmm import HMM
-from lsgm.models.validity import FitDivergedError, parameter_problems
+from lsgm.models import (
+    HMM,
+    FitDivergedError,
+    LengthsLike,
+    SequenceModel,
+    SequencesLike,
+    parameter_problems,
+)
 from lsgm.training.checkpoint import (
     ResumeError,
     check_resume,
@@ -341,7 +346,7 @@ def check_feasible(
         data, lengths = jnp.asarray(batch.data), jnp.asarray(batch.lengths)
         log_z = np.asarray(_log_z_per_sequence(graphdef, state, data, lengths, mask, method))
     else:
-        data, lengths, mask = _sharded_inputs(batch, log_mask, mesh, method)[:3]
+        data, lengths, mask = sharded_inputs(batch, log_mask, mesh, method)[:3]
         state = replicate(state, mesh)
         log_z = _log_z_per_sequence(graphdef, state, data, lengths, mask, method, mesh)
         log_z = gather(log_z)[: batch.num_sequences]
@@ -354,21 +359,25 @@ def check_feasible(
         )
 
 
-def _sharded_inputs(batch: PaddedBatch, log_mask: np.ndarray | None, mesh, method="scaled"):
+def sharded_inputs(
+    batch: PaddedBatch, log_mask: np.ndarray | None, mesh: Mesh, method: str = "scaled"
+) -> tuple[Array, Array, Array | None, Array]:
     """``(data, lengths, log_mask, weights)`` on ``mesh``: for the chunked E-step replicated
     (the chunks are split inside the step: sequence parallelism), otherwise padded to a
     multiple of the device count with rows that contribute nothing and split over ``mesh``
     by rows (data parallelism, :mod:`lsgm.distributed`)."""
     if method == "chunked":
         weights = np.ones(batch.num_sequences, np.float32)
-        arrays = (batch.data, batch.lengths.astype(np.int32), log_mask, weights)
-        return tuple(None if a is None else replicate(jnp.asarray(a), mesh) for a in arrays)
-    data, lengths, weights, mask = pad_rows(batch.data, batch.lengths, mesh.size, None, log_mask)
+        on = partial(replicate, mesh=mesh)
+        mask = None if log_mask is None else on(jnp.asarray(log_mask))
+        lengths = jnp.asarray(batch.lengths.astype(np.int32))
+        return on(jnp.asarray(batch.data)), on(lengths), mask, on(jnp.asarray(weights))
+    data, lengths, weights, padded = pad_rows(batch.data, batch.lengths, mesh.size, None, log_mask)
     put = partial(shard_rows, mesh=mesh)
     return (
         put(data),
         put(lengths.astype(np.int32)),
-        None if mask is None else put(mask),
+        None if padded is None else put(padded),
         put(weights.astype(np.float32)),
     )
 
@@ -413,9 +422,9 @@ def _run_em(
     if mesh is None:
         data, lengths = jnp.asarray(batch.data), jnp.asarray(batch.lengths)
         mask = None if log_mask is None else jnp.asarray(log_mask)
-        inputs = (data, lengths, mask)
+        inputs: tuple[Array | None, ...] = (data, lengths, mask)
     else:
-        inputs = _sharded_inputs(batch, log_mask, mesh, method)
+        inputs = sharded_inputs(batch, log_mask, mesh, method)
         state = replicate(state, mesh)
     last = history.n_iter if history.converged else max_iter
     bar = progress(range(history.n_iter, last), "EM", show)

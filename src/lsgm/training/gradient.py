@@ -74,11 +74,17 @@ from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
 from lsgm import inference
-from lsgm.data.batching import Minibatch, PaddedBatch, bucket_lengths, bucketed_minibatches
+from lsgm.data import Minibatch, PaddedBatch, bucket_lengths, bucketed_minibatches
 from lsgm.inference import time_parallel
 from lsgm.mesh import row_sharding
-from lsgm.models.base import LengthsLike, SequenceModel, SequencesLike
-from lsgm.models.validity import NLL_RISE_FACTOR, FitDivergedError, parameter_problems
+from lsgm.models import (
+    NLL_RISE_FACTOR,
+    FitDivergedError,
+    LengthsLike,
+    SequenceModel,
+    SequencesLike,
+    parameter_problems,
+)
 from lsgm.training.callbacks import (
     Checkpointing,
     EarlyStopping,

@@ -12,9 +12,9 @@ import jax
 import numpy as np
 from flax import nnx
 
-from lsgm.data.batching import PaddedBatch
+from lsgm.data import PaddedBatch
 from lsgm.inference import Potentials
-from lsgm.models.base import SequencesLike
+from lsgm.models import SequencesLike
 
 
 def label_potentials(

@@ -15,10 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 import numpy.typing as npt
 
-from lsgm.data.batching import PaddedBatch
-from lsgm.models.base import LengthsLike, SequencesLike
-from lsgm.models.hmm import HMM
-from lsgm.models.validity import FitDivergedError, parameter_problems
+from lsgm.data import PaddedBatch
+from lsgm.models import HMM, FitDivergedError, LengthsLike, SequencesLike, parameter_problems
 from lsgm.training.common import check_freeze
 from lsgm.training.em import EStepStats, HMMPrior, m_step
 
