@@ -266,7 +266,7 @@ out = {"devices": len(four.devices.flat),
        "proba": max(rel(a, b) for a, b in zip(one.predict_proba(xs, mesh=four, method="chunked"),
                                               one.predict_proba(xs)))}
 batch = one.batch(xs)
-inputs = em._sharded_inputs(batch, None, four, "chunked")
+inputs = em.sharded_inputs(batch, None, four, "chunked")
 step = em.em_step_for(nnx.graphdef(one), em.HMMPrior(), frozenset(), four, "chunked")
 hlo = step.lower(distributed.replicate(nnx.state(one), four), *inputs).compile().as_text()
 sizes = [int(np.prod([int(d) for d in m.group(1).split(",") if d]))
