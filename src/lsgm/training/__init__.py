@@ -20,7 +20,7 @@ from lsgm.training.checkpoint import (
     load_metadata,
     save_checkpoint,
 )
-from lsgm.training.common import check_real, int_at_least
+from lsgm.training.common import check_real, int_at_least, params_except
 from lsgm.training.em import FitHistory, HMMPrior, e_step, em_step_for, fit_em, sharded_inputs
 from lsgm.training.gradient import CHECKPOINT_FILE, GradientHistory, batch_nll, fit_gradient
 from lsgm.training.loop import Callback, Loop, Trainer, mean_loss, run_epochs
@@ -57,6 +57,7 @@ __all__ = [
     "load_metadata",
     "mean_loss",
     "parameter_problems",
+    "params_except",
     "run_epochs",
     "save_checkpoint",
     "sharded_inputs",

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from typing import TypeVar
 
 import numpy as np
+from flax import nnx
+from flax.nnx.filterlib import Filter
 from tqdm.auto import tqdm
 
 #: The parts of an HMM-like model that a fitter can keep fixed.
@@ -47,3 +49,9 @@ def check_real(name: str, value: object, *, positive: bool) -> float:
         value = number  # the message shows the number as a float
     bound = "> 0" if positive else ">= 0"
     raise ValueError(f"{name} must be a finite number {bound}; got {value!r}.")
+
+
+def params_except(frozen: Filter | None = None) -> Filter:
+    """The NNX filter of the parameters a fit updates: every ``nnx.Param`` but those matched
+    by ``frozen`` (None: all of them)."""
+    return nnx.Param if frozen is None else nnx.All(nnx.Param, nnx.Not(frozen))

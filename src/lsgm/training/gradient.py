@@ -101,7 +101,7 @@ from lsgm.training.checkpoint import (
     resume_path,
     run_record,
 )
-from lsgm.training.common import PARTS, check_real, int_at_least
+from lsgm.training.common import PARTS, check_real, int_at_least, params_except
 from lsgm.training.labels import label_masks, labelled_steps, with_labels
 from lsgm.training.loop import Callback, Loop, Trainer, run_epochs, shard_rows
 from lsgm.training.optimizers import HyperOptimizer
@@ -168,9 +168,7 @@ def trainable_filter(model: nnx.Module, freeze: frozenset[str]) -> Filter:
     """An NNX filter selecting the ``nnx.Param``s that are not in a frozen part."""
     groups = getattr(model, "PARAM_GROUPS", {})
     frozen = [nnx.PathContains(name) for part in freeze for name in groups.get(part, ())]
-    if not frozen:
-        return nnx.Param
-    return nnx.All(nnx.Param, nnx.Not(nnx.Any(*frozen)))
+    return params_except(nnx.Any(*frozen) if frozen else None)
 
 
 def _check_freeze(model: nnx.Module, freeze: str | Iterable[str] | None) -> frozenset[str]:

@@ -47,6 +47,7 @@ from lsgm.training import (
     Trainer,
     check_real,
     int_at_least,
+    params_except,
     run_epochs,
 )
 
@@ -111,17 +112,11 @@ def spearman(pred, y) -> float:
     return float(spearmanr(pred, y).statistic)
 
 
-def trained_filter(freeze=None):
-    """The NNX filter of the parameters a fit updates: every ``nnx.Param`` but those matched
-    by ``freeze`` (None: all of them)."""
-    return nnx.Param if freeze is None else nnx.All(nnx.Param, nnx.Not(freeze))
-
-
 def count_parameters(model: nnx.Module, freeze=None) -> int:
     """Number of scalars in the model's ``nnx.Param``s (also of an abstract model from
     ``nnx.eval_shape``, whose leaves are shapes only); those matched by the ``freeze`` filter
     (as :func:`fit_regression` takes it: kept fixed, so not fitted) are not counted."""
-    leaves = jax.tree.leaves(nnx.state(model, trained_filter(freeze)))
+    leaves = jax.tree.leaves(nnx.state(model, params_except(freeze)))
     return int(sum(math.prod(np.shape(leaf)) for leaf in leaves))
 
 
@@ -275,7 +270,7 @@ def fit_regression(
         patience = int_at_least("patience", patience, 1)
     size = len(x) if batch_size is None else min(int_at_least("batch_size", batch_size, 1), len(x))
 
-    wrt = trained_filter(freeze)
+    wrt = params_except(freeze)
     if not jax.tree.leaves(nnx.state(model, wrt)):
         raise ValueError("nothing to train: every parameter of the model is frozen.")
     trainer = Trainer(model, _optimizer(learning_rate, weight_decay), _squared_error, wrt=wrt)
