@@ -55,7 +55,6 @@ the run with the file, line and mark; the sample data hold none (the count is pr
 from __future__ import annotations
 
 import argparse
-import gzip
 import os
 import re
 import shutil
@@ -63,7 +62,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -88,6 +86,16 @@ from genome_em import (  # noqa: E402
     worker_main,
 )
 
+from lsgm.data import (  # noqa: E402
+    Binarized,
+    read_binarized,
+    read_binarized_folder,
+    read_chromhmm_model,
+    write_binarized,
+    write_chromhmm_model,
+)
+from lsgm.data import ChromHMMModel as ChromModel  # noqa: E402
+
 SAMPLE_DIR = Path("/usr/share/doc/chromhmm/examples/SAMPLEDATA_HG18")
 CHROMHMM_JAR = Path("/usr/share/java/chromhmm.jar")
 PACKAGES = ("chromhmm", "chromhmm-example")
@@ -99,121 +107,10 @@ MISSING = 2
 # ----------------------------------------------------------------------------------------
 
 
-@dataclass
-class Binarized:
-    """One ChromHMM binarized file: ``x [T, D]`` int8 with 0 (absent), 1 (present), 2
-    (missing)."""
-
-    path: Path
-    cell: str
-    chrom: str
-    marks: list[str]
-    x: np.ndarray
-
-    def missing(self) -> int:
-        return int(np.count_nonzero(self.x == MISSING))
-
-
-def _open_bytes(path: Path) -> bytes:
-    with open(path, "rb") as probe:
-        gz = probe.read(2) == b"\x1f\x8b"
-    try:
-        with gzip.open(path, "rb") if gz else open(path, "rb") as handle:
-            return handle.read()
-    except (OSError, EOFError) as err:
-        raise ValueError(f"{path}: cannot read ({err}).") from err
-
-
-def read_binarized(path: str | os.PathLike) -> Binarized:
-    """Read a ChromHMM binarized file (gzip allowed).
-
-    Format (as in ChromHMM's sample data): line 1 ``cell<TAB>chromosome``; line 2 the mark
-    names, tab-separated; then one line per bin with one ``0``/``1``/``2`` per mark.
-
-    Raises:
-        ValueError: naming the file and line (and mark) of the first problem.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file.")
-    raw = _open_bytes(path).replace(b"\r\n", b"\n")
-    lines = raw.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    try:
-        head = [line.decode("utf-8") for line in lines[:2]]
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path}, line 1-2: not UTF-8 text ({err.reason}).") from err
-    if len(head) < 2:
-        raise ValueError(f"{path}: needs a 'cell<TAB>chromosome' line and a line of mark names.")
-    first = head[0].split("\t")
-    if len(first) != 2 or not all(first):
-        raise ValueError(
-            f"{path}, line 1: expected 'cell<TAB>chromosome' (2 tab-separated fields), got "
-            f"{head[0]!r}."
-        )
-    marks = head[1].split("\t")
-    if not all(m.strip() for m in marks):
-        raise ValueError(f"{path}, line 2: empty mark name in {head[1]!r}.")
-    D, body = len(marks), lines[2:]
-    if not body:
-        raise ValueError(f"{path}: no data lines after the mark names (line 3 on).")
-    width = 2 * D - 1
-    lengths = np.fromiter(map(len, body), np.int64, len(body))
-    if np.any(lengths != width):
-        i = int(np.flatnonzero(lengths != width)[0])
-        _raise_row_error(path, i + 3, body[i], D)
-    grid = np.frombuffer(b"".join(body), np.uint8).reshape(len(body), width)
-    not_tab = np.any(grid[:, 1::2] != ord("\t"), axis=1)
-    if not_tab.any():
-        i = int(np.flatnonzero(not_tab)[0])
-        _raise_row_error(path, i + 3, body[i], D)
-    values = grid[:, ::2].astype(np.int16) - ord("0")
-    bad = (values < 0) | (values > MISSING)
-    if bad.any():
-        row, col = (int(v[0]) for v in np.nonzero(bad))
-        value = chr(grid[row, 2 * col])
-        raise ValueError(
-            f"{path}, line {row + 3}, mark {marks[col]!r}: value {value!r} is not 0, 1 or 2."
-        )
-    return Binarized(path, first[0], first[1], marks, values.astype(np.int8))
-
-
-def _raise_row_error(path: Path, number: int, line: bytes, D: int) -> None:
-    text = line.decode("utf-8", errors="replace")
-    fields = text.split("\t")
-    if len(fields) != D:
-        raise ValueError(
-            f"{path}, line {number}: {len(fields)} tab-separated values, expected {D} (one per "
-            f"mark): {text[:80]!r}."
-        )
-    bad = next(f for f in fields if f not in ("0", "1", "2"))
-    raise ValueError(f"{path}, line {number}: value {bad!r} is not 0, 1 or 2.")
-
-
-def binarized_files(folder: str | os.PathLike) -> list[Path]:
-    """The files ChromHMM's ``LearnModel`` reads from ``folder``: names containing
-    ``_binary``, not hidden; sorted by name."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ValueError(f"{folder}: not a folder of ChromHMM binarized files.")
-    files = sorted(
-        p for p in folder.iterdir() if "_binary" in p.name and not p.name.startswith(".")
-    )
-    if not files:
-        raise ValueError(f"{folder}: no files with '_binary' in their name (ChromHMM's rule).")
-    return files
-
-
 def read_folder(folder: str | os.PathLike) -> list[Binarized]:
-    """Every binarized file of ``folder``; they must share the mark names (in order)."""
-    data = [read_binarized(p) for p in binarized_files(folder)]
-    for d in data[1:]:
-        if d.marks != data[0].marks:
-            raise ValueError(
-                f"{d.path}, line 2: marks {d.marks} differ from {data[0].path}'s {data[0].marks}."
-            )
-    return data
+    """Every binarized file of ``folder``, columns matched by mark name
+    (:func:`lsgm.data.read_binarized_folder`)."""
+    return read_binarized_folder(folder)
 
 
 def check_no_missing(data: list[Binarized]) -> None:
@@ -229,137 +126,11 @@ def check_no_missing(data: list[Binarized]) -> None:
             )
 
 
-def write_binarized(path: Path, cell: str, chrom: str, marks: list[str], x: np.ndarray) -> None:
-    """Write ``x [T, D]`` in ChromHMM's binarized format (plain text)."""
-    body = "\n".join("\t".join(map(str, row)) for row in x.tolist())
-    path.write_text(f"{cell}\t{chrom}\n" + "\t".join(marks) + "\n" + body + "\n", "utf-8")
-
-
-@dataclass
-class ChromModel:
-    """The parameters of a ChromHMM model file."""
-
-    initial: np.ndarray  # [K]
-    transition: np.ndarray  # [K, K], rows = from-state
-    emission: np.ndarray  # [K, D], p(mark present | state)
-    marks: list[str]
-    log_likelihood: float
-    iterations: int
-
-
-def write_model_file(path: Path, m: ChromModel) -> None:
-    """Write ``m`` as a ChromHMM model file (the layout ``parse_model_file`` reads; every
-    probability with 17 significant digits, so both tools load the same doubles)."""
-    K, D = m.emission.shape
-    ll = "-Infinity" if not np.isfinite(m.log_likelihood) else f"{m.log_likelihood:.17g}"
-    out = [f"{K}\t{D}\tE\t{ll}\t{m.iterations}"]
-    out += [f"probinit\t{k + 1}\t{m.initial[k]:.17g}" for k in range(K)]
-    out += [
-        f"transitionprobs\t{i + 1}\t{j + 1}\t{m.transition[i, j]:.17g}"
-        for i in range(K)
-        for j in range(K)
-    ]
-    for k in range(K):
-        for d in range(D):
-            p = m.emission[k, d]
-            out.append(f"emissionprobs\t{k + 1}\t{d}\t{m.marks[d]}\t0\t{1 - p:.17g}")
-            out.append(f"emissionprobs\t{k + 1}\t{d}\t{m.marks[d]}\t1\t{p:.17g}")
-    path.write_text("\n".join(out) + "\n", "utf-8")
-
-
 def parse_model_file(path: str | os.PathLike, marks: list[str] | None = None) -> ChromModel:
-    """Parse a ChromHMM ``model_K.txt`` file, as ChromHMM 1.24 writes it (tab-separated):
-
-    * line 1: ``K  D  order-letter  log-likelihood  iterations`` (the log-likelihood of the
-      E-step of the last iteration; ``-Infinity`` before any);
-    * ``probinit  state  p`` (states 1-based);
-    * ``transitionprobs  from  to  p``;
-    * ``emissionprobs  state  mark-index  mark-name  value  p`` (mark index 0-based; value 0
-      or 1; the two values' probabilities sum to 1).
-
-    ``marks``: the data's mark names, which must match the file's by index.
-
-    Raises:
-        ValueError: naming the file and line of the first problem, or what is missing.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such model file.")
-    lines = path.read_text("utf-8").splitlines()
-    if not lines:
-        raise ValueError(f"{path}, line 1: empty model file.")
-    head = lines[0].split("\t")
-    try:
-        K, D = int(head[0]), int(head[1])
-        ll = float(head[3].replace("Infinity", "inf"))
-        iterations = int(head[4])
-    except (IndexError, ValueError) as err:
-        raise ValueError(
-            f"{path}, line 1: expected 'K<TAB>D<TAB>order<TAB>loglik<TAB>iterations', got "
-            f"{lines[0]!r}."
-        ) from err
-    if K < 1 or D < 1:
-        raise ValueError(f"{path}, line 1: K = {K} and D = {D} must be >= 1.")
-    initial = np.full(K, np.nan)
-    transition = np.full((K, K), np.nan)
-    emission = np.full((K, D, 2), np.nan)
-    names: list[str | None] = [None] * D
-    for number, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
-        f = line.split("\t")
-        where = f"{path}, line {number}"
-        try:
-            if f[0] == "probinit" and len(f) == 3:
-                initial[_index(f[1], K, where, 1)] = _prob(f[2], where)
-            elif f[0] == "transitionprobs" and len(f) == 4:
-                i, j = _index(f[1], K, where, 1), _index(f[2], K, where, 1)
-                transition[i, j] = _prob(f[3], where)
-            elif f[0] == "emissionprobs" and len(f) == 6:
-                k, d = _index(f[1], K, where, 1), _index(f[2], D, where, 0)
-                v = _index(f[4], 2, where, 0)
-                if names[d] not in (None, f[3]):
-                    raise ValueError(f"{where}: mark {d} is named {f[3]!r}, before {names[d]!r}.")
-                names[d] = f[3]
-                emission[k, d, v] = _prob(f[5], where)
-            else:
-                raise ValueError(
-                    f"{where}: expected a probinit (3 fields), transitionprobs (4) or "
-                    f"emissionprobs (6) line, got {line[:80]!r}."
-                )
-        except ValueError as err:
-            if str(err).startswith(str(path)):
-                raise
-            raise ValueError(f"{where}: {err}") from err
-    for name, arr in (("probinit", initial), ("transitionprobs", transition)):
-        if np.isnan(arr).any():
-            raise ValueError(f"{path}: {np.isnan(arr).sum()} {name} value(s) missing.")
-    if np.isnan(emission).any():
-        k, d, v = (int(a[0]) for a in np.nonzero(np.isnan(emission)))
-        raise ValueError(f"{path}: no emissionprobs line for state {k + 1}, mark {d}, value {v}.")
-    sums = emission.sum(-1)
-    if np.any(np.abs(sums - 1) > 1e-6):
-        k, d = (int(a[0]) for a in np.nonzero(np.abs(sums - 1) > 1e-6))
-        raise ValueError(
-            f"{path}: emissionprobs of state {k + 1}, mark {d} sum to {sums[k, d]:.9g}, not 1."
-        )
-    if marks is not None and list(names) != list(marks):
-        raise ValueError(f"{path}: marks {names} differ from the data's {marks} (same order).")
-    return ChromModel(initial, transition, emission[..., 1], list(names), ll, iterations)
-
-
-def _index(text: str, n: int, where: str, base: int) -> int:
-    i = int(text) - base
-    if not 0 <= i < n:
-        raise ValueError(f"{where}: index {text} outside {base}..{n - 1 + base}.")
-    return i
-
-
-def _prob(text: str, where: str) -> float:
-    p = float(text)
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"{where}: probability {text} is not in [0, 1].")
-    return p
+    """A ChromHMM ``model_K.txt`` (:func:`lsgm.data.read_chromhmm_model`), its emission
+    columns in the order of ``marks`` when given."""
+    model = read_chromhmm_model(path)
+    return model if marks is None else model.with_marks(marks)
 
 
 def start_model(data: list[Binarized], K: int, seed: int) -> ChromModel:
@@ -763,7 +534,7 @@ def main(argv=None) -> int:
             raise SystemExit(f"error: {err}") from err
         init = start_model(data, K, args.seed)
         init_path = work / "init_model.txt"
-        write_model_file(init_path, init)
+        write_chromhmm_model(init_path, init)
         chrom = None
         if use_chromhmm:
             try:
