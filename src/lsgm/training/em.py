@@ -646,6 +646,7 @@ def _fit_restarts(
     max_iter: int,
     tol: float,
     progress_bar: bool,
+    callback: Callable[[FitHistory], None] | None = None,
 ) -> tuple[M, FitHistory]:
     """The restarts of :func:`fit_em` (continuing a resumed one); the model ends with the
     parameters of the restart with the best final objective."""
@@ -677,7 +678,10 @@ def _fit_restarts(
             best: HMM | None = best,
             best_history: FitHistory | None = best_history,
         ) -> None:
-            store.save(state, hist, restart, best, best_history, history_restarts)
+            if store.path is not None:
+                store.save(state, hist, restart, best, best_history, history_restarts)
+            if callback is not None:
+                callback(hist)
 
         history = _run_em(
             candidate,
@@ -688,7 +692,7 @@ def _fit_restarts(
             tol,
             progress_bar,
             history=history,
-            after_iteration=None if store.path is None else save,
+            after_iteration=None if store.path is None and callback is None else save,
             mesh=run.mesh,
             monotone=run.monotone,
             method=run.method,
@@ -722,6 +726,7 @@ def fit_em(
     resume: bool = False,
     mesh: Mesh | None = None,
     method: str = "auto",
+    callback: Callable[[FitHistory], None] | None = None,
 ) -> tuple[M, FitHistory]:
     """Fit an HMM by Baum–Welch.
 
@@ -757,6 +762,8 @@ def fit_em(
             ``"chunked"``, for a few long sequences — whole chromosomes — and ``"scaled"``
             otherwise; see :func:`lsgm.inference.choose_method`), ``"scaled"``, ``"log"`` or
             ``"chunked"``. All give the same fit up to round-off.
+        callback: called with the restart's history after every iteration (e.g. to print
+            progress: ``history.log_likelihoods[-1]``, the change, the time).
 
     Returns:
         ``(model, history)`` with ``history.log_likelihoods`` and ``history.objectives``
@@ -776,7 +783,7 @@ def fit_em(
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir (where the checkpoint is).")
     store = _EMStore.open(model, run, checkpoint_dir, resume, seed, max_iter, tol)
-    return _fit_restarts(model, run, store, seed, max_iter, tol, progress_bar)
+    return _fit_restarts(model, run, store, seed, max_iter, tol, progress_bar, callback)
 
 
 __all__ = [
