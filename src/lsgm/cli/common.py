@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -18,7 +19,6 @@ from lsgm.data import (
     is_int_literal,
     is_number_literal,
 )
-from lsgm.models import load_model, model_config
 
 
 def strict_int(text: str) -> int:
@@ -41,6 +41,44 @@ def seed_int(text: str) -> int:
     if not 0 <= value < 2**32:
         raise argparse.ArgumentTypeError(f"{text!r} is outside [0, 2**32 - 1]")
     return value
+
+
+def show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Name every option's default in its ``--help`` text, in ``parser`` and every parser
+    below it (subcommands, experiments).
+
+    An option whose default is neither ``None`` nor ``False`` and whose help does not already
+    say it (the word "default", or the value in parentheses) gets ``(default: VALUE)``
+    appended; options that default to ``None`` say what that means in their own text."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                show_defaults(child)
+            continue
+        default = action.default
+        if not action.option_strings or default is None or default is False:
+            continue
+        if default is argparse.SUPPRESS:
+            continue
+        text = action.help or ""
+        if text == argparse.SUPPRESS or "default" in text.lower() or _says(text, default):
+            continue
+        action.help = f"{text} (default: %(default)s)".lstrip()
+
+
+def _says(text: str, default) -> bool:
+    """Whether ``text`` gives ``default`` first in a parenthesis: ``(128)``, ``(1e-3)``,
+    ``(3, the paper's)``; an empty list is a default with nothing to say."""
+    if isinstance(default, list | tuple) and not default:
+        return True
+    for inside in re.findall(r"\(([^(),;]*)", text):
+        first = inside.split(" ")[0] if inside else ""
+        if first == str(default):
+            return True
+        if is_number_literal(first) and isinstance(default, int | float):
+            if float(first) == float(default):
+                return True
+    return False
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -123,6 +161,8 @@ class LoadedModel:
     """
 
     def __init__(self, path):
+        from lsgm.models import load_model, model_config
+
         self.path = Path(path)
         if self.path.is_dir():
             raise ValueError(f"{self.path}: is a folder; pass a model file written by `lsgm fit`.")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import time
 
 import numpy as np
-import optax
-from Bio import SeqIO
-from flax import nnx
 
 from lsgm.cli.common import (
     add_output_options,
@@ -28,12 +26,15 @@ from lsgm.cli.inputs import (
     prepare,
     read_inputs,
 )
-from lsgm.data import check_output, decode_error_message, open_text
-from lsgm.distributions import registry
-from lsgm.models import build_model, family_of, save_model
+from lsgm.data import check_output
 
 #: Suffixes of the model files ``lsgm fit`` writes.
 MODEL_SUFFIXES = (".lsgm",)
+
+#: The emission families that ship with lsgm, named in ``lsgm fit --help`` without importing
+#: them (a test checks that this is :func:`lsgm.distributions.registry.family_names`); any
+#: registered family is accepted (:func:`emission_family`).
+BUILTIN_FAMILIES = ("bernoulli", "categorical", "gaussian", "gmm", "poisson")
 
 #: The emission family of each input kind when ``--emission`` is not given (any registered
 #: family may be chosen for tables and piano rolls; sequences need the categorical).
@@ -54,7 +55,12 @@ def register(sub) -> None:
     )
     p.add_argument("-o", "--output", required=True, help="model file to write (NAME.lsgm)")
     g = p.add_argument_group("model")
-    g.add_argument("--model", choices=["hmm", "lsgm"], default="hmm")
+    g.add_argument(
+        "--model",
+        choices=["hmm", "lsgm"],
+        default="hmm",
+        help="an HMM, or an LSGM (RNN-conditioned)",
+    )
     g.add_argument(
         "--states",
         type=strict_int,
@@ -64,8 +70,10 @@ def register(sub) -> None:
     )
     g.add_argument(
         "--emission",
-        choices=registry.family_names(),
-        help="emission family (default: from the data type)",
+        type=emission_family,
+        metavar="FAMILY",
+        help=f"emission family: {', '.join(BUILTIN_FAMILIES)} or a registered plug-in "
+        "(default: categorical for sequences, bernoulli for piano rolls, gaussian for tables)",
     )
     g.add_argument(
         "--covariance",
@@ -82,17 +90,34 @@ def register(sub) -> None:
         "--labels, else state0, state1, ...)",
     )
     l = p.add_argument_group("LSGM")
-    l.add_argument("--rnn", choices=["gru", "lstm"], default="gru")
-    l.add_argument("--hidden-size", type=strict_int, default=32)
-    l.add_argument("--num-layers", type=strict_int, default=1)
-    l.add_argument("--dense-layers", type=strict_int, default=0)
-    l.add_argument("--order", type=strict_int, choices=[0, 1], default=1)
+    l.add_argument("--rnn", choices=["gru", "lstm"], default="gru", help="recurrent cell")
+    l.add_argument("--hidden-size", type=strict_int, default=32, help="RNN units per layer")
+    l.add_argument("--num-layers", type=strict_int, default=1, help="RNN layers")
+    l.add_argument("--dense-layers", type=strict_int, default=0, help="dense layers after the RNN")
     l.add_argument(
-        "--conditioning", choices=["full", "transitions", "emissions", "none"], default="full"
+        "--order",
+        type=strict_int,
+        choices=[0, 1],
+        default=1,
+        help="transition order: 1 (from each state) or 0 (the next state's distribution "
+        "depends on the RNN only)",
     )
-    l.add_argument("--emission-network", choices=["shared", "per_state"], default="shared")
-    l.add_argument("--embedding-dim", type=strict_int, default=16)
-    l.add_argument("--dropout", type=strict_float, default=0.0)
+    l.add_argument(
+        "--conditioning",
+        choices=["full", "transitions", "emissions", "none"],
+        default="full",
+        help="which potentials the RNN conditions",
+    )
+    l.add_argument(
+        "--emission-network",
+        choices=["shared", "per_state"],
+        default="shared",
+        help="one network over [h; state embedding], or one network per state",
+    )
+    l.add_argument(
+        "--embedding-dim", type=strict_int, default=16, help="state embedding size (shared)"
+    )
+    l.add_argument("--dropout", type=strict_float, default=0.0, help="dropout rate")
     l.add_argument(
         "--init",
         choices=["hmm", "random"],
@@ -136,10 +161,10 @@ def register(sub) -> None:
         "--tol", type=strict_float, default=1e-4, help="EM convergence tolerance (default 1e-4)"
     )
     t.add_argument("--n-init", type=strict_int, default=1, help="EM random restarts (default 1)")
-    t.add_argument("--epochs", type=strict_int, default=20)
-    t.add_argument("--batch-size", type=strict_int, default=16)
-    t.add_argument("--learning-rate", type=strict_float, default=1e-2)
-    t.add_argument("--clip-norm", type=strict_float, default=1.0)
+    t.add_argument("--epochs", type=strict_int, default=20, help="gradient-training epochs")
+    t.add_argument("--batch-size", type=strict_int, default=16, help="sequences per gradient step")
+    t.add_argument("--learning-rate", type=strict_float, default=1e-2, help="Adam learning rate")
+    t.add_argument("--clip-norm", type=strict_float, default=1.0, help="gradient-norm clipping")
     t.add_argument(
         "--patience",
         type=strict_int,
@@ -159,12 +184,27 @@ def register(sub) -> None:
     p.set_defaults(run=run, defaults={a.dest: a.default for a in p._actions})
 
 
+def emission_family(text: str) -> str:
+    """An argparse ``type``: the name of a registered emission family (the registry, and with
+    it JAX, is imported only when ``--emission`` is given)."""
+    from lsgm.distributions import registry
+
+    names = registry.family_names()
+    if text not in names:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an emission family; known: {names}")
+    return text
+
+
 def read_labels(path, names: list[str], lengths: list[int], alphabet: str | None):
     """Per-record state indices from a FASTA of label letters matching the data records.
 
     Returns ``(labels, alphabet)``: one int32 ``[T_i]`` array per record; state ``k`` is the
     ``k``-th letter of ``alphabet`` (default: the sorted distinct letters of the file).
     """
+    from Bio import SeqIO
+
+    from lsgm.data import decode_error_message, open_text
+
     path = check_input_file(path, "labels file")
     try:
         with open_text(path) as handle:
@@ -221,6 +261,9 @@ def _option(dest: str) -> str:
 def _emission_config(args, family: str, K: int, xs, spec: InputSpec) -> dict:
     """The emission's configuration from the data and the options its family reads
     (``config_from_data`` and ``cli_options`` of the registered family)."""
+    from lsgm.distributions import registry
+    from lsgm.models import family_of
+
     cls = registry.family(family)
     options = {dest: getattr(args, dest) for dest in cls.cli_options}
     for dest, value in options.items():
@@ -259,6 +302,10 @@ def _inputs(args) -> list:
 
 
 def run(args) -> int:
+    from flax import nnx
+
+    from lsgm.models import build_model, save_model
+
     out = check_output(args.output, _inputs(args), MODEL_SUFFIXES, what="model file")
     if args.checkpoint_dir:
         check_output(args.checkpoint_dir, _inputs(args), folder=True, what="checkpoint folder")
@@ -407,6 +454,8 @@ _SCOPED = [
 def _family_scopes() -> list:
     """:data:`_SCOPED` entries of the options that emission families read (their
     ``cli_options``, e.g. ``--covariance`` for gaussian and gmm)."""
+    from lsgm.distributions import registry
+
     families = registry.families()
     dests = dict.fromkeys(d for cls in families.values() for d in cls.cli_options)
     return [
@@ -471,7 +520,9 @@ def _state_names(args, K: int, label_letters: str | None) -> list[str]:
 
 def _lsgm_from_hmm(args, config: dict, xs, labels):
     """An LSGM equal to an HMM fitted first: by counting from ``labels``, else by EM."""
-    from lsgm.models import LSGM
+    from flax import nnx
+
+    from lsgm.models import LSGM, build_model
     from lsgm.training import fit_em, fit_supervised
 
     hmm = build_model({**config, "kind": "HMM", "settings": {}}, nnx.Rngs(args.seed))
@@ -483,6 +534,8 @@ def _lsgm_from_hmm(args, config: dict, xs, labels):
 
 
 def _train(args, trainer: str, model, xs, labels, spec: InputSpec, family: str) -> dict:
+    import optax
+
     from lsgm.training import fit_em, fit_gradient, fit_supervised
 
     show = not (args.quiet or args.json)

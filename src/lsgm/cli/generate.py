@@ -6,7 +6,6 @@ import io
 import math
 from pathlib import Path
 
-import jax
 import numpy as np
 
 from lsgm.cli.common import (
@@ -79,6 +78,8 @@ def register(sub) -> None:
 
 @all_or_nothing
 def run_sample(args) -> int:
+    import jax
+
     positive_int("--length", args.length)
     positive_int("--num-sequences", args.num_sequences)
     if not (math.isfinite(args.step_seconds) and args.step_seconds > 0):

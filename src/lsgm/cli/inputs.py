@@ -18,9 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from lsgm.data import AmbiguousSymbolError, read_pianoroll, read_sequences, read_table
-from lsgm.distributions import registry
-
 SEQUENCE_SUFFIXES = (".fa", ".fasta", ".fna", ".fas", ".fq", ".fastq")
 PIANOROLL_SUFFIXES = (".mat", ".json", ".mid", ".midi")
 TABLE_SUFFIXES = (".npy", ".npz", ".csv", ".tsv")
@@ -88,6 +85,8 @@ class Dataset:
 def _read_sequence_file(
     path: Path, spec: InputSpec, context: str, model_path
 ) -> tuple[list[str], list[np.ndarray]]:
+    from lsgm.data import AmbiguousSymbolError, read_sequences
+
     try:
         records = read_sequences(
             path, alphabet=spec.alphabet, ambiguous=spec.ambiguous, quality=spec.quality
@@ -120,6 +119,8 @@ def _read_sequence_file(
 
 
 def _read_pianoroll_file(path: Path, spec: InputSpec) -> tuple[list[str], list[np.ndarray]]:
+    from lsgm.data import read_pianoroll
+
     splits = read_pianoroll(path)
     if spec.split is None:
         chosen = list(splits)
@@ -177,6 +178,8 @@ def read_inputs(paths, spec: InputSpec, context: str = "fit", model_path=None) -
         elif kind == "pianoroll":
             n, x = _read_pianoroll_file(path, spec)
         else:
+            from lsgm.data import read_table
+
             x = read_table(path)
             n = [f"{path.stem}:{i}" for i in range(len(x))]
         names += n
@@ -204,6 +207,8 @@ def prepare(data: Dataset, spec: InputSpec, family: str, dim: int | None, where:
     soft (a batch needs one layout); table and piano-roll records as the family's
     ``read_observations`` makes them (e.g. integer symbols, float32 vectors); the feature count
     checked."""
+    from lsgm.distributions import registry
+
     xs = data.xs
     if spec.kind == "sequence":
         M = len(spec.alphabet)

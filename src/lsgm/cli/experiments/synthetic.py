@@ -19,8 +19,6 @@ import os
 import platform
 import time
 
-import jax
-
 from lsgm.cli.common import (
     RESULT_FILES,
     add_output_options,
@@ -124,6 +122,8 @@ def register(sub) -> None:
 
 def _hardware() -> str:
     """``"<CPU model>, <n> CPUs, JAX on CPU"`` (the model from ``/proc/cpuinfo`` when readable)."""
+    import jax
+
     name = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
