@@ -13,6 +13,7 @@ import pytest
 from conftest import BruteForce
 from flax import nnx
 
+import lsgm
 from lsgm import inference
 from lsgm.inference import Potentials
 from lsgm.operators import DifferentiableHMM, FrozenParam, HMMConfig
@@ -230,6 +231,13 @@ def test_matches_kernels_bruteforce_and_numpy_forward(x64, temperature):
     np.testing.assert_allclose(result["state_posteriors"], states, atol=1e-12)
     np.testing.assert_array_equal(result["viterbi_path"], brute.viterbi()[0])
     np.testing.assert_allclose(result["log_likelihood"], _np_forward(pi, A, B.T[x]), rtol=1e-12)
+
+    # the operator is an adapter over lsgm.HMM: the same tables, the same numbers
+    model = hmm.as_hmm()
+    assert isinstance(model, lsgm.HMM)
+    np.testing.assert_allclose(model.transition_probs(), A, atol=1e-15)
+    np.testing.assert_allclose(model.emission.probs(), B, atol=1e-15)
+    np.testing.assert_allclose(model.score([x]), result["log_likelihood"], rtol=1e-12)
 
     # a batch: each row equals the single-sequence result and the numpy forward pass
     xs = np.random.default_rng(1).integers(0, 4, size=(3, 6))

@@ -2,8 +2,11 @@
 
 Drop-in replacement for ``diffbio.operators.statistical.DifferentiableHMM``: same
 ``HMMConfig`` fields, same ``apply(data, state, metadata) -> (result, state, metadata)``
-contract, same ``forward_soft``, same parameter names. All inference goes through the shared
-kernels of :mod:`lsgm.inference` (``log_partition``, ``posteriors`` and ``viterbi``).
+contract, same ``forward_soft``, same parameter names. The operator is an adapter, not a second
+HMM: its three DiffBio parameters define an :class:`lsgm.HMM` with
+:class:`~lsgm.distributions.Categorical` emissions (:meth:`DifferentiableHMM.as_hmm`), whose
+potentials go to the shared kernels of :mod:`lsgm.inference` (``log_partition``, ``posteriors``
+and ``viterbi``).
 
 Model (``K = num_states``, ``M = num_emissions``, ``tau = temperature``)::
 
@@ -37,7 +40,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from lsgm.distributions import Categorical
 from lsgm.inference import Potentials, concrete_or_none, log_partition, posteriors, viterbi
+from lsgm.models import HMM
 
 Array = jax.Array
 
@@ -164,17 +169,25 @@ class DifferentiableHMM(nnx.Module):
             self.log_emission_params[...],
         )
 
+    def as_hmm(self) -> HMM:
+        """The :class:`lsgm.HMM` this operator is: initial and transition logits
+        ``log_*_params / tau`` and :class:`~lsgm.distributions.Categorical` emissions with
+        logits ``log_emission_params / tau``, so that ``pi``, ``A`` and ``B`` are the tables
+        in the module docstring. A new module on every call, holding the current values
+        (differentiable through them, also under ``jit``); edits to it do not flow back."""
+        return _as_hmm(self._logits(), self.temperature)
+
     def get_log_initial_distribution(self) -> Array:
         """``[K]`` ``log pi = log_softmax(log_initial_params / tau)``."""
-        return _log_tables(self._logits(), self.temperature)[0]
+        return self.as_hmm().log_initial()
 
     def get_log_transition_matrix(self) -> Array:
         """``[K, K]`` ``log A = log_softmax(log_transition_params / tau, axis=1)`` (rows: from)."""
-        return _log_tables(self._logits(), self.temperature)[1]
+        return self.as_hmm().log_transition()
 
     def get_log_emission_matrix(self) -> Array:
         """``[K, M]`` ``log B = log_softmax(log_emission_params / tau, axis=1)``."""
-        return _log_tables(self._logits(), self.temperature)[2]
+        return _log_emission(self.as_hmm())
 
     @property
     def initial_probs(self) -> Array:
@@ -194,14 +207,15 @@ class DifferentiableHMM(nnx.Module):
     # ------------------------------------------------------------------ potentials
 
     def emission_log_likelihoods(self, observations) -> Array:
-        """``[T, K]`` ``log B[k, x_t]`` for one integer sequence ``x`` of shape ``[T]``.
+        """``[T, K]`` ``log B[k, x_t]`` for one integer sequence ``x`` of shape ``[T]`` (the
+        HMM's :meth:`~lsgm.distributions.Categorical.log_prob`).
 
         Symbols outside ``[0, M)`` get NaN rows (invalid input, never a clamped symbol nor a
         silent probability 0); the public entry points reject them with a ``ValueError`` when
         the values are concrete, and ignore them on padded steps, so under ``jit`` an
         out-of-range symbol at a valid step makes the log-likelihood NaN.
         """
-        return _gather(self.get_log_emission_matrix().T, jnp.asarray(observations))
+        return self.as_hmm().emission.log_prob(jnp.asarray(observations))
 
     def soft_emission_log_likelihoods(self, soft_obs) -> Array:
         """``[T, K]`` ``log sum_m B[k, m] o_t[m]`` for soft observations ``o`` of shape ``[T, M]``.
@@ -211,17 +225,15 @@ class DifferentiableHMM(nnx.Module):
         ``o_t[m]`` is the true ``B[k, m] / sum_m' B[k, m'] o_t[m']``, also where ``o_t[m] = 0``.
         Rows whose weighted sum is 0 give ``-inf`` (with zero, not NaN, gradients); rows with
         a negative or non-finite entry are NaN (invalid input poisons the result under ``jit``).
+        Unlike the HMM's soft categorical observations, the weights need not sum to 1
+        (DiffBio's ``forward_soft``).
         """
         return _soft_log_emit(self.get_log_emission_matrix(), jnp.asarray(soft_obs))
 
     def potentials(self, observations) -> Potentials:
-        """:class:`~lsgm.inference.Potentials` of one integer sequence ``[T]``:
-        ``(log pi [K], log A [K, K], emission_log_likelihoods(x) [T, K])``."""
-        return Potentials(
-            self.get_log_initial_distribution(),
-            self.get_log_transition_matrix(),
-            self.emission_log_likelihoods(observations),
-        )
+        """:class:`~lsgm.inference.Potentials` of one integer sequence ``[T]``: the HMM's
+        (:meth:`as_hmm`) ``(log pi [K], log A [K, K], log B[:, x].T [T, K])``."""
+        return self.as_hmm().potentials(jnp.asarray(observations))
 
     # ------------------------------------------------------------------ inference
 
@@ -388,14 +400,21 @@ class DifferentiableHMM(nnx.Module):
 # compile and to run eagerly; under an outer jit/grad/vmap they are simply inlined.
 
 
-def _log_tables(logits: tuple[Array, Array, Array], temperature: float):
-    """``(log pi [K], log A [K, K], log B [K, M])`` = row-wise ``log_softmax(logits / tau)``."""
-    init, trans, emit = logits
-    return (
-        jax.nn.log_softmax(init / temperature),
-        jax.nn.log_softmax(trans / temperature, axis=1),
-        jax.nn.log_softmax(emit / temperature, axis=1),
-    )
+def _as_hmm(logits: tuple[Array, Array, Array], temperature: float) -> HMM:
+    """An :class:`lsgm.HMM` with logits ``logits / tau`` (the HMM's softmaxes then give the
+    operator's ``pi``, ``A`` and ``B``)."""
+    init, trans, emit = (v / temperature for v in logits)
+    K, M = emit.shape
+    hmm = HMM(K, Categorical(K, M, rngs=None), rngs=nnx.Rngs(0))
+    hmm.initial_logits[...] = init
+    hmm.transition_logits[...] = trans
+    hmm.emission.logits[...] = emit
+    return hmm
+
+
+def _log_emission(hmm: HMM) -> Array:
+    """``[K, M]`` ``log B`` of an HMM with :class:`~lsgm.distributions.Categorical` emissions."""
+    return jax.nn.log_softmax(hmm.emission.logits[...], axis=-1)
 
 
 def _soft_log_emit(log_b: Array, o: Array) -> Array:
@@ -419,20 +438,20 @@ def _per_sequence(one, xs: Array, length, seq_ndim: int):
 def _score(logits, x: Array, length, temperature, what: str):
     """Kernels on integer observations ``x [T]`` / ``[B, T]``: ``what="log_likelihood"`` gives
     ``log_partition`` alone, ``what="all"`` the dict of ``apply``'s three outputs."""
-    log_init, log_trans, log_b = _log_tables(logits, temperature)
-    log_b_t = log_b.T  # [M, K]
+    hmm = _as_hmm(logits, temperature)
 
     def one(x_seq, n):
-        p = Potentials(log_init, log_trans, _gather(log_b_t, x_seq, n))
-        # the Viterbi path is piecewise constant in the parameters: no derivative to trace
-        detached = jax.lax.stop_gradient(p)
+        if n is not None:  # padded steps may hold any symbol: read them as 0 (ignored)
+            x_seq = jnp.where(jnp.arange(x_seq.shape[0]) < n, x_seq, 0)
+        p = hmm.potentials(x_seq)
         if what == "log_likelihood":
             return log_partition(p, length=n)
         post = posteriors(p, length=n)
         return {
             "log_likelihood": post.log_z,
             "state_posteriors": post.states,
-            "viterbi_path": viterbi(detached, length=n)[0],
+            # the Viterbi path is piecewise constant in the parameters: nothing to trace
+            "viterbi_path": viterbi(jax.lax.stop_gradient(p), length=n)[0],
         }
 
     return _per_sequence(one, x, length, 1)
@@ -441,24 +460,13 @@ def _score(logits, x: Array, length, temperature, what: str):
 @jax.jit
 def _score_soft(logits, o: Array, length, temperature) -> Array:
     """``log p(o)`` for soft observations ``o [T, M]`` / ``[B, T, M]``."""
-    log_init, log_trans, log_b = _log_tables(logits, temperature)
+    hmm = _as_hmm(logits, temperature)
+    log_init, log_trans, log_b = hmm.log_initial(), hmm.log_transition(), _log_emission(hmm)
 
     def one(o_seq, n):
         return log_partition(Potentials(log_init, log_trans, _soft_log_emit(log_b, o_seq)), n)
 
     return _per_sequence(one, o, length, 2)
-
-
-def _gather(log_b_t: Array, x: Array, length=None) -> Array:
-    """``[T, K]`` rows ``log_b_t[x_t]`` of ``log_b_t [M, K]``; NaN where ``x_t`` is not in
-    ``[0, M)`` (invalid input poisons the result rather than being clamped or read as
-    probability 0), except on padded steps ``t >= length``, which get ``-inf`` (ignored)."""
-    M = log_b_t.shape[0]
-    valid = (x >= 0) & (x < M)
-    invalid_value = jnp.nan
-    if length is not None:
-        invalid_value = jnp.where(jnp.arange(x.shape[0]) < length, jnp.nan, -jnp.inf)[:, None]
-    return jnp.where(valid[:, None], log_b_t[jnp.clip(x, 0, M - 1)], invalid_value)
 
 
 def _lengths(mask, length, shape: tuple[int, ...]):
