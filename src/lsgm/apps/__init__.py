@@ -1,8 +1,9 @@
 """Applications of the models to real data, one namespace each: :mod:`lsgm.apps.genomics`
 (CpG islands, gene structure), :mod:`lsgm.apps.tf_binding` (the PBM experiment),
 :mod:`lsgm.apps.genome_lm` (genome language models), :mod:`lsgm.apps.chromatin` (chromatin
-classification), :mod:`lsgm.apps.music` (polyphonic music) and :mod:`lsgm.apps.synthetic`
-(the synthetic benchmarks).
+classification), :mod:`lsgm.apps.chromatin_states` (chromatin states as ChromHMM makes
+them), :mod:`lsgm.apps.music` (polyphonic music) and :mod:`lsgm.apps.synthetic` (the
+synthetic benchmarks).
 
 The public names of this package are the applications themselves, imported on first use
 (``from lsgm.apps import music``, then ``music.run_music(...)``; :mod:`lsgm.lazy`): each pulls in JAX, Flax and
@@ -15,10 +16,36 @@ from typing import TYPE_CHECKING
 from lsgm.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from lsgm.apps import chromatin, genome_lm, genomics, music, synthetic, tf_binding
+    from lsgm.apps import (
+        chromatin,
+        chromatin_states,
+        genome_lm,
+        genomics,
+        music,
+        synthetic,
+        tf_binding,
+    )
 
 __getattr__, __dir__ = lazy_exports(
-    __name__, {}, modules=("chromatin", "genome_lm", "genomics", "music", "synthetic", "tf_binding")
+    __name__,
+    {},
+    modules=(
+        "chromatin",
+        "chromatin_states",
+        "genome_lm",
+        "genomics",
+        "music",
+        "synthetic",
+        "tf_binding",
+    ),
 )
 
-__all__ = ["chromatin", "genome_lm", "genomics", "music", "synthetic", "tf_binding"]
+__all__ = [
+    "chromatin",
+    "chromatin_states",
+    "genome_lm",
+    "genomics",
+    "music",
+    "synthetic",
+    "tf_binding",
+]

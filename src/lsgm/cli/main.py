@@ -30,7 +30,7 @@ EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 2, 3, 130
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every subcommand registered."""
-    from lsgm.cli import apply, demo, experiment, fit, generate
+    from lsgm.cli import apply, chromatin, demo, experiment, fit, generate
     from lsgm.cli.common import show_defaults
 
     parser = argparse.ArgumentParser(
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"lsgm {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (fit, apply, generate, demo, experiment):
+    for module in (fit, apply, generate, demo, experiment, chromatin):
         module.register(sub)
     show_defaults(parser)
     return parser

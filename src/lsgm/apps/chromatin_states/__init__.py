@@ -1,4 +1,72 @@
 """Chromatin-state annotation as ChromHMM users run it (issue 21): binarized inputs, a
-multivariate Bernoulli HMM (or LSGM) over all cells and chromosomes, ChromHMM's outputs
-(model, emission and transition tables, segmentations, browser tracks, enrichments).
+multivariate Bernoulli HMM over all cells and chromosomes, ChromHMM's outputs (model,
+emission and transition tables, segmentations, browser tracks, a web page).
+
+:mod:`.model` holds the initialisations (ChromHMM's ``information``, ``random``, ``load``),
+training and the state calls; :mod:`.outputs` the files; :mod:`.workflow` the commands
+``learn`` (ChromHMM ``LearnModel``) and ``segment`` (``MakeSegmentation``). Names load on
+first use (:mod:`lsgm.lazy`).
 """
+
+from typing import TYPE_CHECKING
+
+from lsgm.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from lsgm.apps.chromatin_states.binarize import BinarizeOptions, binarize_bed
+    from lsgm.apps.chromatin_states.enrichment import (
+        neighborhood_enrichment,
+        overlap_enrichment,
+        run_enrichments,
+    )
+    from lsgm.apps.chromatin_states.model import (
+        Iteration,
+        Training,
+        calls,
+        fit,
+        information_init,
+        posteriors,
+        random_init,
+        score,
+        smooth_loaded,
+    )
+    from lsgm.apps.chromatin_states.workflow import learn, segment
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "binarize": ("BinarizeOptions", "binarize_bed"),
+        "enrichment": ("neighborhood_enrichment", "overlap_enrichment", "run_enrichments"),
+        "model": (
+            "Iteration",
+            "Training",
+            "calls",
+            "fit",
+            "information_init",
+            "posteriors",
+            "random_init",
+            "score",
+            "smooth_loaded",
+        ),
+        "workflow": ("learn", "segment"),
+    },
+)
+
+__all__ = [
+    "BinarizeOptions",
+    "binarize_bed",
+    "neighborhood_enrichment",
+    "overlap_enrichment",
+    "run_enrichments",
+    "Iteration",
+    "Training",
+    "calls",
+    "fit",
+    "information_init",
+    "learn",
+    "posteriors",
+    "random_init",
+    "score",
+    "segment",
+    "smooth_loaded",
+]

@@ -39,7 +39,6 @@ import numpy as np
 
 from lsgm.apps.chromatin_states.binarize import DEFAULT_BIN_SIZE, java_div
 from lsgm.data import atomic_write_text, open_text
-from lsgm.plots import figure, output_path
 
 #: ChromHMM's state-order names by the first letter of the state labels.
 ORDER_NAMES = {"E": "Emission", "T": "Transition", "F": "Fixed"}
@@ -289,7 +288,7 @@ def overlap_table(
                 mid = mid[lab[mid] >= 0]
                 np.add.at(tally[a], lab[mid], 1.0 / bs)
             else:
-                _tally_intervals(tally[a], lab, iv, bs, 1.0 / bs, base_resolution)
+                _tally_intervals(tally[a], lab, iv, bs, 1.0, base_resolution)
         if tally[a].sum() < 1e-8:
             raise ValueError(
                 f"{path}: no interval overlaps a segment; check that its chromosome names "
@@ -397,6 +396,8 @@ def plot_enrichment(
     ``column_scaled`` each column (and a first ``Genome %`` column) is shown as
     ``(x - min) / max``; cells are written with their values when the table is small."""
     from matplotlib.colors import LinearSegmentedColormap
+
+    from lsgm.plots import figure, output_path  # imports JAX: only when drawing
 
     path = output_path(path)
     values = table.fold

@@ -1,0 +1,244 @@
+"""The two ChromHMM commands: ``learn`` (``LearnModel``) and ``segment``
+(``MakeSegmentation``), from a folder of binarized files to every output file.
+
+The output folder is checked before any work: it may not be the input folder, lie inside it,
+or hold an input file (:func:`lsgm.data.check_output`); every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from lsgm.apps.chromatin_states import model as chrom_model
+from lsgm.apps.chromatin_states import outputs
+from lsgm.data import (
+    Binarized,
+    ChromHMMModel,
+    binarized_files,
+    check_output,
+    read_binarized_folder,
+    read_chromhmm_model,
+)
+
+#: ChromHMM's ``-init`` values.
+INITS = ("information", "random", "load")
+
+#: The output switches (ChromHMM's flag names without the dash) and their meaning here.
+OUTPUT_FLAGS = ("nobed", "nobrowser", "noimage", "printposterior", "printstatebyline")
+
+
+def _check_outputs(
+    outdir: str | os.PathLike[str],
+    inputs: Sequence[Path],
+    K: int,
+    data: Sequence[Binarized],
+    options: dict,
+) -> Path:
+    out = check_output(
+        outdir,
+        inputs,
+        folder=True,
+        contents=outputs.output_names(K, data, options),
+        what="output folder",
+    )
+    for flag, sub, kind in (
+        ("printposterior", outputs.POSTERIOR_DIR, "posterior"),
+        ("printstatebyline", outputs.STATEBYLINE_DIR, "statebyline"),
+    ):
+        if options.get(flag):
+            check_output(
+                out / sub,
+                inputs,
+                folder=True,
+                contents=outputs.by_line_names(K, data, kind),
+                what="output folder",
+            )
+    return out
+
+
+def _write_all(
+    out: Path,
+    model: ChromHMMModel,
+    data: Sequence[Binarized],
+    bin_size: int,
+    options: dict,
+    summary: dict,
+) -> list[outputs.Segmentation]:
+    K = model.num_states
+    outputs.write_parameters(out, model, images=not options.get("noimage"))
+    segs = outputs.segmentations(data, chrom_model.posteriors(model, data))
+    outputs.write_segments(
+        out,
+        K,
+        segs,
+        bin_size,
+        browser=not options.get("nobrowser"),
+        bed=not options.get("nobed"),
+    )
+    for flag, kind in (("printposterior", "posterior"), ("printstatebyline", "statebyline")):
+        if options.get(flag):
+            outputs.write_by_line(out, K, segs, kind)
+    outputs.write_webpage(out, model, data, summary, options)
+    return segs
+
+
+def _check_bin_size(bin_size: int) -> None:
+    if bin_size < 1:
+        raise ValueError(f"-b (bin size) must be a positive number of bases; got {bin_size}.")
+
+
+def learn(
+    inputdir: str | os.PathLike[str],
+    outputdir: str | os.PathLike[str],
+    num_states: int,
+    assembly: str | None = None,
+    *,
+    init: str = "information",
+    init_model: str | os.PathLike[str] | None = None,
+    seed: int = chrom_model.SEED,
+    max_iterations: int = chrom_model.MAX_ITERATIONS,
+    converge_delta: float = chrom_model.CONVERGE_DELTA,
+    information_smooth: float = chrom_model.INFORMATION_SMOOTH,
+    load_smooth_emission: float = chrom_model.LOAD_SMOOTH_EMISSION,
+    load_smooth_transition: float = chrom_model.LOAD_SMOOTH_TRANSITION,
+    bin_size: int = 200,
+    options: dict | None = None,
+    on_iteration: Callable[[chrom_model.Iteration], None] | None = None,
+) -> dict:
+    """ChromHMM ``LearnModel``: read ``inputdir``, initialise (``init``), fit by Baum–Welch,
+    put the states in ChromHMM's emission order (:func:`.model.emission_order`) and write
+    every output into ``outputdir`` (:mod:`.outputs`).
+
+    Args:
+        inputdir: binarized files (:func:`lsgm.data.read_binarized_folder`).
+        outputdir: created if needed; checked before any work.
+        num_states: ``K >= 1``.
+        assembly: ChromHMM's ASSEMBLY (recorded; the enrichments that use it are separate).
+        init: ``"information"``, ``"random"`` or ``"load"`` (needs ``init_model``).
+        init_model: a ``model_K.txt`` (``-m``) for ``init="load"``.
+        options: output switches, keys from :data:`OUTPUT_FLAGS` (True to set).
+        on_iteration: called after every EM iteration.
+
+    Returns:
+        A summary: data size, settings, iterations, final log-likelihood, seconds.
+    """
+    options = dict(options or {})
+    K = int(num_states)
+    if K < 1:
+        raise ValueError(f"NUMSTATES must be >= 1; got {K}.")
+    if init not in INITS:
+        raise ValueError(f"-init must be one of {', '.join(INITS)}; got {init!r}.")
+    if init == "load" and init_model is None:
+        raise ValueError("-init load needs -m MODELFILE (a ChromHMM model_K.txt).")
+    for name, value in (
+        ("-h", information_smooth),
+        ("-e", load_smooth_emission),
+        ("-t", load_smooth_transition),
+    ):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1]; got {value}.")
+    _check_bin_size(bin_size)
+    began = time.perf_counter()
+    files = binarized_files(inputdir)
+    data = read_binarized_folder(inputdir)
+    loaded = None if init_model is None else read_chromhmm_model(init_model)
+    if loaded is not None and loaded.num_states != K:
+        raise ValueError(
+            f"{init_model}: has {loaded.num_states} states but NUMSTATES is {K}; give the "
+            "same number."
+        )
+    inputs = [Path(inputdir), *files, *([Path(init_model)] if init_model else [])]
+    out = _check_outputs(outputdir, inputs, K, data, options)
+    read_s = time.perf_counter() - began
+    marks = data[0].marks
+    if init == "load":
+        assert loaded is not None
+        start = chrom_model.smooth_loaded(
+            loaded.with_marks(marks), load_smooth_emission, load_smooth_transition
+        )
+    elif init == "random":
+        start = chrom_model.random_init(K, marks, seed)
+    else:
+        start = chrom_model.information_init([d.x for d in data], K, marks, information_smooth)
+    training = chrom_model.fit(
+        data,
+        start,
+        max_iterations=max_iterations,
+        converge_delta=converge_delta,
+        on_iteration=on_iteration,
+    )
+    fitted = chrom_model.reorder(
+        training.model, chrom_model.emission_order(training.model.emission)
+    )
+    summary = {
+        "command": "learn",
+        "input": str(inputdir),
+        "output": str(out),
+        "assembly": assembly,
+        "states": K,
+        "marks": marks,
+        "files": len(data),
+        "cells": len({d.cell for d in data}),
+        "bins": sum(len(d.x) for d in data),
+        "missing": sum(d.missing() for d in data),
+        "init": init,
+        "iterations_run": len(training.iterations),
+        "converged": training.converged,
+        "log_likelihood": fitted.log_likelihood,
+        "read_s": read_s,
+        "train_s": training.seconds,
+        "iterations": training.iterations,
+    }
+    write_began = time.perf_counter()
+    _write_all(out, fitted, data, bin_size, options, summary)
+    summary["write_s"] = time.perf_counter() - write_began
+    summary["total_s"] = time.perf_counter() - began
+    return summary
+
+
+def segment(
+    model_file: str | os.PathLike[str],
+    inputdir: str | os.PathLike[str],
+    outputdir: str | os.PathLike[str],
+    *,
+    bin_size: int = 200,
+    options: dict | None = None,
+) -> dict:
+    """ChromHMM ``MakeSegmentation``: the state calls of every binarized file of ``inputdir``
+    under ``model_file`` (ours or ChromHMM's ``model_K.txt``; marks matched by name), with
+    the same outputs as :func:`learn` (the parameter files included) and the model's
+    log-likelihood of the data.
+
+    Returns:
+        A summary with ``log_likelihood`` (``sum_i log p(x_i)``, lsgm's score) and the
+        log-likelihood in the model file's header.
+    """
+    options = dict(options or {})
+    _check_bin_size(bin_size)
+    began = time.perf_counter()
+    files = binarized_files(inputdir)
+    model = read_chromhmm_model(model_file)
+    data = read_binarized_folder(inputdir, marks=model.marks)
+    out = _check_outputs(
+        outputdir, [Path(inputdir), *files, Path(model_file)], model.num_states, data, options
+    )
+    score = chrom_model.score(model, data)
+    summary = {
+        "command": "segment",
+        "model": str(model_file),
+        "input": str(inputdir),
+        "output": str(out),
+        "states": model.num_states,
+        "marks": model.marks,
+        "files": len(data),
+        "bins": sum(len(d.x) for d in data),
+        "missing": sum(d.missing() for d in data),
+        "log_likelihood": score,
+        "model_file_log_likelihood": model.log_likelihood,
+    }
+    _write_all(out, model, data, bin_size, options, summary)
+    summary["total_s"] = time.perf_counter() - began
+    return summary

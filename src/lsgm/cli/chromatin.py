@@ -1,0 +1,253 @@
+"""``lsgm chromatin``: chromatin states as ChromHMM makes them, with ChromHMM's command lines.
+
+``lsgm chromatin learn INPUTDIR OUTPUTDIR NUMSTATES [ASSEMBLY]`` is ChromHMM's
+``LearnModel`` and ``lsgm chromatin segment MODEL INPUTDIR OUTPUTDIR`` its
+``MakeSegmentation``: the same positional arguments, the same single-dash options with the
+same meaning and defaults (``-b``, ``-d``, ``-e``, ``-h``, ``-init``, ``-m``, ``-r``, ``-s``,
+``-t``, ``-nobed``, ``-nobrowser``, ``-noimage``, ``-printposterior``,
+``-printstatebyline``; ``-noenrich``, ``-noautoopen`` and ``-p`` are accepted and change
+nothing here), the same output files (:mod:`lsgm.apps.chromatin_states`). Because ``-h`` is
+ChromHMM's information smoothing, help is ``--help``.
+
+Differences, all stated: every EM iteration is a full Baum–Welch step over all files
+(ChromHMM's ``-p`` mode; its default ``-p 0`` is an incremental EM), in float64 unless
+``--float32``; no transition is set to zero (ChromHMM's ``-z``); missing marks (``2``) are
+marginalised exactly; any number of states; the dense track's score column holds each
+segment's confidence (1000 × the mean posterior of its state).
+
+This module imports nothing heavy at the top: ``lsgm chromatin --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+LEARN_FLAGS = {
+    "nobed": "no segmentation BED files (CELL_K_segments.bed)",
+    "nobrowser": "no browser tracks (CELL_K_dense.bed, CELL_K_expanded.bed)",
+    "noimage": "no PNG/SVG heatmaps",
+    "printposterior": "also write POSTERIOR/CELL_K_CHROM_posterior.txt (posteriors per bin)",
+    "printstatebyline": "also write STATEBYLINE/CELL_K_CHROM_statebyline.txt (a state a line)",
+}
+NO_OPS = {
+    "noenrich": "accepted for ChromHMM's command lines; enrichments are separate commands",
+    "noautoopen": "accepted for ChromHMM's command lines; nothing is opened",
+}
+
+
+def _parser(sub, name: str, help_text: str, description: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        name,
+        help=help_text,
+        description=description,
+        add_help=False,
+        allow_abbrev=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--help", action="help", help="show this help and exit")
+    return p
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-b", type=int, default=200, metavar="binsize", help="bin size in bases (200)")
+    for flag, text in {**LEARN_FLAGS, **NO_OPS}.items():
+        p.add_argument(f"-{flag}", action="store_true", help=text)
+    p.add_argument(
+        "--float32",
+        action="store_true",
+        help="compute in float32 (faster; the default float64 resolves ChromHMM's -d 0.001)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+
+
+def register(sub) -> argparse.ArgumentParser:
+    """Add ``lsgm chromatin`` with ``learn`` and ``segment``; returns the ``chromatin``
+    parser (its sub-command list is ``parser.chromatin_commands``, where further commands
+    are registered)."""
+    top = sub.add_parser(
+        "chromatin",
+        help="chromatin states from ChromHMM binarized files (learn, segment)",
+        description=__doc__.split("\n\n")[0],
+    )
+    commands = top.add_subparsers(dest="chromatin_command", metavar="COMMAND", required=True)
+    top.chromatin_commands = commands  # type: ignore[attr-defined]
+
+    learn = _parser(
+        commands,
+        "learn",
+        "learn a chromatin-state model (ChromHMM LearnModel)",
+        "Learn a multivariate Bernoulli HMM over all binarized files of INPUTDIR and write "
+        "ChromHMM's outputs into OUTPUTDIR.\n\n" + __doc__.split("\n\n")[2],
+    )
+    learn.add_argument("inputdir", help="folder of binarized files (*_binary.txt[.gz])")
+    learn.add_argument("outputdir", help="output folder (created; never the input folder)")
+    learn.add_argument("numstates", type=int, help="number of states K")
+    learn.add_argument("assembly", nargs="?", help="genome assembly (recorded)")
+    learn.add_argument(
+        "-d",
+        type=float,
+        default=0.001,
+        metavar="convergedelta",
+        help="stop when the log-likelihood improves by less (0.001; <0: never)",
+    )
+    learn.add_argument(
+        "-e",
+        type=float,
+        default=0.02,
+        metavar="loadsmoothemission",
+        help="-init load: emissions mixed with uniform by this weight (0.02)",
+    )
+    learn.add_argument(
+        "-h",
+        type=float,
+        default=0.02,
+        metavar="informationsmooth",
+        help="-init information: mixing weight of uniform (0.02)",
+    )
+    learn.add_argument(
+        "-init",
+        choices=("information", "random", "load"),
+        help="initialisation (information; load when -m is given)",
+    )
+    learn.add_argument("-m", metavar="modelinitialfile", help="model_K.txt to start from")
+    learn.add_argument(
+        "-p",
+        type=int,
+        default=None,
+        metavar="maxprocessors",
+        help="accepted; lsgm always runs full Baum-Welch steps (ChromHMM -p)",
+    )
+    learn.add_argument(
+        "-r",
+        type=int,
+        default=200,
+        metavar="maxiterations",
+        help="at most this many EM iterations (200)",
+    )
+    learn.add_argument(
+        "-s", type=int, default=999, metavar="seed", help="seed of -init random (999)"
+    )
+    learn.add_argument(
+        "-t",
+        type=float,
+        default=0.5,
+        metavar="loadsmoothtransition",
+        help="-init load: transitions mixed with uniform by this weight (0.5)",
+    )
+    _common(learn)
+    learn.set_defaults(run=run_learn)
+
+    segment = _parser(
+        commands,
+        "segment",
+        "segment with a model (ChromHMM MakeSegmentation)",
+        "Segment every binarized file of INPUTDIR with MODEL (an lsgm or ChromHMM "
+        "model_K.txt; marks matched by name) and write ChromHMM's outputs into OUTPUTDIR, "
+        "with the model's log-likelihood of the data.",
+    )
+    segment.add_argument("model", help="a ChromHMM model file (model_K.txt)")
+    segment.add_argument("inputdir", help="folder of binarized files (*_binary.txt[.gz])")
+    segment.add_argument("outputdir", help="output folder (created; never the input folder)")
+    _common(segment)
+    segment.set_defaults(run=run_segment)
+    return top
+
+
+def _options(args) -> dict:
+    return {flag: getattr(args, flag) for flag in LEARN_FLAGS}
+
+
+def _precision(args) -> None:
+    import jax
+
+    jax.config.update("jax_enable_x64", not args.float32)
+
+
+def _report(args, summary: dict, lines: list[str]) -> None:
+    if args.json:
+        print(json.dumps(summary, default=lambda v: getattr(v, "__dict__", str(v)), indent=2))
+    elif not args.quiet:
+        print("\n".join(lines))
+
+
+def run_learn(args) -> int:
+    """``lsgm chromatin learn``."""
+    from lsgm.apps import chromatin_states
+    from lsgm.data import deferred_outputs
+
+    _precision(args)
+    init = args.init or ("load" if args.m else "information")
+    show = not (args.quiet or args.json)
+    if show:
+        print(
+            f"{'Iteration':>10}  {'Estimated Log Likelihood':>26}  {'Change':>12}  "
+            f"{'Total Time (secs)':>18}",
+            file=sys.stderr,
+        )
+
+    def progress(it) -> None:
+        if show:
+            change = "-" if it.number == 1 else f"{it.change:.3f}"
+            print(
+                f"{it.number:>10}  {it.log_likelihood:>26.3f}  {change:>12}  {it.seconds:>18.1f}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    with deferred_outputs():
+        summary = chromatin_states.learn(
+            args.inputdir,
+            args.outputdir,
+            args.numstates,
+            args.assembly,
+            init=init,
+            init_model=args.m,
+            seed=args.s,
+            max_iterations=args.r,
+            converge_delta=args.d,
+            information_smooth=args.h,
+            load_smooth_emission=args.e,
+            load_smooth_transition=args.t,
+            bin_size=args.b,
+            options=_options(args),
+            on_iteration=progress,
+        )
+    state = "converged" if summary["converged"] else "stopped at -r"
+    _report(
+        args,
+        summary,
+        [
+            f"{summary['states']} states, {summary['files']} files ({summary['cells']} cells), "
+            f"{summary['bins']:,} bins, {len(summary['marks'])} marks, {summary['missing']:,} "
+            f"missing values; {summary['iterations_run']} iterations ({state}), log-likelihood "
+            f"{summary['log_likelihood']:.3f}; {summary['total_s']:.1f} s in all.",
+            f"Outputs in {summary['output']}/ (webpage_{summary['states']}.html).",
+        ],
+    )
+    return 0
+
+
+def run_segment(args) -> int:
+    """``lsgm chromatin segment``."""
+    from lsgm.apps import chromatin_states
+    from lsgm.data import deferred_outputs
+
+    _precision(args)
+    with deferred_outputs():
+        summary = chromatin_states.segment(
+            args.model, args.inputdir, args.outputdir, bin_size=args.b, options=_options(args)
+        )
+    _report(
+        args,
+        summary,
+        [
+            f"{summary['states']} states, {summary['files']} files, {summary['bins']:,} bins: "
+            f"log-likelihood {summary['log_likelihood']:.3f} (the model file's header: "
+            f"{summary['model_file_log_likelihood']:.3f}); {summary['total_s']:.1f} s.",
+            f"Outputs in {summary['output']}/.",
+        ],
+    )
+    return 0
