@@ -173,3 +173,41 @@ def test_binarize_rejects_malformed_inputs(tmp_path):
         with pytest.raises(ValueError, match=r"Poisson threshold \(-p\) 0.0: must be in"):
             BinarizeOptions(poisson_threshold=0.0)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def _bed_to_bam(bed: Path, bam: Path) -> None:
+    """The reads of ``bed`` (plus an unmapped record) as a BAM file, with pysam."""
+    pysam = pytest.importorskip("pysam")
+    names = [*SIZES, "chrM"]
+    header = {"HD": {"VN": "1.6"}, "SQ": [{"SN": c, "LN": SIZES.get(c, 16569)} for c in names]}
+    text = gzip.decompress(bed.read_bytes()).decode() if bed.suffix == ".gz" else bed.read_text()
+    with pysam.AlignmentFile(str(bam), "wb", header=header) as out:
+        for i, line in enumerate(text.splitlines()):
+            if line.startswith("track"):
+                continue
+            chrom, start, end, *_, strand = line.split("\t")
+            rec = pysam.AlignedSegment(out.header)
+            rec.query_name, rec.query_sequence = f"r{i}", "A" * (int(end) - int(start))
+            rec.reference_id, rec.reference_start = names.index(chrom), int(start)
+            rec.cigarstring, rec.mapping_quality = f"{int(end) - int(start)}M", 30
+            rec.flag = 16 if strand == "-" else 0
+            out.write(rec)
+        rec = pysam.AlignedSegment(out.header)
+        rec.query_name, rec.query_sequence, rec.flag = "unmapped", "ACGT", 4
+        out.write(rec)
+
+
+@pytest.mark.skipif(shutil.which("ChromHMM") is None, reason="ChromHMM is not installed")
+def test_bam_input_matches_chromhmm_binarizebam(tmp_path):
+    pytest.importorskip("pysam")
+    _write_inputs(tmp_path)
+    reads = tmp_path / "reads"
+    for name in ("c1_m1.bed", "c2_m1.bed.gz", "c2_m2.bed"):
+        _bed_to_bam(reads / name, reads / (name.split(".")[0] + ".bam"))
+    (tmp_path / "bam.txt").write_text("c1\tm1\tc1_m1.bam\nc2\tm1\tc2_m1.bam\nc2\tm2\tc2_m2.bam\n")
+    argv = _argv(tmp_path, "bam", [], "bam.txt", "java")
+    subprocess.run(["ChromHMM", "BinarizeBam", *argv], check=True, timeout=60, capture_output=True)
+    with pytest.warns(UserWarning, match=r"c1_m1.bam: skipped 1 read.*from record 4: chrM"):
+        written = binarize_bed(*map(Path, _argv(tmp_path, "bam", [], "bam.txt", "ours")))
+    assert len(written) == 4
+    assert _contents(tmp_path / "ours" / "bam") == _contents(tmp_path / "java" / "bam")

@@ -354,7 +354,7 @@ def read_positions(path: Path, sizes: dict[str, int], o: BinarizeOptions) -> _Re
             )
         warnings.warn(
             f"{path}: skipped {sum(unknown.values())} read(s) on chromosomes not in the "
-            f"chromosome-sizes file, from line {first_unknown}: {names}",
+            f"chromosome-sizes file, from {'record' if bam else 'line'} {first_unknown}: {names}",
             stacklevel=2,
         )
     return out
