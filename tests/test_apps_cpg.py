@@ -164,6 +164,8 @@ def test_per_base_scores_equal_scikit_learn():
     assert none["precision"] == none["recall"] == none["f1"] == 0.0
     with pytest.raises(ValueError, match=r"calls\[1\] has shape \(7,\)"):
         cpg.per_base_scores([calls[0], calls[1][:7], calls[2]], ws)
+    with pytest.raises(ValueError, match="hold no island base"):  # nothing to score
+        cpg.per_base_scores(calls, [_window("ACGTACGT", "00000000")] * 3)
 
 
 def test_intervals_of_a_hand_made_example():

@@ -188,20 +188,18 @@ def test_fit_em_gaussian_table_and_lsgm(tmp_path, capsys):
 
 
 def test_music_fit_sample_midi(tmp_path, capsys):
-    fit = run_json(
-        capsys,
-        [
-            "fit",
-            str(DATA / "music_tiny.json"),
-            "--states",
-            "2",
-            "-o",
-            str(tmp_path / "m.lsgm"),
-            "--max-iter",
-            "5",
-        ],
-    )
+    capsys.readouterr()
+    argv = ["fit", str(DATA / "music_tiny.json"), "--states", "2", "-o", str(tmp_path / "m.lsgm")]
+    assert main([*argv, "--max-iter", "5", "--tol", "0", "--json"]) == 0
+    out = capsys.readouterr()
+    fit = json.loads(out.out)
     assert fit["emission"] == "bernoulli"
+    # --tol 0: EM runs to its cap, and says so (stderr, the result, the model file)
+    ll = fit["history"]["log_likelihood"]
+    assert (fit["converged"], fit["n_iter"], fit["last_change"]) == (False, 5, ll[4] - ll[3])
+    assert "warning: EM did not converge: it stopped at its iteration cap, 5 iterations" in out.err
+    training = run_json(capsys, ["info", str(tmp_path / "m.lsgm")])["training"]
+    assert (training["converged"], training["n_iter"]) == (False, 5)
     out = run_json(
         capsys, ["sample", str(tmp_path / "m.lsgm"), "-o", str(tmp_path / "s.mid"), "-n", "16"]
     )

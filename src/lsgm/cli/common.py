@@ -118,6 +118,53 @@ def output_folder(args, inputs=(), contents=RESULT_FILES) -> Path:
     )
 
 
+def check_resume(args) -> None:
+    """``--resume`` needs ``--checkpoint-dir``, and that folder must exist: a resume never
+    starts afresh without a word (checked before the folder is created for new checkpoints)."""
+    if not getattr(args, "resume", False):
+        return
+    if not args.checkpoint_dir:
+        raise ValueError("--resume needs --checkpoint-dir (the folder of the interrupted run).")
+    folder = Path(args.checkpoint_dir)
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise ValueError(
+            f"--resume: the checkpoint folder {folder} {what}; pass the --checkpoint-dir of the "
+            "interrupted run, or drop --resume to start afresh."
+        )
+
+
+def fit_status(history: dict) -> dict:
+    """Whether an EM fit converged, from its per-iteration ``history`` (the model file's
+    ``training.history``: ``log_likelihood`` list and ``converged``): ``{"converged",
+    "n_iter", "last_change"}``, where ``last_change`` is the change of the log-likelihood
+    between the last two iterations (``None`` after one iteration). Empty for fits without
+    iterations (counting, gradient training)."""
+    curve = history.get("log_likelihood")
+    if not curve or "converged" not in history:
+        return {}
+    last = None
+    if len(curve) > 1 and curve[-1] is not None and curve[-2] is not None:
+        last = float(curve[-1]) - float(curve[-2])
+    return {"converged": bool(history["converged"]), "n_iter": len(curve), "last_change": last}
+
+
+def convergence_line(status: dict, tol: float | None = None) -> str | None:
+    """One line saying that an EM fit stopped at its iteration cap without converging (with
+    its last change), or ``None`` when it converged or ran no EM (``status`` from
+    :func:`fit_status` or a model file's ``training``)."""
+    if not status or status.get("converged", True):
+        return None
+    change = status.get("last_change")
+    said = "" if change is None else f"; the log-likelihood changed by {change:+.4g} in the last"
+    said += "" if change is None else " iteration"
+    bound = "" if tol is None else f" (--tol {tol:g})"
+    return (
+        f"EM did not converge: it stopped at its iteration cap, {status.get('n_iter')} "
+        f"iterations{said}{bound}. Raise --max-iter, and treat this model as unfinished."
+    )
+
+
 def positive_int(name: str, value: int | None) -> int | None:
     """``value`` if it is >= 1 (or None: an option left at its default), else a ValueError
     naming the option and the fix."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 import numpy as np
@@ -12,7 +13,10 @@ from lsgm.cli.common import (
     add_output_options,
     check_alphabet,
     check_names,
+    check_resume,
+    convergence_line,
     emit,
+    fit_status,
     message,
     positive_int,
     strict_float,
@@ -306,6 +310,7 @@ def run(args) -> int:
 
     from lsgm.models import build_model, save_model
 
+    check_resume(args)
     out = check_output(args.output, _inputs(args), MODEL_SUFFIXES, what="model file")
     if args.checkpoint_dir:
         check_output(args.checkpoint_dir, _inputs(args), folder=True, what="checkpoint folder")
@@ -316,8 +321,6 @@ def run(args) -> int:
     family = args.emission or DEFAULT_EMISSION[kind]
     if kind == "sequence" and family != "categorical":
         raise ValueError(f"sequence files need --emission categorical; got {family}.")
-    if args.resume and not args.checkpoint_dir:
-        raise ValueError("--resume needs --checkpoint-dir (the folder of the interrupted run).")
     if args.state_names is not None:
         _split_names(args.state_names)  # unique, non-empty: checked before any work
     trainer = args.trainer or (
@@ -377,6 +380,7 @@ def run(args) -> int:
             "num_steps": data.num_steps,
             "seconds": round(seconds, 3),
             "history": history,
+            **fit_status(history),
         },
     }
     log_l = float(model.score(xs))
@@ -391,8 +395,12 @@ def run(args) -> int:
         "log_likelihood": log_l,
         "log_likelihood_per_step": log_l / data.num_steps,
         "seconds": seconds,
+        **fit_status(history),
         "history": history,
     }
+    warning = convergence_line(fit_status(history), args.tol)
+    if warning:
+        print(f"lsgm fit: warning: {warning}", file=sys.stderr)
     emit(
         args,
         result,

@@ -12,7 +12,9 @@ from lsgm.cli.common import (
     LoadedModel,
     add_output_options,
     all_or_nothing,
+    convergence_line,
     emit,
+    fit_status,
     positive_int,
     strict_float,
     strict_int,
@@ -249,5 +251,19 @@ def run_info(args) -> int:
             f"trained by {training.get('trainer')} on {training.get('num_sequences')} sequences "
             f"({training.get('num_steps')} steps) in {training.get('seconds')} s"
         )
+    # Files written before the fields existed: the same status from the stored history.
+    status = {k: training[k] for k in ("converged", "n_iter", "last_change") if k in training}
+    status = status or fit_status(training.get("history", {}))
+    result["training"].update(status)
+    if status:
+        change = status.get("last_change")
+        lines.append(
+            f"EM: {status['n_iter']} iterations, "
+            + ("converged" if status["converged"] else "NOT converged (stopped at the cap)")
+            + ("" if change is None else f", last change of the log-likelihood {change:.4g}")
+        )
+    warning = convergence_line(status)
+    if warning:
+        lines.append(f"warning: {warning}")
     emit(args, result, lines)
     return 0

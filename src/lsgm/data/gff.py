@@ -341,6 +341,49 @@ def check_seqids(features: Iterable[Feature], lengths: Mapping[str, int], where:
             )
 
 
+def check_annotated(
+    features: Iterable[Feature],
+    seqids: Iterable[str],
+    *,
+    sources: Iterable[str] | None = None,
+    types: Iterable[str] = ("CDS",),
+    where: str = "",
+    fix: str = "choose the right sources, or leave those sequences out",
+) -> None:
+    """Refuse sequences that have no annotation to learn from or to score against.
+
+    A sequence in ``seqids`` with no feature of one of ``types`` from one of ``sources``
+    (None: any source) would be labelled all background: trained on as if it held no genes,
+    or scored with no positives. Raises a ``ValueError`` naming those sequences, the sources
+    of ``types`` features they do have (so the user sees a misspelt or wrong source), and
+    ``fix``. ``features`` are every feature of the file, whatever its source.
+    """
+    features = list(features)
+    types = set(types)
+    sources = None if sources is None else set(sources)
+    kinds = "/".join(sorted(types))
+    wanted = {
+        f.seqid for f in features if f.type in types and (sources is None or f.source in sources)
+    }
+    missing = [s for s in dict.fromkeys(seqids) if s not in wanted]
+    if not missing:
+        return
+    present = sorted({f.source for f in features if f.type in types and f.seqid in missing})
+    anywhere = sorted({f.source for f in features if f.type in types})
+    chosen = "any source" if sources is None else f"source {', '.join(sorted(sources))}"
+    have = (
+        f"the {kinds} features there come from {', '.join(present)}"
+        if present
+        else f"they have no {kinds} features of any source"
+    )
+    prefix = f"{where}: " if where else ""
+    raise ValueError(
+        f"{prefix}no {kinds} features of {chosen} on {', '.join(missing)}: they would count as "
+        f"having no genes at all; {have} (sources in the file: "
+        f"{', '.join(anywhere) or 'none'}). {fix[:1].upper() + fix[1:]}."
+    )
+
+
 def _describe(f: Feature) -> str:
     return f.get("ID") or f.get("Parent") or f.get("Name") or f"{f.source} {f.type}"
 

@@ -242,8 +242,14 @@ def _pooled(calls: Sequence[np.ndarray], windows: Sequence[Window]):
 def per_base_scores(calls: Sequence[np.ndarray], windows: Sequence[Window]) -> dict:
     """Per-base ``precision``, ``recall``, ``f1`` and ``accuracy`` pooled over all windows
     (island = positive; a ratio with a zero denominator is 0, as scikit-learn's
-    ``zero_division=0``)."""
+    ``zero_division=0``). Windows with no island base at all are a ``ValueError``: the scores
+    would say nothing."""
     pred, true = _pooled(calls, windows)
+    if not true.any():
+        raise ValueError(
+            f"the {len(windows)} test windows hold no island base, so precision, recall and F1 "
+            "would measure nothing; score windows that contain islands."
+        )
     tp = int(np.sum(pred & true))
     fp = int(np.sum(pred & ~true))
     fn = int(np.sum(~pred & true))

@@ -59,6 +59,7 @@ from lsgm.data import (
     Feature,
     Interval,
     atomic_write_text,
+    check_annotated,
     check_seqids,
     check_writable_dir,
     feature_labels,
@@ -385,12 +386,19 @@ def predicted_features(path, chrom: str, *, source: str = "lsgm", offset: int = 
 
 
 # ---------------------------------------------------------------------------- experiment
-def _load(fasta, gff, sources, seqids, quick: bool, role: str):
+def _is_cut(data) -> bool:
+    return any(len(x) == QUICK_BASES for x, _ in data.values())
+
+
+def _load(fasta, gff, sources, seqids, quick: bool, role: str, option: str = "--sources"):
     records = {r.name: r.data for r in read_sequences(fasta, ambiguous="soft")}
-    features = read_gff(gff, sources=sources)
+    every = read_gff(gff)
+    features = [f for f in every if f.source in sources]
     if not features:
+        present = sorted({f.source for f in every})
         raise ValueError(
-            f"{gff}: no features of sources {sorted(sources)}; check column 2 of the file."
+            f"{gff}: no features of sources {sorted(sources)}; the file's sources (column 2) "
+            f"are {present}. Pass {option} with the curated gene models' source."
         )
     check_seqids(features, {name: len(x) for name, x in records.items()}, where=str(gff))
     seqids = list(records) if seqids is None else list(seqids)
@@ -399,6 +407,13 @@ def _load(fasta, gff, sources, seqids, quick: bool, role: str):
         raise ValueError(
             f"{role} seqids {missing} are not in {fasta} (its records are {list(records)})."
         )
+    check_annotated(
+        every,
+        seqids,
+        sources=sources,
+        where=str(gff),
+        fix=f"pass {option} with their source, or leave them out of the {role} sequences",
+    )
     out = {}
     for s in seqids:
         x = records[s]
@@ -411,6 +426,13 @@ def _load(fasta, gff, sources, seqids, quick: bool, role: str):
 
 def _evaluate(model, data, chunk_size, out_dir, name) -> dict:
     seqids = list(data)
+    positives = sum(int((data[s][1].labels == EXON).sum()) for s in seqids)
+    if positives == 0:
+        raise ValueError(
+            f"the {name} set ({', '.join(seqids)}) holds no exon (CDS) bases"
+            f"{' in its first ' + str(QUICK_BASES) + ' bases (--quick)' if _is_cut(data) else ''}"
+            ", so precision, recall and F1 would measure nothing; choose sequences with genes."
+        )
     paths = decode(model, [data[s][0] for s in seqids], chunk_size)
     preds = {s: path_to_labels(p).labels for s, p in zip(seqids, paths, strict=True)}
     result = exon_scores([preds[s] for s in seqids], [data[s][1].labels for s in seqids])
@@ -491,7 +513,9 @@ def run_gene_structure(
     if (test_fasta is None) != (test_gff is None):
         raise ValueError("give both test_fasta and test_gff for a second genome, or neither.")
     if test_fasta is not None:
-        cross = _load(test_fasta, test_gff, set(test_sources), cross_seqids, quick, "cross")
+        cross = _load(
+            test_fasta, test_gff, set(test_sources), cross_seqids, quick, "cross", "--test-sources"
+        )
         result["cross"] = _evaluate(model, cross, chunk_size, out_dir, "cross")
     result["wall_s"] = time.perf_counter() - t0
     result["model"] = {

@@ -11,7 +11,10 @@
 
 from __future__ import annotations
 
+import sys
 import time
+
+import numpy as np
 
 from lsgm.cli.common import (
     add_output_options,
@@ -306,7 +309,16 @@ def run_chromatin(args) -> int:
         f"{r['eligible_tasks']} tasks with >= 1% training positives "
         f"({100 * r['rnn_win_share']:.1f} %; paper: 81.9 %).",
     ]
-    result = {"mode": mode, "seconds": seconds, **r}
+    # A task whose test split holds no positive has F1 0 whatever the model does.
+    empty = [t.name for t in tasks if not np.asarray(t.test_y).any()]
+    if empty:
+        warning = (
+            f"warning: {len(empty)} task(s) have no positive in their test split, so their F1 "
+            f"is 0 for every model and says nothing: {', '.join(empty)}"
+        )
+        print(f"lsgm experiment chromatin: {warning}", file=sys.stderr)
+        lines.append(warning + ".")
+    result = {"mode": mode, "seconds": seconds, **r, "tasks_without_test_positives": empty}
     _write(outdir, "chromatin", mode, seconds, lines, result)
     emit(
         args, result, [*lines, f"wrote results.md and results.json to {outdir}/ in {seconds:.0f} s"]

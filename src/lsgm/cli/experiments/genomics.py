@@ -41,12 +41,28 @@ def register(sub) -> None:
     p.add_argument("--gff", required=True, help="its GFF3 annotation (.gff or .gff.gz)")
     p.add_argument("--train", required=True, help="comma-separated training seqids")
     p.add_argument("--test", required=True, help="comma-separated held-out seqids")
-    p.add_argument("--sources", default="WormBase", help="GFF column-2 sources to use")
+    p.add_argument(
+        "--sources",
+        default="WormBase",
+        help="comma-separated GFF column-2 sources of the curated gene models; every --train "
+        "and --test sequence must have CDS features of one of them (default: WormBase, "
+        "C. elegans' curated models)",
+    )
     p.add_argument("--test-fasta", help="a second genome to score (cross-species)")
     p.add_argument("--test-gff", help="its GFF3 annotation")
-    p.add_argument("--test-sources", default="TAIR10", help="its curated sources")
+    p.add_argument(
+        "--test-sources",
+        default="TAIR10",
+        help="the second genome's curated sources, comma-separated (default: TAIR10, "
+        "A. thaliana's)",
+    )
     p.add_argument("--cross-seqids", help="comma-separated seqids of the second genome")
-    p.add_argument("--pseudocount", type=strict_float, default=1.0)
+    p.add_argument(
+        "--pseudocount",
+        type=strict_float,
+        default=1.0,
+        help="added to every allowed transition and emission count",
+    )
     p.add_argument(
         "--chunk-size", type=strict_int, default=None, help="Viterbi chunk (default: exact)"
     )

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from lsgm.cli.common import (
     add_output_options,
+    check_resume,
     emit,
     message,
     output_folder,
@@ -112,8 +113,7 @@ def run(args) -> int:
         raise ValueError(f"--weight-decay must be >= 0; got {args.weight_decay}.")
     if not 0 <= args.dropout < 1:
         raise ValueError(f"--dropout must be in [0, 1); got {args.dropout}.")
-    if args.resume and not args.checkpoint_dir:
-        raise ValueError("--resume needs --checkpoint-dir (the folder of the interrupted run).")
+    check_resume(args)
     outdir = output_folder(args, args.dataset or ())
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
     unknown = sorted(set(models) - {"HMM", "RNN", "LSGM"})
