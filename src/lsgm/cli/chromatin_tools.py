@@ -14,9 +14,28 @@ from pathlib import Path
 
 from lsgm.cli.common import all_or_nothing, strict_float, strict_int
 
+#: Value names in --help, as ChromHMM's usage lines write them.
+_METAVARS = {
+    "b": "BINSIZE",
+    "colfields": "COLUMNS",
+    "color": "R,G,B",
+    "e": "OFFSETEND",
+    "f": "FOLDTHRESH",
+    "g": "SIGNALTHRESH",
+    "l": "NUMLEFTINTERVALS",
+    "n": "SHIFT",
+    "p": "POISSONTHRESH",
+    "r": "NUMRIGHTINTERVALS",
+    "s": "OFFSETSTART",
+    "u": "PSEUDOCOUNTCONTROL",
+    "w": "FLANKWIDTHCONTROL",
+}
+
 
 def _flag(p: argparse.ArgumentParser, name: str, help: str, **kw) -> None:
     """An option ChromHMM spells ``-name``, also accepted as ``--name``."""
+    if kw.get("action") != "store_true":
+        kw.setdefault("metavar", _METAVARS.get(name, str(kw.get("dest", name)).upper()))
     p.add_argument(f"-{name}", f"--{name}", help=help, **kw)
 
 
@@ -255,13 +274,20 @@ def _register_neighborhood(sub) -> None:
     _common_image(p)
     _flag(p, "l", "intervals left of the anchor (default 10)", type=strict_int, default=10)
     _flag(p, "r", "intervals right of the anchor (default 10)", type=strict_int, default=10)
-    _flag(p, "s", "spacing of the intervals in bases (default: the bin size)", type=strict_int)
+    _flag(
+        p,
+        "s",
+        "spacing of the intervals in bases (default: the bin size)",
+        type=strict_int,
+        metavar="SPACING",
+    )
     _flag(
         p,
         "o",
         "offset subtracted from the anchor positions (default 0)",
         type=strict_int,
         default=0,
+        metavar="ANCHOROFFSET",
     )
     _flag(p, "nostrand", "ignore the strand column", action="store_true")
     p.set_defaults(run=_run_neighborhood)
