@@ -63,7 +63,9 @@ def emission_config(emission: Emission) -> dict:
 def build_emission(config: dict, num_states: int, rngs: nnx.Rngs) -> Emission:
     """A fresh emission from :func:`emission_config`'s dict."""
     cls = registry.family(config.get("family"))
-    args = {f: config[f] for f in cls.config_fields}
+    # a field missing from the file (one written before the field existed) takes the
+    # constructor's default
+    args = {f: config[f] for f in cls.config_fields if f in config}
     # Every family's constructor takes (num_states, *config_fields, rngs) (the registry's
     # contract); the base class declares no constructor, so call it as a plain callable.
     make: Callable[..., Emission] = cls
