@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from lsgm.apps.chromatin_states import BinarizeOptions, binarize_bed
+from lsgm.apps.chromatin_states.binarize import poisson_threshold
 from lsgm.cli import chromatin_tools
 
 SIZES = {"chrA": 20150, "chrB": 12030}
@@ -172,6 +173,10 @@ def test_binarize_rejects_malformed_inputs(tmp_path):
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match=r"Poisson threshold \(-p\) 0.0: must be in"):
             BinarizeOptions(poisson_threshold=0.0)
+    # Java loops for ever where the Poisson sum cannot pass 1 - p in float64; we stop.
+    assert poisson_threshold(1000.0, 1e-4) == 1120
+    with pytest.raises(ValueError, match=r"-p\) 1e-12: too small for a background of 1000"):
+        poisson_threshold(1000.0, 1e-12)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 

@@ -20,9 +20,10 @@ A mark is present (1) in bin ``b`` when its count ``c_b`` reaches the threshold
 
     t(λ) = max(ceil(fold · λ), n(λ), 1, ceil(count_threshold)),
 
-where ``n(λ)`` is the smallest ``n`` with ``P(X < n) > 1 - poisson_threshold`` for
-``X ~ Poisson(λ)`` (one less by default: ChromHMM's "contains" rule; one more with
-``strict_threshold``), summed term by term exactly as ChromHMM sums it. Without a control,
+where, for ``X ~ Poisson(λ)``, ``n(λ)`` is the smallest ``n`` with
+``P(X > n) < poisson_threshold`` (ChromHMM's default) or, with ``strict_threshold``, with
+``P(X >= n) < poisson_threshold``; the terms ``P(X = k)`` are summed one by one exactly as
+ChromHMM sums them, so the thresholds agree to the last rounding. Without a control,
 ``λ`` is the mark's mean count per bin over the chromosomes where the cell has reads. With
 a control, ``λ = r · s_b``: ``s_b`` is the control count summed over the bins
 ``b - flank_width .. b + flank_width`` after adding ``pseudocount_control`` to every bin, and
@@ -36,11 +37,12 @@ file of another assembly), a file none of whose reads is on a chromosome of the 
 Reads on chromosomes absent from the sizes file (``chrM``, unplaced contigs) are skipped as
 ChromHMM skips them, with one warning per file naming the first such line.
 
-Differences from ChromHMM 1.24 (none changes the calls of a run ChromHMM accepts):
-ChromHMM keeps the control's "chromosome present" flags from one cell to the next (so a
-cell's output may depend on which cell it read first); here each cell uses its own. The
-``-splitrows``/``-splitcols`` outputs and ``BinarizeBam``'s ``-paired``/``-mixed`` modes are
-not implemented.
+Differences from ChromHMM 1.24: ChromHMM keeps the control's "chromosome present" flags
+from one cell to the next (a cell's output can then depend on which cell it read first, when
+cells' controls cover different chromosomes); here each cell uses its own. ``stacked`` names
+the marks ``CELL_MARK`` as ChromHMM 1.27 does (1.24 did not). The ``-splitrows`` and
+``-splitcols`` outputs and ``BinarizeBam``'s ``-paired``/``-mixed`` modes are not
+implemented.
 """
 
 from __future__ import annotations
@@ -401,7 +403,13 @@ def poisson_threshold(
     log_lam = math.log(lam) if lam > 0 else (-math.inf if lam == 0 else math.nan)
     total, n, log_fact = 0.0, 0, 0.0
     while total <= target:
-        total += math.exp(log_lam * n - lam - log_fact)
+        term = math.exp(log_lam * n - lam - log_fact)
+        if term == 0.0 and n > lam:  # the sum is stuck below 1 - p in float64
+            raise ValueError(
+                f"Poisson threshold (-p) {p}: too small for a background of {lam:.4g} reads "
+                "per bin in float64; use a larger -p (e.g. 1e-10)."
+            )
+        total += term
         n += 1
         log_fact += math.log(n)
     if not strict:
