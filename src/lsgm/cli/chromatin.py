@@ -160,10 +160,11 @@ def _options(args) -> dict:
     return {flag: getattr(args, flag) for flag in LEARN_FLAGS}
 
 
-def _precision(args) -> None:
+def _precision(args):
+    """float64 (``jax.enable_x64``) unless ``--float32``, for the command only."""
     import jax
 
-    jax.config.update("jax_enable_x64", not args.float32)
+    return jax.enable_x64(not args.float32)
 
 
 def _report(args, summary: dict, lines: list[str]) -> None:
@@ -178,7 +179,6 @@ def run_learn(args) -> int:
     from lsgm.apps import chromatin_states
     from lsgm.data import deferred_outputs
 
-    _precision(args)
     init = args.init or ("load" if args.m else "information")
     show = not (args.quiet or args.json)
     if show:
@@ -197,7 +197,7 @@ def run_learn(args) -> int:
                 flush=True,
             )
 
-    with deferred_outputs():
+    with deferred_outputs(), _precision(args):
         summary = chromatin_states.learn(
             args.inputdir,
             args.outputdir,
@@ -235,8 +235,7 @@ def run_segment(args) -> int:
     from lsgm.apps import chromatin_states
     from lsgm.data import deferred_outputs
 
-    _precision(args)
-    with deferred_outputs():
+    with deferred_outputs(), _precision(args):
         summary = chromatin_states.segment(
             args.model, args.inputdir, args.outputdir, bin_size=args.b, options=_options(args)
         )
