@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -441,21 +440,19 @@ def _write_all(
     table: EnrichmentTable,
     prefix: Path,
     title: str,
-    xlabel: str,
-    scaled: bool,
-    image: bool,
-    color: tuple[int, int, int],
+    *,
+    neighborhood: bool,
+    image: bool = True,
+    color: tuple[int, int, int] = DEFAULT_COLOR,
 ) -> list[Path]:
+    """``prefix.txt`` and, with ``image``, ``prefix.png`` and ``prefix.svg``."""
     txt = prefix.with_name(prefix.name + ".txt")
     atomic_write_text(txt, table.format())
     written = [txt]
-    if image:
-        for ext in (".png", ".svg"):
-            written.append(
-                plot_enrichment(
-                    table, prefix.with_name(prefix.name + ext), title, xlabel, scaled, color
-                )
-            )
+    xlabel = "Position" if neighborhood else "Category"
+    for ext in (".png", ".svg") if image else ():
+        path = prefix.with_name(prefix.name + ext)
+        written.append(plot_enrichment(table, path, title, xlabel, not neighborhood, color))
     return written
 
 
@@ -487,7 +484,7 @@ def overlap_enrichment(
         multicount=multicount,
         base_resolution=base_resolution,
     )
-    return _write_all(table, Path(out_prefix), title, "Category", True, image, color)
+    return _write_all(table, Path(out_prefix), title, neighborhood=False, image=image, color=color)
 
 
 def neighborhood_enrichment(
@@ -518,7 +515,7 @@ def neighborhood_enrichment(
         use_strand=use_strand,
         anchor_offset=anchor_offset,
     )
-    return _write_all(table, Path(out_prefix), title, "Position", False, image, color)
+    return _write_all(table, Path(out_prefix), title, neighborhood=True, image=image, color=color)
 
 
 def run_enrichments(
@@ -529,6 +526,7 @@ def run_enrichments(
     coords_dir: Path | None,
     anchors_dir: Path | None,
     bin_size: int = DEFAULT_BIN_SIZE,
+    image: bool = True,
 ) -> list[Path]:
     """The enrichments ChromHMM ``LearnModel`` writes for each ``PREFIX_segments.bed``:
 
@@ -538,7 +536,8 @@ def run_enrichments(
 
     where ``PREFIX`` is e.g. ``CELL_K``. Without ``assembly`` the folders are used as they
     are; a folder that is None or does not exist is skipped (ChromHMM warns). A state above
-    ``num_states`` in a segmentation is an error. Returns the paths written."""
+    ``num_states`` in a segmentation is an error; ``image=False`` (``-noimage``) writes the
+    tables only. Returns the paths written."""
     written: list[Path] = []
     out_dir = Path(out_dir)
     dirs = []
@@ -546,6 +545,8 @@ def run_enrichments(
         d = None if d is None else (Path(d) / assembly if assembly else Path(d))
         dirs.append(d if d is not None and d.is_dir() else None)
     coords, anchors = dirs
+    anchor_files = [] if anchors is None else sorted(anchors.iterdir())
+    anchor_files = [f for f in anchor_files if not f.name.startswith(".")]
     for bed in map(Path, segments_beds):
         prefix = bed.name.removesuffix(".gz").removesuffix(".bed").removesuffix("_segments")
         seg = read_segmentation(bed, bin_size)
@@ -555,28 +556,15 @@ def run_enrichments(
             )
         if coords is not None:
             table = overlap_table(seg, coords)
-            written += _write_all(
-                table,
-                out_dir / f"{prefix}_overlap",
-                f"Fold Enrichment {prefix}",
-                "Category",
-                True,
-                True,
-                DEFAULT_COLOR,
-            )
-        if anchors is not None:
-            for f in sorted(p for p in anchors.iterdir() if not p.name.startswith(".")):
-                name = f.name.split(".")[0]
-                table = neighborhood_table(seg, f)
-                written += _write_all(
-                    table,
-                    out_dir / f"{prefix}_{name}_neighborhood",
-                    f"Fold Enrichment {prefix} {name}",
-                    "Position",
-                    False,
-                    True,
-                    DEFAULT_COLOR,
-                )
+            title = f"Fold Enrichment {prefix}"
+            path = out_dir / f"{prefix}_overlap"
+            written += _write_all(table, path, title, neighborhood=False, image=image)
+        for f in anchor_files:
+            name = f.name.split(".")[0]
+            table = neighborhood_table(seg, f)
+            title = f"Fold Enrichment {prefix} {name}"
+            path = out_dir / f"{prefix}_{name}_neighborhood"
+            written += _write_all(table, path, title, neighborhood=True, image=image)
     return written
 
 
@@ -592,17 +580,3 @@ def default_annotation_dirs() -> tuple[Path | None, Path | None]:
     for name in ("COORDS", "ANCHORFILES"):
         found.append(next((r / name for r in roots if (r / name).is_dir()), None))
     return found[0], found[1]
-
-
-__all__: Sequence[str] = [
-    "EnrichmentTable",
-    "Segmentation",
-    "default_annotation_dirs",
-    "neighborhood_enrichment",
-    "neighborhood_table",
-    "overlap_enrichment",
-    "overlap_table",
-    "plot_enrichment",
-    "read_segmentation",
-    "run_enrichments",
-]
