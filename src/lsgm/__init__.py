@@ -7,6 +7,8 @@ Public namespace:
 * :class:`lsgm.HMM` — the hidden Markov model; :class:`lsgm.LSGM` — the RNN-conditioned HMM;
 * :mod:`lsgm.training` — ``fit_em``, ``fit_gradient``, ``fit_supervised``;
 * :mod:`lsgm.operators` — the DiffBio-compatible ``DifferentiableHMM``;
+* :mod:`lsgm.hmm` — hmmlearn's classes (``from lsgm import hmm`` for ``from hmmlearn import
+  hmm``), from the scikit-learn-style :mod:`lsgm.estimators`;
 * :func:`lsgm.save_model` / :func:`lsgm.load_model` — model files;
 * :mod:`lsgm.data` (FASTA/FASTQ, GFF3, BED, piano rolls/MIDI, tables), :mod:`lsgm.plots`,
   :mod:`lsgm.apps` (CpG islands, gene structure, music) and the ``lsgm`` command line.
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING
 from lsgm.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from lsgm import distributions, inference, training
+    from lsgm import distributions, estimators, hmm, inference, training
     from lsgm.inference import Potentials
     from lsgm.models import HMM, LSGM, load_model, save_model
 
@@ -37,7 +39,7 @@ __getattr__, __dir__ = lazy_exports(
         "inference": ("Potentials",),
         "models": ("HMM", "LSGM", "load_model", "save_model"),
     },
-    modules=("distributions", "inference", "training"),
+    modules=("distributions", "estimators", "hmm", "inference", "training"),
 )
 
 __all__ = [
@@ -46,6 +48,8 @@ __all__ = [
     "Potentials",
     "__version__",
     "distributions",
+    "estimators",
+    "hmm",
     "inference",
     "load_model",
     "save_model",
