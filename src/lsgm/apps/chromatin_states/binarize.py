@@ -150,28 +150,43 @@ def java_div(a, b: int):
     return -q if a < 0 else q
 
 
+def numbered_fields(path: Path, what: str = "file") -> Iterator[tuple[int, str, list[str]]]:
+    """``(line number, "PATH, line N", whitespace-split fields)`` of each line of a text file
+    (``.gz`` allowed) that is not blank, a ``#`` comment or a ``track``/``browser`` header.
+    A missing file is a ``ValueError`` naming it as ``what``."""
+    try:
+        with open_text(path) as f:
+            for number, line in enumerate(f, 1):
+                fields = line.split()
+                if fields and not fields[0].startswith("#") and fields[0] not in _HEADER_WORDS:
+                    yield number, f"{path}, line {number}", fields
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such {what}.") from None
+
+
+def parse_int(text: str, where: str, what: str) -> int:
+    """``int(text)``, or a ``ValueError`` saying ``where: what 'text' is not an integer.``"""
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{where}: {what} {text!r} is not an integer.") from None
+
+
 def read_chrom_sizes(path: Path) -> dict[str, int]:
     """The chromosome-lengths file: ``chrom<whitespace>length`` per line -> ``{chrom: length}``
     in file order. Blank lines are skipped; a missing or non-integer length or a repeated
     chromosome is an error naming the line."""
     path = Path(path)
     sizes: dict[str, int] = {}
-    with open_text(path) as f:
-        for number, line in enumerate(f, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            where = f"{path}, line {number}"
-            if len(fields) < 2:
-                raise ValueError(
-                    f"{where}: {line.strip()!r} has no length; write 'chrom<TAB>length'."
-                )
-            length = _int(fields[1], where, "chromosome length")
-            if length < 0:
-                raise ValueError(f"{where}: negative chromosome length {length}.")
-            if fields[0] in sizes:
-                raise ValueError(f"{where}: chromosome {fields[0]!r} is listed twice.")
-            sizes[fields[0]] = length
+    for _, where, fields in numbered_fields(path, "chromosome-sizes file"):
+        if len(fields) < 2:
+            raise ValueError(f"{where}: {fields[0]!r} has no length; write 'chrom<TAB>length'.")
+        length = parse_int(fields[1], where, "chromosome length")
+        if length < 0:
+            raise ValueError(f"{where}: negative chromosome length {length}.")
+        if fields[0] in sizes:
+            raise ValueError(f"{where}: chromosome {fields[0]!r} is listed twice.")
+        sizes[fields[0]] = length
     if not sizes:
         raise ValueError(f"{path}: no chromosomes; write one 'chrom<TAB>length' line each.")
     return sizes
@@ -230,13 +245,6 @@ def read_cell_mark_table(path: Path, stacked: bool = False) -> CellMarkTable:
     return table
 
 
-def _int(text: str, where: str, what: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"{where}: {what} {text!r} is not an integer.") from None
-
-
 @dataclass
 class _Reads:
     """Read positions of one file, by chromosome: one bin per read (or a bin range each for
@@ -244,16 +252,6 @@ class _Reads:
 
     bins: dict[str, list[int]] = field(default_factory=dict)
     ranges: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
-
-
-def _read_lines(path: Path) -> Iterator[tuple[int, str]]:
-    try:
-        with open_text(path) as f:
-            yield from enumerate(f, 1)
-    except FileNotFoundError:
-        raise ValueError(
-            f"{path}: no such read file; check the cell-mark table and the input folder."
-        ) from None
 
 
 def _bam_records(path: Path) -> Iterator[tuple[int, str, int, int, str]]:
@@ -275,11 +273,8 @@ def _bam_records(path: Path) -> Iterator[tuple[int, str, int, int, str]]:
 def _bed_records(path: Path, o: BinarizeOptions) -> Iterator[tuple[int, str, int, int, str]]:
     strandless = o.center or o.peaks
     cols = o.col_fields
-    for number, line in _read_lines(path):
-        fields = line.split()
-        if not fields or fields[0].startswith("#") or fields[0] in _HEADER_WORDS:
-            continue
-        where = f"{path}, line {number}"
+    what = "read file; check the cell-mark table and the input folder"
+    for number, where, fields in numbered_fields(path, what):
         if cols is not None:
             if max(cols[: 3 if strandless else 4]) >= len(fields):
                 raise ValueError(
@@ -300,7 +295,7 @@ def _bed_records(path: Path, o: BinarizeOptions) -> Iterator[tuple[int, str, int
             strand = "+" if strandless else fields[min(5, len(fields) - 1)]
         if strand not in ("+", "-"):
             raise ValueError(f"{where}: strand {strand!r} is not '+' or '-'.")
-        yield number, chrom, _int(start, where, "start"), _int(end, where, "end"), strand
+        yield number, chrom, parse_int(start, where, "start"), parse_int(end, where, "end"), strand
 
 
 def read_positions(path: Path, sizes: dict[str, int], o: BinarizeOptions) -> _Reads:

@@ -36,8 +36,13 @@ from pathlib import Path
 
 import numpy as np
 
-from lsgm.apps.chromatin_states.binarize import DEFAULT_BIN_SIZE, java_div
-from lsgm.data import atomic_write_text, open_text
+from lsgm.apps.chromatin_states.binarize import (
+    DEFAULT_BIN_SIZE,
+    java_div,
+    numbered_fields,
+    parse_int,
+)
+from lsgm.data import atomic_write_text
 
 #: ChromHMM's state-order names by the first letter of the state labels.
 ORDER_NAMES = {"E": "Emission", "T": "Transition", "F": "Fixed"}
@@ -89,38 +94,23 @@ def read_segmentation(
     path = Path(path)
     rows: list[tuple[str, int, int, int]] = []
     last_label = ""
-    with open_text(path) as f:
-        for number, line in enumerate(f, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            where = f"{path}, line {number}"
-            if len(fields) < 4:
-                raise ValueError(
-                    f"{where}: {len(fields)} field(s); a segment is chrom start end state."
-                )
-            try:
-                start, end = int(fields[1]), int(fields[2])
-            except ValueError:
-                raise ValueError(
-                    f"{where}: start/end {fields[1]!r} {fields[2]!r} are not integers."
-                ) from None
-            if check_grid and start % bin_size:
-                raise ValueError(
-                    f"{where}: start {start} is not on the {bin_size}-base grid; give the bin "
-                    "size the segmentation was made with (-b), or -b 1 after a lift-over."
-                )
-            if start < 0 or end <= start:
-                raise ValueError(f"{where}: segment {start}-{end} is empty or negative.")
-            last_label = fields[3]
-            rows.append(
-                (
-                    fields[0],
-                    java_div(start, bin_size),
-                    java_div(end - 1, bin_size),
-                    _state_number(fields[3], where),
-                )
+    for _, where, fields in numbered_fields(path, "segmentation file"):
+        if len(fields) < 4:
+            raise ValueError(
+                f"{where}: {len(fields)} field(s); a segment is chrom start end state."
             )
+        start = parse_int(fields[1], where, "start")
+        end = parse_int(fields[2], where, "end")
+        if check_grid and start % bin_size:
+            raise ValueError(
+                f"{where}: start {start} is not on the {bin_size}-base grid; give the bin "
+                "size the segmentation was made with (-b), or -b 1 after a lift-over."
+            )
+        if start < 0 or end <= start:
+            raise ValueError(f"{where}: segment {start}-{end} is empty or negative.")
+        last_label = fields[3]
+        first, last = java_div(start, bin_size), java_div(end - 1, bin_size)
+        rows.append((fields[0], first, last, _state_number(fields[3], where)))
     if not rows:
         raise ValueError(f"{path}: no segments; expected chrom start end state lines.")
     size: dict[str, int] = {}
@@ -199,22 +189,12 @@ def _annotation_files(coords: Path) -> tuple[Path, list[str]]:
 def _read_intervals(path: Path, o_start: int, o_end: int) -> dict[str, np.ndarray]:
     """``{chrom: [n, 2]}`` 0-based inclusive ``(start - o_start, end - o_end)`` of a BED."""
     out: dict[str, list[tuple[int, int]]] = {}
-    with open_text(path) as f:
-        for number, line in enumerate(f, 1):
-            fields = line.split()
-            if not fields or fields[0].startswith("#") or fields[0] in ("track", "browser"):
-                continue
-            if len(fields) < 3:
-                raise ValueError(
-                    f"{path}, line {number}: {len(fields)} field(s); expected chrom start end."
-                )
-            try:
-                start, end = int(fields[1]), int(fields[2])
-            except ValueError:
-                raise ValueError(
-                    f"{path}, line {number}: start/end {fields[1]!r} {fields[2]!r} are not integers."
-                ) from None
-            out.setdefault(fields[0], []).append((start - o_start, end - o_end))
+    for _, where, fields in numbered_fields(path, "annotation file"):
+        if len(fields) < 3:
+            raise ValueError(f"{where}: {len(fields)} field(s); expected chrom start end.")
+        start = parse_int(fields[1], where, "start")
+        end = parse_int(fields[2], where, "end")
+        out.setdefault(fields[0], []).append((start - o_start, end - o_end))
     return {c: np.asarray(v, np.int64) for c, v in out.items()}
 
 
@@ -312,29 +292,21 @@ def _read_anchors(
     (``chrom position [strand]``, whitespace-separated, ``.gz`` allowed)."""
     need = 3 if use_strand else 2
     out: dict[str, tuple[list[int], list[bool]]] = {}
-    with open_text(path) as f:
-        for number, line in enumerate(f, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            where = f"{path}, line {number}"
-            if len(fields) < need:
-                raise ValueError(
-                    f"{where}: {len(fields)} column(s); expected chrom position"
-                    + (" strand (or use -nostrand)." if use_strand else ".")
-                )
-            try:
-                pos = int(fields[1]) - offset
-            except ValueError:
-                raise ValueError(f"{where}: position {fields[1]!r} is not an integer.") from None
-            plus = True
-            if use_strand:
-                if fields[2] not in ("+", "-"):
-                    raise ValueError(f"{where}: strand {fields[2]!r} is not '+' or '-'.")
-                plus = fields[2] == "+"
-            p, s = out.setdefault(fields[0], ([], []))
-            p.append(pos)
-            s.append(plus)
+    for _, where, fields in numbered_fields(path, "anchor file"):
+        if len(fields) < need:
+            raise ValueError(
+                f"{where}: {len(fields)} column(s); expected chrom position"
+                + (" strand (or use -nostrand)." if use_strand else ".")
+            )
+        pos = parse_int(fields[1], where, "position") - offset
+        plus = True
+        if use_strand:
+            if fields[2] not in ("+", "-"):
+                raise ValueError(f"{where}: strand {fields[2]!r} is not '+' or '-'.")
+            plus = fields[2] == "+"
+        p, s = out.setdefault(fields[0], ([], []))
+        p.append(pos)
+        s.append(plus)
     return {c: (np.asarray(p, np.int64), np.asarray(s, bool)) for c, (p, s) in out.items()}
 
 
