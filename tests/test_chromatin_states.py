@@ -120,6 +120,20 @@ def test_information_init_by_hand():
         cs.information_init([x], 4, ["a", "b"])
 
 
+def test_state_range_and_holdout(folder):
+    assert cs.parse_states("5:8") == [5, 6, 7, 8] and cs.parse_states("2:10:4") == [2, 6, 10]
+    for bad in ("5", "8:5", "0:3", "a:b"):
+        with pytest.raises(ValueError, match="--states must be FIRST:LAST"):
+            cs.parse_states(bad)
+    data = read_binarized_folder(folder[0])
+    train, held, name = cs.holdout_split(data, None)  # the last chromosome
+    assert name == "chr2" and [(d.cell, d.chrom) for d in held] == [("cA", "chr2")]
+    train, held, name = cs.holdout_split(data, "cB")  # or a cell
+    assert [d.cell for d in train] == ["cA", "cA"] and len(held) == 1
+    with pytest.raises(ValueError, match="--holdout 'chrX' must name a chromosome or cell"):
+        cs.holdout_split(data, "chrX")
+
+
 def _segments(path):
     return [line.split("\t") for line in path.read_text().splitlines()]
 

@@ -84,8 +84,20 @@ def register(sub) -> argparse.ArgumentParser:
     )
     learn.add_argument("inputdir", help="folder of binarized files (*_binary.txt[.gz])")
     learn.add_argument("outputdir", help="output folder (created; never the input folder)")
-    learn.add_argument("numstates", type=int, help="number of states K")
+    learn.add_argument("numstates", nargs="?", help="number of states K (none with --states)")
     learn.add_argument("assembly", nargs="?", help="genome assembly (recorded)")
+    learn.add_argument(
+        "--states",
+        metavar="FIRST:LAST",
+        help="fit every K in FIRST..LAST on all but the held-out files, write "
+        "state_selection.{txt,png,svg} (held-out log-likelihood per bin, BIC) and learn the K "
+        "with the best held-out log-likelihood (beyond ChromHMM)",
+    )
+    learn.add_argument(
+        "--holdout",
+        metavar="CHROM_OR_CELL",
+        help="with --states: the chromosome or cell held out (default: the last chromosome)",
+    )
     learn.add_argument(
         "-d",
         type=float,
@@ -156,6 +168,23 @@ def register(sub) -> argparse.ArgumentParser:
     return top
 
 
+def _positionals(args) -> tuple[int, str | None]:
+    """``(K, ASSEMBLY)`` from ``NUMSTATES [ASSEMBLY]``, or ``[ASSEMBLY]`` with ``--states``
+    (K = 0 until chosen)."""
+    if args.states:
+        if args.assembly is not None:
+            raise ValueError("with --states give no NUMSTATES: INPUTDIR OUTPUTDIR [ASSEMBLY].")
+        return 0, args.numstates
+    if args.holdout:
+        raise ValueError("--holdout goes with --states FIRST:LAST.")
+    if args.numstates is None or not args.numstates.isdigit() or int(args.numstates) < 1:
+        raise ValueError(
+            f"NUMSTATES must be a positive integer (or use --states FIRST:LAST); got "
+            f"{args.numstates!r}."
+        )
+    return int(args.numstates), args.assembly
+
+
 def _options(args) -> dict:
     return {flag: getattr(args, flag) for flag in LEARN_FLAGS}
 
@@ -197,12 +226,43 @@ def run_learn(args) -> int:
                 flush=True,
             )
 
+    K, assembly = _positionals(args)
     with deferred_outputs(), _precision(args):
+        if args.states:
+            ks = chromatin_states.parse_states(args.states)
+
+            def fitted(row: dict) -> None:
+                if show:
+                    print(
+                        f"K = {row['K']:>3} ({row['init']}, {row['iterations']} iterations): "
+                        f"held-out {row['heldout_per_bin']:.6f} per bin, BIC {row['bic']:.1f}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+
+            selection = chromatin_states.select_states(
+                args.inputdir,
+                args.outputdir,
+                ks,
+                holdout=args.holdout,
+                seed=args.s,
+                max_iterations=args.r,
+                converge_delta=args.d,
+                information_smooth=args.h,
+                on_fit=fitted,
+            )
+            K = selection["chosen"]
+            if show:
+                print(
+                    f"chosen K = {K} (held-out {selection['holdout']}; BIC would choose "
+                    f"{selection['chosen_bic']}); learning it on all files",
+                    file=sys.stderr,
+                )
         summary = chromatin_states.learn(
             args.inputdir,
             args.outputdir,
-            args.numstates,
-            args.assembly,
+            K,
+            assembly,
             init=init,
             init_model=args.m,
             seed=args.s,
@@ -212,9 +272,11 @@ def run_learn(args) -> int:
             load_smooth_emission=args.e,
             load_smooth_transition=args.t,
             bin_size=args.b,
-            options=_options(args),
+            options={**_options(args), "state_selection": bool(args.states)},
             on_iteration=progress,
         )
+        if args.states:
+            summary["selection"] = selection
     state = "converged" if summary["converged"] else "stopped at -r"
     _report(
         args,

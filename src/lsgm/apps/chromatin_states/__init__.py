@@ -30,7 +30,13 @@ if TYPE_CHECKING:
         score,
         smooth_loaded,
     )
-    from lsgm.apps.chromatin_states.workflow import learn, segment
+    from lsgm.apps.chromatin_states.workflow import (
+        holdout_split,
+        learn,
+        parse_states,
+        segment,
+        select_states,
+    )
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
@@ -48,7 +54,7 @@ __getattr__, __dir__ = lazy_exports(
             "score",
             "smooth_loaded",
         ),
-        "workflow": ("learn", "segment"),
+        "workflow": ("holdout_split", "learn", "parse_states", "segment", "select_states"),
     },
 )
 
@@ -62,11 +68,14 @@ __all__ = [
     "Training",
     "calls",
     "fit",
+    "holdout_split",
     "information_init",
     "learn",
+    "parse_states",
     "posteriors",
     "random_init",
     "score",
     "segment",
+    "select_states",
     "smooth_loaded",
 ]

@@ -241,6 +241,13 @@ def write_webpage(
             ),
             "</table>",
         ]
+    if options.get("state_selection"):
+        lines += [
+            "<h2>Number of states (beyond ChromHMM)</h2>",
+            '<img src="state_selection.png" alt="held-out log-likelihood and BIC against K"><br>',
+            '<a href="state_selection.txt">the table (tab-delimited)</a> · '
+            '<a href="state_selection.svg">SVG</a><br>',
+        ]
     lines.append("<h2>Segmentations</h2><ul>")
     for cell in sorted({d.cell for d in data}):
         c = esc(cell)

@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from lsgm.apps.chromatin_states import model as chrom_model
 from lsgm.apps.chromatin_states import outputs
 from lsgm.data import (
@@ -242,3 +244,143 @@ def segment(
     _write_all(out, model, data, bin_size, options, summary)
     summary["total_s"] = time.perf_counter() - began
     return summary
+
+
+def parse_states(text: str) -> list[int]:
+    """``"5:30"`` (or ``"5:30:5"``, a step) as the list of state counts ``5..30``
+    (inclusive)."""
+    parts = text.split(":")
+    try:
+        lo, hi, step = (int(p) for p in (*parts, "1")[:3]) if len(parts) in (2, 3) else (0, 0, 0)
+    except ValueError:
+        lo = hi = step = 0
+    if not (1 <= lo <= hi and step >= 1):
+        raise ValueError(
+            f"--states must be FIRST:LAST or FIRST:LAST:STEP with 1 <= FIRST <= LAST (e.g. "
+            f"5:30); got {text!r}."
+        )
+    return list(range(lo, hi + 1, step))
+
+
+def holdout_split(
+    data: Sequence[Binarized], holdout: str | None
+) -> tuple[list[Binarized], list[Binarized], str]:
+    """Training and held-out files: every file of chromosome or cell ``holdout`` is held
+    out; default the last chromosome by name (or, with one chromosome, the last cell)."""
+    chroms = sorted({d.chrom for d in data})
+    cells = sorted({d.cell for d in data})
+    if holdout is None:
+        if len(chroms) > 1:
+            holdout = chroms[-1]
+        elif len(cells) > 1:
+            holdout = cells[-1]
+        else:
+            raise ValueError(
+                "--states needs held-out data: the input has one cell and one chromosome; "
+                "add files of another chromosome or cell."
+            )
+    held = [d for d in data if holdout in (d.chrom, d.cell)]
+    train = [d for d in data if holdout not in (d.chrom, d.cell)]
+    if not held or not train:
+        raise ValueError(
+            f"--holdout {holdout!r} must name a chromosome or cell of the input that leaves "
+            f"files to train on; chromosomes {chroms}, cells {cells}."
+        )
+    return train, held, holdout
+
+
+def select_states(
+    inputdir: str | os.PathLike[str],
+    outputdir: str | os.PathLike[str],
+    states: Sequence[int],
+    *,
+    holdout: str | None = None,
+    seed: int = chrom_model.SEED,
+    max_iterations: int = chrom_model.MAX_ITERATIONS,
+    converge_delta: float = chrom_model.CONVERGE_DELTA,
+    information_smooth: float = chrom_model.INFORMATION_SMOOTH,
+    on_fit: Callable[[dict], None] | None = None,
+) -> dict:
+    """Fit every ``K`` in ``states`` on the training files and pick ``K`` (beyond ChromHMM).
+
+    For each ``K``: ChromHMM's information initialisation (random with ``seed`` where the
+    data support fewer states that way), Baum–Welch on the training files, then
+
+    * the held-out log-likelihood per bin, ``log p(x_heldout) / T_heldout``;
+    * ``BIC = -2 log p(x_train) + p log T_train`` with ``p = (K - 1) + K (K - 1) + K D``
+      free parameters.
+
+    The chosen ``K`` has the largest held-out log-likelihood per bin. Writes
+    ``state_selection.txt`` (a table) and ``state_selection.png/.svg`` (both criteria
+    against ``K``) into ``outputdir``.
+
+    Returns:
+        ``{"rows": [...], "chosen": K, "holdout": name, ...}``.
+    """
+    from matplotlib.figure import Figure
+
+    from lsgm.data import atomic_path, atomic_write_text
+
+    data = read_binarized_folder(inputdir)
+    files = binarized_files(inputdir)
+    names = ["state_selection.txt", "state_selection.png", "state_selection.svg"]
+    out = check_output(outputdir, [Path(inputdir), *files], folder=True, contents=names)
+    train, held, holdout = holdout_split(data, holdout)
+    marks = data[0].marks
+    T_train = sum(len(d.x) for d in train)
+    T_held = sum(len(d.x) for d in held)
+    rows = []
+    for K in states:
+        try:
+            start = chrom_model.information_init([d.x for d in train], K, marks, information_smooth)
+            init = "information"
+        except ValueError:
+            start, init = chrom_model.random_init(K, marks, seed), "random"
+        fitted = chrom_model.fit(
+            train, start, max_iterations=max_iterations, converge_delta=converge_delta
+        )
+        D = len(marks)
+        params = (K - 1) + K * (K - 1) + K * D
+        train_ll = chrom_model.score(fitted.model, train)
+        row = {
+            "K": K,
+            "init": init,
+            "iterations": len(fitted.iterations),
+            "parameters": params,
+            "train_log_likelihood": train_ll,
+            "heldout_per_bin": chrom_model.score(fitted.model, held) / T_held,
+            "bic": -2 * train_ll + params * np.log(T_train),
+            "seconds": fitted.seconds,
+        }
+        rows.append(row)
+        if on_fit is not None:
+            on_fit(row)
+    chosen = max(rows, key=lambda r: r["heldout_per_bin"])["K"]
+    by_bic = min(rows, key=lambda r: r["bic"])["K"]
+    head = (
+        "K\tinit\titerations\tparameters\ttrain_log_likelihood\theldout_log_likelihood_per_bin\tBIC"
+    )
+    lines = [
+        f"# held out: {holdout} ({len(held)} files, {T_held} bins); trained on {len(train)} "
+        f"files, {T_train} bins; chosen K = {chosen} (held-out), {by_bic} (BIC)",
+        head,
+    ]
+    lines += [
+        f"{r['K']}\t{r['init']}\t{r['iterations']}\t{r['parameters']}\t"
+        f"{r['train_log_likelihood']:.3f}\t{r['heldout_per_bin']:.6f}\t{r['bic']:.3f}"
+        for r in rows
+    ]
+    atomic_write_text(out / "state_selection.txt", "\n".join(lines) + "\n")
+    ks = [r["K"] for r in rows]
+    for ext in ("png", "svg"):
+        fig = Figure(figsize=(9, 3.5), layout="constrained")
+        left, right = fig.subplots(1, 2)
+        left.plot(ks, [r["heldout_per_bin"] for r in rows], marker="o")
+        left.axvline(chosen, color="grey", ls="--")
+        left.set(xlabel="states K", ylabel="held-out log-likelihood per bin", title=holdout)
+        right.plot(ks, [r["bic"] for r in rows], marker="o", color="C1")
+        right.axvline(by_bic, color="grey", ls="--")
+        right.set(xlabel="states K", ylabel="BIC (training files)")
+        with atomic_path(out / f"state_selection.{ext}") as tmp:
+            fig.savefig(tmp, format=ext)
+    return {"rows": rows, "chosen": chosen, "chosen_bic": by_bic, "holdout": holdout}
