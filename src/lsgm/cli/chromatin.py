@@ -31,6 +31,10 @@ LEARN_FLAGS = {
     "printposterior": "also write POSTERIOR/CELL_K_CHROM_posterior.txt (posteriors per bin)",
     "printstatebyline": "also write STATEBYLINE/CELL_K_CHROM_statebyline.txt (a state a line)",
 }
+HEADER = (
+    f"{'Iteration':>10}  {'Estimated Log Likelihood':>26}  {'Change':>12}  "
+    f"{'Total Time (secs)':>18}"
+)
 NO_OPS = {
     "noenrich": "accepted for ChromHMM's command lines; enrichments are separate commands",
     "noautoopen": "accepted for ChromHMM's command lines; nothing is opened",
@@ -210,14 +214,10 @@ def run_learn(args) -> int:
 
     init = args.init or ("load" if args.m else "information")
     show = not (args.quiet or args.json)
-    if show:
-        print(
-            f"{'Iteration':>10}  {'Estimated Log Likelihood':>26}  {'Change':>12}  "
-            f"{'Total Time (secs)':>18}",
-            file=sys.stderr,
-        )
 
     def progress(it) -> None:
+        if show and it.number == 1:
+            print(HEADER, file=sys.stderr)
         if show:
             change = "-" if it.number == 1 else f"{it.change:.3f}"
             print(
