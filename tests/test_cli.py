@@ -1,5 +1,6 @@
 """The console script: --version, and every subcommand end to end on tiny files in the repo."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import pytest
 
 import lsgm
 from lsgm.cli.main import main
-from lsgm.data import read_sequences
+from lsgm.data import read_gff, read_sequences
 from lsgm.data.pianoroll import read_json, read_midi
 from lsgm.models.serialization import load_model
 
@@ -73,8 +74,10 @@ def test_fit_supervised_info_score_decode_posterior(supervised_model, tmp_path, 
     assert [int(r.split("\t")[2]) for r in rows[1:121]] == list(np.asarray(paths[0]))
     bed = tmp_path / "islands.bed"
     run_json(capsys, ["decode", str(supervised_model), DNA, "-o", str(bed), "--bed-states", "C"])
-    intervals = [line.split("\t") for line in bed.read_text().splitlines()]
-    assert intervals and all(iv[3] == "C" for iv in intervals)
+    header, *lines = bed.read_text().splitlines()
+    assert header.startswith("track name=") and 'itemRgb="On"' in header
+    intervals = [line.split("\t") for line in lines]
+    assert intervals and all(iv[3] == "C" and iv[8] == "31,119,180" for iv in intervals)
     called = sum(int(iv[2]) - int(iv[1]) for iv in intervals)
     assert called == sum(int((np.asarray(p) == 0).sum()) for p in paths)
     # the synthetic island (positions 41-80) is found in every window
@@ -85,12 +88,107 @@ def test_fit_supervised_info_score_decode_posterior(supervised_model, tmp_path, 
     run_json(capsys, ["posterior", str(supervised_model), DNA, "-o", str(tmp_path / "p.npz")])
     npz = np.load(tmp_path / "p.npz")
     expected = model.predict_proba(xs)
-    np.testing.assert_allclose(npz["seq1"], expected[1], atol=1e-6)
+    np.testing.assert_allclose(npz["win2"], expected[1], atol=1e-6)  # keyed by record name
     assert list(npz["state_names"]) == ["C", "N"]
     run_json(capsys, ["posterior", str(supervised_model), DNA, "-o", str(tmp_path / "p.tsv")])
     lines = (tmp_path / "p.tsv").read_text().splitlines()
     probs = np.array([[float(v) for v in ln.split("\t")[2:]] for ln in lines[1:]])
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-4)
+
+
+# Bases 11-60 of win1 and the whole of win3 and win2 (a genome CLI selection); record sizes.
+PICK = ["--region", "win1:11-60", "--records", "win3,win2"]
+SIZES = {"win1": 120, "win2": 120, "win3": 120}
+
+
+def test_genome_outputs_of_regions(supervised_model, tmp_path, capsys):
+    """``--region`` / ``--records`` select what is read; ``decode`` writes sorted, coloured
+    BED9, GFF3 and bedGraph in the records' coordinates, ``posterior`` bedGraph (bigWig with
+    pyBigWig) tracks and NPZ arrays keyed by record name — each checked against the library.
+    Three sequences of at most 120 bases, as above: the same compiled shapes."""
+    m = str(supervised_model)
+    model, _ = load_model(m)
+    seqs = {r.name: r.data for r in read_sequences(DNA)}
+    # --records first (win3, win2), then the region: bases 11-60 of win1 ([10, 60)).
+    xs = [seqs["win3"], seqs["win2"], seqs["win1"][10:60]]
+    paths = [np.asarray(p) for p in model.predict(xs)]
+    probs = [np.asarray(p) for p in model.predict_proba(xs)]
+    offsets = {"win3": 0, "win2": 0, "win1": 10}
+
+    # BED9: sorted (chrom, start), state names, itemRgb colours, the records' coordinates.
+    out = run_json(capsys, ["decode", m, DNA, *PICK, "-o", str(tmp_path / "d.bed")])
+    assert out["num_sequences"] == 3 and out["format"] == "bed"
+    header, *lines = (tmp_path / "d.bed").read_text().splitlines()
+    assert header == 'track name="lsgm decode cpg.lsgm" itemRgb="On"'
+    rows = [line.split("\t") for line in lines]
+    keys = [(r[0], int(r[1])) for r in rows]
+    assert keys == sorted(keys) and {r[0] for r in rows} == {"win1", "win2", "win3"}
+    colour = {"C": "31,119,180", "N": "255,127,14"}
+    for chrom, path in zip(["win3", "win2", "win1"], paths, strict=True):
+        mine = [r for r in rows if r[0] == chrom]
+        assert int(mine[0][1]) == offsets[chrom] and int(mine[-1][2]) == offsets[chrom] + len(path)
+        for r in mine:
+            a, b = int(r[1]) - offsets[chrom], int(r[2]) - offsets[chrom]
+            state = ["C", "N"].index(r[3])
+            assert (path[a:b] == state).all() and r[6:9] == [r[1], r[2], colour[r[3]]]
+
+    # GFF3: the same runs, 1-based; bedGraph: a 0/1 track of the chosen state.
+    run_json(capsys, ["decode", m, DNA, *PICK, "-o", str(tmp_path / "d.gff3")])
+    features = read_gff(tmp_path / "d.gff3")
+    assert [(f.seqid, f.start - 1, f.end, f.get("Name")) for f in features] == [
+        (r[0], int(r[1]), int(r[2]), r[3]) for r in rows
+    ]
+    run_json(capsys, ["decode", m, DNA, *PICK, "--states", "C", "-o", str(tmp_path / "c.bedgraph")])
+    track = _bedgraph(tmp_path / "c.bedgraph", SIZES)
+    np.testing.assert_array_equal(track["win1"][10:60], paths[2] == 0)
+    np.testing.assert_array_equal(track["win3"], paths[0] == 0)
+    assert np.isnan(track["win1"][:10]).all() and np.isnan(track["win1"][60:]).all()
+
+    # posterior: one bedGraph per state; NPZ keyed by record (region) name.
+    out = run_json(capsys, ["posterior", m, DNA, *PICK, "-o", str(tmp_path / "p.bedgraph")])
+    assert out["outputs"] == [str(tmp_path / f"p.{s}.bedgraph") for s in ("C", "N")]
+    track = _bedgraph(tmp_path / "p.N.bedgraph", SIZES)
+    np.testing.assert_allclose(track["win1"][10:60], probs[2][:, 1], atol=6e-5)
+    np.testing.assert_allclose(track["win3"], probs[0][:, 1], atol=6e-5)
+    run_json(capsys, ["posterior", m, DNA, *PICK, "-o", str(tmp_path / "p.npz")])
+    npz = np.load(tmp_path / "p.npz")
+    assert list(npz["names"]) == ["win3", "win2", "win1:11-60"]
+    np.testing.assert_allclose(npz["win1:11-60"], probs[2], atol=1e-6)
+    if importlib.util.find_spec("pyBigWig"):  # the optional extra: lsgm[bigwig]
+        import pyBigWig
+
+        run_json(
+            capsys, ["posterior", m, DNA, *PICK, "--states", "N", "-o", str(tmp_path / "p.bw")]
+        )
+        bw = pyBigWig.open(str(tmp_path / "p.bw"))
+        assert bw.chroms() == SIZES  # the records' whole lengths
+        values = np.asarray(bw.values("win1", 10, 60))
+        np.testing.assert_allclose(values, probs[2][:, 1], atol=6e-5)
+
+    # Bad selections: exit 1 (or 2 for the syntax) naming the record and the fix.
+    for argv, code, said in [
+        (["--region", "win1:100-200"], 1, "win1 has 120 steps"),
+        (["--records", "chrX"], 1, "no record 'chrX'"),
+        (["--region", "win1:0-5"], 2, "need 1 <= START <= END"),
+        (["--region", "win1"], 2, "is not RECORD:START-END"),
+    ]:
+        assert main(["decode", m, DNA, *argv, "-o", str(tmp_path / "e.bed")]) == code
+        assert said in capsys.readouterr().err
+    assert not (tmp_path / "e.bed").exists()
+
+
+def _bedgraph(path: Path, sizes: dict[str, int]) -> dict[str, np.ndarray]:
+    """A bedGraph file as one array per chrom (NaN where no line covers a base)."""
+    header, *lines = path.read_text().splitlines()
+    assert header.startswith("track type=bedGraph name=")
+    out = {c: np.full(n, np.nan) for c, n in sizes.items()}
+    last = ("", -1)
+    for line in lines:
+        chrom, a, b, v = line.split("\t")
+        assert (chrom, int(a)) > last  # sorted
+        last = (chrom, int(a))
+        out[chrom][int(a) : int(b)] = float(v)
+    return out
 
 
 def test_sample_and_plot(supervised_model, tmp_path, capsys):

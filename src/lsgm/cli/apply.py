@@ -4,18 +4,34 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from lsgm.cli.common import LoadedModel, add_output_options, check_names, emit, message
+from lsgm.cli.common import (
+    LoadedModel,
+    add_output_options,
+    all_or_nothing,
+    check_names,
+    emit,
+    message,
+)
+from lsgm.cli.inputs import add_selection_options
 from lsgm.data import (
+    atomic_path,
     atomic_write_bytes,
     atomic_write_text,
     check_output,
     format_bed,
+    format_bedgraph,
+    intervals_to_features,
     path_to_intervals,
+    sort_intervals,
+    state_colours,
+    value_runs,
+    write_gff,
 )
 
 #: HMM sequences longer than this are decoded one at a time by the exact chunked kernels
@@ -32,7 +48,32 @@ def _common(p) -> None:
         help="piano-roll split to read (default: every split of the file, whatever "
         "split the model was trained on)",
     )
+    add_selection_options(p)
     add_output_options(p)
+
+
+def _states_option(p, what: str) -> None:
+    p.add_argument(
+        "--states",
+        "--bed-states",
+        dest="states",
+        metavar="NAMES",
+        help=f"comma-separated state names {what} (default: every state)",
+    )
+
+
+#: Output formats by file suffix (``--format`` overrides the suffix).
+FORMATS = {
+    ".tsv": "tsv",
+    ".bed": "bed",
+    ".gff3": "gff3",
+    ".gff": "gff3",
+    ".bedgraph": "bedgraph",
+    ".bg": "bedgraph",
+    ".npz": "npz",
+    ".bw": "bigwig",
+    ".bigwig": "bigwig",
+}
 
 
 def register(sub) -> None:
@@ -41,28 +82,143 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", help="also write a per-sequence TSV here")
     p.set_defaults(run=run_score)
 
-    p = sub.add_parser("decode", help="Viterbi state paths as TSV, or BED intervals of states")
+    p = sub.add_parser(
+        "decode", help="Viterbi state paths: TSV, BED or GFF3 intervals of states, bedGraph"
+    )
     _common(p)
     p.add_argument(
         "-o",
         "--output",
         required=True,
-        help="output file: .tsv (one row per position) or .bed (intervals)",
+        help="output file: .tsv (one row per position), .bed (BED9: the runs of each state, "
+        "sorted, named and coloured by state), .gff3 (the same runs as features) or .bedgraph "
+        "(a 0/1 track per state: one file NAME.STATE.bedgraph per state unless one is chosen)",
     )
     p.add_argument(
-        "--bed-states", help="comma-separated state names written to BED (default: every state)"
+        "--format",
+        choices=["tsv", "bed", "gff3", "bedgraph"],
+        help="output format (default: from the suffix of -o)",
     )
+    _states_option(p, "written to BED, GFF3 or bedGraph")
     p.set_defaults(run=run_decode)
 
-    p = sub.add_parser("posterior", help="state posteriors p(z_t | x) as TSV or NPZ")
+    p = sub.add_parser(
+        "posterior", help="state posteriors p(z_t | x): TSV, NPZ, bedGraph or bigWig tracks"
+    )
     _common(p)
-    p.add_argument("-o", "--output", required=True, help="output file: .tsv or .npz")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output file: .tsv, .npz (one [T, K] array per record, keyed by record name), "
+        ".bedgraph or .bw (bigWig, needs pyBigWig: pip install 'lsgm[bigwig]'): a track of "
+        "p(state) per state, one file NAME.STATE.SUFFIX per state unless one is chosen",
+    )
+    p.add_argument(
+        "--format",
+        choices=["tsv", "npz", "bedgraph", "bigwig"],
+        help="output format (default: from the suffix of -o)",
+    )
+    _states_option(p, "written as bedGraph/bigWig tracks")
     p.set_defaults(run=run_posterior)
 
 
 def _output(args, allowed: tuple[str, ...]) -> Path:
     """The checked ``-o`` path: not an input (model or data file), an allowed suffix."""
     return check_output(args.output, [args.model, *args.data], allowed)
+
+
+def _format(args, formats: tuple[str, ...]) -> tuple[Path, str]:
+    """``(-o path, format)``: ``--format``, else the format of the path's suffix
+    (:data:`FORMATS`), one of ``formats``; the path checked (not an input)."""
+    if getattr(args, "format", None):
+        return check_output(args.output, [args.model, *args.data]), args.format
+    suffixes = tuple(k for f in formats for k, v in FORMATS.items() if v == f)
+    out = _output(args, suffixes)
+    return out, FORMATS[next(x for x in suffixes if out.name.lower().endswith(x))]
+
+
+def _chosen_states(args, lm: LoadedModel, fmt: str, per_state: tuple[str, ...]) -> list[str]:
+    """The states ``--states`` names (all without it), checked; refused for a format that
+    writes every state (TSV, NPZ)."""
+    if not args.states:
+        return list(lm.state_names)
+    if fmt not in per_state:
+        raise ValueError(
+            f"--states (--bed-states) selects the states written as {' or '.join(per_state)}; "
+            f"the {fmt} "
+            "output has every state. Drop --states, or choose one of those formats."
+        )
+    keep = check_names([s.strip() for s in args.states.split(",")], "--states")
+    unknown = sorted(set(keep) - set(lm.state_names))
+    if unknown:
+        raise ValueError(
+            f"--states {unknown} are not states of {lm.path}; its states are "
+            f"{', '.join(lm.state_names)}."
+        )
+    return keep
+
+
+def track_paths(out: Path, states: list[str], inputs: list) -> dict[str, Path]:
+    """One output file per state: ``out`` itself for one state, else ``STEM.STATE.SUFFIX``
+    next to it (characters other than letters, digits, ``._-`` in a state name become
+    ``_``); each checked as an output."""
+    if len(states) == 1:
+        return {states[0]: out}
+    stem, suffix = (out.name[: -len(out.suffix)], out.suffix) if out.suffix else (out.name, "")
+    paths = {}
+    for state in states:
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", state)
+        paths[state] = check_output(out.with_name(f"{stem}.{safe}{suffix}"), inputs)
+    if len(set(paths.values())) < len(paths):
+        raise ValueError(
+            f"state names {states} give the same file name twice; choose states with --states."
+        )
+    return paths
+
+
+def _write_tracks(paths: dict[str, Path], data, tracks, fmt: str, what: str) -> None:
+    """bedGraph or bigWig files, one per state: ``tracks[i]`` is sequence ``i``'s ``[T_i,
+    K']`` values of the states ``paths`` lists, in that order; genome coordinates from
+    ``data.chroms`` / ``data.offsets``; ``what`` names a track (``{state}`` is replaced)."""
+    for k, (state, path) in enumerate(paths.items()):
+        pieces = [
+            (chrom, offset, np.asarray(t)[:, k])
+            for chrom, offset, t in zip(data.chroms, data.offsets, tracks, strict=True)
+        ]
+        if fmt == "bedgraph":
+            atomic_write_text(path, format_bedgraph(pieces, what.format(state=state)))
+        else:
+            _write_bigwig(path, pieces, data)
+
+
+def _write_bigwig(path: Path, pieces, data) -> None:
+    """A bigWig file of ``pieces`` (``(chrom, offset, values [T])``) through pyBigWig; the
+    chromosome sizes are the records' lengths (the end of the furthest piece on each)."""
+    try:
+        import pyBigWig
+    except ImportError as err:
+        raise ValueError(
+            "bigWig output needs pyBigWig (pip install pyBigWig, or pip install 'lsgm[bigwig]'); "
+            "or write .bedgraph and convert it with UCSC's bedGraphToBigWig."
+        ) from err
+    sizes: dict[str, int] = {}
+    for chrom, offset, values in pieces:
+        sizes[chrom] = max(sizes.get(chrom, 0), offset + len(values), data.sizes.get(chrom, 0))
+    rows = sorted(
+        (chrom, offset + a, offset + b, v)
+        for chrom, offset, values in pieces
+        for a, b, v in value_runs(values)
+    )
+    with atomic_path(path) as tmp:
+        bw = pyBigWig.open(str(tmp), "w")
+        try:
+            bw.addHeader(sorted(sizes.items()))
+            if rows:
+                chroms, starts, ends, values = zip(*rows, strict=True)
+                bw.addEntries(list(chroms), list(starts), ends=list(ends), values=list(values))
+        finally:
+            bw.close()
 
 
 def _per_sequence(lm: LoadedModel, xs: list, op: str) -> list[np.ndarray]:
@@ -131,7 +287,7 @@ def _exp(x: float) -> float:
 def run_score(args) -> int:
     out = _output(args, (".tsv",)) if args.output else None
     lm = LoadedModel(args.model)
-    data, xs = lm.read(args.data, args.split)
+    data, xs = lm.read(args.data, args.split, args)
     message(args, f"scoring {len(xs)} sequences ({data.num_steps} steps)")
     per_seq = lm.model.score_samples(xs)
     if np.isnan(per_seq).any():
@@ -181,84 +337,111 @@ def run_score(args) -> int:
     return 0
 
 
+@all_or_nothing
 def run_decode(args) -> int:
-    out = _output(args, (".tsv", ".bed"))
+    out, fmt = _format(args, ("tsv", "bed", "gff3", "bedgraph"))
     lm = LoadedModel(args.model)
-    keep = None
-    if args.bed_states and out.suffix.lower() != ".bed":
-        raise ValueError(
-            f"--bed-states selects the states written to a .bed output; {out} is a .tsv, "
-            "which has every position. Drop --bed-states or write a .bed file."
-        )
-    if args.bed_states:
-        keep = check_names([s.strip() for s in args.bed_states.split(",")], "--bed-states")
-        unknown = sorted(set(keep) - set(lm.state_names))
-        if unknown:
-            raise ValueError(
-                f"--bed-states {unknown} are not states of {lm.path}; its states are "
-                f"{', '.join(lm.state_names)}."
-            )
-    data, xs = lm.read(args.data, args.split)
+    keep = _chosen_states(args, lm, fmt, ("bed", "gff3", "bedgraph"))
+    paths_out = track_paths(out, keep, [args.model, *args.data]) if fmt == "bedgraph" else {}
+    data, xs = lm.read(args.data, args.split, args)
     _check_unique_records(data)
     message(args, f"decoding {len(xs)} sequences ({data.num_steps} steps)")
     paths = _checked_per_sequence(lm, data, xs, "viterbi")
-    if out.suffix.lower() == ".bed":
-        intervals = [
+    written: int | str
+    if fmt in ("bed", "gff3"):
+        intervals = sort_intervals(
             iv
-            for name, path in zip(data.names, paths, strict=True)
-            for iv in path_to_intervals(np.asarray(path), name, lm.state_names, keep)
-        ]
-        atomic_write_text(out, format_bed(intervals))
-        written = len(intervals)
+            for chrom, offset, path in zip(data.chroms, data.offsets, paths, strict=True)
+            for iv in path_to_intervals(np.asarray(path), chrom, lm.state_names, keep, offset)
+        )
+        if fmt == "bed":
+            colours = state_colours(lm.state_names)
+            atomic_write_text(out, format_bed(intervals, colours, f"lsgm decode {lm.path.name}"))
+        else:
+            write_gff(out, intervals_to_features(intervals, feature_type="region", id_prefix="r"))
+        written = f"{len(intervals)} intervals"
+    elif fmt == "bedgraph":
+        index = [lm.state_names.index(s) for s in keep]
+        onehot = [(np.asarray(p)[:, None] == np.asarray(index)[None]).astype(float) for p in paths]
+        _write_tracks(paths_out, data, onehot, fmt, "Viterbi path in {state}")
+        written = f"{len(paths_out)} track(s)"
     else:
         buf = io.StringIO()
         buf.write("name\tposition\tstate\tstate_name\n")
-        for name, path in zip(data.names, paths, strict=True):
+        for name, offset, path in zip(data.names, data.offsets, paths, strict=True):
             for t, k in enumerate(np.asarray(path)):
-                buf.write(f"{name}\t{t + 1}\t{k}\t{lm.state_names[k]}\n")
+                buf.write(f"{name}\t{offset + t + 1}\t{k}\t{lm.state_names[k]}\n")
         atomic_write_text(out, buf.getvalue())
-        written = data.num_steps
+        written = f"{data.num_steps} rows"
     counts = np.bincount(
         np.concatenate([np.asarray(p) for p in paths]), minlength=len(lm.state_names)
     )
+    files = [str(p) for p in paths_out.values()] or [str(out)]
     result = {
         "output": str(out),
+        "outputs": files,
+        "format": fmt,
         "num_sequences": len(xs),
-        "rows": written,
+        "rows": int(written.split()[0]),
         "state_counts": dict(zip(lm.state_names, counts.tolist(), strict=True)),
     }
-    emit(
-        args,
-        result,
-        [f"wrote {out} ({written} {'intervals' if out.suffix.lower() == '.bed' else 'rows'})"],
-    )
+    emit(args, result, [f"wrote {', '.join(files)} ({written})"])
     return 0
 
 
+#: Names an NPZ file of ``lsgm posterior`` uses besides the records' (which may not take them).
+NPZ_RESERVED = ("names", "state_names")
+
+
+@all_or_nothing
 def run_posterior(args) -> int:
-    out = _output(args, (".tsv", ".npz"))
+    out, fmt = _format(args, ("tsv", "npz", "bedgraph", "bigwig"))
     lm = LoadedModel(args.model)
-    data, xs = lm.read(args.data, args.split)
+    keep = _chosen_states(args, lm, fmt, ("bedgraph", "bigwig"))
+    tracks_out = {}
+    if fmt in ("bedgraph", "bigwig"):
+        tracks_out = track_paths(out, keep, [args.model, *args.data])
+    data, xs = lm.read(args.data, args.split, args)
     _check_unique_records(data)
+    if fmt == "npz":
+        taken = sorted(set(data.names) & set(NPZ_RESERVED))
+        if taken:
+            raise ValueError(
+                f"a record is named {taken[0]!r}, a name the .npz file uses for its index; "
+                "rename the record, or write .tsv."
+            )
     message(args, f"posteriors of {len(xs)} sequences ({data.num_steps} steps)")
     probs = _checked_per_sequence(lm, data, xs, "states")
-    if out.suffix.lower() == ".npz":
+    if fmt == "npz":
         buf = io.BytesIO()
-        arrays = {f"seq{i}": p for i, p in enumerate(probs)}
+        arrays = dict(zip(data.names, probs, strict=True))
         np.savez_compressed(
             buf, names=np.asarray(data.names), state_names=np.asarray(lm.state_names), **arrays
         )
         atomic_write_bytes(out, buf.getvalue())
+    elif fmt in ("bedgraph", "bigwig"):
+        index = [lm.state_names.index(s) for s in keep]
+        tracks = [np.asarray(p)[:, index] for p in probs]
+        _write_tracks(tracks_out, data, tracks, fmt, "p({state} | x)")
     else:
         text = io.StringIO()
         text.write("name\tposition\t" + "\t".join(lm.state_names) + "\n")
-        for name, p in zip(data.names, probs, strict=True):
+        for name, offset, p in zip(data.names, data.offsets, probs, strict=True):
             for t, row in enumerate(p):
-                text.write(f"{name}\t{t + 1}\t" + "\t".join(f"{v:.6g}" for v in row) + "\n")
+                text.write(
+                    f"{name}\t{offset + t + 1}\t" + "\t".join(f"{v:.6g}" for v in row) + "\n"
+                )
         atomic_write_text(out, text.getvalue())
+    files = [str(p) for p in tracks_out.values()] or [str(out)]
     emit(
         args,
-        {"output": str(out), "num_sequences": len(xs), "num_steps": data.num_steps},
-        [f"wrote {out}"],
+        {
+            "output": str(out),
+            "outputs": files,
+            "format": fmt,
+            "num_sequences": len(xs),
+            "num_steps": data.num_steps,
+        },
+        [f"wrote {', '.join(files)}"],
     )
     return 0

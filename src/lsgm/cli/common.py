@@ -11,7 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-from lsgm.cli.inputs import Dataset, InputSpec, check_records, prepare, read_inputs
+from lsgm.cli.inputs import (
+    Dataset,
+    InputSpec,
+    Pick,
+    check_records,
+    prepare,
+    read_inputs,
+    select,
+    selection,
+)
 from lsgm.data import (
     atomic_write_text,
     check_output,
@@ -116,6 +125,20 @@ def output_folder(args, inputs=(), contents=RESULT_FILES) -> Path:
     return check_output(
         args.output, [p for p in inputs if p], folder=True, contents=contents, what="output folder"
     )
+
+
+def select_inputs(data: Dataset, spec: InputSpec, args) -> tuple[Dataset, list[Pick] | None]:
+    """``data`` cut to ``args``' ``--region`` / ``--records`` (:func:`lsgm.cli.inputs.select`;
+    unchanged without them or when ``args`` is None)."""
+    if args is None:
+        return data, None
+    regions, records = selection(args)
+    if regions and spec.reverse_complement:
+        raise ValueError(
+            "--region reads forward-strand coordinates, and these data are read reverse-"
+            "complemented (--reverse-complement); cut the region out first, or use --records."
+        )
+    return select(data, regions, records)
 
 
 def check_resume(args) -> None:
@@ -267,11 +290,12 @@ class LoadedModel:
         emission = self.config["emission"]
         return emission.get("dim")
 
-    def read(self, paths, split: str | None = None) -> tuple[Dataset, list]:
+    def read(self, paths, split: str | None = None, args=None) -> tuple[Dataset, list]:
         """Read data files the way the model was trained; ``(dataset, model-ready xs)``.
 
         ``split`` is the piano-roll split to read; ``None`` reads every split (in file order),
-        whatever split the model was trained on."""
+        whatever split the model was trained on. ``args``' ``--region`` / ``--records``
+        (:func:`lsgm.cli.inputs.select`) choose what is read."""
         if split is not None and self.spec.kind != "pianoroll":
             raise ValueError(
                 f"--split {split!r} would be ignored: the model {self.path} reads "
@@ -279,6 +303,7 @@ class LoadedModel:
             )
         spec = InputSpec.from_dict({**self.spec.to_dict(), "split": split})
         data = read_inputs(paths, spec, context="model", model_path=self.path)
+        data = select_inputs(data, spec, args)[0]
         xs = prepare(data, spec, self.family, self.dim, f"the model {self.path}")
         check_records(self.model.emission, data, xs)
         return data, xs

@@ -19,13 +19,16 @@ from lsgm.cli.common import (
     fit_status,
     message,
     positive_int,
+    select_inputs,
     strict_float,
     strict_int,
 )
 from lsgm.cli.inputs import (
     InputSpec,
+    add_selection_options,
     check_input_file,
     check_records,
+    cut,
     input_kind,
     prepare,
     read_inputs,
@@ -151,6 +154,7 @@ def register(sub) -> None:
     d.add_argument(
         "--split", default=None, help="piano-roll split to read (default: train; MIDI files: all)"
     )
+    add_selection_options(d)
     d.add_argument("--labels", help="FASTA of per-position state letters (supervised fitting)")
     d.add_argument("--validation", nargs="+", help="validation files (gradient training only)")
     t = p.add_argument_group("training")
@@ -341,11 +345,14 @@ def run(args) -> int:
     if args.patience is not None and not args.validation:
         raise ValueError("--patience (early stopping) needs --validation FILE...")
     data = read_inputs(args.data, spec)
-    xs = prepare(data, spec, family, None, "the model")
     labels, label_letters = None, None
     if args.labels:
-        labels, label_letters = read_labels(args.labels, data.names, [len(x) for x in xs], None)
-    elif trainer == "supervised":
+        lengths = [len(x) for x in data.xs]
+        labels, label_letters = read_labels(args.labels, data.names, lengths, None)
+    data, picks = select_inputs(data, spec, args)
+    labels = None if labels is None else cut(labels, picks)
+    xs = prepare(data, spec, family, None, "the model")
+    if labels is None and trainer == "supervised":
         raise ValueError("--trainer supervised needs --labels FILE (per-position state letters).")
     K = args.states or (len(label_letters) if label_letters else 2)
     if label_letters and len(label_letters) > K:

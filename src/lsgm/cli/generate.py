@@ -19,6 +19,7 @@ from lsgm.cli.common import (
     strict_float,
     strict_int,
 )
+from lsgm.cli.inputs import add_selection_options
 from lsgm.data import atomic_write_bytes, atomic_write_text, check_output
 
 SAMPLE_SUFFIXES = {
@@ -55,7 +56,11 @@ def register(sub) -> None:
 
     p = sub.add_parser("plot", help="pictures of a model on one sequence (PNG or SVG)")
     p.add_argument("model")
-    p.add_argument("data", help="a data file; its first record (or --record) is drawn")
+    p.add_argument(
+        "data",
+        help="a data file; its first record (or --record N; or the first --region / --records) "
+        "is drawn",
+    )
     p.add_argument("-o", "--output", required=True, help="output folder (created if needed)")
     p.add_argument(
         "--record",
@@ -69,6 +74,7 @@ def register(sub) -> None:
         help="piano-roll split to read (default: every split, in file order)",
     )
     p.add_argument("--format", choices=["png", "svg"], default="png", help="default png")
+    add_selection_options(p)
     add_output_options(p)
     p.set_defaults(run=run_plot)
 
@@ -152,9 +158,14 @@ def _midi_paths(out: Path, n: int) -> list[Path]:
     return [out.with_name(f"{out.stem}_{i + 1}{out.suffix}") for i in range(n)]
 
 
-def _history_curves(history: dict) -> dict | None:
+def _history_curves(history: dict):
+    """The model file's training history as :func:`lsgm.plots.plot_model` draws it: a
+    :class:`~lsgm.training.FitHistory` for EM (x axis "EM iteration"), per-epoch curves for
+    gradient training, ``None`` without one."""
     if history.get("log_likelihood"):
-        return {"EM (negative log-likelihood)": [-v for v in history["log_likelihood"]]}
+        from lsgm.training import FitHistory
+
+        return FitHistory(log_likelihoods=list(history["log_likelihood"]))
     curves = {k: history[k] for k in ("train_nll", "valid_nll") if history.get(k)}
     return curves or None
 
@@ -184,7 +195,7 @@ def run_plot(args) -> int:
         args.output, [args.model, args.data], folder=True, contents=_PLOTS, what="plot folder"
     )
     lm = LoadedModel(args.model)
-    data, xs = lm.read([args.data], args.split)
+    data, xs = lm.read([args.data], args.split, args)
     if args.record > len(xs):
         raise ValueError(
             f"{args.data}: --record {args.record}, but the file has {len(xs)} records."
@@ -216,7 +227,9 @@ def run_plot(args) -> int:
             plot_sequence_logo(
                 table,
                 outdir / f"state_logo.{args.format}",
-                title="emission of each state (position = state)",
+                title="Emission of each state",
+                xlabel="state",
+                column_names=lm.state_names,
             )
         )
     if lm.spec.kind == "pianoroll":

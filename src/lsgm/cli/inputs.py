@@ -71,15 +71,149 @@ class InputSpec:
 
 @dataclass
 class Dataset:
-    """Sequences read from one or more files, with a name per sequence."""
+    """Sequences read from one or more files, with a name per sequence.
+
+    ``chroms[i]`` is the record that sequence ``i`` comes from and ``offsets[i]`` the 0-based
+    position of its first step in that record (0 for a whole record; a ``--region``'s start
+    otherwise), so outputs can give genome coordinates (BED, bedGraph, GFF3)."""
 
     names: list[str]
     xs: list[np.ndarray]
     sources: list[str]
+    chroms: list[str] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)
+    sizes: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.chroms:
+            self.chroms = [n.removesuffix("(-)") for n in self.names]
+        if not self.offsets:
+            self.offsets = [0] * len(self.names)
+        if not self.sizes:  # each record's length (bigWig headers)
+            for chrom, offset, x in zip(self.chroms, self.offsets, self.xs, strict=True):
+                self.sizes[chrom] = max(self.sizes.get(chrom, 0), offset + len(x))
 
     @property
     def num_steps(self) -> int:
         return int(sum(len(x) for x in self.xs))
+
+
+@dataclass(frozen=True)
+class Region:
+    """``RECORD:START-END``: bases ``START..END`` of a record, 1-based and inclusive (as
+    samtools and genome browsers write them); ``[START - 1, END)`` 0-based."""
+
+    record: str
+    start: int
+    end: int
+
+    def __str__(self) -> str:
+        return f"{self.record}:{self.start}-{self.end}"
+
+
+def region(text: str) -> Region:
+    """An argparse ``type``: ``RECORD:START-END`` (1-based, inclusive; ``,`` in the numbers
+    allowed, e.g. ``chr2L:1,000,001-1,200,000``)."""
+    import argparse
+
+    record, colon, span = text.rpartition(":")
+    start, dash, end = span.replace(",", "").partition("-")
+    if not (colon and record and dash and start.isdigit() and end.isdigit()):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not RECORD:START-END (1-based, inclusive), e.g. chr2L:10001-20000"
+        )
+    if not 1 <= int(start) <= int(end):
+        raise argparse.ArgumentTypeError(f"{text!r}: need 1 <= START <= END")
+    return Region(record, int(start), int(end))
+
+
+def add_selection_options(parser) -> None:
+    """``--region`` (repeatable) and ``--records``: which parts of the data files a command
+    reads (:func:`select`)."""
+    parser.add_argument(
+        "--region",
+        action="append",
+        type=region,
+        metavar="RECORD:START-END",
+        help="read only these bases of a record (1-based, inclusive, e.g. chr2L:10001-20000); "
+        "repeat for several. Outputs keep the record's coordinates (default: whole records)",
+    )
+    parser.add_argument(
+        "--records",
+        metavar="NAMES",
+        help="comma-separated records (FASTA names) to read whole (default: every record)",
+    )
+
+
+def selection(args) -> tuple[list[Region], list[str]]:
+    """``(regions, records)`` of the ``--region`` / ``--records`` options of ``args``."""
+    records = getattr(args, "records", None)
+    names = [] if not records else [n.strip() for n in records.split(",") if n.strip()]
+    if records is not None and not names:
+        raise ValueError(f"--records {records!r} names no record; give comma-separated names.")
+    return list(getattr(args, "region", None) or []), names
+
+
+#: ``(sequence index, start, end)``: the 0-based, half-open piece of a read sequence kept.
+Pick = tuple[int, int, int]
+
+
+def select(
+    data: Dataset, regions: list[Region], records: list[str]
+) -> tuple[Dataset, list[Pick] | None]:
+    """The records named in ``records`` (whole), then the ``regions``, in the order given;
+    ``(data, None)`` unchanged when both are empty. Also returns the picks, to cut per-step
+    companions (labels) the same way with :func:`cut`. A name that is not a record, or a
+    region past its record's end, is a ``ValueError`` naming it and the records there are."""
+    if not regions and not records:
+        return data, None
+    where = {}
+    for i, name in enumerate(data.names):
+        where.setdefault(name, i)
+
+    def index(name: str, option: str) -> int:
+        if name not in where:
+            shown = ", ".join(data.names[:8]) + (" ..." if len(data.names) > 8 else "")
+            raise ValueError(
+                f"{option}: no record {name!r} in {', '.join(dict.fromkeys(data.sources))}; "
+                f"its records are {shown}."
+            )
+        return where[name]
+
+    picks: list[Pick] = []
+    names: list[str] = []
+    offsets: list[int] = []
+    for name in records:
+        i = index(name, "--records")
+        picks.append((i, 0, len(data.xs[i])))
+        names.append(name)
+        offsets.append(0)
+    for r in regions:
+        i = index(r.record, f"--region {r}")
+        if r.end > len(data.xs[i]):
+            raise ValueError(
+                f"--region {r}: {r.record} has {len(data.xs[i])} steps (bases); END must be at "
+                f"most {len(data.xs[i])}."
+            )
+        picks.append((i, r.start - 1, r.end))
+        names.append(str(r))
+        offsets.append(r.start - 1)
+    chosen = Dataset(
+        names=names,
+        xs=cut(data.xs, picks),
+        sources=[data.sources[i] for i, _, _ in picks],
+        chroms=[data.chroms[i] for i, _, _ in picks],
+        offsets=[data.offsets[i] + lo for (i, _, _), lo in zip(picks, offsets, strict=True)],
+        sizes=dict(data.sizes),
+    )
+    return chosen, picks
+
+
+def cut(seqs: list, picks: list[Pick] | None) -> list:
+    """``seqs`` cut to the pieces :func:`select` chose (all of them when ``picks`` is None)."""
+    if picks is None:
+        return seqs
+    return [seqs[i][lo:hi] for i, lo, hi in picks]
 
 
 def _read_sequence_file(

@@ -79,14 +79,109 @@ def path_to_intervals(
     ]
 
 
-def format_bed(intervals: Iterable[Interval]) -> str:
-    """BED6 text (``chrom start end name score strand``), one interval a line."""
+#: Colours of states in BED ``itemRgb`` (``"r,g,b"``): matplotlib's ``tab10`` palette, then
+#: its ``tab20`` light shades; state ``k`` gets colour ``k`` (cycling after 20 states).
+STATE_COLOURS = (
+    "31,119,180",
+    "255,127,14",
+    "44,160,44",
+    "214,39,40",
+    "148,103,189",
+    "140,86,75",
+    "227,119,194",
+    "127,127,127",
+    "188,189,34",
+    "23,190,207",
+    "174,199,232",
+    "255,187,120",
+    "152,223,138",
+    "255,152,150",
+    "197,176,213",
+    "196,156,148",
+    "247,182,210",
+    "199,199,199",
+    "219,219,141",
+    "158,218,229",
+)
+
+
+def state_colours(state_names: Sequence[str]) -> dict[str, str]:
+    """``{name: "r,g,b"}``: state ``k`` gets :data:`STATE_COLOURS` ``[k % 20]``."""
+    return {n: STATE_COLOURS[k % len(STATE_COLOURS)] for k, n in enumerate(state_names)}
+
+
+def sort_intervals(intervals: Iterable[Interval]) -> list[Interval]:
+    """Intervals in the order genome tools expect (``sort -k1,1 -k2,2n``, what ``bedtools``
+    and ``bedToBigBed`` need): by ``chrom`` (as text), then ``start``, then ``end``."""
+    return sorted(intervals, key=lambda iv: (iv.chrom, iv.start, iv.end))
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace('"', "'") + '"'
+
+
+def format_bed(
+    intervals: Iterable[Interval],
+    colours: dict[str, str] | None = None,
+    track: str | None = None,
+) -> str:
+    """BED text, one interval a line: BED6 (``chrom start end name score strand``), or with
+    ``colours`` (``{name: "r,g,b"}``, e.g. :func:`state_colours`) BED9, adding ``thickStart
+    thickEnd itemRgb`` (thick = the whole interval). ``track`` adds a first line ``track
+    name="TRACK" itemRgb="On"`` (genome browsers then draw the colours)."""
     lines = []
+    if track is not None:
+        lines.append(f"track name={_quote(track)}" + (' itemRgb="On"' if colours else "") + "\n")
     for iv in intervals:
         if iv.start < 0 or iv.end <= iv.start:
             raise ValueError(f"invalid BED interval {iv}: need 0 <= start < end.")
         score = 0 if iv.score is None else iv.score
-        lines.append(f"{iv.chrom}\t{iv.start}\t{iv.end}\t{iv.name}\t{score:g}\t{iv.strand}\n")
+        row = f"{iv.chrom}\t{iv.start}\t{iv.end}\t{iv.name}\t{score:g}\t{iv.strand}"
+        if colours is not None:
+            row += f"\t{iv.start}\t{iv.end}\t{colours.get(iv.name, '0,0,0')}"
+        lines.append(row + "\n")
+    return "".join(lines)
+
+
+def value_runs(values, decimals: int = 4) -> list[tuple[int, int, float]]:
+    """Maximal runs ``(start, end, value)`` of ``values [T]`` rounded to ``decimals`` decimal
+    places (a bedGraph line per run rather than per step; posteriors are in ``[0, 1]``). NaN
+    is an error.
+
+    >>> value_runs([0.10001, 0.1, 0.5])
+    [(0, 2, 0.1), (2, 3, 0.5)]
+    """
+    values = np.asarray(values, np.float64)
+    if values.ndim != 1:
+        raise ValueError(f"a track must be 1-D; got shape {values.shape}.")
+    if np.isnan(values).any():
+        raise ValueError(
+            f"a track holds NaN at position {int(np.flatnonzero(np.isnan(values))[0])}."
+        )
+    rounded = np.round(values, decimals) + 0.0  # + 0.0: no -0.0
+    return [(a, b, float(rounded[a])) for a, b, _ in runs(_run_ids(rounded))]
+
+
+def _run_ids(values: np.ndarray) -> np.ndarray:
+    """An integer per step that changes exactly where ``values`` changes."""
+    if values.size == 0:
+        return np.zeros(0, np.int64)
+    return np.concatenate([[0], np.cumsum(values[1:] != values[:-1])])
+
+
+def format_bedgraph(
+    tracks: Iterable[tuple[str, int, np.ndarray]], name: str, decimals: int = 4
+) -> str:
+    """bedGraph text of ``tracks`` (``(chrom, offset, values [T])``: step ``t`` covers
+    ``[offset + t, offset + t + 1)``), runs of equal values (to ``decimals`` decimal places)
+    merged, sorted by chrom and start, under a ``track type=bedGraph name="NAME"`` line."""
+    rows = sorted(
+        (chrom, offset + a, offset + b, v)
+        for chrom, offset, values in tracks
+        for a, b, v in value_runs(values, decimals)
+    )
+    lines = [f"track type=bedGraph name={_quote(name)}\n"]
+    lines += [f"{c}\t{a}\t{b}\t{v:g}\n" for c, a, b, v in rows]
     return "".join(lines)
 
 

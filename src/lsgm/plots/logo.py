@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +64,8 @@ def plot_sequence_logo(
     alphabet: str = "ACGT",
     title: str | None = None,
     information: bool = True,
+    xlabel: str = "position",
+    column_names: Sequence[str] | None = None,
 ) -> Path:
     """Sequence logo of a position weight matrix.
 
@@ -74,6 +77,9 @@ def plot_sequence_logo(
         information: scale each column to its information content in bits (see
             :func:`logo_heights`; the y axis runs to ``log2 M``); otherwise letter heights are the
             probabilities.
+        xlabel: what a column is (``"position"`` in a motif; ``"state"`` for the emissions of
+            an HMM's states).
+        column_names: ``L`` tick labels (default ``0 … L-1``), e.g. the state names.
     """
     import logomaker
     import pandas as pd
@@ -82,16 +88,22 @@ def plot_sequence_logo(
     heights = logo_heights(pwm, alphabet, information)
     L, M = heights.shape
     frame = pd.DataFrame(heights, columns=list(alphabet))
-    width = float(np.clip(1.5 + 0.45 * L, 3.5, 20.0))
+    if column_names is not None and len(column_names) != L:
+        fail("column_names", f"{len(column_names)} names for {L} columns", "give one per column")
+    shown = title or "Sequence logo"
+    # Wide enough for the title (about 0.09 inch a character at the default size).
+    width = float(np.clip(max(1.5 + 0.45 * L, 1.0 + 0.09 * len(shown)), 3.5, 20.0))
     with figure(path, width, 2.8) as fig:
         ax = fig.add_subplot()
         logomaker.Logo(frame, ax=ax, color_scheme=_colours(alphabet), font_name="DejaVu Sans")
         ax.set_ylim(0, np.log2(M) if information else 1.0)
         ax.set_ylabel("information (bits)" if information else "probability")
-        ax.set_xlabel("position")
-        if L <= 60:  # one tick per position; longer logos keep matplotlib's integer ticks
+        ax.set_xlabel(xlabel)
+        if column_names is not None:
+            ax.set_xticks(np.arange(L), list(column_names))
+        elif L <= 60:  # one tick per position; longer logos keep matplotlib's integer ticks
             ax.set_xticks(np.arange(L), [str(i) for i in range(L)])
-        ax.set_title(title or "Sequence logo")
+        ax.set_title(shown)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
     return path
