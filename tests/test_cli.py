@@ -177,6 +177,38 @@ def test_genome_outputs_of_regions(supervised_model, tmp_path, capsys):
     assert not (tmp_path / "e.bed").exists()
 
 
+def test_fit_labels_from_gff3_and_bed(supervised_model, tmp_path, capsys):
+    """``lsgm fit --labels FILE.gff3|.bed``: the annotated bases (CDS, or a BED name) are one
+    state, the rest 'background'; a record without annotation of the chosen source is
+    refused. The islands of cli_labels.fa (bases 41-80 of each window) as GFF3 and BED give
+    the FASTA-labelled model with its two states swapped."""
+    gff, bed = tmp_path / "a.gff3", tmp_path / "a.bed"
+    sources = {"win1": "WormBase", "win2": "WormBase", "win3": "RefSeq"}
+    gff.write_text(
+        "##gff-version 3\n"
+        + "".join(f"{w}\t{s}\tCDS\t41\t80\t.\t+\t0\tID=c{w}\n" for w, s in sources.items())
+    )
+    bed.write_text("track name=islands\n" + "".join(f"{w}\t40\t80\tisland\n" for w in sources))
+    argv = ["fit", DNA, "--labels", str(gff), "-o", str(tmp_path / "x.lsgm")]
+    assert main([*argv, "--sources", "WormBase", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "no CDS features of source WormBase on win3" in err and "come from RefSeq" in err
+    assert not (tmp_path / "x.lsgm").exists()
+    want, _ = load_model(supervised_model)  # states C (island), N
+    for labels, extra in [(gff, []), (bed, ["--feature", "island"])]:
+        out = tmp_path / f"{labels.suffix[1:]}.lsgm"
+        fit = run_json(capsys, ["fit", DNA, "--labels", str(labels), *extra, "-o", str(out)])
+        assert fit["trainer"] == "supervised"
+        got, info = load_model(out)
+        assert info["state_names"] == ["background", "CDS" if labels == gff else "island"]
+        np.testing.assert_allclose(
+            got.transition_probs(), np.asarray(want.transition_probs())[::-1, ::-1], atol=1e-6
+        )
+        np.testing.assert_allclose(
+            got.emission.probs(), np.asarray(want.emission.probs())[::-1], atol=1e-6
+        )
+
+
 def _bedgraph(path: Path, sizes: dict[str, int]) -> dict[str, np.ndarray]:
     """A bedGraph file as one array per chrom (NaN where no line covers a base)."""
     header, *lines = path.read_text().splitlines()

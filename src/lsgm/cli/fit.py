@@ -155,7 +155,22 @@ def register(sub) -> None:
         "--split", default=None, help="piano-roll split to read (default: train; MIDI files: all)"
     )
     add_selection_options(d)
-    d.add_argument("--labels", help="FASTA of per-position state letters (supervised fitting)")
+    d.add_argument(
+        "--labels",
+        help="per-position states for supervised fitting: a FASTA of state letters (one record "
+        "per data record), or annotations (GFF3 .gff/.gff3 or .bed, gzip ok) whose --feature "
+        "bases become state FEATURE and all others state 'background'",
+    )
+    d.add_argument(
+        "--feature",
+        help="with GFF3/BED --labels: the GFF3 column-3 type (default: CDS) or the BED name "
+        "(default: every interval) that is labelled; comma-separated for several",
+    )
+    d.add_argument(
+        "--sources",
+        help="with GFF3 --labels: comma-separated column-2 sources to use, e.g. the curated "
+        "gene models (default: every source)",
+    )
     d.add_argument("--validation", nargs="+", help="validation files (gradient training only)")
     t = p.add_argument_group("training")
     t.add_argument(
@@ -245,6 +260,67 @@ def read_labels(path, names: list[str], lengths: list[int], alphabet: str | None
             )
         labels.append(np.fromiter((index[c] for c in text), np.int32, len(text)))
     return labels, letters
+
+
+#: Suffixes of annotation files ``--labels`` reads as GFF3 or BED (gzip allowed).
+ANNOTATION_SUFFIXES = {".gff": "gff3", ".gff3": "gff3", ".bed": "bed"}
+
+
+def annotation_kind(path) -> str | None:
+    """``"gff3"`` or ``"bed"`` from the file name (``.gz`` ignored), else ``None``."""
+    name = str(path).lower().removesuffix(".gz")
+    return next((v for k, v in ANNOTATION_SUFFIXES.items() if name.endswith(k)), None)
+
+
+def annotation_labels(path, data, feature: str | None, sources: str | None):
+    """Per-base labels of the records ``data`` from a GFF3 or BED annotation.
+
+    A base covered by a kept feature (GFF3: column 3 in ``feature``, default ``CDS``, and
+    column 2 in ``sources``, default any; BED: name in ``feature``, default any interval) is
+    ``1``, every other base ``0``: ``(labels [T_i] int32 per record, ["background",
+    FEATURE])``. Coordinates are the records' own (``data.offsets`` for ``--region``s). A
+    record with no kept feature is refused (it would be trained on as all background), naming
+    it and the sources it has (:func:`lsgm.data.check_annotated`).
+    """
+    from lsgm.data import check_annotated, intervals_to_features, read_bed, read_gff
+
+    path = check_input_file(path, "annotation file")
+    types = None if feature is None else [t.strip() for t in feature.split(",") if t.strip()]
+    chosen = None if sources is None else {t.strip() for t in sources.split(",") if t.strip()}
+    if annotation_kind(path) == "gff3":
+        types = types or ["CDS"]
+        features = read_gff(path)
+    else:
+        intervals = read_bed(path)
+        kept = [iv for iv in intervals if types is None or iv.name in types]
+        features = intervals_to_features(kept, source="BED", feature_type="interval")
+        types, chosen = ["interval"], None
+    check_annotated(
+        features,
+        list(dict.fromkeys(data.chroms)),
+        sources=chosen,
+        types=types,
+        where=str(path),
+        fix="pass --feature / --sources that the file has, or leave those records out "
+        "(--records, --region)",
+    )
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for f in features:
+        if f.type in types and (chosen is None or f.source in chosen):
+            spans.setdefault(f.seqid, []).append((f.start - 1, f.end))
+    labels = []
+    for chrom, offset, x in zip(data.chroms, data.offsets, data.xs, strict=True):
+        mask = np.zeros(len(x), np.int32)
+        for a, b in spans.get(chrom, ()):
+            mask[max(a - offset, 0) : max(b - offset, 0)] = 1
+        labels.append(mask)
+    if not any(m.any() for m in labels):
+        raise ValueError(
+            f"{path}: no {'/'.join(types)} feature overlaps the bases read (--region?); "
+            "choose regions that hold some."
+        )
+    name = "/".join(types) if types != ["interval"] else (feature or "feature")
+    return labels, ["background", name]
 
 
 def _spec(args, kind: str) -> InputSpec:
@@ -344,13 +420,27 @@ def run(args) -> int:
         )
     if args.patience is not None and not args.validation:
         raise ValueError("--patience (early stopping) needs --validation FILE...")
+    annotations = bool(args.labels) and annotation_kind(args.labels) is not None
+    if (args.feature or args.sources) and not annotations:
+        option = "--feature" if args.feature else "--sources"
+        raise ValueError(
+            f"{option} would be ignored: it chooses the annotations of GFF3/BED --labels. Drop "
+            f"{option}, or pass --labels FILE.gff3 (or .bed)."
+        )
+    if annotations and kind != "sequence":
+        raise ValueError(
+            f"--labels {args.labels}: annotations label bases of FASTA records; the data are "
+            f"{kind} files. Use a FASTA of state letters per record instead."
+        )
     data = read_inputs(args.data, spec)
     labels, label_letters = None, None
-    if args.labels:
+    if args.labels and not annotations:
         lengths = [len(x) for x in data.xs]
         labels, label_letters = read_labels(args.labels, data.names, lengths, None)
     data, picks = select_inputs(data, spec, args)
     labels = None if labels is None else cut(labels, picks)
+    if annotations:
+        labels, label_letters = annotation_labels(args.labels, data, args.feature, args.sources)
     xs = prepare(data, spec, family, None, "the model")
     if labels is None and trainer == "supervised":
         raise ValueError("--trainer supervised needs --labels FILE (per-position state letters).")
@@ -519,7 +609,7 @@ def _split_names(text: str) -> list[str]:
     return check_names([n.strip() for n in text.split(",")], f"--state-names {text!r}")
 
 
-def _state_names(args, K: int, label_letters: str | None) -> list[str]:
+def _state_names(args, K: int, label_letters: str | list[str] | None) -> list[str]:
     if args.state_names is not None:
         names = _split_names(args.state_names)
         if len(names) != K:

@@ -185,6 +185,54 @@ def format_bedgraph(
     return "".join(lines)
 
 
+def read_bed(path) -> list[Interval]:
+    """The intervals of a BED file (plain or gzip): ``chrom start end`` (0-based, half-open)
+    and the optional ``name``, ``score`` and ``strand`` columns; ``track``, ``browser``,
+    ``#`` and blank lines are skipped. A malformed line is a ``ValueError`` naming the file,
+    the line and the fix."""
+    from pathlib import Path
+
+    from lsgm.data.fasta import decode_error_message, open_text
+
+    path = Path(path)
+    out = []
+    try:
+        with open_text(path) as handle:
+            for number, raw in enumerate(handle, start=1):
+                line = raw.rstrip("\r\n")
+                if not line.strip() or line.startswith(("#", "track", "browser")):
+                    continue
+                out.append(_bed_line(line, f"{path}, line {number}"))
+    except UnicodeDecodeError as err:
+        raise ValueError(decode_error_message(path, err) + " Is this a BED file?") from err
+    return out
+
+
+def _bed_line(line: str, where: str) -> Interval:
+    cols = line.split("\t")
+    if len(cols) < 3:
+        raise ValueError(
+            f"{where}: {len(cols)} tab-separated columns; BED needs at least chrom, start, end."
+        )
+    chrom, start, end = cols[0], cols[1], cols[2]
+    if not (start.isdigit() and end.isdigit()) or int(end) <= int(start):
+        raise ValueError(
+            f"{where}: start {start!r} and end {end!r} must be integers with 0 <= start < end "
+            "(BED is 0-based, half-open)."
+        )
+    name = cols[3] if len(cols) > 3 else ""
+    score = None
+    if len(cols) > 4 and cols[4] != ".":
+        try:
+            score = float(cols[4])
+        except ValueError:
+            raise ValueError(f"{where}: score {cols[4]!r} is not a number or '.'.") from None
+    strand = cols[5] if len(cols) > 5 else "."
+    if strand not in ("+", "-", "."):
+        raise ValueError(f"{where}: strand {strand!r} must be +, - or '.'.")
+    return Interval(chrom, int(start), int(end), name, score, strand)
+
+
 def write_bed(path, intervals: Iterable[Interval]) -> None:
     """Write intervals as BED6, atomically."""
     atomic_write_text(path, format_bed(intervals))
