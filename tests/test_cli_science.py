@@ -65,3 +65,13 @@ def test_gene_structure_refuses_a_sequence_without_annotation(tmp_path, capsys):
     nothing = BaseLabels(np.zeros(8, np.int8), np.zeros(8, np.int8))
     with pytest.raises(ValueError, match=r"the test set \(right\) holds no exon \(CDS\) bases"):
         gs._evaluate(None, {"right": (np.zeros(8, np.int32), nothing)}, None, None, "test")
+
+
+def test_em_training_plots_say_em_iteration():
+    from lsgm.cli.generate import _history_curves
+    from lsgm.plots import history_curves
+
+    curves, xlabel, _ = history_curves(_history_curves({"log_likelihood": [-3.0, -2.0]}))
+    assert (curves, xlabel) == ({"EM": [3.0, 2.0]}, "EM iteration")
+    _, xlabel, _ = history_curves(_history_curves({"train_nll": [2.0, 1.0]}))
+    assert xlabel == "epoch"

@@ -52,13 +52,19 @@ def _common(p) -> None:
     add_output_options(p)
 
 
-def _states_option(p, what: str) -> None:
+def _format_options(p, formats: tuple[str, ...], output: str, states: str) -> None:
+    """``-o`` (help ``output``), ``--format`` (one of ``formats``; default from the suffix)
+    and ``--states`` (alias ``--bed-states``: the states ``states``)."""
+    p.add_argument("-o", "--output", required=True, help=output)
+    p.add_argument(
+        "--format", choices=list(formats), help="output format (default: from the suffix of -o)"
+    )
     p.add_argument(
         "--states",
         "--bed-states",
         dest="states",
         metavar="NAMES",
-        help=f"comma-separated state names {what} (default: every state)",
+        help=f"comma-separated state names {states} (default: every state)",
     )
 
 
@@ -86,40 +92,28 @@ def register(sub) -> None:
         "decode", help="Viterbi state paths: TSV, BED or GFF3 intervals of states, bedGraph"
     )
     _common(p)
-    p.add_argument(
-        "-o",
-        "--output",
-        required=True,
-        help="output file: .tsv (one row per position), .bed (BED9: the runs of each state, "
-        "sorted, named and coloured by state), .gff3 (the same runs as features) or .bedgraph "
-        "(a 0/1 track per state: one file NAME.STATE.bedgraph per state unless one is chosen)",
+    _format_options(
+        p,
+        ("tsv", "bed", "gff3", "bedgraph"),
+        "output file: .tsv (one row per position), .bed (BED9: the runs of each state, sorted, "
+        "named and coloured by state), .gff3 (the same runs as features) or .bedgraph (a 0/1 "
+        "track per state: one file NAME.STATE.bedgraph per state unless one is chosen)",
+        "written to BED, GFF3 or bedGraph",
     )
-    p.add_argument(
-        "--format",
-        choices=["tsv", "bed", "gff3", "bedgraph"],
-        help="output format (default: from the suffix of -o)",
-    )
-    _states_option(p, "written to BED, GFF3 or bedGraph")
     p.set_defaults(run=run_decode)
 
     p = sub.add_parser(
         "posterior", help="state posteriors p(z_t | x): TSV, NPZ, bedGraph or bigWig tracks"
     )
     _common(p)
-    p.add_argument(
-        "-o",
-        "--output",
-        required=True,
-        help="output file: .tsv, .npz (one [T, K] array per record, keyed by record name), "
+    _format_options(
+        p,
+        ("tsv", "npz", "bedgraph", "bigwig"),
+        "output file: .tsv, .npz (one [T, K] array per record, keyed by record name), "
         ".bedgraph or .bw (bigWig, needs pyBigWig: pip install 'lsgm[bigwig]'): a track of "
         "p(state) per state, one file NAME.STATE.SUFFIX per state unless one is chosen",
+        "written as bedGraph/bigWig tracks",
     )
-    p.add_argument(
-        "--format",
-        choices=["tsv", "npz", "bedgraph", "bigwig"],
-        help="output format (default: from the suffix of -o)",
-    )
-    _states_option(p, "written as bedGraph/bigWig tracks")
     p.set_defaults(run=run_posterior)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,9 @@ from lsgm.cli.common import (
 )
 from lsgm.cli.inputs import add_selection_options
 from lsgm.data import atomic_write_bytes, atomic_write_text, check_output
+
+#: ``lsgm plot`` warns above this many steps (the pictures become an unreadable smear).
+PLOT_STEPS = 20_000
 
 SAMPLE_SUFFIXES = {
     "sequence": (".fa", ".fasta"),
@@ -201,6 +205,13 @@ def run_plot(args) -> int:
             f"{args.data}: --record {args.record}, but the file has {len(xs)} records."
         )
     x = xs[args.record - 1]
+    if len(x) > PLOT_STEPS and not (args.quiet or args.json):
+        print(
+            f"lsgm plot: warning: drawing {len(x):,} steps of {data.names[args.record - 1]} in "
+            f"one picture, more than it can show apart; pass --region RECORD:START-END (at most "
+            f"{PLOT_STEPS:,} steps) for a readable window.",
+            file=sys.stderr,
+        )
     where = lm.impossible(data, xs, [args.record - 1])
     if where:
         raise ValueError(

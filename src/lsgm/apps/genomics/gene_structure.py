@@ -67,6 +67,7 @@ from lsgm.data import (
     read_gff,
     read_sequences,
     runs,
+    sort_intervals,
     write_bed,
     write_gff,
 )
@@ -442,7 +443,7 @@ def _evaluate(model, data, chunk_size, out_dir, name) -> dict:
         feats = [f for s, p in zip(seqids, paths, strict=True) for f in predicted_features(p, s)]
         exons = [iv for s, p in zip(seqids, paths, strict=True) for iv in predicted_exons(p, s)]
         write_gff(Path(out_dir) / f"{name}.predicted.gff3", feats)
-        write_bed(Path(out_dir) / f"{name}.predicted_exons.bed", exons)
+        write_bed(Path(out_dir) / f"{name}.predicted_exons.bed", sort_intervals(exons))
     return result
 
 

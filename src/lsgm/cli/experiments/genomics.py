@@ -14,7 +14,7 @@ from lsgm.cli.common import (
     strict_int,
     write_report,
 )
-from lsgm.data import atomic_write_text, format_bed
+from lsgm.data import atomic_write_text, format_bed, sort_intervals
 
 
 def register(sub) -> None:
@@ -88,7 +88,8 @@ def run_cpg(args) -> int:
         lsgm_epochs=args.epochs,
         progress_bar=not (args.quiet or args.json),
     )
-    atomic_write_text(outdir / "cpg_islands.bed", format_bed(result["test_intervals"]))
+    bed = format_bed(sort_intervals(result["test_intervals"]))
+    atomic_write_text(outdir / "cpg_islands.bed", bed)
     table = genomics.format_results(result)
     summary = {k: result[k] for k in ("mode", "seed", "windows", "models", "best_model")}
     write_report(outdir, summary, f"CpG islands ({result['mode']})", [table])
