@@ -120,6 +120,25 @@ def test_information_init_by_hand():
         cs.information_init([x], 4, ["a", "b"])
 
 
+def test_restart_spread_matches_states(tmp_path):
+    from lsgm.apps.chromatin_states.workflow import write_restarts
+
+    rng = np.random.default_rng(1)
+    a = rng.random((3, 3))
+    m = ChromHMMModel(np.ones(3) / 3, a / a.sum(1, keepdims=True), rng.random((3, 2)), ["a", "b"])
+    p = [2, 0, 1]  # the same fit with its states permuted: no spread after matching
+    same = ChromHMMModel(m.initial[p], m.transition[np.ix_(p, p)], m.emission[p], m.marks)
+    moved = ChromHMMModel(m.initial, m.transition, m.emission + [[0.1, 0], [0, 0], [0, 0]], m.marks)
+    runs = [("information", cs.Training(x)) for x in (m, same)]
+    assert write_restarts(tmp_path, m, runs)["max_emission_sd"] < 1e-15
+    spread = write_restarts(tmp_path, m, [*runs, ("random", cs.Training(moved))])
+    assert spread["max_emission_sd"] == pytest.approx(np.std([0, 0, 0.1], ddof=1))
+    assert spread["max_transition_sd"] < 1e-15
+    table = (tmp_path / "emission_spread_3.txt").read_text().splitlines()
+    assert table[0] == "State (SD over fits)\ta\tb" and len(table) == 4
+    assert (tmp_path / "restarts_3.txt").read_text().count("\n") == 4
+
+
 def test_state_range_and_holdout(folder):
     assert cs.parse_states("5:8") == [5, 6, 7, 8] and cs.parse_states("2:10:4") == [2, 6, 10]
     for bad in ("5", "8:5", "0:3", "a:b"):

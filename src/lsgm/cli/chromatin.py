@@ -98,6 +98,14 @@ def register(sub) -> argparse.ArgumentParser:
         "with the best held-out log-likelihood (beyond ChromHMM)",
     )
     learn.add_argument(
+        "--restarts",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N more fits from -init random starts (seeds -s + 1, ...): keep the best, write "
+        "each parameter's SD over the fits (restarts_K.txt, *_spread_K.txt; default 0)",
+    )
+    learn.add_argument(
         "--holdout",
         metavar="CHROM_OR_CELL",
         help="with --states: the chromosome or cell held out (default: the last chromosome)",
@@ -274,6 +282,7 @@ def run_learn(args) -> int:
             bin_size=args.b,
             options={**_options(args), "state_selection": bool(args.states)},
             on_iteration=progress,
+            restarts=args.restarts,
         )
         if args.states:
             summary["selection"] = selection

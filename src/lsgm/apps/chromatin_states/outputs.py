@@ -75,6 +75,8 @@ def output_names(K: int, data: Sequence[Binarized], options: dict) -> list[str]:
         names += [
             f"{what}_{K}.{ext}" for what in ("emissions", "transitions") for ext in ("png", "svg")
         ]
+    if options.get("restarts"):
+        names += [f"restarts_{K}.txt", f"emission_spread_{K}.txt", f"transition_spread_{K}.txt"]
     for cell in cells:
         if not options.get("nobed"):
             names.append(f"{cell}_{K}_segments.bed")
@@ -88,7 +90,9 @@ def by_line_names(K: int, data: Sequence[Binarized], kind: str) -> list[str]:
     return [f"{d.cell}_{K}_{d.chrom}_{kind}.txt" for d in data]
 
 
-def _table(header: str, rows: np.ndarray, columns: Sequence[str]) -> str:
+def table(header: str, rows: np.ndarray, columns: Sequence[str]) -> str:
+    """A ChromHMM parameter table: ``header`` and ``columns``, then row ``k + 1`` of
+    ``rows``."""
     lines = ["\t".join([header, *columns])]
     lines += ["\t".join([str(k + 1), *(repr(float(v)) for v in row)]) for k, row in enumerate(rows)]
     return "\n".join(lines) + "\n"
@@ -103,11 +107,11 @@ def write_parameters(outdir: Path, model: ChromHMMModel, images: bool = True) ->
     write_chromhmm_model(outdir / f"model_{K}.txt", model)
     atomic_write_text(
         outdir / f"emissions_{K}.txt",
-        _table("State (Emission order)", model.emission, model.marks),
+        table("State (Emission order)", model.emission, model.marks),
     )
     atomic_write_text(
         outdir / f"transitions_{K}.txt",
-        _table("State (from\\to) (Emission order)", model.transition, states),
+        table("State (from\\to) (Emission order)", model.transition, states),
     )
     if images:
         for ext in ("png", "svg"):
@@ -247,6 +251,12 @@ def write_webpage(
             '<img src="state_selection.png" alt="held-out log-likelihood and BIC against K"><br>',
             '<a href="state_selection.txt">the table (tab-delimited)</a> · '
             '<a href="state_selection.svg">SVG</a><br>',
+        ]
+    if options.get("restarts"):
+        lines += [
+            f"<h2>Spread over {options['restarts'] + 1} fits (beyond ChromHMM)</h2>",
+            f'<a href="restarts_{K}.txt">the fits</a> · <a href="emission_spread_{K}.txt">'
+            f'emission SDs</a> · <a href="transition_spread_{K}.txt">transition SDs</a><br>',
         ]
     lines.append("<h2>Segmentations</h2><ul>")
     for cell in sorted({d.cell for d in data}):

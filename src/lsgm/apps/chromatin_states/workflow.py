@@ -109,6 +109,7 @@ def learn(
     bin_size: int = 200,
     options: dict | None = None,
     on_iteration: Callable[[chrom_model.Iteration], None] | None = None,
+    restarts: int = 0,
 ) -> dict:
     """ChromHMM ``LearnModel``: read ``inputdir``, initialise (``init``), fit by Baum–Welch,
     put the states in ChromHMM's emission order (:func:`.model.emission_order`) and write
@@ -122,15 +123,20 @@ def learn(
         init: ``"information"``, ``"random"`` or ``"load"`` (needs ``init_model``).
         init_model: a ``model_K.txt`` (``-m``) for ``init="load"``.
         options: output switches, keys from :data:`OUTPUT_FLAGS` (True to set).
-        on_iteration: called after every EM iteration.
+        on_iteration: called after every EM iteration (of the first fit).
+        restarts: this many more fits from ``-init random`` starts (seeds ``seed + 1``,
+            ...); the fit of the highest final log-likelihood is kept and the spread of
+            every parameter across the fits is written (:func:`write_restarts`).
 
     Returns:
         A summary: data size, settings, iterations, final log-likelihood, seconds.
     """
-    options = dict(options or {})
+    options = dict(options or {}, restarts=restarts)
     K = int(num_states)
     if K < 1:
         raise ValueError(f"NUMSTATES must be >= 1; got {K}.")
+    if restarts < 0:
+        raise ValueError(f"--restarts must be >= 0; got {restarts}.")
     if init not in INITS:
         raise ValueError(f"-init must be one of {', '.join(INITS)}; got {init!r}.")
     if init == "load" and init_model is None:
@@ -172,9 +178,19 @@ def learn(
         converge_delta=converge_delta,
         on_iteration=on_iteration,
     )
-    fitted = chrom_model.reorder(
-        training.model, chrom_model.emission_order(training.model.emission)
-    )
+    runs = [(init, training)]
+    for r in range(restarts):
+        again = chrom_model.random_init(K, marks, seed + 1 + r)
+        runs.append(
+            (
+                f"random (seed {seed + 1 + r})",
+                chrom_model.fit(
+                    data, again, max_iterations=max_iterations, converge_delta=converge_delta
+                ),
+            )
+        )
+    best = max(runs, key=lambda run: run[1].model.log_likelihood)[1]
+    fitted = chrom_model.reorder(best.model, chrom_model.emission_order(best.model.emission))
     summary = {
         "command": "learn",
         "input": str(inputdir),
@@ -194,11 +210,62 @@ def learn(
         "train_s": training.seconds,
         "iterations": training.iterations,
     }
+    if restarts:
+        summary["restarts"] = write_restarts(out, fitted, runs)
     write_began = time.perf_counter()
     _write_all(out, fitted, data, bin_size, options, summary)
     summary["write_s"] = time.perf_counter() - write_began
     summary["total_s"] = time.perf_counter() - began
     return summary
+
+
+def write_restarts(
+    out: Path, best: ChromHMMModel, runs: Sequence[tuple[str, chrom_model.Training]]
+) -> dict:
+    """The spread of the parameters over several fits (beyond ChromHMM).
+
+    Every fit's states are matched to ``best``'s by the Hungarian method on the summed
+    absolute emission differences (:func:`scipy.optimize.linear_sum_assignment`); then per
+    parameter the standard deviation over the fits (``ddof = 1``). Writes
+    ``restarts_K.txt`` (one line per fit: start, iterations, final log-likelihood),
+    ``emission_spread_K.txt`` and ``transition_spread_K.txt`` (the tables of
+    ``emissions_K.txt``/``transitions_K.txt``, holding standard deviations).
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    from lsgm.data import atomic_write_text
+
+    K = best.num_states
+    emissions, transitions = [], []
+    for _, run in runs:
+        m = run.model.with_marks(best.marks)
+        cost = np.abs(best.emission[:, None, :] - m.emission[None, :, :]).sum(-1)
+        _, order = linear_sum_assignment(cost)
+        emissions.append(m.emission[order])
+        transitions.append(m.transition[np.ix_(order, order)])
+    e_sd = np.std(emissions, axis=0, ddof=1)
+    t_sd = np.std(transitions, axis=0, ddof=1)
+    states = [str(k + 1) for k in range(K)]
+    atomic_write_text(
+        out / f"emission_spread_{K}.txt",
+        outputs.table("State (SD over fits)", e_sd, best.marks),
+    )
+    atomic_write_text(
+        out / f"transition_spread_{K}.txt",
+        outputs.table("State (from\\to) (SD over fits)", t_sd, states),
+    )
+    lines = ["start\titerations\tconverged\tfinal_log_likelihood"]
+    lines += [
+        f"{name}\t{len(run.iterations)}\t{run.converged}\t{run.model.log_likelihood!r}"
+        for name, run in runs
+    ]
+    atomic_write_text(out / f"restarts_{K}.txt", "\n".join(lines) + "\n")
+    return {
+        "fits": len(runs),
+        "log_likelihoods": [run.model.log_likelihood for _, run in runs],
+        "max_emission_sd": float(e_sd.max()),
+        "max_transition_sd": float(t_sd.max()),
+    }
 
 
 def segment(
