@@ -132,6 +132,12 @@ def test_genome_outputs_of_regions(supervised_model, tmp_path, capsys):
             state = ["C", "N"].index(r[3])
             assert (path[a:b] == state).all() and r[6:9] == [r[1], r[2], colour[r[3]]]
 
+    # Binned data (e.g. ChromHMM's 200-bp bins): the same runs in bases.
+    run_json(capsys, ["decode", m, DNA, *PICK, "--bin-size", "200", "-o", str(tmp_path / "b.bed")])
+    binned = [line.split("\t") for line in (tmp_path / "b.bed").read_text().splitlines()[1:]]
+    assert [(b[0], int(b[1]), int(b[2])) for b in binned] == [
+        (r[0], 200 * int(r[1]), 200 * int(r[2])) for r in rows
+    ]
     # GFF3: the same runs, 1-based; bedGraph: a 0/1 track of the chosen state.
     run_json(capsys, ["decode", m, DNA, *PICK, "-o", str(tmp_path / "d.gff3")])
     features = read_gff(tmp_path / "d.gff3")

@@ -17,6 +17,8 @@ from lsgm.cli.common import (
     check_names,
     emit,
     message,
+    positive_int,
+    strict_int,
 )
 from lsgm.cli.inputs import add_selection_options
 from lsgm.data import (
@@ -30,7 +32,7 @@ from lsgm.data import (
     path_to_intervals,
     sort_intervals,
     state_colours,
-    value_runs,
+    track_rows,
     write_gff,
 )
 
@@ -58,6 +60,14 @@ def _format_options(p, formats: tuple[str, ...], output: str, states: str) -> No
     p.add_argument("-o", "--output", required=True, help=output)
     p.add_argument(
         "--format", choices=list(formats), help="output format (default: from the suffix of -o)"
+    )
+    p.add_argument(
+        "--bin-size",
+        type=strict_int,
+        default=1,
+        metavar="BP",
+        help="genome bases per step, for binned data (e.g. 200 for ChromHMM's bins): BED, GFF3, "
+        "bedGraph and bigWig coordinates are steps times BP (--region counts steps)",
     )
     p.add_argument(
         "--states",
@@ -134,7 +144,13 @@ def _format(args, formats: tuple[str, ...]) -> tuple[Path, str]:
 
 def _chosen_states(args, lm: LoadedModel, fmt: str, per_state: tuple[str, ...]) -> list[str]:
     """The states ``--states`` names (all without it), checked; refused for a format that
-    writes every state (TSV, NPZ)."""
+    writes every state (TSV, NPZ). Also checks ``--bin-size`` (genome formats only)."""
+    positive_int("--bin-size", args.bin_size)
+    if args.bin_size != 1 and fmt in ("tsv", "npz"):
+        raise ValueError(
+            f"--bin-size {args.bin_size} would be ignored: it scales genome coordinates (BED, "
+            f"GFF3, bedGraph, bigWig), and the {fmt} output counts steps. Drop --bin-size."
+        )
     if not args.states:
         return list(lm.state_names)
     if fmt not in per_state:
@@ -171,22 +187,24 @@ def track_paths(out: Path, states: list[str], inputs: list) -> dict[str, Path]:
     return paths
 
 
-def _write_tracks(paths: dict[str, Path], data, tracks, fmt: str, what: str) -> None:
+def _write_tracks(paths: dict[str, Path], data, tracks, fmt: str, what: str, step: int = 1) -> None:
     """bedGraph or bigWig files, one per state: ``tracks[i]`` is sequence ``i``'s ``[T_i,
     K']`` values of the states ``paths`` lists, in that order; genome coordinates from
-    ``data.chroms`` / ``data.offsets``; ``what`` names a track (``{state}`` is replaced)."""
+    ``data.chroms`` / ``data.offsets``, times ``step`` bases per step; ``what`` names a track
+    (``{state}`` is replaced)."""
     for k, (state, path) in enumerate(paths.items()):
         pieces = [
             (chrom, offset, np.asarray(t)[:, k])
             for chrom, offset, t in zip(data.chroms, data.offsets, tracks, strict=True)
         ]
         if fmt == "bedgraph":
-            atomic_write_text(path, format_bedgraph(pieces, what.format(state=state)))
+            text = format_bedgraph(pieces, what.format(state=state), step=step)
+            atomic_write_text(path, text)
         else:
-            _write_bigwig(path, pieces, data)
+            _write_bigwig(path, pieces, data, step)
 
 
-def _write_bigwig(path: Path, pieces, data) -> None:
+def _write_bigwig(path: Path, pieces, data, step: int = 1) -> None:
     """A bigWig file of ``pieces`` (``(chrom, offset, values [T])``) through pyBigWig; the
     chromosome sizes are the records' lengths (the end of the furthest piece on each)."""
     try:
@@ -198,12 +216,9 @@ def _write_bigwig(path: Path, pieces, data) -> None:
         ) from err
     sizes: dict[str, int] = {}
     for chrom, offset, values in pieces:
-        sizes[chrom] = max(sizes.get(chrom, 0), offset + len(values), data.sizes.get(chrom, 0))
-    rows = sorted(
-        (chrom, offset + a, offset + b, v)
-        for chrom, offset, values in pieces
-        for a, b, v in value_runs(values)
-    )
+        whole = max(offset + len(values), data.sizes.get(chrom, 0))
+        sizes[chrom] = max(sizes.get(chrom, 0), whole * step)
+    rows = track_rows(pieces, step=step)
     with atomic_path(path) as tmp:
         bw = pyBigWig.open(str(tmp), "w")
         try:
@@ -348,6 +363,8 @@ def run_decode(args) -> int:
             for chrom, offset, path in zip(data.chroms, data.offsets, paths, strict=True)
             for iv in path_to_intervals(np.asarray(path), chrom, lm.state_names, keep, offset)
         )
+        b = args.bin_size
+        intervals = [iv._replace(start=iv.start * b, end=iv.end * b) for iv in intervals]
         if fmt == "bed":
             colours = state_colours(lm.state_names)
             atomic_write_text(out, format_bed(intervals, colours, f"lsgm decode {lm.path.name}"))
@@ -357,7 +374,7 @@ def run_decode(args) -> int:
     elif fmt == "bedgraph":
         index = [lm.state_names.index(s) for s in keep]
         onehot = [(np.asarray(p)[:, None] == np.asarray(index)[None]).astype(float) for p in paths]
-        _write_tracks(paths_out, data, onehot, fmt, "Viterbi path in {state}")
+        _write_tracks(paths_out, data, onehot, fmt, "Viterbi path in {state}", args.bin_size)
         written = f"{len(paths_out)} track(s)"
     else:
         buf = io.StringIO()
@@ -416,7 +433,7 @@ def run_posterior(args) -> int:
     elif fmt in ("bedgraph", "bigwig"):
         index = [lm.state_names.index(s) for s in keep]
         tracks = [np.asarray(p)[:, index] for p in probs]
-        _write_tracks(tracks_out, data, tracks, fmt, "p({state} | x)")
+        _write_tracks(tracks_out, data, tracks, fmt, "p({state} | x)", args.bin_size)
     else:
         text = io.StringIO()
         text.write("name\tposition\t" + "\t".join(lm.state_names) + "\n")

@@ -87,6 +87,7 @@ if TYPE_CHECKING:
         runs,
         sort_intervals,
         state_colours,
+        track_rows,
         value_runs,
         write_bed,
     )
@@ -178,6 +179,7 @@ __getattr__, __dir__ = lazy_exports(
             "runs",
             "sort_intervals",
             "state_colours",
+            "track_rows",
             "value_runs",
             "write_bed",
         ),
@@ -262,6 +264,7 @@ __all__ = [
     "sort_intervals",
     "split_indices",
     "state_colours",
+    "track_rows",
     "unpad",
     "value_runs",
     "write_bed",

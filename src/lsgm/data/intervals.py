@@ -169,19 +169,27 @@ def _run_ids(values: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(values[1:] != values[:-1])])
 
 
-def format_bedgraph(
-    tracks: Iterable[tuple[str, int, np.ndarray]], name: str, decimals: int = 4
-) -> str:
-    """bedGraph text of ``tracks`` (``(chrom, offset, values [T])``: step ``t`` covers
-    ``[offset + t, offset + t + 1)``), runs of equal values (to ``decimals`` decimal places)
-    merged, sorted by chrom and start, under a ``track type=bedGraph name="NAME"`` line."""
-    rows = sorted(
-        (chrom, offset + a, offset + b, v)
+def track_rows(
+    tracks: Iterable[tuple[str, int, np.ndarray]], decimals: int = 4, step: int = 1
+) -> list[tuple[str, int, int, float]]:
+    """``(chrom, start, end, value)`` rows of ``tracks`` (``(chrom, offset, values [T])``:
+    step ``t`` covers bases ``[(offset + t)·step, (offset + t + 1)·step)``; ``step`` > 1 for
+    binned data, e.g. 200 for ChromHMM's bins), runs of equal values (to ``decimals`` decimal
+    places) merged, sorted by chrom and start (as bedGraph and bigWig need)."""
+    return sorted(
+        (chrom, (offset + a) * step, (offset + b) * step, v)
         for chrom, offset, values in tracks
         for a, b, v in value_runs(values, decimals)
     )
+
+
+def format_bedgraph(
+    tracks: Iterable[tuple[str, int, np.ndarray]], name: str, decimals: int = 4, step: int = 1
+) -> str:
+    """bedGraph text of ``tracks`` (:func:`track_rows`) under a ``track type=bedGraph
+    name="NAME"`` line."""
     lines = [f"track type=bedGraph name={_quote(name)}\n"]
-    lines += [f"{c}\t{a}\t{b}\t{v:g}\n" for c, a, b, v in rows]
+    lines += [f"{c}\t{a}\t{b}\t{v:g}\n" for c, a, b, v in track_rows(tracks, decimals, step)]
     return "".join(lines)
 
 
