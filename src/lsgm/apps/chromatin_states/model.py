@@ -136,8 +136,9 @@ def information_init(
     paths = [group[i] for i in inverse if len(i)]
     starts = np.bincount([p[0] for p in paths], minlength=K)
     initial = smooth / K + (1 - smooth) * starts / len(paths)
-    tally = sum(np.bincount(p[:-1] * K + p[1:], minlength=K * K) for p in paths)
-    tally = np.asarray(tally, np.float64).reshape(K, K)
+    tally = np.zeros((K, K))
+    for p in paths:
+        tally += np.bincount(p[:-1] * K + p[1:], minlength=K * K).reshape(K, K)
     rows = tally.sum(1, keepdims=True)
     freq = np.divide(tally, rows, out=np.full((K, K), 1.0 / K), where=rows > 0)
     transition = smooth / K + (1 - smooth) * freq

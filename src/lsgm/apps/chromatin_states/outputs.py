@@ -36,6 +36,9 @@ from lsgm.data import Binarized, ChromHMMModel, atomic_write_text, write_chromhm
 
 POSTERIOR_DIR, STATEBYLINE_DIR = "POSTERIOR", "STATEBYLINE"
 
+#: ``i / 10000`` as ChromHMM prints a posterior (4 decimals, no trailing zeros).
+_TICKS = np.array([np.format_float_positional(i / 10_000, trim="-") for i in range(10_001)])
+
 
 def state_colours(K: int) -> list[str]:
     """``K`` distinct ``r,g,b`` colours (matplotlib's ``tab20`` up to 20 states, evenly
@@ -193,11 +196,9 @@ def write_by_line(outdir: Path, K: int, segs: Sequence[Segmentation], kind: str)
         head = f"{s.data.cell}\t{s.data.chrom}\n"
         if kind == "posterior":
             head += "\t".join(f"E{k + 1}" for k in range(K)) + "\n"
-            rounded = np.round(s.posterior.astype(np.float64), 4)
-            body = "\n".join(
-                "\t".join(np.format_float_positional(v, trim="-") for v in row)
-                for row in rounded.tolist()
-            )
+            # 4 decimals, trailing zeros dropped ("0", "0.25", "1"): a lookup of 10,001 texts
+            ticks = np.rint(np.clip(s.posterior.astype(np.float64), 0, 1) * 10_000).astype(int)
+            body = "\n".join("\t".join(row) for row in _TICKS[ticks].tolist())
         else:
             head += "MaxState E\n"
             body = "\n".join(map(str, (s.states + 1).tolist()))

@@ -191,7 +191,7 @@ def learn(
         )
     best = max(runs, key=lambda run: run[1].model.log_likelihood)[1]
     fitted = chrom_model.reorder(best.model, chrom_model.emission_order(best.model.emission))
-    summary = {
+    summary: dict = {
         "command": "learn",
         "input": str(inputdir),
         "output": str(out),
