@@ -84,7 +84,7 @@ class CategoricalHMM(BaseHMM):
         >>> model.emissionprob_ = np.array([[0.7, 0.3], [0.1, 0.9]])
         >>> X = np.array([[0], [0], [1], [1], [1], [0]])
         >>> round(model.score(X), 4)
-        -3.9766
+        -4.6397
     """
 
     LETTERS = "ste"
