@@ -13,7 +13,9 @@ Differences, all stated: every EM iteration is a full Baum–Welch step over all
 (ChromHMM's ``-p`` mode; its default ``-p 0`` is an incremental EM), in float64 unless
 ``--float32``; no transition is set to zero (ChromHMM's ``-z``); missing marks (``2``) are
 marginalised exactly; any number of states; the dense track's score column holds each
-segment's confidence (1000 × the mean posterior of its state).
+segment's confidence (1000 × the mean posterior of its state). Beyond ChromHMM:
+``--states FIRST:LAST`` picks K by held-out log-likelihood (and reports BIC), ``--restarts N``
+gives each parameter's spread over several fits.
 
 This module imports nothing heavy at the top: ``lsgm chromatin --help`` stays fast.
 """
