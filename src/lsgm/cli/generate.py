@@ -229,6 +229,8 @@ def run_plot(args) -> int:
         symbols=symbols and list(symbols),
         history=history,
         fmt=args.format,
+        start=data.offsets[args.record - 1],
+        record=data.chroms[args.record - 1],
     )
     if lm.spec.kind == "sequence" and lm.spec.alphabet == "ACGT" and lm.family == "categorical":
         from lsgm.plots import static_emission_table

@@ -209,14 +209,24 @@ def annotate_cells(ax: Axes, values: np.ndarray, cmap: Colormap, norm: Normalize
             )
 
 
-def label_positions(ax: Axes, letters: str | None, length: int, max_letters: int) -> None:
+def label_positions(
+    ax: Axes,
+    letters: str | None,
+    length: int,
+    max_letters: int,
+    start: int = 0,
+    record: str | None = None,
+) -> None:
     """Position axis: the sequence's letters as tick labels when given and ``length`` is at
-    most ``max_letters``, else numbered positions (matplotlib's automatic ticks)."""
-    ax.set_xlabel("position")
+    most ``max_letters``, else numbered positions (matplotlib's automatic ticks). Positions
+    are ``start + t`` (a window's 0-based start on ``record``, named in the label)."""
+    where = "position" if record is None else f"position on {record} (0-based)"
+    ax.set_xlabel(where)
     if letters is not None and length <= max_letters:
-        ax.set_xticks(np.arange(length), list(letters), fontsize=7, family="monospace")
+        ticks = start + np.arange(length)
+        ax.set_xticks(ticks, list(letters), fontsize=7, family="monospace")
         ax.tick_params(axis="x", length=0)
-        ax.set_xlabel("position (observed symbol)")
+        ax.set_xlabel(f"{where} (observed symbol)")
 
 
 def set_state_ticks(ax: Axes, names: Sequence[str], axis: str = "y") -> None:

@@ -38,6 +38,8 @@ def plot_viterbi_path(
     true_states=None,
     symbols: str | None = None,
     title: str | None = None,
+    start: int = 0,
+    record: str | None = None,
 ) -> Path:
     """Step plot of a decoded state path ``z*_t`` over the positions ``t = 0..T-1``.
 
@@ -52,6 +54,8 @@ def plot_viterbi_path(
         symbols: the observed sequence, one letter per position (``len == T``); written under
             the positions when ``T <= MAX_LETTERS`` (100).
         title: figure title (default ``"Viterbi path"``).
+        start, record: the window's 0-based start on the record ``record``: positions are
+            ``start + t`` and the axis names the record.
     """
     path = output_path(path)
     z = as_state_path(states, "states")
@@ -76,21 +80,25 @@ def plot_viterbi_path(
     show_letters = letters is not None and T <= MAX_LETTERS
     width = float(np.clip(2.5 + (0.13 if show_letters else 0.08) * T, 6.0, 16.0))
     height = float(np.clip(1.5 + 0.3 * K, 2.5, 10.0)) + (0.3 if true_states is not None else 0.0)
-    t = np.arange(T)
+    t = start + np.arange(T)
     with figure(path, width, height) as fig:
         ax = fig.add_subplot()
         if truth is not None:
             agree = float(np.mean(truth == z))
+            values, edges = _runs(truth)
             ax.stairs(
-                *_runs(truth),
+                values,
+                edges + start,
                 baseline=None,
                 color="tab:orange",
                 alpha=0.45,
                 linewidth=6,
                 label=f"truth (agrees at {100 * agree:.1f}% of positions)",
             )
+        values, edges = _runs(z)
         ax.stairs(
-            *_runs(z),
+            values,
+            edges + start,
             baseline=None,
             color="tab:blue",
             linewidth=1.6 if T <= 2000 else 0.8,
@@ -99,11 +107,11 @@ def plot_viterbi_path(
         if T <= MAX_LETTERS:
             ax.plot(t, z, "o", color="tab:blue", markersize=3)
         ax.set_ylim(-0.5, K - 0.5)
-        ax.set_xlim(-0.5, T - 0.5)
+        ax.set_xlim(start - 0.5, start + T - 0.5)
         set_state_ticks(ax, names)
         ax.set_ylabel("state")
         ax.grid(axis="y", alpha=0.3)
-        label_positions(ax, letters, T, MAX_LETTERS)
+        label_positions(ax, letters, T, MAX_LETTERS, start, record)
         ax.set_title(title or "Viterbi path")
         if truth is not None:
             fig.legend(loc="outside lower center", ncol=2, fontsize=8, frameon=False)

@@ -52,6 +52,8 @@ def plot_posteriors(
     state_names: Sequence[str] | None = None,
     title: str | None = None,
     symbols: str | None = None,
+    start: int = 0,
+    record: str | None = None,
 ) -> Path:
     """Heatmap of the state posteriors ``probs[t, k] = p(z_t = k | x)``: states × positions.
 
@@ -62,6 +64,9 @@ def plot_posteriors(
         title: figure title (default ``"State posteriors P(state | x)"``).
         symbols: the observed sequence, one letter per position (``len == T``); written under
             the columns when ``T <= MAX_LETTERS`` (100), else positions are numbered.
+        start, record: the window's 0-based start on the record ``record`` (e.g. from
+            ``lsgm plot --region``): positions are numbered ``start + t`` and the axis names
+            the record.
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`, written atomically.
@@ -85,11 +90,11 @@ def plot_posteriors(
             vmin=0.0,
             vmax=1.0,
             interpolation="nearest" if T <= 2000 else "antialiased",
-            extent=(-0.5, T - 0.5, K - 0.5, -0.5),
+            extent=(start - 0.5, start + T - 0.5, K - 0.5, -0.5),
         )
         set_state_ticks(ax, names)
         ax.set_ylabel("state")
-        label_positions(ax, letters, T, MAX_LETTERS)
+        label_positions(ax, letters, T, MAX_LETTERS, start, record)
         ax.set_title(title or "State posteriors P(state | x)")
         fig.colorbar(image, ax=ax, label="posterior probability", fraction=0.05, pad=0.01)
     return path

@@ -192,6 +192,8 @@ def plot_model(
     history=None,
     true_states=None,
     fmt: str = "png",
+    start: int = 0,
+    record: str | None = None,
 ) -> list[Path]:
     """Write the pictures of ``model`` on the sequence ``x`` into ``outdir``.
 
@@ -209,6 +211,8 @@ def plot_model(
         history: a dict of curves, a ``GradientHistory`` or a ``FitHistory``.
         true_states: ``[T]`` reference labels drawn under the Viterbi path.
         fmt: ``"png"`` or ``"svg"``.
+        start, record: ``x``'s 0-based start on the record ``record`` (a window of a
+            chromosome): the position axes number ``start + t`` and name the record.
 
     Returns:
         The written paths, in the order above.
@@ -250,7 +254,14 @@ def plot_model(
         return f"{base} ({note})" if note else base
 
     written = [
-        plot_posteriors(s.posteriors, out("posteriors"), state_names=names, symbols=letters),
+        plot_posteriors(
+            s.posteriors,
+            out("posteriors"),
+            state_names=names,
+            symbols=letters,
+            start=start,
+            record=record,
+        ),
         plot_transition_matrix(
             s.transitions,
             out("transitions"),
@@ -267,7 +278,13 @@ def plot_model(
             bar_label=s.emission_label,
         ),
         plot_viterbi_path(
-            s.path, out("viterbi"), state_names=names, true_states=truth, symbols=letters
+            s.path,
+            out("viterbi"),
+            state_names=names,
+            true_states=truth,
+            symbols=letters,
+            start=start,
+            record=record,
         ),
     ]
     if curves is not None:
