@@ -27,6 +27,8 @@ def test_demo_quick(tmp_path, capsys):
     assert -20 < jsb["HMM"]["test_ll_per_frame"] < 0 and -20 < jsb["LSGM"]["test_ll_per_frame"] < 0
     bed = [line.split("\t") for line in (out / "cpg_islands.bed").read_text().splitlines()]
     assert bed and all(ln[0].startswith("chr") and int(ln[1]) < int(ln[2]) for ln in bed)
+    assert [(b[0], int(b[1])) for b in bed] == sorted((b[0], int(b[1])) for b in bed)
+    assert "the supervised two-state HMM" in result["pictures"]  # says which model is drawn
     roll = read_midi(out / "jsb_sample.mid", step_seconds=0.5)
     assert roll.shape[1] == 88 and 0 < roll.shape[0] <= 64 and roll.sum() > 0
     pictures = list(out.rglob("*.png"))

@@ -6,6 +6,7 @@ import importlib
 import pytest
 
 MODULES = [
+    "lsgm.data.intervals",
     "lsgm.inference.kernels",
     "lsgm.inference.viterbi",
     "lsgm.models.hmm",

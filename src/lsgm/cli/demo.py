@@ -76,6 +76,8 @@ def run(args) -> int:
         state_names=["background", "island"],
         symbols=list("ACGT"),
         true_states=window.labels,
+        start=window.start,
+        record=window.chrom,
     )
 
     message(args, f"[2/2] JSB chorales ({mode})")
@@ -112,6 +114,11 @@ def run(args) -> int:
             [name, f"{r['test_ll_per_frame']:.3f}", str(r["n_parameters"]), f"{r['seconds']:.1f}"]
         )
     lines = text_table(cpg_rows) + [""] + text_table(jsb_rows)
+    pictures = [
+        f"Pictures in cpg/: the supervised two-state HMM (the simplest CpG model, instant to fit; "
+        f"the best here is {cpg['best_model']}) on the held-out window {window.name}; in jsb/: "
+        "the LSGM on a test chorale.",
+    ]
     outputs = [bed, *cpg_plots, *jsb_plots, midi, roll_png]
     result = {
         "mode": mode,
@@ -119,15 +126,18 @@ def run(args) -> int:
         "cpg": {"results": cpg["models"], "windows": cpg["windows"], "best": cpg["best_model"]},
         "jsb": {"results": jsb["results"], "sizes": jsb["sizes"]},
         "outputs": [str(p) for p in outputs],
+        "pictures": pictures[0],
     }
     atomic_write_text(outdir / "results.json", to_json(result))
     atomic_write_text(
         outdir / "results.md",
-        "\n".join([f"# lsgm demo ({mode}, {seconds:.0f} s)", "", "```", *lines, "```", ""]),
+        "\n".join(
+            [f"# lsgm demo ({mode}, {seconds:.0f} s)", "", "```", *lines, "```", "", *pictures, ""]
+        ),
     )
     emit(
         args,
         result,
-        [*lines, "", f"wrote {len(outputs) + 2} files to {outdir}/ in {seconds:.0f} s"],
+        [*lines, "", *pictures, f"wrote {len(outputs) + 2} files to {outdir}/ in {seconds:.0f} s"],
     )
     return 0
