@@ -444,7 +444,11 @@ def select_states(
         left, right = fig.subplots(1, 2)
         left.plot(ks, [r["heldout_per_bin"] for r in rows], marker="o")
         left.axvline(chosen, color="grey", ls="--")
-        left.set(xlabel="states K", ylabel="held-out log-likelihood per bin", title=holdout)
+        left.set(
+            xlabel="states K",
+            ylabel="held-out log-likelihood per bin",
+            title=f"held out: {holdout}",
+        )
         right.plot(ks, [r["bic"] for r in rows], marker="o", color="C1")
         right.axvline(by_bic, color="grey", ls="--")
         right.set(xlabel="states K", ylabel="BIC (training files)")
