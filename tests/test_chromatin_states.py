@@ -180,6 +180,9 @@ def test_learn_and_segment_cli(folder, tmp_path, capsys):
     assert all(a[2] == b[1] for a, b in zip(chr2, chr2[1:], strict=False))
     dense = _segments(out / "cA_3_dense.bed")[1:]
     assert len(dense) == len(seg) and all(333 <= int(r[4]) <= 1000 for r in dense)
+    track = _segments(out / "cA_3_confidence.bedgraph")[1:]
+    scores = np.array([float(r[3]) for r in track]) * 1000
+    np.testing.assert_allclose(scores, [int(r[4]) for r in dense], atol=0.6)
     post = np.loadtxt(out / "POSTERIOR" / "cB_3_chr1_posterior.txt", skiprows=2)
     lines = (out / "STATEBYLINE" / "cB_3_chr1_statebyline.txt").read_text().split()[4:]
     assert post.shape == (250, 3) and np.allclose(post.sum(1), 1, atol=3e-4)

@@ -11,7 +11,9 @@ For ``K`` states, in the output folder:
   4 columns as ChromHMM writes them), ``CELL_K_dense.bed`` (a UCSC track, BED9 with the
   state's colour; **its score column holds the segment's confidence**, ``round(1000 c)`` with
   ``c`` the mean posterior of the called state over the segment's bins; ChromHMM writes 0) and
-  ``CELL_K_expanded.bed`` (BED12, one row per state and chromosome, the segments as blocks);
+  ``CELL_K_expanded.bed`` (BED12, one row per state and chromosome, the segments as blocks),
+  and (beyond ChromHMM) ``CELL_K_confidence.bedgraph``, the same confidences as a track, one
+  value in [0, 1] per segment;
 * with ``-printposterior`` ``POSTERIOR/CELL_K_CHROM_posterior.txt`` (``cell chrom``, then
   ``E1 .. EK``, then one row of posteriors per bin, 4 decimals), with ``-printstatebyline``
   ``STATEBYLINE/CELL_K_CHROM_statebyline.txt`` (``cell chrom``, ``MaxState E``, one state a
@@ -84,7 +86,11 @@ def output_names(K: int, data: Sequence[Binarized], options: dict) -> list[str]:
         if not options.get("nobed"):
             names.append(f"{cell}_{K}_segments.bed")
         if not options.get("nobrowser"):
-            names += [f"{cell}_{K}_dense.bed", f"{cell}_{K}_expanded.bed"]
+            names += [
+                f"{cell}_{K}_dense.bed",
+                f"{cell}_{K}_expanded.bed",
+                f"{cell}_{K}_confidence.bedgraph",
+            ]
     return names
 
 
@@ -148,7 +154,7 @@ def write_segments(
     """Per cell ``CELL_K_segments.bed`` and the ``dense``/``expanded`` browser tracks."""
     colours = state_colours(K)
     for cell, parts in _by_cell(segs).items():
-        four, dense = [], []
+        four, dense, confident = [], [], []
         expanded: dict[int, list[str]] = defaultdict(list)
         for s in parts:
             chrom, end = s.data.chrom, len(s.states) * bin_size
@@ -157,6 +163,7 @@ def write_segments(
             score = np.rint(1000 * s.confidence).astype(int)
             for i in range(len(a)):
                 four.append(f"{chrom}\t{a[i]}\t{b[i]}\tE{k[i] + 1}\n")
+                confident.append(f"{chrom}\t{a[i]}\t{b[i]}\t{s.confidence[i]:.4f}\n")
                 dense.append(
                     f"{chrom}\t{a[i]}\t{b[i]}\t{k[i] + 1}\t{score[i]}\t.\t{a[i]}\t{b[i]}\t"
                     f"{colours[k[i]]}\n"
@@ -173,6 +180,11 @@ def write_segments(
         if bed:
             atomic_write_text(outdir / f"{cell}_{K}_segments.bed", "".join(four))
         if browser:
+            atomic_write_text(
+                outdir / f"{cell}_{K}_confidence.bedgraph",
+                f'track type=bedGraph name="{cell}_{K}_confidence" description="{cell}_{K} mean '
+                'posterior of the called state per segment" viewLimits=0:1\n' + "".join(confident),
+            )
             track = f'name="{cell}_{K}" description="{cell}_{K} (Emission ordered)"'
             atomic_write_text(
                 outdir / f"{cell}_{K}_dense.bed",
@@ -268,7 +280,7 @@ def write_webpage(
             lines.append(
                 f'<li><a href="{c}_{K}_dense.bed">{c} browser track, dense (score: 1000 × '
                 f'mean posterior of the called state)</a> · <a href="{c}_{K}_expanded.bed">'
-                "expanded</a>"
+                f'expanded</a> · <a href="{c}_{K}_confidence.bedgraph">confidence track</a>'
             )
     if options.get("printposterior"):
         lines.append(f'<li><a href="{POSTERIOR_DIR}">posterior probabilities per bin</a>')
