@@ -6,6 +6,7 @@ and the estimators work with scikit-learn (get_params, set_params, clone, GridSe
 Compile time dominates here, so the checks share shapes: the Gaussian fits all read the
 tutorial's 100 samples, the categorical ones the casino's 300 rolls."""
 
+import pickle
 import warnings
 
 import numpy as np
@@ -221,6 +222,7 @@ def test_casino_categorical_and_bernoulli():
     (log_a, post_a), (log_b, post_b) = a.score_samples(valid), b.score_samples(valid)
     assert log_b == pytest.approx(log_a, abs=TOL)
     np.testing.assert_allclose(post_b, post_a, atol=TOL)
+    assert pickle.loads(pickle.dumps(b)).score(valid) == b.score(valid)
     assert b.aic(valid) == pytest.approx(a.aic(valid), abs=TOL)
     assert b.bic(valid) == pytest.approx(a.bic(valid), abs=TOL)
 
@@ -284,3 +286,4 @@ def test_lsgm_estimator():
     Xs, Z = model.sample(5, random_state=1)
     assert Xs.shape == (5, 2) and Z.shape == (5,)
     assert clone(model).get_params()["hidden_size"] == 4
+    assert pickle.loads(pickle.dumps(model)).score(X, [20, 20]) == log_prob

@@ -52,6 +52,15 @@ DECODER_ALGORITHMS = ("viterbi", "map")
 IMPLEMENTATIONS = {"log": "log", "scaling": "auto"}
 
 
+def method_for(implementation: str) -> str:
+    """The lsgm kernels that run hmmlearn's ``implementation`` (:data:`IMPLEMENTATIONS`)."""
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(
+            f"implementation={implementation!r} is not one of {tuple(IMPLEMENTATIONS)}."
+        )
+    return IMPLEMENTATIONS[implementation]
+
+
 @contextmanager
 def float64() -> Iterator[None]:
     """Run the enclosed JAX work in float64 (hmmlearn's precision)."""
@@ -292,10 +301,7 @@ class BaseHMM(SequenceEstimator):
                 )
         if self.algorithm not in DECODER_ALGORITHMS:
             raise ValueError(f"algorithm={self.algorithm!r} is not one of {DECODER_ALGORITHMS}.")
-        if self.implementation not in IMPLEMENTATIONS:
-            raise ValueError(
-                f"implementation={self.implementation!r} is not one of {tuple(IMPLEMENTATIONS)}."
-            )
+        method_for(self.implementation)
         if isinstance(self.n_iter, bool) or not isinstance(self.n_iter, int | np.integer):
             raise ValueError(f"n_iter must be an integer >= 0; got {self.n_iter!r}.")
         if self.n_iter < 0:
@@ -402,7 +408,7 @@ class BaseHMM(SequenceEstimator):
 
     @property
     def _method(self) -> str:
-        return IMPLEMENTATIONS[self.implementation]
+        return method_for(self.implementation)
 
     # -------------------------------------------------------------------- fit
     def fit(self, X: npt.ArrayLike, lengths: npt.ArrayLike | None = None) -> BaseHMM:
@@ -502,6 +508,14 @@ class BaseHMM(SequenceEstimator):
         self, state: int, rng: np.random.RandomState
     ) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def get_stationary_distribution(self) -> np.ndarray:
+        """``[K]`` ``pi`` with ``pi A = pi``: the left eigenvector of ``transmat_`` for the
+        eigenvalue 1, normalised to sum to 1 (hmmlearn's method)."""
+        self._check_is_fitted()
+        values, vectors = np.linalg.eig(np.asarray(self.transmat_, dtype=np.float64).T)
+        vector = np.real_if_close(vectors[:, np.argmax(values.real)])
+        return vector / vector.sum()
 
     # ------------------------------------------------------ model selection
     def _emission_scalars(self) -> dict[str, int]:  # pragma: no cover - abstract

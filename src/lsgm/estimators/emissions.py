@@ -14,16 +14,17 @@ Two differences from the families themselves, both for hmmlearn's numbers:
 from __future__ import annotations
 
 import dataclasses
+from typing import TypeVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import numpy.typing as npt
-from flax import nnx
 
 from lsgm.distributions import (
     Bernoulli,
     Categorical,
+    Emission,
     Gaussian,
     GaussianMixture,
     GaussianPrior,
@@ -32,6 +33,7 @@ from lsgm.distributions import (
 )
 
 Array = jax.Array
+E = TypeVar("E", bound=Emission)
 
 
 class LikelihoodMonitored:
@@ -225,8 +227,8 @@ class HmmlearnGMM(LikelihoodMonitored, GaussianMixture):
         return num / (D * (mix_mass + 1) + 2 * (alphas + 1))
 
 
-def with_updates(emission: nnx.Module, updates: str) -> nnx.Module:
-    """``emission`` with its ``updates`` letters set (a static attribute: part of the
-    compiled EM step's cache key)."""
-    emission.updates = updates
+def with_updates(emission: E, updates: str) -> E:
+    """``emission`` (an :class:`HmmlearnGaussian` or :class:`HmmlearnGMM`) with its
+    ``updates`` letters set (a static attribute: part of the compiled EM step's cache key)."""
+    setattr(emission, "updates", updates)  # noqa: B010 - not every Emission declares it
     return emission

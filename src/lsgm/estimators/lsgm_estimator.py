@@ -23,14 +23,15 @@ from sklearn.utils import check_random_state
 
 from lsgm.distributions import Bernoulli, Categorical, Emission, Gaussian
 from lsgm.estimators.base import (
-    IMPLEMENTATIONS,
     ConvergenceMonitor,
     SequenceEstimator,
     as_float_matrix,
     check_counts,
+    method_for,
     split_lengths,
 )
 from lsgm.models import LSGM as LSGMModel
+from lsgm.models import build_model, model_config
 from lsgm.training import fit_gradient
 
 #: The emission families an LSGM estimator takes, and the data each reads.
@@ -107,11 +108,7 @@ class LSGM(SequenceEstimator):
 
     @property
     def _method(self) -> str:
-        if self.implementation not in IMPLEMENTATIONS:
-            raise ValueError(
-                f"implementation={self.implementation!r} is not one of {tuple(IMPLEMENTATIONS)}."
-            )
-        return IMPLEMENTATIONS[self.implementation]
+        return method_for(self.implementation)
 
     def _n_parameters(self) -> int:
         return self.model_.n_parameters()
@@ -187,6 +184,26 @@ class LSGM(SequenceEstimator):
         for nll in history.train_nll:
             self.monitor_.report(-nll * len(X))
         return self
+
+    def __getstate__(self) -> dict:
+        """Picklable: the fitted model travels as its configuration and parameter arrays."""
+        state = dict(self.__dict__)
+        if "model_" in state:
+            model = state.pop("model_")
+            arrays = jax.tree.map(np.asarray, nnx.to_pure_dict(nnx.state(model)))
+            state["_model_file"] = (model_config(model), arrays)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        saved = state.pop("_model_file", None)
+        self.__dict__.update(state)
+        if saved is not None:
+            config, arrays = saved
+            model = build_model(config)
+            assert isinstance(model, LSGMModel)
+            graphdef, params = nnx.split(model)
+            nnx.replace_by_pure_dict(params, arrays)
+            self.model_ = nnx.merge(graphdef, params)
 
     def sample(
         self, n_samples: int = 1, random_state: int | np.random.RandomState | None = None
