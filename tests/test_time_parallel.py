@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import BruteForce, random_potentials, run_on_four_devices
+from scipy.special import logsumexp
 
 import lsgm
 from lsgm import inference
@@ -138,6 +139,69 @@ def test_a_chain_that_never_forgets_falls_back_to_exact_products(x64):
     np.testing.assert_allclose(
         time_parallel.batch_log_partition(li, lt, le, chunk=7), [ref.log_z], **TOL
     )
+
+
+def _numpy_counts(li, lt, le, lengths, weights):
+    """``(log_z [N], gamma [N, T, K], initial, transitions)`` by a log-space forward-backward
+    in numpy (no compiled program), rows of weight 0 left out of the sums."""
+    N, T, K = le.shape
+    log_z, gamma = np.zeros(N), np.zeros((N, T, K))
+    initial, transitions = np.zeros(K), np.zeros((K, K))
+    for n in range(N):
+        e, m = le[n, : lengths[n]], lengths[n]
+        la, lb = np.zeros((m, K)), np.zeros((m, K))
+        la[0] = li + e[0]
+        for t in range(1, m):
+            la[t] = logsumexp(la[t - 1][:, None] + lt, axis=0) + e[t]
+        for t in range(m - 2, -1, -1):
+            lb[t] = logsumexp(lt + e[t + 1] + lb[t + 1], axis=1)
+        log_z[n] = logsumexp(la[-1])
+        gamma[n, :m] = np.exp(la + lb - log_z[n])
+        pairs = la[:-1, :, None] + lt + (e[1:] + lb[1:])[:, None, :] - log_z[n]
+        initial += weights[n] * gamma[n, 0]
+        transitions += weights[n] * np.exp(pairs).sum(0)
+    return log_z, gamma, initial, transitions
+
+
+def test_pattern_codes_equal_the_dense_emissions(x64):
+    """``blocked_pattern_counts`` (a ``[V, K]`` table looked up per step, marginals summed
+    per pattern, checkpointed forward pass) equals a forward-backward on ``table[codes]``:
+    ragged rows, a weight-0 row, ``-inf`` entries, chunks of 7 steps (blocks padded), a
+    guess, an invalid (NaN) pattern, and the product fallback of a chain that never
+    forgets (one compiled program for every case)."""
+    rng = np.random.default_rng(5)
+    K, V, T = 3, 5, 60
+    li, lt, _, lengths = _batch(rng, [T, 23, 1], K)
+    table = rng.normal(size=(V, K))
+    table[1, 2] = -np.inf
+    codes = rng.integers(0, V, (3, T))
+    weights = np.array([1.0, 0.0, 1.0])
+    blocked = time_parallel.block(jnp.asarray(codes), 7)
+    uniform = jnp.full((K, blocked.shape[1]), 1.0 / K)
+    start = (uniform, uniform, jnp.bool_(False))
+    run = jax.jit(
+        lambda lt, table, guess=start: time_parallel.blocked_pattern_counts(
+            li, lt, table, blocked, lengths, T, weights, guess=guess
+        )
+    )
+
+    def check(got, lt, table):
+        log_z, gamma, initial, transitions = _numpy_counts(li, lt, table[codes], lengths, weights)
+        w = (gamma * weights[:, None, None]).reshape(-1, K)
+        by_code = np.stack([w[codes.reshape(-1) == v].sum(0) for v in range(V)])
+        for a, b in zip(got[:4], (log_z, by_code, initial, transitions), strict=True):
+            np.testing.assert_allclose(a, b, **TOL)
+
+    check(run(lt, table), lt, table)
+    check(run(lt, table, run(lt + 1.0, table).messages), lt, table)
+    # the deterministic 3-cycle: the chunk products are exact with pattern codes too
+    cycle = np.where(np.roll(np.eye(K), 1, axis=1) > 0, 0.0, -np.inf)
+    got = run(cycle, np.zeros((V, K)))
+    assert bool(got.fallback)
+    check(got, cycle, np.zeros((V, K)))
+    table[3] = np.nan  # an invalid observation's pattern poisons its rows and the counts
+    bad = run(lt, table)
+    assert np.isnan(bad.log_z).any() and np.isnan(bad.states).all()
 
 
 def test_nan_input_is_nan_never_a_number(x64):

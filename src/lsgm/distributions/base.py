@@ -183,6 +183,16 @@ class Emission(nnx.Module, abc.ABC):
         """The ``[K, M]`` table that pictures of the model draw (symbol probabilities, means,
         rates, ...), with its colour scale, title and label."""
 
+    def pattern_codes(self, x: Array) -> tuple[Array, Array] | None:
+        """Optional, for the time-parallel EM: observations that take few distinct values
+        as codes into a table of them. ``x``: a batch ``[..., *event]`` (e.g. ``[N, T, D]``
+        binary vectors, ``[N, T]`` symbols); returns ``(codes [...] int32, patterns [V,
+        *event])`` with ``log_prob(x) = log_prob(patterns)[codes]`` row by row (an invalid
+        observation gets a pattern whose row is NaN) and ``m_step(patterns,
+        segment_sum(weights, codes, V))`` equal to ``m_step(x, weights)``. Must be jittable;
+        None (the default) when there is no such small table."""
+        return None
+
     def network_head(self) -> NetworkHead | None:
         """How an LSGM makes this emission's parameters from its RNN state, or None when it
         cannot (the default). Return one cached object per configuration (e.g. from a

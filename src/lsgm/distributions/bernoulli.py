@@ -83,6 +83,9 @@ MISSING = 2
 #: Up to this many dimensions a shared-table log-likelihood looks rows up in a table of all
 #: ``2^D`` binary patterns (ChromHMM's 10 marks: 1,024 rows) instead of multiplying.
 PATTERN_TABLE_MAX_DIM = 12
+#: :meth:`Bernoulli.pattern_codes` serves observations with at most this many patterns
+#: (``2^D``, or ``3^D`` with missing values: up to 16 or 10 marks).
+MAX_PATTERNS = 1 << 16
 #: With missing values the patterns are ``3^D`` (0, 1 or missing per mark): at most this
 #: many marks go into one table (``3^6 = 729`` rows); more marks are split into groups of
 #: at most this size, one table and one lookup per group, the lookups summed.
@@ -291,6 +294,22 @@ class Bernoulli(Emission):
             "Emission probabilities P(x_d = 1 | state)",
             "P(x_d = 1 | state)",
         )
+
+    def pattern_codes(self, x: Array) -> tuple[Array, Array] | None:
+        """``(codes [...], patterns [V + 1, D])`` of observations ``x [..., D]``: the code of
+        a row is ``sum_d x_d base^d`` (base 2, or 3 with missing values), ``V = base^D``; a
+        row holding an invalid value gets code ``V``, whose pattern (all 3) scores NaN.
+        None when ``V > MAX_PATTERNS``."""
+        base, D = (3 if self.allow_missing else 2), self.dim
+        if base**D > MAX_PATTERNS:
+            return None
+        x = jnp.asarray(x)
+        ok = (x == 0) | (x == 1) | ((x == MISSING) & self.allow_missing)
+        digits = jnp.where(ok, x, 0).astype(jnp.int32)
+        codes = jnp.sum(digits * jnp.asarray(base ** np.arange(D), jnp.int32), -1)
+        codes = jnp.where(ok.all(-1), codes, base**D)
+        invalid = jnp.full((1, D), MISSING + 1, jnp.int32)
+        return codes, jnp.concatenate([_patterns(base, D).astype(jnp.int32), invalid])
 
     def network_head(self) -> NetworkHead:
         """Logits of the ``D`` probabilities."""

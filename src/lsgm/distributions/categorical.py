@@ -214,6 +214,16 @@ class Categorical(Emission):
     def log_prob(self, x: Array) -> Array:
         return categorical_log_prob(jax.nn.log_softmax(self.logits[...], axis=-1), x)
 
+    def pattern_codes(self, x: Array) -> tuple[Array, Array] | None:
+        """Hard symbols ``x [...]`` are their own codes into ``patterns = [0, ..., M]``
+        (``M``: an out-of-range symbol, which scores NaN); None for soft observations."""
+        x = jnp.asarray(x)
+        if not jnp.issubdtype(x.dtype, jnp.integer):
+            return None
+        M = self.num_symbols
+        codes = jnp.where((x >= 0) & (x < M), x, M).astype(jnp.int32)
+        return codes, jnp.arange(M + 1, dtype=jnp.int32)
+
     def m_step(self, x: Array, weights: Array, prior: DirichletPrior | None = None) -> None:
         """``B[k] ∝ max(counts[k] + concentration - 1, 0)`` (see :class:`DirichletPrior`)."""
         concentration = 1.0 if prior is None else prior.concentration

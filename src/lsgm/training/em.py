@@ -124,7 +124,8 @@ class EStepStats(NamedTuple):
         weights: ``[M, K]`` posterior state probabilities, one row per observation of
             ``observations`` (0 on padding and on rows of weight 0).
         observations: ``[M, ...]`` the observations, in the order of ``weights`` (the padded
-            batch flattened, or its chunks for ``method="chunked"``).
+            batch flattened, or its chunks for ``method="chunked"``; the ``V`` distinct
+            patterns, with ``weights`` their summed posteriors, on pattern codes).
         messages: the time-parallel E-step's exact boundary messages (``method="chunked"``,
             see :class:`lsgm.inference.time_parallel.BatchCounts`), for the next iteration's
             ``e_step(..., messages=...)``; None otherwise.
@@ -161,7 +162,10 @@ def e_step(
     :attr:`lsgm.models.base.SequenceModel.supports_chunked`); resolve ``"auto"`` first
     (:meth:`~lsgm.models.base.SequenceModel.inference_method`). With ``"chunked"`` and a
     ``mesh`` the chunks are split over its devices (sequence parallelism), and ``messages``
-    (the previous iteration's :attr:`EStepStats.messages`) start its sweep.
+    (the previous iteration's :attr:`EStepStats.messages`) start its sweep. Without a mesh
+    or labels, an emission with :meth:`~lsgm.distributions.base.Emission.pattern_codes`
+    (symbols, binary marks) gets the E-step on pattern codes: ``weights`` are then ``[V, K]``
+    pattern counts and ``observations`` the ``V`` patterns (the same M-step).
     """
     if method == "chunked":
         return _chunked_e_step(model, data, lengths, log_mask, weights, mesh, messages)
@@ -192,6 +196,29 @@ def _chunked_e_step(model, data, lengths, log_mask, weights, mesh, messages) -> 
     computed, so no ``[T, K]`` array is transposed, and the M-step reads the chunks (on a
     mesh, chunk by chunk, so that every device sums its own chunks)."""
     N, T = data.shape[:2]
+    coded = _pattern_codes(model, data, log_mask, mesh)
+    if coded is not None:
+        codes, patterns = coded
+        L, C = time_parallel.chunk_layout(T)
+        counts = time_parallel.blocked_pattern_counts(
+            model.log_initial(),
+            model.log_transition(),
+            model.emission.log_prob(patterns),
+            time_parallel.block(codes, L, C),
+            lengths,
+            T,
+            weights,
+            guess=messages,
+        )
+        log_z = counts.log_z if weights is None else jnp.where(weights > 0, counts.log_z, 0.0)
+        return EStepStats(
+            log_z.sum(),
+            counts.initial,
+            counts.transitions,
+            counts.states,
+            patterns,
+            counts.messages,
+        )
     p, blocked = model.chunked_potentials(data, mesh)
     log_emit = p.log_emit
     L, NC, K = log_emit.shape
@@ -208,6 +235,19 @@ def _chunked_e_step(model, data, lengths, log_mask, weights, mesh, messages) -> 
     weights = states.reshape(-1, K)
     stats = (log_z.sum(), counts.initial, counts.transitions, weights, flat, counts.messages)
     return EStepStats(*stats)
+
+
+def _pattern_codes(model, data, log_mask, mesh) -> tuple[Array, Array] | None:
+    """The emission's :meth:`~lsgm.distributions.base.Emission.pattern_codes` of ``data``
+    when the chunked E-step can use them: an :class:`~lsgm.models.HMM` whose emission
+    potentials are the emission's own (no label mask), on one device. Then the E-step looks
+    the ``[V, K]`` table up inside its scans and the M-step reads ``[V, K]`` pattern counts
+    (:func:`lsgm.inference.time_parallel.blocked_pattern_counts`): no ``[T, K]`` array.
+    (Computing the codes once per fit instead of once per iteration measured no faster.)"""
+    plain = isinstance(model, HMM) and type(model).potentials is HMM.potentials
+    if not plain or log_mask is not None or mesh is not None:
+        return None
+    return model.emission.pattern_codes(data)
 
 
 def hmm_log_prior(model: HMM, prior: HMMPrior) -> Array | None:
