@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from lsgm.apps import chromatin_states as cs
+from lsgm.apps.chromatin_states import enrichment
 from lsgm.cli.main import main
 from lsgm.data import (
     ChromHMMModel,
@@ -163,9 +164,27 @@ def test_learn_and_segment_cli(folder, tmp_path, capsys):
     # refused before any work: the output folder is the input folder
     assert main(["chromatin", "learn", "-noimage", str(d), str(d), "3"]) == 1
     assert "input" in capsys.readouterr().err and not (d / "model_3.txt").exists()
-    argv = ["chromatin", "learn", "-p", "1", "-noenrich", "-noautoopen", "-noimage"]
+    # ChromHMM's annotation folders, ASSEMBLY/ inside: one BED, one anchor file
+    for sub, name, text in (
+        ("coords", "genes.bed", "chr1\t1000\t9000\nchr2\t0\t400\n"),
+        ("anchors", "TSS.hg18.txt", "chr1\t4000\t+\nchr2\t20000\t-\n"),
+    ):
+        (tmp_path / sub / "hg18").mkdir(parents=True)
+        (tmp_path / sub / "hg18" / name).write_text(text)
+    argv = ["chromatin", "learn", "-p", "1", "-noautoopen", "-noimage"]
+    argv += ["-u", str(tmp_path / "coords"), "-v", str(tmp_path / "anchors")]
     argv += ["-printposterior", "-printstatebyline", "-r", "30", str(d), str(out), "3", "hg18"]
     assert main(argv) == 0
+    # LearnModel's enrichments, one table each per cell, linked from the page
+    page = (out / "webpage_3.html").read_text()
+    for cell in ("cA", "cB"):
+        for name in (f"{cell}_3_overlap.txt", f"{cell}_3_TSS_neighborhood.txt"):
+            assert (out / name).is_file() and name in page, name
+    overlap = (out / "cA_3_overlap.txt").read_text()
+    assert overlap.splitlines()[0].split("\t")[-1] == "genes.bed"
+    # made in memory before the segmentation was renamed into place: equal to reading it
+    seg = enrichment.read_segmentation(out / "cA_3_segments.bed")
+    assert overlap == enrichment.overlap_table(seg, tmp_path / "coords" / "hg18").format()
     err = capsys.readouterr().err
     assert "Estimated Log Likelihood" in err and "\n         2 " in err
     model = read_chromhmm_model(out / "model_3.txt")

@@ -5,7 +5,7 @@
 ``MakeSegmentation``: the same positional arguments, the same single-dash options with the
 same meaning and defaults (``-b``, ``-d``, ``-e``, ``-h``, ``-init``, ``-m``, ``-r``, ``-s``,
 ``-t``, ``-nobed``, ``-nobrowser``, ``-noimage``, ``-printposterior``,
-``-printstatebyline``; ``-noenrich``, ``-noautoopen`` and ``-p`` are accepted and change
+``-printstatebyline``, ``-noenrich``, ``-u``, ``-v``; ``-noautoopen`` and ``-p`` are accepted and change
 nothing here), the same output files (:mod:`lsgm.apps.chromatin_states`). Because ``-h`` is
 ChromHMM's information smoothing, help is ``--help``.
 
@@ -38,7 +38,6 @@ HEADER = (
     f"{'Total Time (secs)':>18}"
 )
 NO_OPS = {
-    "noenrich": "accepted for ChromHMM's command lines; enrichments are separate commands",
     "noautoopen": "accepted for ChromHMM's command lines; nothing is opened",
 }
 
@@ -75,11 +74,16 @@ def register(sub) -> argparse.ArgumentParser:
     are registered)."""
     top = sub.add_parser(
         "chromatin",
-        help="chromatin states from ChromHMM binarized files (learn, segment)",
-        description=__doc__.split("\n\n")[0],
+        help="chromatin states with ChromHMM's command lines (learn, segment, binarize, ...)",
+        description="Chromatin states as ChromHMM makes them, with ChromHMM's command lines: "
+        "learn (LearnModel), segment (MakeSegmentation), binarize (BinarizeBed), overlap "
+        "(OverlapEnrichment), neighborhood (NeighborhoodEnrichment).",
     )
     commands = top.add_subparsers(dest="chromatin_command", metavar="COMMAND", required=True)
     top.chromatin_commands = commands  # type: ignore[attr-defined]
+    from lsgm.cli import chromatin_tools  # binarize, overlap, neighborhood (argparse only)
+
+    chromatin_tools.register(commands)
 
     learn = _parser(
         commands,
@@ -163,6 +167,24 @@ def register(sub) -> argparse.ArgumentParser:
         metavar="loadsmoothtransition",
         help="-init load: transitions mixed with uniform by this weight (0.5)",
     )
+    learn.add_argument(
+        "-noenrich",
+        action="store_true",
+        help="no overlap and neighborhood enrichments (CELL_K_overlap.*, "
+        "CELL_K_ANCHOR_neighborhood.*)",
+    )
+    learn.add_argument(
+        "-u",
+        metavar="coorddir",
+        help="annotation folder for the overlap enrichment, with ASSEMBLY/ inside (default: "
+        "ChromHMM's COORDS where installed)",
+    )
+    learn.add_argument(
+        "-v",
+        metavar="anchorfiledir",
+        help="anchor folder for the neighborhood enrichments, with ASSEMBLY/ inside (default: "
+        "ChromHMM's ANCHORFILES where installed)",
+    )
     _common(learn)
     learn.set_defaults(run=run_learn)
 
@@ -177,6 +199,9 @@ def register(sub) -> argparse.ArgumentParser:
     segment.add_argument("model", help="a ChromHMM model file (model_K.txt)")
     segment.add_argument("inputdir", help="folder of binarized files (*_binary.txt[.gz])")
     segment.add_argument("outputdir", help="output folder (created; never the input folder)")
+    segment.add_argument(
+        "-noenrich", action="store_true", help="accepted; segment writes no enrichments"
+    )
     _common(segment)
     segment.set_defaults(run=run_segment)
     return top
@@ -201,6 +226,22 @@ def _positionals(args) -> tuple[int, str | None]:
 
 def _options(args) -> dict:
     return {flag: getattr(args, flag) for flag in LEARN_FLAGS}
+
+
+def _enrichment_folders(args, assembly: str | None) -> dict | None:
+    """The annotation folders of ``learn``'s enrichments (None with ``-noenrich``): ``-u``
+    and ``-v``, else ChromHMM's own where it is installed; a folder that is missing is
+    skipped, as ChromHMM does."""
+    if args.noenrich:
+        return None
+    from lsgm.apps import chromatin_states
+
+    coords, anchors = chromatin_states.default_annotation_dirs()
+    return {
+        "assembly": assembly,
+        "coords": args.u or coords,
+        "anchors": args.v or anchors,
+    }
 
 
 def _precision(args):
@@ -282,7 +323,11 @@ def run_learn(args) -> int:
             load_smooth_emission=args.e,
             load_smooth_transition=args.t,
             bin_size=args.b,
-            options={**_options(args), "state_selection": bool(args.states)},
+            options={
+                **_options(args),
+                "state_selection": bool(args.states),
+                "enrichment": _enrichment_folders(args, assembly),
+            },
             on_iteration=progress,
             restarts=args.restarts,
         )

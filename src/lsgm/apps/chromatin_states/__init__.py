@@ -15,6 +15,7 @@ from lsgm.lazy import lazy_exports
 if TYPE_CHECKING:
     from lsgm.apps.chromatin_states.binarize import BinarizeOptions, binarize_bed
     from lsgm.apps.chromatin_states.enrichment import (
+        default_annotation_dirs,
         neighborhood_enrichment,
         overlap_enrichment,
         run_enrichments,
@@ -42,7 +43,12 @@ __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "binarize": ("BinarizeOptions", "binarize_bed"),
-        "enrichment": ("neighborhood_enrichment", "overlap_enrichment", "run_enrichments"),
+        "enrichment": (
+            "default_annotation_dirs",
+            "neighborhood_enrichment",
+            "overlap_enrichment",
+            "run_enrichments",
+        ),
         "model": (
             "Iteration",
             "Training",
@@ -61,6 +67,7 @@ __getattr__, __dir__ = lazy_exports(
 __all__ = [
     "BinarizeOptions",
     "binarize_bed",
+    "default_annotation_dirs",
     "neighborhood_enrichment",
     "overlap_enrichment",
     "run_enrichments",

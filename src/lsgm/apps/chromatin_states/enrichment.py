@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -491,7 +492,7 @@ def neighborhood_enrichment(
 
 
 def run_enrichments(
-    segments_beds: list[Path],
+    segments_beds: Sequence[Path | Segmentation],
     out_dir: Path,
     num_states: int,
     assembly: str | None,
@@ -506,7 +507,9 @@ def run_enrichments(
     * ``PREFIX_ANCHOR_neighborhood.{txt,png,svg}`` around each file ``ANCHOR.*`` of
       ``anchors_dir/assembly`` (±10 bins, strand-aware),
 
-    where ``PREFIX`` is e.g. ``CELL_K``. Without ``assembly`` the folders are used as they
+    where ``PREFIX`` is e.g. ``CELL_K``, from each file's name (or an in-memory
+    :class:`Segmentation`'s ``path``: the segmentation ``learn`` has not yet renamed into
+    place). Without ``assembly`` the folders are used as they
     are; a folder that is None or does not exist is skipped (ChromHMM warns). A state above
     ``num_states`` in a segmentation is an error; ``image=False`` (``-noimage``) writes the
     tables only. Returns the paths written."""
@@ -519,9 +522,10 @@ def run_enrichments(
     coords, anchors = dirs
     anchor_files = [] if anchors is None else sorted(anchors.iterdir())
     anchor_files = [f for f in anchor_files if not f.name.startswith(".")]
-    for bed in map(Path, segments_beds):
+    for given in segments_beds:
+        seg = given if isinstance(given, Segmentation) else read_segmentation(given, bin_size)
+        bed = seg.path
         prefix = bed.name.removesuffix(".gz").removesuffix(".bed").removesuffix("_segments")
-        seg = read_segmentation(bed, bin_size)
         if seg.max_state > num_states:
             raise ValueError(
                 f"{bed}: state {seg.max_state} found in a {num_states}-state segmentation."

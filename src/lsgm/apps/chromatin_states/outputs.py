@@ -234,7 +234,7 @@ def write_webpage(
         *(
             f"<li>{esc(str(k))}: {esc(str(v))}</li>"
             for k, v in summary.items()
-            if k != "iterations"
+            if k not in ("iterations", "enrichments")
         ),
         "</ul><h2>Model parameters</h2>",
     ]
@@ -271,6 +271,14 @@ def write_webpage(
             f'<a href="restarts_{K}.txt">the fits</a> · <a href="emission_spread_{K}.txt">'
             f'emission SDs</a> · <a href="transition_spread_{K}.txt">transition SDs</a><br>',
         ]
+    enrichments = summary.get("enrichments") or []
+    if enrichments:
+        lines.append("<h2>Enrichments (ChromHMM's OverlapEnrichment, NeighborhoodEnrichment)</h2>")
+        for name in enrichments:
+            if name.endswith(".png"):
+                lines.append(f'<img src="{esc(name)}" alt="{esc(name)}"><br>')
+            elif name.endswith(".txt"):
+                lines.append(f'<a href="{esc(name)}">{esc(name)} (tab-delimited text)</a><br>')
     lines.append("<h2>Segmentations</h2><ul>")
     for cell in sorted({d.cell for d in data}):
         c = esc(cell)

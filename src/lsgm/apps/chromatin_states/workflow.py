@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lsgm.apps.chromatin_states import enrichment, outputs
 from lsgm.apps.chromatin_states import model as chrom_model
-from lsgm.apps.chromatin_states import outputs
 from lsgm.data import (
     Binarized,
     ChromHMMModel,
@@ -83,8 +83,44 @@ def _write_all(
     for flag, kind in (("printposterior", "posterior"), ("printstatebyline", "statebyline")):
         if options.get(flag):
             outputs.write_by_line(out, K, segs, kind)
+    summary["enrichments"] = [p.name for p in _enrichments(out, K, segs, bin_size, options)]
     outputs.write_webpage(out, model, data, summary, options)
     return segs
+
+
+def _enrichments(
+    out: Path, K: int, segs: Sequence[outputs.Segmentation], bin_size: int, options: dict
+) -> list[Path]:
+    """ChromHMM ``LearnModel``'s enrichments of every ``CELL_K_segments.bed``
+    (:func:`.enrichment.run_enrichments`) when ``options["enrichment"]`` names the folders:
+    ``{"assembly": ..., "coords": COORDS or None, "anchors": ANCHORFILES or None}``. Nothing
+    without it (``-noenrich``) or without segmentation files (``-nobed``)."""
+    spec = options.get("enrichment")
+    if not spec or options.get("nobed"):
+        return []
+    by_cell: dict[str, dict[str, np.ndarray]] = {}
+    for s in segs:
+        by_cell.setdefault(s.data.cell, {})[s.data.chrom] = s.states + 1  # E1 .. EK
+    beds = [  # as enrichment.read_segmentation would read the files once renamed into place
+        enrichment.Segmentation(
+            out / f"{cell}_{K}_segments.bed",
+            labels,
+            max(int(v.max()) for v in labels.values()),
+            "Emission",
+            bin_size,
+        )
+        for cell, labels in sorted(by_cell.items())
+    ]
+    return enrichment.run_enrichments(
+        beds,
+        out,
+        K,
+        spec.get("assembly"),
+        spec.get("coords"),
+        spec.get("anchors"),
+        bin_size,
+        image=not options.get("noimage"),
+    )
 
 
 def _check_bin_size(bin_size: int) -> None:
@@ -119,10 +155,13 @@ def learn(
         inputdir: binarized files (:func:`lsgm.data.read_binarized_folder`).
         outputdir: created if needed; checked before any work.
         num_states: ``K >= 1``.
-        assembly: ChromHMM's ASSEMBLY (recorded; the enrichments that use it are separate).
+        assembly: ChromHMM's ASSEMBLY (recorded; the enrichments read its annotation
+            folders, ``options["enrichment"]``).
         init: ``"information"``, ``"random"`` or ``"load"`` (needs ``init_model``).
         init_model: a ``model_K.txt`` (``-m``) for ``init="load"``.
-        options: output switches, keys from :data:`OUTPUT_FLAGS` (True to set).
+        options: output switches, keys from :data:`OUTPUT_FLAGS` (True to set), and
+            ``"enrichment"``: ``{"assembly", "coords", "anchors"}`` for ChromHMM's overlap
+            and neighborhood enrichments (:func:`_enrichments`; none without it).
         on_iteration: called after every EM iteration (of the first fit).
         restarts: this many more fits from ``-init random`` starts (seeds ``seed + 1``,
             ...); the fit of the highest final log-likelihood is kept and the spread of
