@@ -1,12 +1,11 @@
 """Encoders plug into the LSGM through a small protocol (lsgm.models.encoders): a test encoder, a
 causal 1-D convolution, passes the same brute-force checks as the built-in GRU — the model sums
-to one over every sequence, exact inference equals enumeration — and trains, samples and
+to one over every sequence, exact inference equals enumeration — and has gradients, samples and
 checkpoints; a convolution that peeks at the current observation fails the normalisation."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 from _brute import all_sequences, lsgm_joint_log_probs, perturbed
 from flax import nnx
@@ -16,7 +15,6 @@ import lsgm
 from lsgm.distributions import Categorical, Gaussian
 from lsgm.models.encoders import Encoder, GRUEncoder, LSTMEncoder, SteppingEncoder
 from lsgm.training.checkpoint import load_checkpoint, save_checkpoint
-from lsgm.training.gradient import fit_gradient
 
 K, V = 2, 3  # states, symbols: 3^4 = 81 sequences to enumerate
 
@@ -90,15 +88,15 @@ IDS = ["-".join(map(str, kw.values())) or "default" for kw in VARIANTS]
 
 @pytest.mark.parametrize("kw", VARIANTS, ids=IDS)
 def test_the_convolution_lsgm_is_normalised_and_exact(x64, kw):
-    """``Σ_x p(x) = 1`` over all ``V^T`` sequences for T = 1..4 (each ``p(x_t | z_t, x_{<t})``
+    """``Σ_x p(x) = 1`` over all ``V^T`` sequences for T = 2 and 4 (each ``p(x_t | z_t, x_{<t})``
     is normalised only if no feature it reads has seen ``x_t``), and log Z, state posteriors
     and the Viterbi path of the potentials equal every path scored by the model's own
     conditionals, the encoder run one observation at a time."""
     model = perturbed(_model("conv", **kw))
-    for T in range(1, 5):
+    for T in (2, 4):
         total = np.exp(model.score_samples(all_sequences(V, T))).sum()
         np.testing.assert_allclose(total, 1.0, rtol=1e-10, err_msg=f"T={T}")
-    for x in (np.array([2, 0, 1, 1, 2]), np.array([1])):
+    for x in (np.array([2, 0, 1, 2]), np.array([1, 1])):
         paths, scores = lsgm_joint_log_probs(model, x)
         log_z = logsumexp(scores)
         np.testing.assert_allclose(model.log_prob(x), log_z, rtol=1e-10)
@@ -144,34 +142,31 @@ def test_built_in_encoder_objects_build_the_string_built_models(x64, cell):
 def test_padding_after_the_length_changes_nothing(x64):
     model = perturbed(_model("conv"))
     rng = np.random.default_rng(2)
-    xs = [rng.integers(0, V, n) for n in (6, 2, 9)]
+    xs = [rng.integers(0, V, n) for n in (2, 5)]
     singles = [float(model.log_prob(x)) for x in xs]
-    padded = np.full((3, 9), V - 1)
+    padded = np.full((2, 5), V - 1)
     for i, x in enumerate(xs):
         padded[i, : len(x)] = x
-    np.testing.assert_allclose(model.score_samples(padded, lengths=[6, 2, 9]), singles, rtol=1e-10)
+    np.testing.assert_allclose(model.score_samples(padded, lengths=[2, 5]), singles, rtol=1e-10)
 
 
-def test_one_gradient_step_trains_the_convolution():
-    """The gradient reaches the encoder: one small Adam step of ``fit_gradient`` moves the
-    convolution's kernel and raises the log-likelihood."""
+def test_the_gradient_reaches_the_convolution():
+    """``nnx.grad`` of the log-likelihood has a non-zero, finite part for the convolution's
+    kernel and bias (fit_gradient differentiates the same function; tests/test_training_loop.py
+    runs it)."""
     model = _model("conv")
-    rng = np.random.default_rng(3)
-    xs = [rng.integers(0, V, n) for n in (8, 5, 11)]
-    before = np.asarray(model.rnn.kernel[...]).copy()
-    start = model.score(xs)
-    fit_gradient(model, xs, optimizer=optax.adam(0.01), epochs=1)
-    after = model.score(xs)
-    assert np.isfinite(after) and after > start
-    assert np.abs(np.asarray(model.rnn.kernel[...]) - before).max() > 0
+    x = np.array([2, 0, 1, 2])
+    grads = nnx.grad(lambda m: -m.log_prob(x))(model)
+    for g in (grads.rnn.kernel[...], grads.rnn.bias[...]):
+        assert np.isfinite(g).all() and np.abs(g).max() > 0
 
 
 def test_sampling_without_a_step_mode():
     model = _model("conv")
-    states, obs = model.sample(12, jax.random.key(0))
-    assert states.shape == (12,) and obs.shape == (12,)
+    states, obs = model.sample(5, jax.random.key(0))
+    assert states.shape == (5,) and obs.shape == (5,)
     assert np.isfinite(model.log_prob(obs))
-    np.testing.assert_array_equal(model.sample(12, jax.random.key(0))[1], obs)  # seeded
+    np.testing.assert_array_equal(model.sample(5, jax.random.key(0))[1], obs)  # seeded
 
 
 def test_re_reading_the_prefix_samples_what_the_step_mode_samples(x64):
@@ -181,7 +176,7 @@ def test_re_reading_the_prefix_samples_what_the_step_mode_samples(x64):
     rereading = lsgm.LSGM(
         K, emission, encoder=WithoutSteps(_encoder("gru", 7, 2)), rngs=nnx.Rngs(1)
     )
-    want, got = stepping.sample(9, jax.random.key(4)), rereading.sample(9, jax.random.key(4))
+    want, got = stepping.sample(5, jax.random.key(4)), rereading.sample(5, jax.random.key(4))
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_allclose(got[1], want[1], rtol=1e-12)
 
