@@ -106,15 +106,22 @@ def _static_log_prob(log_p: Array, log_q: Array, x: Array, allow_missing: bool) 
     if D > PATTERN_TABLE_MAX_DIM:
         return _select_sum(log_p, log_q, x)
     bad = jnp.isnan(x).any(-1)  # NaN (invalid) reads as pattern 0 below and poisons its row here
-    digits = jnp.where(jnp.isnan(x), 0, x).astype(jnp.int32)
     base, group = (3, MISSING_GROUP_MAX_DIM) if allow_missing else (2, D)
-    out = jnp.zeros((x.shape[0], log_p.shape[0]), log_p.dtype)
+    parts = []
     for start in range(0, D, group):
         end = min(start + group, D)
         table = _select_sum(log_p[:, start:end], log_q[:, start:end], _patterns(base, end - start))
-        code = digits[:, start:end] @ jnp.asarray(base ** np.arange(end - start), jnp.int32)
-        out = out + table[code]
-    return jnp.where(bad[:, None], jnp.nan, out)
+        parts.append(table[_codes(x[:, start:end], base)])
+    return jnp.where(bad[:, None], jnp.nan, sum(parts[1:], parts[0]))
+
+
+def _codes(x: Array, base: int) -> Array:
+    """``[T]`` int32 ``sum_d x_d base^d`` of ``x [T, D]`` (digits 0, 1, 2; NaN reads as 0);
+    in base 2 by shifts (measured faster than a product)."""
+    if base == 2:
+        return jnp.sum(jnp.where(x > 0, 1, 0) << jnp.arange(x.shape[-1], dtype=jnp.int32), -1)
+    digits = jnp.where(jnp.isnan(x), 0, x).astype(jnp.int32)
+    return jnp.sum(digits * jnp.asarray(base ** np.arange(x.shape[-1]), jnp.int32), -1)
 
 
 def _patterns(base: int, D: int) -> Array:
@@ -305,8 +312,7 @@ class Bernoulli(Emission):
             return None
         x = jnp.asarray(x)
         ok = (x == 0) | (x == 1) | ((x == MISSING) & self.allow_missing)
-        digits = jnp.where(ok, x, 0).astype(jnp.int32)
-        codes = jnp.sum(digits * jnp.asarray(base ** np.arange(D), jnp.int32), -1)
+        codes = _codes(jnp.where(ok, x, 0).reshape(-1, D), base).reshape(x.shape[:-1])
         codes = jnp.where(ok.all(-1), codes, base**D)
         invalid = jnp.full((1, D), MISSING + 1, jnp.int32)
         return codes, jnp.concatenate([_patterns(base, D).astype(jnp.int32), invalid])
