@@ -289,7 +289,7 @@ class DifferentiableHMM(nnx.Module):
             * ``"log_likelihood"``: ``[]`` / ``[B]`` ``log p(x_{1:length})``;
             * ``"state_posteriors"``: ``[T, K]`` / ``[B, T, K]`` ``p(z_t = k | x)``, 0 on padding;
             * ``"viterbi_path"``: int32 ``[T]`` / ``[B, T]`` most probable path, -1 on padding
-              (all -1 for a sequence of probability 0, whose ``state_posteriors`` are NaN).
+                (all -1 for a sequence of probability 0, whose ``state_posteriors`` are NaN).
 
         Raises:
             KeyError: no ``"observations"``.
