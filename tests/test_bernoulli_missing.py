@@ -64,8 +64,8 @@ def test_log_prob_marginalises_missing_values_exactly(x64):
 
 
 def test_em_counts_only_observed_values(x64):
-    """One MAP EM step (the time-parallel E-step on pattern codes, base 3) equals the
-    counts of observed ones and zeros by hand, weighted by brute-force posteriors."""
+    """One MAP EM step equals the counts of observed ones and zeros by hand, weighted by
+    brute-force posteriors."""
     rng = np.random.default_rng(1)
     K, D = 2, 3
     emission = Bernoulli(K, D, allow_missing=True, rngs=nnx.Rngs(0))
@@ -78,7 +78,7 @@ def test_em_counts_only_observed_values(x64):
     ones = gamma.T @ (x == 1)  # [K, D]
     zeros = gamma.T @ (x == 0)
     expected = (ones + 1.0) / (ones + zeros + 3.0)  # MAP: (S1 + a - 1) / (S1 + S0 + a + b - 2)
-    fit_em(model, xs, max_iter=1, priors={"emission": prior}, method="chunked")
+    fit_em(model, xs, max_iter=1, priors={"emission": prior}, method="scaled")
     np.testing.assert_allclose(model.emission.probs(), expected, rtol=1e-10)
     # samples are 0/1 only
     sample = model.emission.sample(jax.random.key(0), jnp.zeros(50, int))
@@ -109,3 +109,9 @@ def test_model_files_and_errors(tmp_path):
     expected = np.concatenate([x == 1, x == 2], -1)
     assert head.input_dim == 6 and np.array_equal(head.encode(jnp.asarray(x)), expected)
     assert np.isnan(head.encode(jnp.asarray([[0, 3, 1]]))).all()
+    # the time-parallel EM's pattern codes (base 3): log_prob(patterns)[codes] = log_prob(x),
+    # an invalid row to the last pattern, which scores NaN
+    codes, patterns = emission.pattern_codes(np.concatenate([x, [[0, 3, 1]]]))
+    table = emission.log_prob(patterns)
+    np.testing.assert_array_equal(table[codes[:3]], emission.log_prob(x))
+    assert codes[3] == 27 and len(patterns) == 28 and np.isnan(table[27]).all()
