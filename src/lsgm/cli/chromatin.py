@@ -84,6 +84,9 @@ def register(sub) -> argparse.ArgumentParser:
     from lsgm.cli import chromatin_tools  # binarize, overlap, neighborhood (argparse only)
 
     chromatin_tools.register(commands)
+    from lsgm.cli import chromatin_compare  # compare: the HMM against an LSGM (argparse only)
+
+    chromatin_compare.register(commands)
 
     learn = _parser(
         commands,

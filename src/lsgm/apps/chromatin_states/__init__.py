@@ -4,7 +4,8 @@ emission and transition tables, segmentations, browser tracks, a web page).
 
 :mod:`.model` holds the initialisations (ChromHMM's ``information``, ``random``, ``load``),
 training and the state calls; :mod:`.outputs` the files; :mod:`.workflow` the commands
-``learn`` (ChromHMM ``LearnModel``) and ``segment`` (``MakeSegmentation``). Names load on
+``learn`` (ChromHMM ``LearnModel``) and ``segment`` (``MakeSegmentation``); :mod:`.lsgm_states`
+an LSGM compared with the HMM on held-out files. Names load on
 first use (:mod:`lsgm.lazy`).
 """
 
@@ -19,6 +20,12 @@ if TYPE_CHECKING:
         neighborhood_enrichment,
         overlap_enrichment,
         run_enrichments,
+    )
+    from lsgm.apps.chromatin_states.lsgm_states import (
+        CompareSettings,
+        compare,
+        compare_report,
+        matched_agreement,
     )
     from lsgm.apps.chromatin_states.model import (
         Iteration,
@@ -49,6 +56,7 @@ __getattr__, __dir__ = lazy_exports(
             "overlap_enrichment",
             "run_enrichments",
         ),
+        "lsgm_states": ("CompareSettings", "compare", "compare_report", "matched_agreement"),
         "model": (
             "Iteration",
             "Training",
@@ -74,10 +82,14 @@ __all__ = [
     "Iteration",
     "Training",
     "calls",
+    "CompareSettings",
+    "compare",
+    "compare_report",
     "fit",
     "holdout_split",
     "information_init",
     "learn",
+    "matched_agreement",
     "parse_states",
     "posteriors",
     "random_init",
