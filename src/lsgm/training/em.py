@@ -470,9 +470,16 @@ def _run_em(
     bar = progress(range(history.n_iter, last), "EM", show)
     # the chunked E-step's boundary messages, from one iteration to the next
     messages = _first_messages(model, batch, mesh, method)
+    first = True
     for _ in bar:
         new_state, log_l, log_prior, messages = step(state, *inputs, messages=messages)
         log_l = float(log_l)
+        if first and not np.isfinite(log_l):
+            # an impossible sequence under the starting parameters: name it (ValueError)
+            # before anything is updated or written; checked only here, so a feasible fit
+            # compiles no separate pass (the E-step's own log-likelihood is the test)
+            check_feasible(model, batch, log_mask, mesh, method)
+        first = False
         if not np.isfinite(log_l):
             raise FitDivergedError(
                 f"EM diverged: the log-likelihood became {log_l} at iteration "
@@ -601,7 +608,6 @@ class _EMRun:
         if mesh is not None:
             row_sharding(mesh)  # a clear error for a wrong mesh argument
         method = model.inference_method(method, batch.num_sequences, batch.max_length)
-        check_feasible(model, batch, log_mask, mesh, method)
         monotone = model.emission.log_prior(prior.emission) is not None
         step = em_step_for(nnx.graphdef(model), prior, freeze, mesh, method)
         return cls(batch, log_mask, prior, freeze, init, n_init, mesh, method, monotone, step)
