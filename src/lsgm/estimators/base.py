@@ -251,6 +251,12 @@ class SequenceEstimator(BaseEstimator):
         return -2 * self.score(X, lengths) + self._n_parameters() * np.log(n_samples)
 
 
+def constructor_arguments(scope: dict[str, Any]) -> dict[str, Any]:
+    """An estimator constructor's arguments from its ``locals()`` (called first thing, so the
+    scope holds only them): scikit-learn stores each one unchanged under its own name."""
+    return {name: value for name, value in scope.items() if name not in ("self", "__class__")}
+
+
 class BaseHMM(SequenceEstimator):
     """The shared part of the hmmlearn-style estimators (see the module docstring).
 

@@ -21,7 +21,13 @@ from lsgm.distributions import (
     GaussianPrior,
     PoissonPrior,
 )
-from lsgm.estimators.base import BaseHMM, as_float_matrix, check_counts, hashable_prior
+from lsgm.estimators.base import (
+    BaseHMM,
+    as_float_matrix,
+    check_counts,
+    constructor_arguments,
+    hashable_prior,
+)
 from lsgm.estimators.emissions import (
     GMMPrior,
     HmmlearnBernoulli,
@@ -107,21 +113,7 @@ class CategoricalHMM(BaseHMM):
         init_params: str = "ste",
         implementation: str = "log",
     ) -> None:
-        self._base_init(
-            n_components=n_components,
-            startprob_prior=startprob_prior,
-            transmat_prior=transmat_prior,
-            emissionprob_prior=emissionprob_prior,
-            n_features=n_features,
-            algorithm=algorithm,
-            random_state=random_state,
-            n_iter=n_iter,
-            tol=tol,
-            verbose=verbose,
-            params=params,
-            init_params=init_params,
-            implementation=implementation,
-        )
+        self._base_init(**constructor_arguments(locals()))
 
     def _check_X(self, X: npt.ArrayLike) -> np.ndarray:
         X = check_counts(X, type(self).__name__, "a symbol (an integer >= 0)")
@@ -212,25 +204,7 @@ class GaussianHMM(BaseHMM):
         init_params: str = "stmc",
         implementation: str = "log",
     ) -> None:
-        self._base_init(
-            n_components=n_components,
-            covariance_type=covariance_type,
-            min_covar=min_covar,
-            startprob_prior=startprob_prior,
-            transmat_prior=transmat_prior,
-            means_prior=means_prior,
-            means_weight=means_weight,
-            covars_prior=covars_prior,
-            covars_weight=covars_weight,
-            algorithm=algorithm,
-            random_state=random_state,
-            n_iter=n_iter,
-            tol=tol,
-            verbose=verbose,
-            params=params,
-            init_params=init_params,
-            implementation=implementation,
-        )
+        self._base_init(**constructor_arguments(locals()))
 
     @property
     def covars_(self) -> np.ndarray:
@@ -337,27 +311,7 @@ class GMMHMM(BaseHMM):
         init_params: str = "stmcw",
         implementation: str = "log",
     ) -> None:
-        self._base_init(
-            n_components=n_components,
-            n_mix=n_mix,
-            min_covar=min_covar,
-            startprob_prior=startprob_prior,
-            transmat_prior=transmat_prior,
-            weights_prior=weights_prior,
-            means_prior=means_prior,
-            means_weight=means_weight,
-            covars_prior=covars_prior,
-            covars_weight=covars_weight,
-            algorithm=algorithm,
-            covariance_type=covariance_type,
-            random_state=random_state,
-            n_iter=n_iter,
-            tol=tol,
-            verbose=verbose,
-            params=params,
-            init_params=init_params,
-            implementation=implementation,
-        )
+        self._base_init(**constructor_arguments(locals()))
 
     def _check_X(self, X: npt.ArrayLike) -> np.ndarray:
         return as_float_matrix(X, type(self).__name__)
@@ -495,21 +449,7 @@ class PoissonHMM(BaseHMM):
         init_params: str = "stl",
         implementation: str = "log",
     ) -> None:
-        self._base_init(
-            n_components=n_components,
-            startprob_prior=startprob_prior,
-            transmat_prior=transmat_prior,
-            lambdas_prior=lambdas_prior,
-            lambdas_weight=lambdas_weight,
-            algorithm=algorithm,
-            random_state=random_state,
-            n_iter=n_iter,
-            tol=tol,
-            verbose=verbose,
-            params=params,
-            init_params=init_params,
-            implementation=implementation,
-        )
+        self._base_init(**constructor_arguments(locals()))
 
     def _check_X(self, X: npt.ArrayLike) -> np.ndarray:
         return check_counts(X, type(self).__name__, "a count (an integer >= 0)")
@@ -579,21 +519,7 @@ class BernoulliHMM(BaseHMM):
         init_params: str = "ste",
         implementation: str = "log",
     ) -> None:
-        self._base_init(
-            n_components=n_components,
-            startprob_prior=startprob_prior,
-            transmat_prior=transmat_prior,
-            emission_alpha=emission_alpha,
-            emission_beta=emission_beta,
-            algorithm=algorithm,
-            random_state=random_state,
-            n_iter=n_iter,
-            tol=tol,
-            verbose=verbose,
-            params=params,
-            init_params=init_params,
-            implementation=implementation,
-        )
+        self._base_init(**constructor_arguments(locals()))
 
     def _check_X(self, X: npt.ArrayLike) -> np.ndarray:
         X = check_counts(X, type(self).__name__, "0 or 1")
