@@ -1,18 +1,22 @@
 """``lsgm chromatin learn/segment`` (issue 21): ChromHMM's files, its information
-initialisation, the CLI's outputs, and ChromHMM itself (where installed) reading our model
-and agreeing with our numbers."""
+initialisation, the CLI's outputs (with ChromHMM's naming, ordering and file options, the
+posterior track, the E-step split over 4 devices), and ChromHMM itself (where installed)
+reading our model and agreeing with our numbers."""
 
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 import subprocess
 
 import numpy as np
 import pytest
+from conftest import run_on_four_devices
 
 from lsgm.apps import chromatin_states as cs
 from lsgm.apps.chromatin_states import enrichment
+from lsgm.apps.chromatin_states import model as cm
 from lsgm.cli.main import main
 from lsgm.data import (
     ChromHMMModel,
@@ -121,6 +125,26 @@ def test_information_init_by_hand():
         cs.information_init([x], 4, ["a", "b"])
 
 
+def test_orderings_pseudo_counts_and_style():
+    # ChromHMM's transition order: states that often follow each other are neighbours
+    a = np.array([[0.8, 0.0, 0.2], [0.0, 0.9, 0.1], [0.15, 0.15, 0.7]])
+    order = cm.transition_order(a)
+    assert order.tolist() in ([0, 2, 1], [1, 2, 0])
+    assert cm.transition_order(a[np.ix_(order, order)]).tolist() == [0, 1, 2]
+    m = ChromHMMModel(np.ones(3) / 3, a, np.array([[0.1, 0.9], [0.5, 0.5], [0.2, 0.8]]), ["x", "y"])
+    assert cm.state_order(m, "fixed").tolist() == [0, 1, 2]
+    assert cm.state_order(m, "emission").tolist() == cm.emission_order(m.emission).tolist()
+    # -pseudo: +1 on every count (Dirichlet(2), Beta(2, 2)); -nopseudolast: none on the
+    # initial states and the last mark
+    full, nolast = cm.pseudo_prior(3), cm.pseudo_prior(3, last=False)
+    assert (full.initial, full.transition, full.emission.alpha, full.emission.beta) == (2, 2, 2, 2)
+    assert nolast.initial == 1.0 and nolast.emission.alpha.tolist() == [2.0, 2.0, 1.0]
+    # -i and -color
+    style = cs.Style(outfile_id="r1", color=(255, 0, 0), gzip=True)
+    assert style.tag(5) == "5_r1" and style.gz("a.bed") == "a.bed.gz" and style.letter == "E"
+    np.testing.assert_allclose(style.cmap()(1.0)[:3], (1.0, 0.0, 0.0))
+
+
 def test_restart_spread_matches_states(tmp_path):
     from lsgm.apps.chromatin_states.workflow import write_restarts
 
@@ -171,7 +195,7 @@ def test_learn_and_segment_cli(folder, tmp_path, capsys):
     ):
         (tmp_path / sub / "hg18").mkdir(parents=True)
         (tmp_path / sub / "hg18" / name).write_text(text)
-    argv = ["chromatin", "learn", "-p", "1", "-noautoopen", "-noimage"]
+    argv = ["chromatin", "learn", "-p", "1", "-noautoopen", "-noimage", "--posterior-track"]
     argv += ["-u", str(tmp_path / "coords"), "-v", str(tmp_path / "anchors")]
     argv += ["-printposterior", "-printstatebyline", "-r", "30", str(d), str(out), "3", "hg18"]
     assert main(argv) == 0
@@ -206,14 +230,95 @@ def test_learn_and_segment_cli(folder, tmp_path, capsys):
     lines = (out / "STATEBYLINE" / "cB_3_chr1_statebyline.txt").read_text().split()[4:]
     assert post.shape == (250, 3) and np.allclose(post.sum(1), 1, atol=3e-4)
     np.testing.assert_array_equal(np.argmax(post, 1) + 1, np.array(lines, int))
+    # the posterior track: the called state's posterior bin by bin, equal neighbours merged
+    rows = _segments(out / "cB_3_posterior.bedgraph")[1:]
+    a, b = (np.array([int(r[i]) for r in rows]) for i in (1, 2))
+    assert a[0] == 0 and b[-1] == 250 * 200 and (a[1:] == b[:-1]).all()
+    track = np.repeat([float(r[3]) for r in rows], (b - a) // 200)
+    np.testing.assert_allclose(track, post.max(1), atol=1e-9)
+    # the emission table's marks in ChromHMM's correlation order of the columns
+    fitted = read_chromhmm_model(out / "model_3.txt")
+    columns = [MARKS[i] for i in cm.emission_order(fitted.emission.T)]
+    assert (out / "emissions_3.txt").read_text().split("\n")[0].split("\t")[1:] == columns
 
-    # segment with the learned model: the same calls, the reported log-likelihood
+    # segment with the learned model (MakeSegmentation's -f, -gzip, -i, -l): the same calls
     again = tmp_path / "again"
-    argv = ["chromatin", "segment", "--json", "-noimage", str(out / "model_3.txt"), str(d)]
+    listed = tmp_path / "files.txt"  # every file, in another order
+    listed.write_text("cB_chr1_binary.txt.gz\ncA_chr2_binary.txt\n\ncA_chr1_binary.txt\n")
+    lengths = tmp_path / "sizes.txt"
+    lengths.write_text("chr1\t60000\nchr2\t39950\n")  # chr2: 50 bp short of 200 bins
+    argv = ["chromatin", "segment", "--json", "-noimage", "-f", str(listed), "-i", "s1"]
+    argv += ["-gzip", "-l", str(lengths), "-lowmem", str(out / "model_3.txt"), str(d)]
     assert main([*argv, str(again)]) == 0
-    result = capsys.readouterr().out
-    assert (again / "cA_3_segments.bed").read_text() == (out / "cA_3_segments.bed").read_text()
-    assert '"log_likelihood"' in result
+    result = json.loads(capsys.readouterr().out)
+    assert result["files"] == 3 and result["webpage"] == "webpage_3_s1.html"
+    ours = gzip.decompress((again / "cA_3_s1_segments.bed.gz").read_bytes()).decode()
+    first = _segments(out / "cA_3_segments.bed")
+    last = max(i for i, r in enumerate(first) if r[0] == "chr2")
+    assert first[last][2] == "40000"
+    first[last][2] = "39950"  # the last segment ends at the chromosome's length
+    assert sorted(r.split("\t") for r in ours.splitlines()) == sorted(first)  # -f's order
+    assert (again / "model_3_s1.txt").is_file()
+    listed.write_text("cA_chr1_binary.txt\nnope_binary.txt\n")
+    assert main([*argv, str(tmp_path / "never")]) == 1
+    assert "files.txt, line 2: 'nope_binary.txt' is not a file" in capsys.readouterr().err
+
+    # a ChromHMM LearnModel line with its other options: transition order, marks in the data's
+    # order, -x 0 (one iteration), -n 1 (one file for the initialisation), no track headers
+    ordered = tmp_path / "ordered"
+    argv = [
+        "chromatin",
+        "learn",
+        "-b",
+        "200",
+        "-color",
+        "255,0,0",
+        "-d",
+        "0.001",
+        "-holdcolumnorder",
+    ]
+    argv += ["-i", "run1", "-n", "1", "-stateordering", "transition", "-x", "0", "-noenrich"]
+    argv += ["-nobrowserheader", "-noimage", "-noautoopen", str(d), str(ordered), "3", "hg18"]
+    assert main(argv) == 0
+    m = read_chromhmm_model(ordered / "model_3_run1.txt")
+    assert m.order == "T" and m.iterations == 1 and m.marks == MARKS
+    assert cm.transition_order(m.transition).tolist() == [0, 1, 2]
+    head = (ordered / "emissions_3_run1.txt").read_text().split("\n")[0]
+    assert head == "State (Transition order)\tM1\tM2\tM3"
+    assert _segments(ordered / "cA_3_run1_segments.bed")[0][3].startswith("T")
+    assert _segments(ordered / "cA_3_run1_dense.bed")[0][0] == "chr1"  # no track line
+    # refused with the reason and the alternative, never ignored
+    for extra, why in (
+        (["-z", "8"], "-z: not offered: lsgm never sets small transition probabilities"),
+        (["-splitrows"], "-splitrows: not offered"),
+    ):
+        assert main([*argv[:2], *extra, *argv[2:]]) == 2
+        assert why in capsys.readouterr().err
+    assert main([*argv[:2], "-p", "2", *argv[2:]]) == 1
+    assert "-n with -p (a new random subset" in capsys.readouterr().err
+
+    # the E-step split in time over 4 devices (a jax.sharding.Mesh) gives the same model;
+    # --devices asks JAX for them (here 1 device: the error says how to get more)
+    assert main(["chromatin", "learn", "--devices", "4", str(d), str(tmp_path / "x"), "3"]) == 1
+    assert "xla_force_host_platform_device_count" in capsys.readouterr().err
+    script = (
+        "import json, jax\n"
+        "from lsgm.apps.chromatin_states import model as cm\n"
+        "from lsgm.data import read_binarized_folder, write_chromhmm_model\n"
+        "from lsgm.distributed import make_mesh\n"
+        f"data = read_binarized_folder({str(d)!r})\n"
+        "with jax.enable_x64(True):\n"
+        "    start = cm.information_init([b.x for b in data], 3, data[0].marks)\n"
+        "    m = cm.fit(data, start, max_iterations=30, mesh=make_mesh(4)).model\n"
+        "m = cm.reorder(m, cm.emission_order(m.emission))\n"
+        f"write_chromhmm_model({str(tmp_path / 'four.txt')!r}, m)\n"
+        "print('RESULT ' + json.dumps(jax.device_count()))\n"
+    )
+    assert run_on_four_devices(script) == 4
+    four = read_chromhmm_model(tmp_path / "four.txt")
+    for name in ("initial", "transition", "emission"):
+        np.testing.assert_allclose(getattr(four, name), getattr(fitted, name), atol=1e-9)
+    assert four.iterations == fitted.iterations
 
     java = shutil.which("ChromHMM")
     if java is None:

@@ -3,19 +3,25 @@
 ``lsgm chromatin learn INPUTDIR OUTPUTDIR NUMSTATES [ASSEMBLY]`` is ChromHMM's
 ``LearnModel`` and ``lsgm chromatin segment MODEL INPUTDIR OUTPUTDIR`` its
 ``MakeSegmentation``: the same positional arguments, the same single-dash options with the
-same meaning and defaults (``-b``, ``-d``, ``-e``, ``-h``, ``-init``, ``-m``, ``-r``, ``-s``,
-``-t``, ``-nobed``, ``-nobrowser``, ``-noimage``, ``-printposterior``,
-``-printstatebyline``, ``-noenrich``, ``-u``, ``-v``; ``-noautoopen`` and ``-p`` are accepted and change
-nothing here), the same output files (:mod:`lsgm.apps.chromatin_states`). Because ``-h`` is
-ChromHMM's information smoothing, help is ``--help``.
+same meaning and defaults (``-b``, ``-color``, ``-d``, ``-e``, ``-f``, ``-gzip``, ``-h``,
+``-holdcolumnorder``, ``-holdroworder``, ``-i``, ``-init``, ``-l``, ``-m``, ``-n``, ``-r``,
+``-s``, ``-stateordering``, ``-t``, ``-x``, ``-nobed``, ``-nobrowser``,
+``-nobrowserheader``, ``-noimage``, ``-pseudo``, ``-nopseudolast``, ``-printposterior``,
+``-printstatebyline``, ``-noenrich``, ``-u``, ``-v``; ``-noautoopen``, ``-p``, ``-lowmem``,
+``-many`` and ``-scalebeta`` are accepted and change nothing here, saying so; ``-z`` and
+``-splitrows`` stop with what to do instead), the same output files
+(:mod:`lsgm.apps.chromatin_states`). Because ``-h`` is ChromHMM's information smoothing,
+help is ``--help``.
 
 Differences, all stated: every EM iteration is a full Baum–Welch step over all files
 (ChromHMM's ``-p`` mode; its default ``-p 0`` is an incremental EM), in float64 unless
-``--float32``; no transition is set to zero (ChromHMM's ``-z``); missing marks (``2``) are
-marginalised exactly; any number of states; the dense track's score column holds each
+``--float32``; no transition is set to zero (ChromHMM's ``-z``, refused); ``-n`` draws the
+files of the initialisation only (ChromHMM's ``-n`` without ``-p``); missing marks (``2``)
+are marginalised exactly; any number of states; the dense track's score column holds each
 segment's confidence (1000 × the mean posterior of its state). Beyond ChromHMM:
 ``--states FIRST:LAST`` picks K by held-out log-likelihood (and reports BIC), ``--restarts N``
-gives each parameter's spread over several fits.
+gives each parameter's spread over several fits, ``--posterior-track`` writes the posterior
+of the called state bin by bin, ``--devices N`` splits the E-step over N local devices.
 
 This module imports nothing heavy at the top: ``lsgm chromatin --help`` stays fast.
 """
@@ -25,6 +31,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+
+from lsgm.cli.chromatin_tools import colour
 
 LEARN_FLAGS = {
     "nobed": "no segmentation BED files (CELL_K_segments.bed)",
@@ -39,6 +47,22 @@ HEADER = (
 )
 NO_OPS = {
     "noautoopen": "accepted for ChromHMM's command lines; nothing is opened",
+    "lowmem": "accepted; changes nothing (lsgm keeps no per-bin tables it could drop)",
+    "many": "accepted; changes nothing (lsgm's emissions are always summed in log space)",
+    "scalebeta": "accepted; changes nothing (lsgm's backward pass is always rescaled)",
+}
+#: ChromHMM options with no lsgm counterpart: (value name or None, what to do instead).
+REFUSED = {
+    "z": (
+        "zerotransitionpower",
+        "lsgm never sets small transition probabilities to zero during training (every "
+        "transition stays, exactly as Baum-Welch gives it); leave -z out",
+    ),
+    "splitrows": (
+        None,
+        "lsgm reads one binarized file per cell and chromosome; merge split files "
+        "(ChromHMM MergeBinary) or binarize without -splitrows",
+    ),
 }
 
 
@@ -56,9 +80,42 @@ def _parser(sub, name: str, help_text: str, description: str) -> argparse.Argume
 
 
 def _common(p: argparse.ArgumentParser) -> None:
+    from lsgm.cli.chromatin_tools import refuse
+
     p.add_argument("-b", type=int, default=200, metavar="binsize", help="bin size in bases (200)")
     for flag, text in {**LEARN_FLAGS, **NO_OPS}.items():
         p.add_argument(f"-{flag}", action="store_true", help=text)
+    for flag, (value, why) in REFUSED.items():
+        refuse(p, flag, f"not offered: {why}", value)
+    p.add_argument(
+        "-f",
+        metavar="inputfilelist",
+        help="only the files of INPUTDIR named in this file, one a line (default: every "
+        "*_binary* file)",
+    )
+    p.add_argument(
+        "-i",
+        metavar="outfileID",
+        default="",
+        help="add _outfileID after K in every output name (model_K_ID.txt, CELL_K_ID_*)",
+    )
+    p.add_argument(
+        "-l",
+        metavar="chromosomelengthfile",
+        help="chrom<TAB>length lines: segment ends never pass a chromosome's length",
+    )
+    p.add_argument(
+        "-gzip", action="store_true", help="segmentation, browser and per-bin files gzipped"
+    )
+    p.add_argument(
+        "-nobrowserheader", action="store_true", help="no track/browser lines in the tracks"
+    )
+    p.add_argument(
+        "--posterior-track",
+        action="store_true",
+        help="also write CELL_K_posterior.bedgraph, the posterior of the called state per bin "
+        "(beyond ChromHMM)",
+    )
     p.add_argument(
         "--float32",
         action="store_true",
@@ -147,6 +204,59 @@ def register(sub) -> argparse.ArgumentParser:
     )
     learn.add_argument("-m", metavar="modelinitialfile", help="model_K.txt to start from")
     learn.add_argument(
+        "-n",
+        type=int,
+        metavar="numseq",
+        help="the information initialisation reads this many files drawn at random (-s); "
+        "training reads all (ChromHMM's -n without -p; with -p refused)",
+    )
+    learn.add_argument(
+        "-x",
+        type=float,
+        default=-1.0,
+        metavar="maxseconds",
+        help="no EM iteration starts after this many seconds of training (-1: no limit)",
+    )
+    learn.add_argument(
+        "-color",
+        type=colour,
+        default=(0, 0, 255),
+        metavar="r,g,b",
+        help="heatmap colour of the highest value (0,0,255)",
+    )
+    learn.add_argument(
+        "-holdcolumnorder",
+        action="store_true",
+        help="marks of emissions_K.* in the data's order (default: ChromHMM's correlation order)",
+    )
+    learn.add_argument(
+        "-holdroworder", action="store_true", help="states as trained (labels F1, F2, ...)"
+    )
+    learn.add_argument(
+        "-stateordering",
+        choices=("emission", "transition"),
+        default="emission",
+        help="order the states by their emissions (E1, ...) or transitions (T1, ...)",
+    )
+    learn.add_argument(
+        "-pseudo",
+        action="store_true",
+        help="pseudo-counts of 1 in every M-step (MAP EM under Dirichlet(2)/Beta(2,2) priors)",
+    )
+    learn.add_argument(
+        "-nopseudolast",
+        action="store_true",
+        help="with -pseudo: none for the initial states and the last mark",
+    )
+    learn.add_argument(
+        "--devices",
+        type=int,
+        metavar="N",
+        help="split the E-step in time over N local devices of a jax.sharding.Mesh "
+        "(sequence parallelism; the same model; on CPU set XLA_FLAGS="
+        "--xla_force_host_platform_device_count=N) (beyond ChromHMM)",
+    )
+    learn.add_argument(
         "-p",
         type=int,
         default=None,
@@ -227,8 +337,27 @@ def _positionals(args) -> tuple[int, str | None]:
     return int(args.numstates), args.assembly
 
 
-def _options(args) -> dict:
-    return {flag: getattr(args, flag) for flag in LEARN_FLAGS}
+def _options(args, assembly: str | None = None) -> dict:
+    """The output switches and ChromHMM's naming and drawing options (``-i``, ``-color``,
+    ``-gzip``, ``-holdcolumnorder``, ``-nobrowserheader``, ``-l``: by default, with an
+    ASSEMBLY, ChromHMM's CHROMSIZES/ASSEMBLY.txt where installed) as ``learn``'s and
+    ``segment``'s ``options``; the accepted no-op flags are named on stderr."""
+    from lsgm.apps import chromatin_states
+
+    for flag, text in NO_OPS.items():
+        if getattr(args, flag) and flag != "noautoopen" and not args.quiet:
+            print(f"note: -{flag} {text}.", file=sys.stderr)
+    lengths = args.l or chromatin_states.default_chrom_lengths(assembly)
+    style = chromatin_states.Style(
+        outfile_id=args.i,
+        color=getattr(args, "color", (0, 0, 255)),
+        hold_columns=getattr(args, "holdcolumnorder", False),
+        gzip=args.gzip,
+        browser_header=not args.nobrowserheader,
+        posterior_track=args.posterior_track,
+        chrom_lengths={} if lengths is None else chromatin_states.read_chrom_sizes(lengths),
+    )
+    return {**{flag: getattr(args, flag) for flag in LEARN_FLAGS}, "style": style}
 
 
 def _enrichment_folders(args, assembly: str | None) -> dict | None:
@@ -281,6 +410,14 @@ def run_learn(args) -> int:
             )
 
     K, assembly = _positionals(args)
+    if args.n is not None and args.p is not None:
+        raise ValueError(
+            "-n with -p (a new random subset of files in every iteration) is not offered: "
+            "lsgm trains on all files in every iteration; drop -p to use -n for the "
+            "initialisation only, or pass a smaller INPUTDIR/-f list."
+        )
+    if args.nopseudolast and not args.pseudo:
+        raise ValueError("-nopseudolast changes -pseudo; give -pseudo too (or neither).")
     with deferred_outputs(), _precision(args):
         if args.states:
             ks = chromatin_states.parse_states(args.states)
@@ -327,12 +464,18 @@ def run_learn(args) -> int:
             load_smooth_transition=args.t,
             bin_size=args.b,
             options={
-                **_options(args),
+                **_options(args, assembly),
                 "state_selection": bool(args.states),
                 "enrichment": _enrichment_folders(args, assembly),
             },
             on_iteration=progress,
             restarts=args.restarts,
+            state_ordering="fixed" if args.holdroworder else args.stateordering,
+            file_list=args.f,
+            numseq=args.n,
+            max_seconds=args.x,
+            pseudo=("nolast" if args.nopseudolast else "all") if args.pseudo else None,
+            devices=args.devices,
         )
         if args.states:
             summary["selection"] = selection
@@ -345,7 +488,7 @@ def run_learn(args) -> int:
             f"{summary['bins']:,} bins, {len(summary['marks'])} marks, {summary['missing']:,} "
             f"missing values; {summary['iterations_run']} iterations ({state}), log-likelihood "
             f"{summary['log_likelihood']:.3f}; {summary['total_s']:.1f} s in all.",
-            f"Outputs in {summary['output']}/ (webpage_{summary['states']}.html).",
+            f"Outputs in {summary['output']}/ ({summary['webpage']}).",
         ],
     )
     return 0
@@ -358,7 +501,12 @@ def run_segment(args) -> int:
 
     with deferred_outputs(), _precision(args):
         summary = chromatin_states.segment(
-            args.model, args.inputdir, args.outputdir, bin_size=args.b, options=_options(args)
+            args.model,
+            args.inputdir,
+            args.outputdir,
+            bin_size=args.b,
+            options=_options(args),
+            file_list=args.f,
         )
     _report(
         args,

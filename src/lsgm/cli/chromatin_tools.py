@@ -39,7 +39,23 @@ def _flag(p: argparse.ArgumentParser, name: str, help: str, **kw) -> None:
     p.add_argument(f"-{name}", f"--{name}", help=help, **kw)
 
 
-def _colour(text: str) -> tuple[int, int, int]:
+class _Refused(argparse.Action):
+    """A ChromHMM option lsgm does not offer: using it stops with ``help`` (what to do)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        parser.error(f"{option_string}: {self.help}")
+
+
+def refuse(p: argparse.ArgumentParser, name: str, why: str, value: str | None = None) -> None:
+    """ChromHMM's ``-name`` (taking ``value`` when given, e.g. ``"numsplitbins"``) is
+    recognised and refused with ``why`` (the difference and the alternative), never read as
+    a typo or ignored."""
+    nargs = 0 if value is None else 1
+    p.add_argument(f"-{name}", action=_Refused, nargs=nargs, metavar=value, help=why)
+
+
+def colour(text: str) -> tuple[int, int, int]:
+    """``r,g,b`` (ChromHMM's ``-color``) as three ints in 0..255."""
     parts = text.split(",")
     if len(parts) != 3 or not all(x.strip().isdigit() and int(x) <= 255 for x in parts):
         raise argparse.ArgumentTypeError(
@@ -76,7 +92,7 @@ def _common_image(p: argparse.ArgumentParser) -> None:
         dest="title",
         default="Fold Enrichments",
     )
-    _flag(p, "color", "heatmap colour r,g,b (default 0,0,255)", type=_colour, default=(0, 0, 255))
+    _flag(p, "color", "heatmap colour r,g,b (default 0,0,255)", type=colour, default=(0, 0, 255))
     _flag(p, "noimage", "write the table only, no .png/.svg heatmap", action="store_true")
     _flag(p, "lowmem", "accepted for ChromHMM compatibility (no effect)", action="store_true")
     p.add_argument("--quiet", "-q", action="store_true", help="do not list the files written")
@@ -159,6 +175,15 @@ def _register_binarize(sub) -> None:
     _flag(
         p, "w", "control bins summed on each side of a bin (default 5)", type=strict_int, default=5
     )
+    split = (
+        "lsgm writes one file per cell and chromosome (the input of lsgm chromatin learn, "
+        "which needs no split files); leave the split options out"
+    )
+    refuse(p, "splitrows", f"not offered: {split}")
+    refuse(p, "splitcols", f"not offered: {split}")
+    for name, value in (("i", "splitrowindex"), ("j", "numsplitbins"), ("k", "splitcolindex")):
+        refuse(p, name, f"goes with -splitrows/-splitcols, not offered: {split}", value)
+    refuse(p, "m", f"goes with -splitcols, not offered: {split}", "numsplitcols")
     p.add_argument("--quiet", "-q", action="store_true", help="do not list the files written")
     p.set_defaults(run=_run_binarize)
 

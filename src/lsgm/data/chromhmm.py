@@ -11,7 +11,8 @@ in all of that file's bins, never absent.
 **Model files** (``model_K.txt``, as ChromHMM 1.24 writes and reads them, tab-separated):
 
 * line 1: ``K  D  order-letter  log-likelihood  iterations`` (the order letter is ``E``:
-  states in emission order; the log-likelihood is ``-Infinity`` before any iteration);
+  states in emission order, ``T`` transition order, ``F`` as trained; the log-likelihood is
+  ``-Infinity`` before any iteration);
 * ``probinit  k  p`` for each state ``k`` (1-based);
 * ``transitionprobs  i  j  p``: ``p(z_{t+1} = j | z_t = i)``;
 * ``emissionprobs  k  d  mark  v  p``: ``p(x_d = v | z = k)`` for ``v`` in 0, 1, with ``d``
@@ -23,6 +24,7 @@ double), which Java's ``Double.parseDouble`` reads too.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import os
 from collections.abc import Sequence
@@ -138,12 +140,34 @@ def _raise_row_error(path: Path, number: int, line: bytes, marks: list[str]) -> 
     )
 
 
-def binarized_files(folder: str | os.PathLike[str]) -> list[Path]:
+def binarized_files(
+    folder: str | os.PathLike[str], file_list: str | os.PathLike[str] | None = None
+) -> list[Path]:
     """The files ChromHMM's ``LearnModel`` reads from ``folder``: names containing
-    ``_binary``, not hidden (no leading dot); sorted by name."""
+    ``_binary``, not hidden (no leading dot); sorted by name. With ``file_list`` (ChromHMM's
+    ``-f``): the files of ``folder`` named in it, one name a line, in its order."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{folder}: not a folder of ChromHMM binarized files.")
+    if file_list is not None:
+        listed: list[Path] = []
+        text = Path(file_list).read_text("utf-8")
+        for number, line in enumerate(text.splitlines(), start=1):
+            name = line.strip()
+            if not name:
+                continue
+            path = folder / name
+            if not path.is_file():
+                raise ValueError(
+                    f"{file_list}, line {number}: {name!r} is not a file in {folder}; list "
+                    "the names of binarized files of INPUTDIR, one a line."
+                )
+            if path in listed:
+                raise ValueError(f"{file_list}, line {number}: {name!r} is listed twice.")
+            listed.append(path)
+        if not listed:
+            raise ValueError(f"{file_list}: lists no files; name one binarized file a line.")
+        return listed
     files = sorted(
         p
         for p in folder.iterdir()
@@ -175,7 +199,9 @@ def align_marks(data: Binarized, marks: Sequence[str]) -> Binarized:
 
 
 def read_binarized_folder(
-    folder: str | os.PathLike[str], marks: Sequence[str] | None = None
+    folder: str | os.PathLike[str],
+    marks: Sequence[str] | None = None,
+    file_list: str | os.PathLike[str] | None = None,
 ) -> list[Binarized]:
     """Every binarized file of ``folder`` (:func:`binarized_files`), columns matched by mark
     name (:func:`align_marks`).
@@ -184,6 +210,7 @@ def read_binarized_folder(
         folder: the ChromHMM ``INPUTDIR``.
         marks: the column order (e.g. a model's marks); default: the first file's marks,
             then any other mark in the order the files name it.
+        file_list: ChromHMM's ``-f``: only the files named in it (:func:`binarized_files`).
 
     Returns:
         One :class:`Binarized` per file, all with the same ``marks``; a file lacking a mark
@@ -193,7 +220,7 @@ def read_binarized_folder(
         ValueError: a file's problem (:func:`read_binarized`), or two files for the same
             cell and chromosome.
     """
-    data = [read_binarized(p) for p in binarized_files(folder)]
+    data = [read_binarized(p) for p in binarized_files(folder, file_list)]
     seen: dict[tuple[str, str], Path] = {}
     for d in data:
         if (d.cell, d.chrom) in seen:
@@ -225,7 +252,8 @@ def write_binarized(
 class ChromHMMModel:
     """The parameters of a ChromHMM model: ``initial [K]``, ``transition [K, K]`` (rows =
     from-state), ``emission [K, D]`` = ``p(mark d present | state k)``, the ``D`` mark names,
-    the log-likelihood in the header and the number of iterations."""
+    the log-likelihood in the header, the number of iterations and the letter of the state
+    order (``E`` emission, ``T`` transition, ``F`` fixed)."""
 
     initial: np.ndarray
     transition: np.ndarray
@@ -233,6 +261,7 @@ class ChromHMMModel:
     marks: list[str]
     log_likelihood: float = -np.inf
     iterations: int = 0
+    order: str = "E"
 
     @property
     def num_states(self) -> int:
@@ -249,14 +278,7 @@ class ChromHMMModel:
                 "with data binarized for the same marks."
             )
         order = [self.marks.index(m) for m in marks]
-        return ChromHMMModel(
-            self.initial,
-            self.transition,
-            self.emission[:, order],
-            marks,
-            self.log_likelihood,
-            self.iterations,
-        )
+        return dataclasses.replace(self, emission=self.emission[:, order], marks=marks)
 
 
 def format_chromhmm_model(model: ChromHMMModel) -> str:
@@ -264,7 +286,7 @@ def format_chromhmm_model(model: ChromHMMModel) -> str:
     K, D = model.emission.shape
     ll = model.log_likelihood
     head = ("-Infinity" if ll == -np.inf else repr(float(ll))) if not np.isnan(ll) else "NaN"
-    out = [f"{K}\t{D}\tE\t{head}\t{int(model.iterations)}"]
+    out = [f"{K}\t{D}\t{model.order}\t{head}\t{int(model.iterations)}"]
     out += [f"probinit\t{k + 1}\t{float(p)!r}" for k, p in enumerate(model.initial)]
     out += [
         f"transitionprobs\t{i + 1}\t{j + 1}\t{float(model.transition[i, j])!r}"
@@ -352,8 +374,9 @@ def read_chromhmm_model(path: str | os.PathLike[str]) -> ChromHMMModel:
         if off.any():
             at = tuple(int(a[0]) + 1 for a in np.nonzero(off))
             raise ValueError(f"{path}: {what} (at {at}) sum to {sums[off][0]:.9g}, not 1.")
+    order = head[2][:1] or "E"
     return ChromHMMModel(
-        initial, transition, emission[..., 1], [str(n) for n in names], ll, iterations
+        initial, transition, emission[..., 1], [str(n) for n in names], ll, iterations, order
     )
 
 

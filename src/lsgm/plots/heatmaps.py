@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib import colormaps
-from matplotlib.colors import Normalize
+from matplotlib.colors import Colormap, Normalize
 
 from lsgm.plots._figure import (
     annotate_cells,
@@ -110,14 +110,14 @@ def _matrix_heatmap(
     ylabel: str,
     title: str,
     bar_label: str,
-    cmap_name: str,
+    cmap_name: str | Colormap,
     norm: Normalize,
     fmt: str,
 ) -> Path:
     rows, cols = values.shape
     width = float(np.clip(2.5 + 0.55 * cols, 4.5, 16.0))
     height = float(np.clip(1.5 + 0.45 * rows, 3.0, 14.0))
-    cmap = colormaps[cmap_name]
+    cmap = colormaps[cmap_name] if isinstance(cmap_name, str) else cmap_name
     with figure(path, width, height) as fig:
         ax = fig.add_subplot()
         image = ax.imshow(values, cmap=cmap, norm=norm, aspect="auto", interpolation="nearest")
@@ -138,6 +138,7 @@ def plot_transition_matrix(
     *,
     state_names: Sequence[str] | None = None,
     title: str | None = None,
+    cmap: str | Colormap | None = None,
 ) -> Path:
     """Annotated heatmap of the transition matrix ``A[i, j] = p(z_{t+1} = j | z_t = i)``.
 
@@ -146,6 +147,7 @@ def plot_transition_matrix(
         path: output file, ``.png`` or ``.svg``.
         state_names: ``K`` labels of both axes.
         title: figure title (default ``"Transition matrix P(next | current)"``).
+        cmap: a matplotlib colormap or its name (default ``"Blues"``).
 
     Cells carry their value (two decimals) when ``K <= MAX_ANNOTATED`` (20).
     """
@@ -164,7 +166,7 @@ def plot_transition_matrix(
         ylabel="current state",
         title=title or "Transition matrix P(next | current)",
         bar_label="transition probability",
-        cmap_name="Blues",
+        cmap_name=cmap or "Blues",
         norm=Normalize(0.0, 1.0),
         fmt=".2f",
     )
@@ -179,6 +181,7 @@ def plot_emission_matrix(
     title: str | None = None,
     kind: str = "categorical",
     bar_label: str | None = None,
+    cmap: str | Colormap | None = None,
 ) -> Path:
     """Annotated heatmap of the emission parameters: states × symbols (or dimensions).
 
@@ -194,10 +197,12 @@ def plot_emission_matrix(
             quantity).
         kind: one of ``"categorical"``, ``"bernoulli"``, ``"gaussian"``, ``"poisson"``.
         bar_label: the colour bar's label (default: the kind's quantity, e.g. ``"rate"``).
+        cmap: a matplotlib colormap or its name (default: the kind's).
 
     Cells carry their value when ``K, M <= MAX_ANNOTATED`` (20).
     """
     path = output_path(path)
+    chosen = cmap
     if kind not in EMISSION_KINDS:
         fail("kind", f"{kind!r} is not supported", f"use one of {', '.join(EMISSION_KINDS)}")
     b = as_float_array(B, "B", 2, "[K, M]")
@@ -235,7 +240,7 @@ def plot_emission_matrix(
         ylabel="state",
         title=title or default_title,
         bar_label=bar_label or EMISSION_KINDS[kind],
-        cmap_name=cmap,
+        cmap_name=cmap if chosen is None else chosen,
         norm=norm,
         fmt=fmt,
     )

@@ -14,9 +14,14 @@ from typing import TYPE_CHECKING
 from lsgm.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from lsgm.apps.chromatin_states.binarize import BinarizeOptions, binarize_bed
+    from lsgm.apps.chromatin_states.binarize import (
+        BinarizeOptions,
+        binarize_bed,
+        read_chrom_sizes,
+    )
     from lsgm.apps.chromatin_states.enrichment import (
         default_annotation_dirs,
+        default_chrom_lengths,
         neighborhood_enrichment,
         overlap_enrichment,
         run_enrichments,
@@ -38,6 +43,7 @@ if TYPE_CHECKING:
         score,
         smooth_loaded,
     )
+    from lsgm.apps.chromatin_states.outputs import Style
     from lsgm.apps.chromatin_states.workflow import (
         holdout_split,
         learn,
@@ -49,9 +55,10 @@ if TYPE_CHECKING:
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
-        "binarize": ("BinarizeOptions", "binarize_bed"),
+        "binarize": ("BinarizeOptions", "binarize_bed", "read_chrom_sizes"),
         "enrichment": (
             "default_annotation_dirs",
+            "default_chrom_lengths",
             "neighborhood_enrichment",
             "overlap_enrichment",
             "run_enrichments",
@@ -68,6 +75,7 @@ __getattr__, __dir__ = lazy_exports(
             "score",
             "smooth_loaded",
         ),
+        "outputs": ("Style",),
         "workflow": ("holdout_split", "learn", "parse_states", "segment", "select_states"),
     },
 )
@@ -75,7 +83,10 @@ __getattr__, __dir__ = lazy_exports(
 __all__ = [
     "BinarizeOptions",
     "binarize_bed",
+    "read_chrom_sizes",
+    "Style",
     "default_annotation_dirs",
+    "default_chrom_lengths",
     "neighborhood_enrichment",
     "overlap_enrichment",
     "run_enrichments",

@@ -500,6 +500,7 @@ def run_enrichments(
     anchors_dir: Path | None,
     bin_size: int = DEFAULT_BIN_SIZE,
     image: bool = True,
+    color: tuple[int, int, int] = DEFAULT_COLOR,
 ) -> list[Path]:
     """The enrichments ChromHMM ``LearnModel`` writes for each ``PREFIX_segments.bed``:
 
@@ -512,7 +513,7 @@ def run_enrichments(
     place). Without ``assembly`` the folders are used as they
     are; a folder that is None or does not exist is skipped (ChromHMM warns). A state above
     ``num_states`` in a segmentation is an error; ``image=False`` (``-noimage``) writes the
-    tables only. Returns the paths written."""
+    tables only; ``color`` is the heatmaps' (``-color``). Returns the paths written."""
     written: list[Path] = []
     out_dir = Path(out_dir)
     dirs = []
@@ -534,25 +535,38 @@ def run_enrichments(
             table = overlap_table(seg, coords)
             title = f"Fold Enrichment {prefix}"
             path = out_dir / f"{prefix}_overlap"
-            written += _write_all(table, path, title, neighborhood=False, image=image)
+            written += _write_all(table, path, title, neighborhood=False, image=image, color=color)
         for f in anchor_files:
             name = f.name.split(".")[0]
             table = neighborhood_table(seg, f)
             title = f"Fold Enrichment {prefix} {name}"
             path = out_dir / f"{prefix}_{name}_neighborhood"
-            written += _write_all(table, path, title, neighborhood=True, image=image)
+            written += _write_all(table, path, title, neighborhood=True, image=image, color=color)
     return written
+
+
+#: Where an installed ChromHMM keeps its annotation folders (Debian's chromhmm-example
+#: package, or next to ``ChromHMM.jar``).
+CHROMHMM_ROOTS = (
+    Path("/usr/share/doc/chromhmm/examples"),
+    Path("/usr/share/java"),
+    Path("/usr/share/chromhmm"),
+)
+
+
+def _installed(name: str) -> Path | None:
+    return next((r / name for r in CHROMHMM_ROOTS if (r / name).is_dir()), None)
 
 
 def default_annotation_dirs() -> tuple[Path | None, Path | None]:
     """ChromHMM's ``COORDS`` and ``ANCHORFILES`` folders where an installed ChromHMM has them
     (the Debian ``chromhmm-example`` package, or next to ``ChromHMM.jar``), else None."""
-    found: list[Path | None] = []
-    roots = [
-        Path("/usr/share/doc/chromhmm/examples"),
-        Path("/usr/share/java"),
-        Path("/usr/share/chromhmm"),
-    ]
-    for name in ("COORDS", "ANCHORFILES"):
-        found.append(next((r / name for r in roots if (r / name).is_dir()), None))
-    return found[0], found[1]
+    return _installed("COORDS"), _installed("ANCHORFILES")
+
+
+def default_chrom_lengths(assembly: str | None) -> Path | None:
+    """ChromHMM's ``CHROMSIZES/ASSEMBLY.txt`` where an installed ChromHMM has it (``learn``'s
+    default ``-l``, as ``LearnModel``'s), else None."""
+    folder = _installed("CHROMSIZES")
+    path = None if folder is None or not assembly else folder / f"{assembly}.txt"
+    return path if path is not None and path.is_file() else None

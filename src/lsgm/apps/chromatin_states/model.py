@@ -40,6 +40,7 @@ State calls are ChromHMM's: the state of largest posterior probability at each b
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -203,22 +204,19 @@ def from_hmm(hmm, marks: Sequence[str], log_likelihood: float, iterations: int) 
     )
 
 
-def emission_order(emission: np.ndarray) -> np.ndarray:
-    """ChromHMM's "emission order" of the states (its ``-stateordering emission``): with the
-    distance ``sqrt(1 - corr(p_i, p_j))`` between the states' emission vectors (Pearson;
-    an undefined correlation counts as the largest distance), a path through all states
-    built greedily (always the nearest state not yet placed, the lowest index on ties) from
-    each possible first state; the path of the smallest total distance is the order (the
-    first one on ties).
+def greedy_order(dist: np.ndarray) -> np.ndarray:
+    """ChromHMM's ordering of rows by a distance ``dist [K, K]``: from each possible first
+    row, a path through all rows built greedily (always the nearest row not yet placed, the
+    lowest index on ties); the path of the smallest total distance is the order (the first
+    one on ties, totals within ``1e-9`` relative counting as ties: a path and its reverse
+    have the same total up to round-off). An undefined distance (NaN) counts as the
+    largest.
 
     Returns:
-        ``order [K]``: ``order[i]`` is the old index of the new state ``i``.
+        ``order [K]``: ``order[i]`` is the old index of the new row ``i``.
     """
-    K = emission.shape[0]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = np.corrcoef(emission) if K > 1 else np.ones((1, 1))
-    dist = np.sqrt(np.clip(1 - corr, 0, None))
     dist = np.where(np.isnan(dist), np.inf, dist)
+    K = dist.shape[0]
     best, best_total = np.arange(K), np.inf
     for first in range(K):
         path, free, total = [first], np.ones(K, bool), 0.0
@@ -229,20 +227,53 @@ def emission_order(emission: np.ndarray) -> np.ndarray:
             total += d[nxt]
             path.append(nxt)
             free[nxt] = False
-        if total < best_total:
+        # "first on ties" robust to round-off: a path and its reverse have the same total
+        if total < best_total and not np.isclose(total, best_total, rtol=1e-9, atol=1e-12):
             best, best_total = np.array(path), total
     return best
 
 
+def emission_order(emission: np.ndarray) -> np.ndarray:
+    """ChromHMM's "emission order" of the rows of ``emission [K, D]`` (its ``-stateordering
+    emission``; on the transposed table, its default order of the mark columns of
+    ``emissions_K.txt``): :func:`greedy_order` under the distance ``sqrt(1 - corr(p_i,
+    p_j))`` between the rows (Pearson; an undefined correlation is the largest distance)."""
+    K = emission.shape[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.corrcoef(emission) if K > 1 else np.ones((1, 1))
+    return greedy_order(np.sqrt(np.clip(1 - corr, 0, None)))
+
+
+def transition_order(transition: np.ndarray) -> np.ndarray:
+    """ChromHMM's "transition order" of the states (``-stateordering transition``):
+    :func:`greedy_order` under the distance ``2 - (a_ij + a_ji)``, so that states that often
+    follow each other are neighbours."""
+    return greedy_order(2.0 - (transition + transition.T))
+
+
+#: ``-stateordering`` (and ``-holdroworder``: ``"fixed"``) as ChromHMM's name of the order.
+STATE_ORDERS = {"emission": "Emission", "transition": "Transition", "fixed": "Fixed"}
+
+
+def state_order(model: ChromHMMModel, ordering: str) -> np.ndarray:
+    """The state order of ``ordering`` (a key of :data:`STATE_ORDERS`): ``order[i]`` is the
+    old index of the new state ``i`` (``"fixed"``: as trained)."""
+    if ordering == "emission":
+        return emission_order(model.emission)
+    if ordering == "transition":
+        return transition_order(model.transition)
+    if ordering == "fixed":
+        return np.arange(model.num_states)
+    raise ValueError(f"-stateordering must be emission or transition; got {ordering!r}.")
+
+
 def reorder(model: ChromHMMModel, order: np.ndarray) -> ChromHMMModel:
     """``model`` with its states permuted: new state ``i`` is old state ``order[i]``."""
-    return ChromHMMModel(
-        model.initial[order],
-        model.transition[np.ix_(order, order)],
-        model.emission[order],
-        model.marks,
-        model.log_likelihood,
-        model.iterations,
+    return dataclasses.replace(
+        model,
+        initial=model.initial[order],
+        transition=model.transition[np.ix_(order, order)],
+        emission=model.emission[order],
     )
 
 
@@ -267,6 +298,21 @@ class Training:
     seconds: float = 0.0
 
 
+def pseudo_prior(num_marks: int, last: bool = True):
+    """ChromHMM's ``-pseudo`` as a prior: a pseudo-count of 1 added to every expected count
+    of the M-step (initial states, transitions, and both values of every mark) is MAP EM
+    under ``Dirichlet(2)`` rows and ``Beta(2, 2)`` emissions. With ``last=False``
+    (``-nopseudolast``) the initial states and the last mark get none (a dummy mark)."""
+    from lsgm.distributions import BetaPrior
+    from lsgm.training import HMMPrior
+
+    if last:
+        return HMMPrior(initial=2.0, transition=2.0, emission=BetaPrior(2.0, 2.0))
+    alpha = np.full(num_marks, 2.0)
+    alpha[-1] = 1.0
+    return HMMPrior(initial=1.0, transition=2.0, emission=BetaPrior(alpha, alpha))
+
+
 def fit(
     data: Sequence[Binarized],
     start: ChromHMMModel,
@@ -274,6 +320,9 @@ def fit(
     max_iterations: int = MAX_ITERATIONS,
     converge_delta: float = CONVERGE_DELTA,
     on_iteration: Callable[[Iteration], None] | None = None,
+    max_seconds: float = -1.0,
+    prior=None,
+    mesh=None,
 ) -> Training:
     """Baum–Welch from ``start`` on every sequence of ``data`` (ChromHMM's stopping rule:
     module docstring).
@@ -284,6 +333,14 @@ def fit(
         max_iterations: ``-r``.
         converge_delta: ``-d``; negative: iterate ``max_iterations`` times.
         on_iteration: called after each iteration (progress lines).
+        max_seconds: ``-x``: no iteration starts after this many seconds of training
+            (negative: no limit); the fit then ends unconverged.
+        prior: an :class:`lsgm.training.HMMPrior` for MAP EM (``-pseudo``:
+            :func:`pseudo_prior`); the stopping rule then follows the log-posterior.
+        mesh: a :class:`jax.sharding.Mesh` (:func:`lsgm.distributed.make_mesh`): the exact
+            time-parallel E-step with the chunks of every sequence split over its devices
+            (sequence parallelism; the same fit as one device up to round-off). None: one
+            device, the E-step :func:`lsgm.training.fit_em` chooses.
 
     Raises:
         lsgm.training.FitDivergedError: the log-likelihood or a parameter became non-finite.
@@ -298,19 +355,34 @@ def fit(
     hmm = to_hmm(start, allow_missing=any(d.missing() for d in data))
     began = time.perf_counter()
     steps: list[Iteration] = []
+    out_of_time = False
 
     def progress(history) -> None:
+        nonlocal out_of_time
         lls = history.log_likelihoods
         change = lls[-1] - lls[-2] if len(lls) > 1 else float("nan")
         steps.append(Iteration(len(lls), float(lls[-1]), change, time.perf_counter() - began))
         if on_iteration is not None:
             on_iteration(steps[-1])
+        if 0 <= max_seconds <= steps[-1].seconds and not history.converged:
+            # fit_em stops after an iteration whose history says converged (-x: time is up)
+            out_of_time = history.converged = True
 
     tol = converge_delta if converge_delta >= 0 else -np.inf
-    hmm, history = fit_em(hmm, xs, max_iter=max_iterations, tol=tol, callback=progress)
+    hmm, history = fit_em(
+        hmm,
+        xs,
+        max_iter=max_iterations,
+        tol=tol,
+        callback=progress,
+        priors=prior,
+        mesh=mesh,
+        method="auto" if mesh is None else "chunked",
+    )
     lls = history.log_likelihoods
     model = from_hmm(hmm, marks, lls[-1], len(lls))
-    return Training(model, steps, bool(history.converged), time.perf_counter() - began)
+    converged = bool(history.converged) and not out_of_time
+    return Training(model, steps, converged, time.perf_counter() - began)
 
 
 def posteriors(model: ChromHMMModel, data: Sequence[Binarized]) -> list[np.ndarray]:

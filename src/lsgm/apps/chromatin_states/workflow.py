@@ -7,6 +7,7 @@ or hold an input file (:func:`lsgm.data.check_output`); every file is written at
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -55,7 +56,7 @@ def _check_outputs(
                 out / sub,
                 inputs,
                 folder=True,
-                contents=outputs.by_line_names(K, data, kind),
+                contents=outputs.by_line_names(K, data, kind, outputs.style_of(options)),
                 what="output folder",
             )
     return out
@@ -70,7 +71,8 @@ def _write_all(
     summary: dict,
 ) -> list[outputs.Segmentation]:
     K = model.num_states
-    outputs.write_parameters(out, model, images=not options.get("noimage"))
+    style = outputs.style_of(options)
+    outputs.write_parameters(out, model, images=not options.get("noimage"), style=style)
     segs = outputs.segmentations(data, chrom_model.posteriors(model, data))
     outputs.write_segments(
         out,
@@ -79,11 +81,13 @@ def _write_all(
         bin_size,
         browser=not options.get("nobrowser"),
         bed=not options.get("nobed"),
+        style=style,
     )
     for flag, kind in (("printposterior", "posterior"), ("printstatebyline", "statebyline")):
         if options.get(flag):
-            outputs.write_by_line(out, K, segs, kind)
+            outputs.write_by_line(out, K, segs, kind, style)
     summary["enrichments"] = [p.name for p in _enrichments(out, K, segs, bin_size, options)]
+    summary["webpage"] = f"webpage_{style.tag(K)}.html"
     outputs.write_webpage(out, model, data, summary, options)
     return segs
 
@@ -98,15 +102,16 @@ def _enrichments(
     spec = options.get("enrichment")
     if not spec or options.get("nobed"):
         return []
+    style = outputs.style_of(options)
     by_cell: dict[str, dict[str, np.ndarray]] = {}
     for s in segs:
         by_cell.setdefault(s.data.cell, {})[s.data.chrom] = s.states + 1  # E1 .. EK
     beds = [  # as enrichment.read_segmentation would read the files once renamed into place
         enrichment.Segmentation(
-            out / f"{cell}_{K}_segments.bed",
+            out / f"{cell}_{style.tag(K)}_segments.bed",
             labels,
             max(int(v.max()) for v in labels.values()),
-            "Emission",
+            style.order,
             bin_size,
         )
         for cell, labels in sorted(by_cell.items())
@@ -120,6 +125,7 @@ def _enrichments(
         spec.get("anchors"),
         bin_size,
         image=not options.get("noimage"),
+        color=style.color,
     )
 
 
@@ -146,6 +152,12 @@ def learn(
     options: dict | None = None,
     on_iteration: Callable[[chrom_model.Iteration], None] | None = None,
     restarts: int = 0,
+    state_ordering: str = "emission",
+    file_list: str | os.PathLike[str] | None = None,
+    numseq: int | None = None,
+    max_seconds: float = -1.0,
+    pseudo: str | None = None,
+    devices: int | None = None,
 ) -> dict:
     """ChromHMM ``LearnModel``: read ``inputdir``, initialise (``init``), fit by Baum–Welch,
     put the states in ChromHMM's emission order (:func:`.model.emission_order`) and write
@@ -166,6 +178,19 @@ def learn(
         restarts: this many more fits from ``-init random`` starts (seeds ``seed + 1``,
             ...); the fit of the highest final log-likelihood is kept and the spread of
             every parameter across the fits is written (:func:`write_restarts`).
+        state_ordering: ``-stateordering``: ``"emission"``, ``"transition"``, or
+            ``"fixed"`` (``-holdroworder``: the states as trained).
+        file_list: ``-f``: only the files of ``inputdir`` named in this file.
+        numseq: ``-n``: the information initialisation reads only this many files, drawn
+            at random (seed ``seed``); training reads all (ChromHMM's ``-n`` without
+            ``-p``).
+        max_seconds: ``-x``: no EM iteration starts after this many seconds (< 0: none).
+        pseudo: ``-pseudo``: ``"all"`` (a pseudo-count of 1 on every count) or ``"nolast"``
+            (``-nopseudolast``: none on the initial states and the last mark);
+            :func:`.model.pseudo_prior`.
+        devices: the E-step's sequences split in time over this many local devices of a
+            :class:`jax.sharding.Mesh` (sequence parallelism, :func:`.model.fit`); None:
+            one device.
 
     Returns:
         A summary: data size, settings, iterations, final log-likelihood, seconds.
@@ -188,16 +213,27 @@ def learn(
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"{name} must be in [0, 1]; got {value}.")
     _check_bin_size(bin_size)
+    if state_ordering not in chrom_model.STATE_ORDERS:
+        raise ValueError(f"-stateordering must be emission or transition; got {state_ordering!r}.")
+    if numseq is not None and numseq < 1:
+        raise ValueError(f"-n (numseq) must be >= 1; got {numseq}.")
+    if pseudo not in (None, "all", "nolast"):
+        raise ValueError(f"pseudo must be None, 'all' or 'nolast'; got {pseudo!r}.")
+    style = outputs.style_of(options)
+    if init == "random" and not style.outfile_id:  # ChromHMM names a random start's files
+        style = dataclasses.replace(style, outfile_id=str(seed))
+    options["style"] = dataclasses.replace(style, order=chrom_model.STATE_ORDERS[state_ordering])
+    mesh = _mesh(devices)
     began = time.perf_counter()
-    files = binarized_files(inputdir)
-    data = read_binarized_folder(inputdir)
+    files = binarized_files(inputdir, file_list)
+    data = read_binarized_folder(inputdir, file_list=file_list)
     loaded = None if init_model is None else read_chromhmm_model(init_model)
     if loaded is not None and loaded.num_states != K:
         raise ValueError(
             f"{init_model}: has {loaded.num_states} states but NUMSTATES is {K}; give the "
             "same number."
         )
-    inputs = [Path(inputdir), *files, *([Path(init_model)] if init_model else [])]
+    inputs = [Path(inputdir), *files, *(Path(f) for f in (init_model, file_list) if f)]
     out = _check_outputs(outputdir, inputs, K, data, options)
     read_s = time.perf_counter() - began
     marks = data[0].marks
@@ -209,27 +245,28 @@ def learn(
     elif init == "random":
         start = chrom_model.random_init(K, marks, seed)
     else:
-        start = chrom_model.information_init([d.x for d in data], K, marks, information_smooth)
-    training = chrom_model.fit(
-        data,
-        start,
-        max_iterations=max_iterations,
-        converge_delta=converge_delta,
-        on_iteration=on_iteration,
-    )
+        sample = data
+        if numseq is not None and numseq < len(data):
+            pick = np.random.default_rng(seed).choice(len(data), numseq, replace=False)
+            sample = [data[i] for i in sorted(pick)]
+        start = chrom_model.information_init([d.x for d in sample], K, marks, information_smooth)
+    settings = {
+        "max_iterations": max_iterations,
+        "converge_delta": converge_delta,
+        "max_seconds": max_seconds,
+        "prior": None if pseudo is None else chrom_model.pseudo_prior(len(marks), pseudo == "all"),
+        "mesh": mesh,
+    }
+    training = chrom_model.fit(data, start, on_iteration=on_iteration, **settings)
     runs = [(init, training)]
     for r in range(restarts):
         again = chrom_model.random_init(K, marks, seed + 1 + r)
-        runs.append(
-            (
-                f"random (seed {seed + 1 + r})",
-                chrom_model.fit(
-                    data, again, max_iterations=max_iterations, converge_delta=converge_delta
-                ),
-            )
-        )
+        runs.append((f"random (seed {seed + 1 + r})", chrom_model.fit(data, again, **settings)))
     best = max(runs, key=lambda run: run[1].model.log_likelihood)[1]
-    fitted = chrom_model.reorder(best.model, chrom_model.emission_order(best.model.emission))
+    order = chrom_model.state_order(best.model, state_ordering)
+    fitted = dataclasses.replace(
+        chrom_model.reorder(best.model, order), order=options["style"].letter
+    )
     summary: dict = {
         "command": "learn",
         "input": str(inputdir),
@@ -242,6 +279,7 @@ def learn(
         "bins": sum(len(d.x) for d in data),
         "missing": sum(d.missing() for d in data),
         "init": init,
+        "devices": 1 if mesh is None else mesh.size,
         "iterations_run": len(training.iterations),
         "converged": training.converged,
         "log_likelihood": fitted.log_likelihood,
@@ -250,7 +288,7 @@ def learn(
         "iterations": training.iterations,
     }
     if restarts:
-        summary["restarts"] = write_restarts(out, fitted, runs)
+        summary["restarts"] = write_restarts(out, fitted, runs, options["style"].tag(K))
     write_began = time.perf_counter()
     _write_all(out, fitted, data, bin_size, options, summary)
     summary["write_s"] = time.perf_counter() - write_began
@@ -258,8 +296,22 @@ def learn(
     return summary
 
 
+def _mesh(devices: int | None):
+    """A 1-D mesh over the first ``devices`` local devices (None: no mesh, one device)."""
+    if devices is None:
+        return None
+    if devices < 1:
+        raise ValueError(f"--devices must be >= 1; got {devices}.")
+    from lsgm.distributed import make_mesh
+
+    return make_mesh(devices)
+
+
 def write_restarts(
-    out: Path, best: ChromHMMModel, runs: Sequence[tuple[str, chrom_model.Training]]
+    out: Path,
+    best: ChromHMMModel,
+    runs: Sequence[tuple[str, chrom_model.Training]],
+    tag: str | None = None,
 ) -> dict:
     """The spread of the parameters over several fits (beyond ChromHMM).
 
@@ -268,13 +320,15 @@ def write_restarts(
     parameter the standard deviation over the fits (``ddof = 1``). Writes
     ``restarts_K.txt`` (one line per fit: start, iterations, final log-likelihood),
     ``emission_spread_K.txt`` and ``transition_spread_K.txt`` (the tables of
-    ``emissions_K.txt``/``transitions_K.txt``, holding standard deviations).
+    ``emissions_K.txt``/``transitions_K.txt``, holding standard deviations); ``K`` reads
+    ``tag`` where given (``K_ID`` with ChromHMM's ``-i``).
     """
     from scipy.optimize import linear_sum_assignment
 
     from lsgm.data import atomic_write_text
 
     K = best.num_states
+    tag = tag or str(K)
     emissions, transitions = [], []
     for _, run in runs:
         m = run.model.with_marks(best.marks)
@@ -286,11 +340,11 @@ def write_restarts(
     t_sd = np.std(transitions, axis=0, ddof=1)
     states = [str(k + 1) for k in range(K)]
     atomic_write_text(
-        out / f"emission_spread_{K}.txt",
+        out / f"emission_spread_{tag}.txt",
         outputs.table("State (SD over fits)", e_sd, best.marks),
     )
     atomic_write_text(
-        out / f"transition_spread_{K}.txt",
+        out / f"transition_spread_{tag}.txt",
         outputs.table("State (from\\to) (SD over fits)", t_sd, states),
     )
     lines = ["start\titerations\tconverged\tfinal_log_likelihood"]
@@ -298,7 +352,7 @@ def write_restarts(
         f"{name}\t{len(run.iterations)}\t{run.converged}\t{run.model.log_likelihood!r}"
         for name, run in runs
     ]
-    atomic_write_text(out / f"restarts_{K}.txt", "\n".join(lines) + "\n")
+    atomic_write_text(out / f"restarts_{tag}.txt", "\n".join(lines) + "\n")
     return {
         "fits": len(runs),
         "log_likelihoods": [run.model.log_likelihood for _, run in runs],
@@ -314,11 +368,13 @@ def segment(
     *,
     bin_size: int = 200,
     options: dict | None = None,
+    file_list: str | os.PathLike[str] | None = None,
 ) -> dict:
     """ChromHMM ``MakeSegmentation``: the state calls of every binarized file of ``inputdir``
-    under ``model_file`` (ours or ChromHMM's ``model_K.txt``; marks matched by name), with
-    the same outputs as :func:`learn` (the parameter files included) and the model's
-    log-likelihood of the data.
+    (only those named in ``file_list``, ``-f``, if given) under ``model_file`` (ours or
+    ChromHMM's ``model_K.txt``; marks matched by name), with the same outputs as
+    :func:`learn` (the parameter files included; states labelled by the model file's order
+    letter) and the model's log-likelihood of the data.
 
     Returns:
         A summary with ``log_likelihood`` (``sum_i log p(x_i)``, lsgm's score) and the
@@ -327,11 +383,17 @@ def segment(
     options = dict(options or {})
     _check_bin_size(bin_size)
     began = time.perf_counter()
-    files = binarized_files(inputdir)
+    files = binarized_files(inputdir, file_list)
     model = read_chromhmm_model(model_file)
-    data = read_binarized_folder(inputdir, marks=model.marks)
+    order = enrichment.ORDER_NAMES.get(model.order, "Emission")
+    options["style"] = dataclasses.replace(outputs.style_of(options), order=order)
+    data = read_binarized_folder(inputdir, marks=model.marks, file_list=file_list)
     out = _check_outputs(
-        outputdir, [Path(inputdir), *files, Path(model_file)], model.num_states, data, options
+        outputdir,
+        [Path(inputdir), *files, Path(model_file), *([Path(file_list)] if file_list else [])],
+        model.num_states,
+        data,
+        options,
     )
     score = chrom_model.score(model, data)
     summary = {
