@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
+from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.metrics import f1_score as sk_f1
 
 from lsgm.apps import chromatin as c
@@ -57,6 +58,33 @@ def test_f1_equals_scikit_learn():
         assert c.f1_score(y, p) == pytest.approx(sk_f1(y, p, zero_division=0.0))
     with pytest.raises(ValueError, match="differ in shape"):
         c.f1_score([1, 0], [1])
+    y, p = rng.integers(0, 2, 40), rng.random(40)
+    r = c.ranking_scores(y, p)
+    assert r["auroc"] == pytest.approx(roc_auc_score(y, p))
+    assert r["auprc"] == pytest.approx(average_precision_score(y, p))
+    assert c.ranking_scores([1, 1], [0.2, 0.3]) == {"auroc": None, "auprc": None}
+    with pytest.raises(ValueError, match="NaN"):
+        c.ranking_scores([0, 1], [0.5, np.nan])
+
+
+def test_background_windows(tmp_path):
+    """Length-matched windows, none crossing an N run or a record end, seeded; the reader
+    keeps N as -1 and refuses a file without a header."""
+    fa = tmp_path / "bg.fa"
+    fa.write_text(">a\n" + "ACGT" * 10 + "N" * 30 + "\n>b\n" + "GGCCAT" * 4 + "\n")
+    genome = c.read_background(fa)
+    assert [len(r) for r in genome] == [70, 24] and (genome[0][40:] == -1).all()
+    w = c.background_windows(genome, [10, 10, 5, 24], np.random.default_rng(0))
+    assert [len(x) for x in w] == [10, 10, 5, 24] and all((x >= 0).all() for x in w)
+    text = "ACGT" * 10 + "|" + "GGCCAT" * 4
+    assert all(c.dna.decode(x) in text for x in w)
+    again = c.background_windows(genome, [10, 10, 5, 24], np.random.default_rng(0))
+    assert all((a == b).all() for a, b in zip(w, again, strict=True))
+    with pytest.raises(ValueError, match="no record is 71 bases"):
+        c.background_windows(genome, [71], np.random.default_rng(0))
+    (tmp_path / "raw.fa").write_text("ACGT\n")
+    with pytest.raises(ValueError, match="line 1: bases before the first '>'"):
+        c.read_background(tmp_path / "raw.fa")
 
 
 def test_dinucleotide_shuffle_keeps_counts():
@@ -99,45 +127,85 @@ def test_readers_and_errors(tmp_path):
         c.load_tasks([DATA / "chromatin_deepsea" / ".." / "chromatin_deepbind" / ".."])
 
 
-def test_bigru_handles_ragged_lengths():
-    """The logits of a sequence depend on its first ``length`` bases only (rows 0 and 1 differ
-    in their padding), and reversing within the length is not reversing the padded row."""
-    model = c.BiGRUClassifier(
-        2, hidden_size=4, num_layers=2, embedding_dim=2, trunk_size=3, dropout=0.0, rngs=nnx.Rngs(0)
-    )
+def _ragged_batch() -> tuple[np.ndarray, np.ndarray]:
+    """Rows 0 and 1: the same 7 bases with different padding; row 2: those bases + 3 more."""
     s = _codes("ACGTTGA")
     x = np.zeros((3, 10), np.int32)
     x[0, :7], x[1, :7], x[1, 7:] = s, s, 3
     x[2] = np.r_[s, 0, 0, 0]
-    logits = nnx.jit(lambda m, x, n: m(x, n))(model, jnp.asarray(x), jnp.array([7, 7, 10]))
-    assert logits.shape == (3, 2)
+    return x, np.array([7, 7, 10], np.int32)
+
+
+def _check_ragged(logits) -> None:
+    """The logits of a sequence depend on its first ``length`` bases only, and reversing
+    within the length is not reversing the padded row."""
+    logits = np.asarray(logits)
     np.testing.assert_allclose(logits[0], logits[1], rtol=1e-5, atol=1e-6)
-    assert np.abs(np.asarray(logits[0] - logits[2])).max() > 1e-4
+    assert np.abs(logits[0] - logits[2]).max() > 1e-4
 
 
-def test_chromatin_quick_experiment(tmp_path):
+def test_bigru_handles_ragged_lengths():
+    model = c.BiGRUClassifier(
+        2, hidden_size=4, num_layers=2, embedding_dim=2, trunk_size=3, dropout=0.0, rngs=nnx.Rngs(0)
+    )
+    x, n = _ragged_batch()
+    logits = nnx.jit(lambda m, x, n: m(x, n))(model, jnp.asarray(x), jnp.asarray(n))
+    assert logits.shape == (3, 2)
+    _check_ragged(logits)
+    with pytest.raises(ValueError, match="not one of"):
+        c.build_network("cnn", 2, {})
+
+
+def test_chromatin_quick_experiment(tmp_path, capsys):
+    """The --quick run with genomic background negatives and two seeds: AUROC/AUPRC/F1 per
+    task and model, mean ± SD, saved models; then ``predict`` on a FASTA file agrees with the
+    loaded model and refuses bad input."""
     out = tmp_path / "chr"
-    args = [
-        "experiment",
-        "chromatin",
-        "--quick",
-        "--no-lsgm",
-        "--data",
-        str(DATA / "chromatin_deepsea"),
-        "--data",
-        str(DATA / "chromatin_deepbind"),
-        "-o",
-        str(out),
-        "--quiet",
-    ]
-    assert main(args) == 0
+    bg = tmp_path / "bg.fa"
+    rng = np.random.default_rng(0)
+    bg.write_text(">g\n" + "".join("ACGT"[i] for i in rng.integers(0, 4, 600)) + "N" * 50 + "\n")
+    args = ["experiment", "chromatin", "--quick", "--no-lsgm", "--seeds", "2", "--quiet"]
+    args += ["--data", str(DATA / "chromatin_deepsea"), "--data", str(DATA / "chromatin_deepbind")]
+    assert main([*args, "--background", str(bg), "-o", str(out)]) == 0
     r = json.loads((out / "results.json").read_text())
-    assert [t["task"] for t in r["tasks"]] == ["DeepSEA", "ELK1_GM12878", "MYC_H1-hESC"]
-    for t in r["tasks"]:
-        assert 0.0 <= t["f1_rnn"] <= 1.0 and 0.0 <= t["f1_kmer_lr"] <= 1.0
-    wins = sum(t["f1_rnn"] > t["f1_kmer_lr"] for t in r["tasks"])
-    assert r["rnn_wins"] == wins and r["eligible_tasks"] == 3
-    assert "F1 k-mer LR" in (out / "results.md").read_text()
+    s = r["summary"]
+    assert [t["task"] for t in s["tasks"]] == ["DeepSEA", "ELK1_GM12878", "MYC_H1-hESC"]
+    for t in s["tasks"]:
+        for key in ("auroc_rnn", "auroc_kmer_lr", "auprc_rnn", "auprc_kmer_lr", "f1_rnn"):
+            assert 0.0 <= t[key] <= 1.0 and t[key + "_sd"] >= 0.0
+    both = [run["tasks"][1]["auroc_kmer_lr"] for run in r["runs"]]
+    assert s["tasks"][1]["auroc_kmer_lr"] == pytest.approx(np.mean(both))
+    assert s["tasks"][1]["auroc_kmer_lr_sd"] == pytest.approx(np.std(both, ddof=1))
+    wins = [sum(t["auroc_rnn"] > t["auroc_kmer_lr"] for t in run["tasks"]) for run in r["runs"]]
+    assert [run["rnn_wins"] for run in r["runs"]] == wins and s["eligible_tasks"] == 3
+    assert "AUROC k-mer LR" in (out / "results.md").read_text()
+    assert r["models"] == ["model_seed0.ckpt", "model_seed1.ckpt"]
+
+    fa = tmp_path / "x.fa"
+    fa.write_text(">s1\nACGTACGTTTGACA\n>s2\nggcatgcatgcatcgatcga\n")
+    tsv = tmp_path / "p.tsv"
+    model = out / "model_seed1.ckpt"
+    assert (
+        main(["experiment", "chromatin", "predict", str(model), str(fa), "-o", str(tsv), "-q"]) == 0
+    )
+    lines = [line.split("\t") for line in tsv.read_text().splitlines()]
+    assert lines[0][:4] == ["name", "length", "DeepSEA_rnn", "DeepSEA_kmer_lr"]
+    assert [row[:2] for row in lines[1:]] == [["s1", "14"], ["s2", "20"]]
+    loaded = c.ChromatinModel.load(model)
+    assert loaded.kind == "danq" and loaded.tasks == [t["task"] for t in s["tasks"]]
+    scores = loaded.predict([_codes("ACGTACGTTTGACA")])
+    assert float(lines[1][6]) == pytest.approx(scores["MYC_H1-hESC_rnn"][0], rel=1e-5)
+    x, n = _ragged_batch()  # the DanQ network ignores padding (the training width: no compile)
+    wide = np.zeros((3, loaded.info["width"]), np.int32)
+    wide[:, :10] = x
+    _check_ragged(c.predict_logits(loaded.network, wide, n))
+    fa.write_text(">s1\nACGTNA\n")
+    assert main(["experiment", "chromatin", "predict", str(model), str(fa), "-o", str(tsv)]) == 1
+    assert "position 5: ambiguous base 'N'" in capsys.readouterr().err
+    with pytest.raises(
+        ValueError, match="not a chromatin classifier|not a readable lsgm checkpoint"
+    ):
+        c.ChromatinModel.load(out / "results.json")
 
 
 def test_kmer_names_order():

@@ -42,7 +42,7 @@ from flax import nnx
 
 from lsgm import inference
 from lsgm.apps.genome_lm import make_lsgm
-from lsgm.apps.kmers import kmer_features
+from lsgm.apps.kmers import kmer_features, n_kmer_features
 from lsgm.data import dna
 from lsgm.models import LSGM, recurrent_layers, scan_layer, zero_carry
 from lsgm.training import (
@@ -75,6 +75,26 @@ def f1_score(y_true, y_pred) -> float:
     tp = int(np.sum(y_true & y_pred))
     denom = 2 * tp + int(np.sum(~y_true & y_pred)) + int(np.sum(y_true & ~y_pred))
     return 0.0 if denom == 0 else 2 * tp / denom
+
+
+def ranking_scores(y_true, scores) -> dict:
+    """``{"auroc", "auprc"}`` of ``scores`` against 0/1 ``y_true`` (scikit-learn's
+    ``roc_auc_score`` and ``average_precision_score``: the area under the ROC curve and
+    ``AP = sum_k (R_k - R_{k-1}) P_k`` over thresholds); both ``None`` when ``y_true`` holds
+    one class only (undefined). NaN scores are an error."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    y_true, scores = np.asarray(y_true).astype(int), np.asarray(scores, dtype=np.float64)
+    if y_true.shape != scores.shape:
+        raise ValueError(f"y_true {y_true.shape} and scores {scores.shape} differ in shape.")
+    if not np.isfinite(scores).all():
+        raise ValueError("scores hold NaN or infinite values; the model diverged.")
+    if len(np.unique(y_true)) < 2:
+        return {"auroc": None, "auprc": None}
+    return {
+        "auroc": float(roc_auc_score(y_true, scores)),
+        "auprc": float(average_precision_score(y_true, scores)),
+    }
 
 
 # ------------------------------------------------------------------ data
@@ -219,6 +239,83 @@ def dinucleotide_shuffle(seq: np.ndarray, rng: np.random.Generator) -> np.ndarra
     return np.array(out, dtype=seq.dtype)
 
 
+def read_background(path) -> list[np.ndarray]:
+    """The records of a background genome FASTA (gzip ok; lowercase = soft-masked bases, read
+    as bases) as ``int8`` arrays: ``0..3`` for ``ACGT``, ``-1`` for ``N`` and every other
+    symbol (windows holding them are filtered by :func:`background_windows`)."""
+    from lsgm.data import open_text
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such background FASTA file.")
+    records: list[list[np.ndarray]] = []
+    with open_text(path) as handle:
+        for line_no, line in enumerate(handle, start=1):
+            line = line.strip()
+            if line.startswith(">"):
+                records.append([])
+            elif line:
+                if not records:
+                    raise ValueError(
+                        f"{path}, line {line_no}: bases before the first '>' header; a "
+                        "background genome must be FASTA."
+                    )
+                records[-1].append(dna.lookup(line))
+    out = [np.concatenate(r) for r in records if r]
+    if not out:
+        raise ValueError(f"{path}: no FASTA record with bases found.")
+    return out
+
+
+def background_windows(
+    genome: Sequence[np.ndarray],
+    lengths: Sequence[int],
+    rng: np.random.Generator,
+    *,
+    max_n_fraction: float = 0.0,
+    where: str = "the background genome",
+) -> list[np.ndarray]:
+    """One random window of each length in ``lengths`` from ``genome`` (records of
+    :func:`read_background`): a start drawn uniformly over every position of every record
+    where the window fits; a window with more than ``max_n_fraction`` of its bases not
+    ``ACGT`` (``N``) is redrawn; the remaining ones (if ``max_n_fraction > 0``) become
+    uniformly random bases. Seeded by ``rng``; raises when 50 rounds of draws do not find
+    enough windows."""
+    if not 0 <= max_n_fraction < 1:
+        raise ValueError(f"max_n_fraction must be in [0, 1); got {max_n_fraction}.")
+    flat = np.concatenate(genome)
+    sizes = np.array([len(r) for r in genome])
+    offsets = np.cumsum(sizes) - sizes
+    lengths = np.asarray(lengths, dtype=np.int64)
+    out: list = [None] * len(lengths)
+    for L in np.unique(lengths):
+        need = np.flatnonzero(lengths == L)
+        fits = np.maximum(sizes - L + 1, 0)
+        if fits.sum() == 0:
+            raise ValueError(f"{where}: no record is {L} bases long or longer.")
+        found: list[np.ndarray] = []
+        for _ in range(50):
+            n = 2 * (len(need) - len(found)) + 16
+            record = rng.choice(len(genome), size=n, p=fits / fits.sum())
+            start = offsets[record] + (rng.random(n) * fits[record]).astype(np.int64)
+            windows = flat[start[:, None] + np.arange(L)]  # [n, L]
+            ok = (windows < 0).sum(1) <= max_n_fraction * L
+            found.extend(windows[ok][: len(need) - len(found)])
+            if len(found) == len(need):
+                break
+        else:
+            raise ValueError(
+                f"{where}: only {len(found)} of {len(need)} windows of {L} bases with at most "
+                f"{max_n_fraction:.0%} N found; pass a genome with fewer N or raise the limit."
+            )
+        for i, w in zip(need, found, strict=True):
+            w = w.copy()
+            bad = w < 0
+            w[bad] = rng.integers(0, 4, size=int(bad.sum()))
+            out[i] = w
+    return out
+
+
 def load_deepsea_task(folder, crop: int | None = 100) -> Task:
     """The DeepSEA subset task: train on ``deepsea.data.valid`` (2,000), validate on
     ``deepsea_small.data.valid`` (800), test on ``deepsea_small.data.test`` (1,200) — the only
@@ -231,18 +328,33 @@ def load_deepsea_task(folder, crop: int | None = 100) -> Task:
 
 
 def load_deepbind_task(
-    ac_file, b_file, *, max_positives: int | None, valid_fraction=0.1, seed: int = 0
+    ac_file,
+    b_file,
+    *,
+    max_positives: int | None,
+    valid_fraction=0.1,
+    seed: int = 0,
+    background: Sequence[np.ndarray] | None = None,
+    max_n_fraction: float = 0.0,
 ) -> Task:
     """A DeepBind task: training peaks (``_AC``, at most ``max_positives``, random) plus one
-    dinucleotide shuffle of each as a negative; ``valid_fraction`` of those pairs held out for
-    validation; the ``_B`` file (bound + unbound) is the test set."""
+    negative each — a dinucleotide shuffle of the peak (DeepBind's own negatives), or, with
+    ``background`` (records of :func:`read_background`), a length-matched random genomic
+    window (:func:`background_windows`); ``valid_fraction`` of those pairs held out for
+    validation; the ``_B`` file is the test set (its 500 unbound records are dinucleotide
+    shuffles of bound ones, whatever the training negatives)."""
     pos, labels = read_deepbind(ac_file)
     if not labels.all():
         raise ValueError(f"{ac_file}: expected only bound (1) training peaks.")
     rng = np.random.default_rng(seed)
     idx = rng.permutation(len(pos))[: max_positives or len(pos)]
     pos = [pos[i] for i in idx]
-    neg = [dinucleotide_shuffle(s, rng) for s in pos]
+    if background is None:
+        neg = [dinucleotide_shuffle(s, rng) for s in pos]
+    else:
+        neg = background_windows(
+            background, [len(s) for s in pos], rng, max_n_fraction=max_n_fraction
+        )
     n_valid = max(1, int(round(valid_fraction * len(pos))))
     x_train, x_valid = pos[n_valid:] + neg[n_valid:], pos[:n_valid] + neg[:n_valid]
     y_train = np.r_[np.ones(len(pos) - n_valid), np.zeros(len(pos) - n_valid)].astype(np.int8)
@@ -253,10 +365,18 @@ def load_deepbind_task(
 
 
 def load_tasks(
-    folders: Sequence, *, crop: int | None = 100, max_positives: int | None = 1500, seed: int = 0
+    folders: Sequence,
+    *,
+    crop: int | None = 100,
+    max_positives: int | None = 1500,
+    seed: int = 0,
+    background=None,
+    max_n_fraction: float = 0.0,
 ) -> list[Task]:
     """Every task found in ``folders``: a DeepSEA task where ``deepsea.data.valid.txt`` is,
-    one DeepBind task per ``*_AC.seq.gz`` with its ``*_B.seq.gz``."""
+    one DeepBind task per ``*_AC.seq.gz`` with its ``*_B.seq.gz``. ``background``: a genome
+    FASTA whose windows are the DeepBind training negatives (default: shuffles)."""
+    genome = None if background is None else read_background(background)
     tasks = []
     for folder in map(Path, folders):
         if not folder.is_dir():
@@ -267,7 +387,16 @@ def load_tasks(
             b = ac.with_name(ac.name.replace("_AC.seq", "_B.seq"))
             if not b.is_file():
                 raise ValueError(f"{ac}: its test file {b.name} is missing.")
-            tasks.append(load_deepbind_task(ac, b, max_positives=max_positives, seed=seed))
+            tasks.append(
+                load_deepbind_task(
+                    ac,
+                    b,
+                    max_positives=max_positives,
+                    seed=seed,
+                    background=genome,
+                    max_n_fraction=max_n_fraction,
+                )
+            )
     if not tasks:
         raise ValueError(
             f"no task found in {[str(f) for f in folders]}: expected deepsea.data.valid.txt "
@@ -276,7 +405,23 @@ def load_tasks(
     return tasks
 
 
-# ------------------------------------------------------------------ the bidirectional GRU
+# ------------------------------------------------------------------ the networks
+def _reversal(lengths: Array, L: int) -> Array:
+    """``[B, L, 1]`` indices reversing each row within its length (an involution; padding
+    positions map to themselves)."""
+    t = jnp.arange(L)[None, :]
+    return jnp.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)[..., None]
+
+
+def _bidirectional(cell: str, fwd, bwd, h0, seq: Array, rev: Array) -> tuple[Array, Array]:
+    """One bidirectional layer over ``seq [B, L, D]``: forward outputs ``f [B, L, H]`` and the
+    backward outputs ``b_rev [B, L, H]`` in *reversed* order (row ``n``'s ``b_rev[n, t]`` has
+    read bases ``len_n - 1 .. len_n - 1 - t``); ``fwd``/``bwd`` = ``(inputs, recurrent)``."""
+    _, f = scan_layer(cell, *fwd, h0, seq, time_axis=1)
+    _, b_rev = scan_layer(cell, *bwd, h0, jnp.take_along_axis(seq, rev, axis=1), time_axis=1)
+    return f, b_rev
+
+
 class BiGRUClassifier(nnx.Module):
     """Embedding → bidirectional GRU stack → concatenated final states → trunk → task logits.
 
@@ -314,15 +459,16 @@ class BiGRUClassifier(nnx.Module):
 
     def __call__(self, x: Array, lengths: Array) -> Array:
         B, L = x.shape
-        t = jnp.arange(L)[None, :]
-        # reversal within each length (an involution; padding positions map to themselves)
-        rev = jnp.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)[..., None]
+        rev = _reversal(lengths, L)
         seq, h0 = self.embed(x), zero_carry("gru", (B, self.hidden_size))
         for layer in range(self.num_layers):  # per direction: [B, L, ·] -> [B, L, H]
-            _, f = scan_layer("gru", self.fwd_in[layer], self.fwd_rec[layer], h0, seq, time_axis=1)
-            seq_rev = jnp.take_along_axis(seq, rev, axis=1)
-            _, b_rev = scan_layer(
-                "gru", self.bwd_in[layer], self.bwd_rec[layer], h0, seq_rev, time_axis=1
+            f, b_rev = _bidirectional(
+                "gru",
+                (self.fwd_in[layer], self.fwd_rec[layer]),
+                (self.bwd_in[layer], self.bwd_rec[layer]),
+                h0,
+                seq,
+                rev,
             )
             seq = self.dropout(jnp.concatenate([f, jnp.take_along_axis(b_rev, rev, 1)], -1))
         rows, last = jnp.arange(B), lengths - 1
@@ -334,6 +480,90 @@ class BiGRUClassifier(nnx.Module):
     def n_parameters(self) -> int:
         """Number of trainable scalars."""
         return int(sum(v.size for v in jax.tree.leaves(nnx.state(self, nnx.Param))))
+
+
+class ConvRNNClassifier(nnx.Module):
+    """DanQ-style (Quang & Xie 2016): one-hot bases → convolution (motif scanners) → ReLU →
+    max-pool → bidirectional LSTM (or GRU) → max over time → trunk → task logits.
+
+    Shapes, for ``x [B, L]`` (ints ``0..3``, padded) and ``lengths [B]``:
+
+    * one-hot ``[B, L, 4]``, zero beyond each length; ``F`` filters of width ``k`` (``SAME``
+      padding, so a sequence ends in zeros whatever its padding): ``c = relu(W * x + b)``
+      ``[B, L, F]``, zeroed beyond the length;
+    * max-pool over windows of ``P`` bases: ``[B, L', F]`` with ``L' = ceil(L / P)`` (the
+      valid length becomes ``ceil(len / P)``); dropout;
+    * a bidirectional ``cell`` layer of ``H`` units per direction (the backward one reads each
+      row reversed within its pooled length) → ``[B, L', 2H]``;
+    * ``u`` = ``max_t`` of the recurrent outputs over the valid pooled steps ``[2H]``
+      concatenated with ``max_t`` of the convolution ``[F]`` (a DeepBind-style shortcut: the
+      motif scores reach the output directly) → dropout → (an optional ReLU trunk; by default
+      none: with one, training sat on a plateau for epochs) → one logit per task,
+      ``p(y_j = 1 | x) = σ(w_j·u + b_j)``.
+
+    The logits of a sequence depend on its first ``length`` bases only.
+    """
+
+    def __init__(
+        self,
+        num_tasks: int,
+        *,
+        filters: int = 64,
+        kernel_size: int = 15,
+        pool: int = 4,
+        hidden_size: int = 32,
+        cell: str = "lstm",
+        trunk_size: int = 0,
+        dropout: float = 0.1,
+        rngs: nnx.Rngs,
+    ):
+        if min(num_tasks, filters, kernel_size, pool, hidden_size) < 1 or trunk_size < 0:
+            raise ValueError(
+                "num_tasks, filters, kernel_size, pool, hidden_size must be >= 1, "
+                f"trunk_size >= 0; got {num_tasks}, {filters}, {kernel_size}, {pool}, "
+                f"{hidden_size}, {trunk_size}."
+            )
+        if cell not in ("lstm", "gru"):
+            raise ValueError(f"cell must be 'lstm' or 'gru'; got {cell!r}.")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1); got {dropout}.")
+        self.cell, self.pool, self.hidden_size = cell, int(pool), int(hidden_size)
+        self.conv = nnx.Conv(4, filters, kernel_size=(kernel_size,), padding="SAME", rngs=rngs)
+        (fi,), (fr,) = recurrent_layers(cell, [filters], self.hidden_size, rngs=rngs)
+        (bi,), (br,) = recurrent_layers(cell, [filters], self.hidden_size, rngs=rngs)
+        self.fwd_in, self.fwd_rec, self.bwd_in, self.bwd_rec = fi, fr, bi, br
+        width = 2 * self.hidden_size + filters
+        self.trunk = nnx.data(nnx.Linear(width, trunk_size, rngs=rngs) if trunk_size else None)
+        self.head = nnx.Linear(trunk_size or width, num_tasks, rngs=rngs)
+        self.dropout = nnx.Dropout(dropout, rngs=rngs)
+
+    def __call__(self, x: Array, lengths: Array) -> Array:
+        B, L = x.shape
+        P = self.pool
+        inside = (jnp.arange(L)[None, :] < lengths[:, None])[..., None]  # [B, L, 1]
+        c = jax.nn.relu(self.conv(jax.nn.one_hot(x, 4) * inside)) * inside
+        Lp = -(-L // P)
+        c = jnp.pad(c, ((0, 0), (0, Lp * P - L), (0, 0))).reshape(B, Lp, P, -1).max(axis=2)
+        plen = -(-lengths // P)
+        rev = _reversal(plen, Lp)
+        h0 = zero_carry(self.cell, (B, self.hidden_size))
+        f, b_rev = _bidirectional(
+            self.cell,
+            (self.fwd_in, self.fwd_rec),
+            (self.bwd_in, self.bwd_rec),
+            h0,
+            self.dropout(c),
+            rev,
+        )
+        h = jnp.concatenate([f, jnp.take_along_axis(b_rev, rev, 1)], -1)  # [B, Lp, 2H]
+        valid = (jnp.arange(Lp)[None, :] < plen[:, None])[..., None]
+        u = jnp.concatenate([jnp.where(valid, h, -jnp.inf).max(axis=1), c.max(axis=1)], -1)
+        u = self.dropout(u)
+        if self.trunk is not None:
+            u = self.dropout(jax.nn.relu(self.trunk(u)))
+        return self.head(u)
+
+    n_parameters = BiGRUClassifier.n_parameters
 
 
 def _stack(tasks: Sequence[Task], split: str, width: int):
@@ -375,7 +605,7 @@ def _batches(N: int, size: int):
         yield idx[idx < N], idx < N
 
 
-def predict_logits(model: BiGRUClassifier, x, lengths, batch_size: int = 64) -> np.ndarray:
+def predict_logits(model: nnx.Module, x, lengths, batch_size: int = 64) -> np.ndarray:
     """``[N, T]`` logits in fixed-size batches (the last padded: one compile)."""
     model.eval()
     out = []
@@ -387,40 +617,47 @@ def predict_logits(model: BiGRUClassifier, x, lengths, batch_size: int = 64) -> 
     return np.concatenate(out)
 
 
+#: The networks by name (``--model``): the paper's BiGRU and the DanQ-style convolution + BiLSTM.
+NETWORKS: dict[str, type] = {"bigru": BiGRUClassifier, "danq": ConvRNNClassifier}
+
+
+def build_network(kind: str, num_tasks: int, config: dict, seed: int = 0) -> nnx.Module:
+    """A fresh network ``NETWORKS[kind](num_tasks, **config)`` initialised from ``seed``."""
+    if kind not in NETWORKS:
+        raise ValueError(f"network {kind!r} is not one of {sorted(NETWORKS)}.")
+    return NETWORKS[kind](num_tasks, **config, rngs=nnx.Rngs(seed))
+
+
+def _width(tasks: Sequence[Task]) -> int:
+    return max(len(s) for t in tasks for s in (*t.train_x, *t.valid_x, *t.test_x))
+
+
 def fit_multitask_rnn(
     tasks: Sequence[Task],
     *,
-    hidden_size: int = 128,
-    num_layers: int = 2,
-    trunk_size: int = 128,
-    dropout: float = 0.05,
+    kind: str = "danq",
+    config: dict | None = None,
     epochs: int = 10,
     batch_size: int = 64,
     learning_rate: float = 1e-3,
     patience: int = 3,
     seed: int = 0,
     log: Callable[[str], object] | None = None,
-) -> tuple[BiGRUClassifier, dict]:
-    """Train a :class:`BiGRUClassifier` on every task at once (masked loss); keep the
-    parameters of the epoch with the lowest validation loss; stop after ``patience`` epochs
-    without improvement. Returns ``(model, history)``."""
-    width = max(len(s) for t in tasks for s in (*t.train_x, *t.valid_x, *t.test_x))
+) -> tuple[nnx.Module, dict]:
+    """Train the network ``kind`` (``config``: its keyword arguments) on every task at once
+    (masked loss, Adam); keep the parameters of the epoch with the lowest validation loss;
+    stop after ``patience`` epochs without improvement. Returns ``(model, history)``; the
+    history holds the losses per epoch, the best epoch (1-based) and the seconds taken."""
+    width = _width(tasks)
     x, n, y, m = _stack(tasks, "train", width)
     vx, vn, vy, vm = _stack(tasks, "valid", width)
-    model = BiGRUClassifier(
-        len(tasks),
-        hidden_size=hidden_size,
-        num_layers=num_layers,
-        trunk_size=trunk_size,
-        dropout=dropout,
-        rngs=nnx.Rngs(seed),
-    )
+    model = build_network(kind, len(tasks), dict(config or {}), seed)
     start = time.perf_counter()
     trainer = Trainer(
         model, HyperOptimizer(optax.adam, {"learning_rate": learning_rate}), _bce_objective
     )
     early = EarlyStopping(model, "valid_loss", patience=patience)
-    history = {"train_loss": [], "valid_loss": [], "best_epoch": 0}
+    history: dict = {"train_loss": [], "valid_loss": [], "best_epoch": 0}
 
     def batches(epoch: int):
         order = np.random.default_rng([seed, epoch]).permutation(len(x))
@@ -436,11 +673,17 @@ def fit_multitask_rnn(
     def metrics(losses: list, _) -> dict:
         logits = predict_logits(model, vx, vn)
         vloss = float(optax.sigmoid_binary_cross_entropy(logits, vy)[vm > 0].mean())
+        if not np.isfinite(vloss):
+            raise ValueError(
+                f"{kind}: the validation loss is {vloss} after epoch "
+                f"{len(history['valid_loss']) + 1}; "
+                f"training diverged — lower the learning rate ({learning_rate})."
+            )
         history["train_loss"].append(mean_loss(losses))
         history["valid_loss"].append(vloss)
         return {"train_loss": history["train_loss"][-1], "valid_loss": vloss}
 
-    callbacks = [early] if log is None else [early, EpochLog(log, _epoch_line)]
+    callbacks = [early] if log is None else [early, EpochLog(log, _epoch_line(kind))]
     run_epochs(trainer, batches, epochs=epochs, metrics=metrics, callbacks=callbacks)
     history["best_epoch"] = 0 if early.best_epoch is None else early.best_epoch + 1
     model.eval()
@@ -448,33 +691,65 @@ def fit_multitask_rnn(
     return model, history
 
 
-def _epoch_line(loop: Loop) -> str:
-    train, valid = loop.logs["train_loss"], loop.logs["valid_loss"]
-    return f"  BiGRU epoch {loop.epoch + 1}: train {train:.4f} valid {valid:.4f}"
+def _epoch_line(kind: str) -> Callable[[Loop], str]:
+    def line(loop: Loop) -> str:
+        train, valid = loop.logs["train_loss"], loop.logs["valid_loss"]
+        return f"  {kind} epoch {loop.epoch + 1}: train {train:.4f} valid {valid:.4f}"
+
+    return line
 
 
-def rnn_predictions(model: BiGRUClassifier, tasks: Sequence[Task]) -> list[np.ndarray]:
-    """Per task, 0/1 predictions (``p > 0.5``) on its test sequences from its own output."""
-    width = max(len(s) for t in tasks for s in (*t.train_x, *t.valid_x, *t.test_x))
-    x, n, _, m = _stack(tasks, "test", width)
-    logits = predict_logits(model, x, n)
+def network_scores(model: nnx.Module, tasks: Sequence[Task], split: str) -> list[np.ndarray]:
+    """Per task, ``p(y = 1 | x)`` from its own output for the sequences of ``split``."""
+    x, n, _, m = _stack(tasks, split, _width(tasks))
+    probs = jax.nn.sigmoid(predict_logits(model, x, n))
     task_of = m.argmax(1)
-    return [(logits[task_of == j, j] > 0).astype(np.int8) for j in range(len(tasks))]
+    return [np.asarray(probs[task_of == j, j]) for j in range(len(tasks))]
 
 
 # ------------------------------------------------------------------ baseline and LSGM
-def fit_kmer_baseline(task: Task, *, k_max: int = 5, C: float = 1.0, max_iter: int = 2000):
-    """k-mer counts → standardisation → L2 logistic regression (scikit-learn, lbfgs).
+def fit_kmer_baseline(
+    task: Task, *, k_max: int = 5, Cs: Sequence[float] = (1.0,), max_iter: int = 2000
+) -> tuple[dict, dict]:
+    """k-mer counts → standardisation → L2 logistic regression (scikit-learn, lbfgs), with
+    ``C`` (scikit-learn's inverse regularisation strength) chosen from ``Cs`` by the
+    validation AUROC (ties: the first).
 
-    ``C`` is scikit-learn's inverse regularisation strength. Returns ``(pipeline, test
-    predictions)``."""
+    Returns ``(params, info)``: ``params`` = ``{"mean", "scale", "coef"}`` (``[F]`` each,
+    ``F = sum_k 4^k``) and ``"intercept"`` (``[1]``), so that :func:`kmer_lr_scores` gives
+    ``p = σ(((f - mean) / scale)·coef + intercept)``; ``info`` = the chosen ``C`` and the
+    validation AUROC of every ``C``.
+    """
     from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
-    clf.fit(kmer_features(task.train_x, k_max), task.train_y)
-    return clf, clf.predict(kmer_features(task.test_x, k_max)).astype(np.int8)
+    if not Cs:
+        raise ValueError("Cs is empty; give at least one regularisation value.")
+    scaler = StandardScaler().fit(kmer_features(task.train_x, k_max))
+    train = scaler.transform(kmer_features(task.train_x, k_max))
+    valid = scaler.transform(kmer_features(task.valid_x, k_max))
+    best, aurocs = None, []
+    for C in Cs:
+        clf = LogisticRegression(C=C, max_iter=max_iter).fit(train, task.train_y)
+        auroc = ranking_scores(task.valid_y, clf.decision_function(valid))["auroc"]
+        aurocs.append(auroc)
+        if best is None or (auroc is not None and (best[0] is None or auroc > best[0])):
+            best = (auroc, C, clf)
+    _, C, clf = best
+    params = {
+        "mean": scaler.mean_.astype(np.float32),
+        "scale": scaler.scale_.astype(np.float32),
+        "coef": clf.coef_[0].astype(np.float32),
+        "intercept": clf.intercept_.astype(np.float32),
+    }
+    return params, {"C": float(C), "valid_auroc_by_C": aurocs}
+
+
+def kmer_lr_scores(params: dict, seqs: Sequence[np.ndarray], k_max: int = 5) -> np.ndarray:
+    """``[N]`` probabilities ``σ(((f - mean) / scale)·coef + intercept)`` of the k-mer
+    logistic regression ``params`` (:func:`fit_kmer_baseline`) for ``f`` the k-mer counts."""
+    z = (kmer_features(seqs, k_max) - params["mean"]) / params["scale"]
+    return 1.0 / (1.0 + np.exp(-(z @ params["coef"] + params["intercept"][0])))
 
 
 def _nll_objective(model, batch, carry):
@@ -540,9 +815,9 @@ def fit_lsgm_classifier(
     """Class-conditional LSGMs (one GRU layer, ``num_states`` categorical states), one per
     class, each trained by Adam on the exact NLL per base of that class's training sequences
     (shuffled fixed-shape minibatches; the epoch with the lowest validation NLL of that class
-    is kept); predictions by the likelihood-ratio rule. ``width``: the padded length (default:
-    the task's longest sequence; pass one value for all tasks to compile once). Returns
-    ``(models, test predictions, seconds)``."""
+    is kept); the score is the log-likelihood ratio plus the log prior odds (predict 1 when
+    it is positive). ``width``: the padded length (default: the task's longest sequence; pass
+    one value for all tasks to compile once). Returns ``(models, test scores, seconds)``."""
     start, models = time.perf_counter(), {}
     width = width or max(len(s) for s in (*task.train_x, *task.valid_x, *task.test_x))
     for label in (0, 1):
@@ -576,57 +851,253 @@ def fit_lsgm_classifier(
         - lsgm_log_probs(models[0], task.test_x, width, batch_size)
         + prior
     )
-    return models, (ratio > 0).astype(np.int8), time.perf_counter() - start
+    return models, ratio, time.perf_counter() - start
+
+
+# ------------------------------------------------------------------ saved models
+#: The ``kind`` in a saved classifier's metadata.
+MODEL_KIND = "lsgm-chromatin-classifier"
+
+
+@dataclass
+class ChromatinModel:
+    """A trained classifier set: the multitask network (``kind``, ``config``) and one k-mer
+    logistic regression per task (:func:`fit_kmer_baseline` parameters), for ``tasks``."""
+
+    kind: str
+    config: dict
+    tasks: list[str]
+    network: nnx.Module
+    kmer_lr: list[dict]
+    k_max: int = 5
+    info: dict | None = None
+
+    def _tree(self) -> dict:
+        return {"network": nnx.state(self.network), "kmer_lr": list(self.kmer_lr)}
+
+    def save(self, path) -> None:
+        """Write one atomic checkpoint (:func:`lsgm.data.checkpoints.save_checkpoint`)."""
+        from lsgm.data import save_checkpoint
+
+        meta = {
+            "kind": MODEL_KIND,
+            "network": self.kind,
+            "config": self.config,
+            "tasks": self.tasks,
+            "k_max": self.k_max,
+            "info": self.info or {},
+        }
+        save_checkpoint(path, self._tree(), meta)
+
+    @classmethod
+    def load(cls, path) -> ChromatinModel:
+        """Read a file written by :meth:`save`; a ``ValueError`` naming the file otherwise."""
+        from lsgm.data import load_checkpoint, load_metadata
+
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(
+                f"{path}: no such model file (write one with lsgm experiment chromatin)."
+            )
+        meta = load_metadata(path)
+        if meta.get("kind") != MODEL_KIND:
+            raise ValueError(
+                f"{path}: not a chromatin classifier (its kind is {meta.get('kind')!r}); pass a "
+                "model_seed<N>.ckpt written by lsgm experiment chromatin."
+            )
+        k_max, n = int(meta["k_max"]), n_kmer_features(int(meta["k_max"]))
+        zeros = {
+            "mean": np.zeros(n, np.float32),
+            "scale": np.zeros(n, np.float32),
+            "coef": np.zeros(n, np.float32),
+            "intercept": np.zeros(1, np.float32),
+        }
+        model = cls(
+            meta["network"],
+            meta["config"],
+            list(meta["tasks"]),
+            build_network(meta["network"], len(meta["tasks"]), meta["config"]),
+            [dict(zeros) for _ in meta["tasks"]],
+            k_max,
+            meta.get("info"),
+        )
+        tree, _ = load_checkpoint(path, model._tree())
+        nnx.update(model.network, tree["network"])
+        model.kmer_lr = [{k: np.asarray(v) for k, v in d.items()} for d in tree["kmer_lr"]]
+        model.network.eval()
+        return model
+
+    def predict(self, seqs: Sequence[np.ndarray], batch_size: int = 64) -> dict[str, np.ndarray]:
+        """``{"<task>_rnn": p [N], "<task>_kmer_lr": p [N]}`` for every task: each model's
+        ``p(bound | x)`` of integer-coded sequences of any lengths (padded to the training
+        width, or to the longest sequence when longer: the padding changes nothing)."""
+        if not len(seqs):
+            raise ValueError("no sequences to score.")
+        width = max(int((self.info or {}).get("width", 1)), max(len(s) for s in seqs))
+        x = np.zeros((len(seqs), width), np.int32)
+        for i, s in enumerate(seqs):
+            x[i, : len(s)] = s
+        lengths = np.array([len(s) for s in seqs], np.int32)
+        probs = np.asarray(jax.nn.sigmoid(predict_logits(self.network, x, lengths, batch_size)))
+        out = {}
+        for j, name in enumerate(self.tasks):
+            out[f"{name}_rnn"] = probs[:, j]
+            out[f"{name}_kmer_lr"] = kmer_lr_scores(self.kmer_lr[j], seqs, self.k_max)
+        return out
 
 
 # ------------------------------------------------------------------ the experiment
+def _mean_auroc(tasks: Sequence[Task], scores: list[np.ndarray]) -> float:
+    values = [ranking_scores(t.valid_y, p)["auroc"] for t, p in zip(tasks, scores, strict=True)]
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else float("nan")
+
+
 def run_chromatin(
     tasks: Sequence[Task],
     *,
-    rnn_kwargs: dict | None = None,
+    kind: str = "danq",
+    config: dict | None = None,
+    train_kwargs: dict | None = None,
+    learning_rates: Sequence[float] = (1e-3,),
+    Cs: Sequence[float] | None = (1.0,),
+    task_Cs: Sequence[Sequence[float]] | None = None,
+    k_max: int = 5,
     lsgm_kwargs: dict | None = None,
     with_lsgm: bool = True,
-    C: float = 1.0,
     seed: int = 0,
     log: Callable[[str], object] | None = None,
-) -> dict:
-    """F1 per task of the multitask bidirectional GRU, the k-mer logistic regression and
-    (``with_lsgm``) the LSGM likelihood-ratio classifier, plus the share of tasks with at
-    least 1 % training positives where the RNN's F1 is strictly higher than the baseline's.
+) -> tuple[dict, ChromatinModel]:
+    """F1, AUROC and AUPRC per task of the multitask network ``kind``, the k-mer logistic
+    regression and (``with_lsgm``) the LSGM likelihood-ratio classifier.
+
+    Selection uses validation data only, with the same budget for both main models: one
+    network per learning rate in ``learning_rates`` (each early-stopped on the validation
+    loss), the one with the best mean validation AUROC kept; per task one regression per
+    ``C`` in ``Cs`` (or in ``task_Cs[j]`` for task ``j``: e.g. the one chosen on another
+    seed), the best validation AUROC kept. The test split is then scored once.
+    Also the number and share of tasks (with >= 1 % training positives and both classes in
+    the test split) where the network's test AUROC is strictly higher than the baseline's.
+    Returns ``(result, model)``.
     """
-    model, history = fit_multitask_rnn(tasks, seed=seed, log=log, **(rnn_kwargs or {}))
-    rnn_pred = rnn_predictions(model, tasks)
-    width = max(len(s) for t in tasks for s in (*t.train_x, *t.valid_x, *t.test_x))
-    rows = []
+    config = dict(config or {})
+    best = None
+    for lr in learning_rates:
+        if log is not None:
+            log(f"  {kind}, learning rate {lr}")
+        net, history = fit_multitask_rnn(
+            tasks,
+            kind=kind,
+            config=config,
+            learning_rate=lr,
+            seed=seed,
+            log=log,
+            **(train_kwargs or {}),
+        )
+        history["learning_rate"] = lr
+        history["valid_auroc"] = _mean_auroc(tasks, network_scores(net, tasks, "valid"))
+        if best is None or history["valid_auroc"] > best[1]["valid_auroc"]:
+            best = (net, history)
+        elif log is not None:
+            log(f"  (learning rate {lr} not kept)")
+    net, history = best
+    rnn_test = network_scores(net, tasks, "test")
+    width = _width(tasks)
+    rows, kmer = [], []
     for j, task in enumerate(tasks):
         start = time.perf_counter()
-        _, lr_pred = fit_kmer_baseline(task, C=C)
+        grid = Cs if task_Cs is None else task_Cs[j]
+        if grid is None:
+            raise ValueError("give Cs or task_Cs.")
+        params, info = fit_kmer_baseline(task, k_max=k_max, Cs=grid)
+        kmer.append(params)
+        lr_test = kmer_lr_scores(params, task.test_x, k_max)
         row = {
             "task": task.name,
             "train": len(task.train_x),
             "test": len(task.test_x),
             "train_positive_share": float(task.train_y.mean()),
-            "f1_rnn": f1_score(task.test_y, rnn_pred[j]),
-            "f1_kmer_lr": f1_score(task.test_y, lr_pred),
+            "f1_rnn": f1_score(task.test_y, rnn_test[j] > 0.5),
+            "f1_kmer_lr": f1_score(task.test_y, lr_test > 0.5),
+            "kmer_lr_C": info["C"],
+            "kmer_lr_valid_auroc_by_C": info["valid_auroc_by_C"],
             "kmer_lr_seconds": time.perf_counter() - start,
         }
+        for name, scores in (("rnn", rnn_test[j]), ("kmer_lr", lr_test)):
+            for metric, value in ranking_scores(task.test_y, scores).items():
+                row[f"{metric}_{name}"] = value
         if with_lsgm:
-            _, lsgm_pred, seconds = fit_lsgm_classifier(
+            _, ratio, seconds = fit_lsgm_classifier(
                 task, seed=seed, width=width, **(lsgm_kwargs or {})
             )
-            row["f1_lsgm"], row["lsgm_seconds"] = f1_score(task.test_y, lsgm_pred), seconds
+            row["f1_lsgm"], row["lsgm_seconds"] = f1_score(task.test_y, ratio > 0), seconds
+            row.update({f"{k}_lsgm": v for k, v in ranking_scores(task.test_y, ratio).items()})
         rows.append(row)
         if log is not None:
             log(
-                f"  {task.name}: F1 RNN {row['f1_rnn']:.3f}  k-mer LR {row['f1_kmer_lr']:.3f}"
-                + (f"  LSGM {row['f1_lsgm']:.3f}" if with_lsgm else "")
+                f"  {task.name}: AUROC {kind} {_fmt(row['auroc_rnn'])}  k-mer LR "
+                f"{_fmt(row['auroc_kmer_lr'])} (C={info['C']:g})"
+                + (f"  LSGM {_fmt(row['auroc_lsgm'])}" if with_lsgm else "")
             )
-    eligible = [r for r in rows if r["train_positive_share"] >= 0.01]
-    wins = sum(r["f1_rnn"] > r["f1_kmer_lr"] for r in eligible)
-    return {
+    eligible = [r for r in rows if r["train_positive_share"] >= 0.01 and r["auroc_rnn"] is not None]
+    wins = sum(r["auroc_rnn"] > r["auroc_kmer_lr"] for r in eligible)
+    result = {
         "tasks": rows,
-        "rnn": {"n_parameters": model.n_parameters(), **history},
+        "rnn": {"kind": kind, "config": config, "n_parameters": net.n_parameters(), **history},
+        "learning_rates": list(learning_rates),
+        "Cs": None if Cs is None else list(Cs),
         "rnn_wins": wins,
         "eligible_tasks": len(eligible),
-        "rnn_win_share": wins / len(eligible) if eligible else float("nan"),
+        "rnn_win_share": wins / len(eligible) if eligible else None,
+    }
+    names = [t.name for t in tasks]
+    info = {"seed": seed, "learning_rate": history["learning_rate"], "width": width}
+    return result, ChromatinModel(kind, config, names, net, kmer, k_max, info)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+#: The per-task numbers :func:`summarise_seeds` averages.
+METRICS = ("auroc", "auprc", "f1")
+
+
+def summarise_seeds(runs: Sequence[dict]) -> dict:
+    """Mean and SD (``ddof = 1``; 0 for one run) over seeds of every per-task metric of
+    :func:`run_chromatin` results ``runs`` (same tasks in each), and the RNN's wins in AUROC:
+    per seed, and on the seed means (``wins_on_means`` of ``eligible_tasks``)."""
+    if not runs:
+        raise ValueError("no runs to summarise.")
+    models = [m for m in ("rnn", "kmer_lr", "lsgm") if f"auroc_{m}" in runs[0]["tasks"][0]]
+    tasks = []
+    for j, first in enumerate(runs[0]["tasks"]):
+        row: dict = {"task": first["task"], "train": first["train"], "test": first["test"]}
+        for metric in METRICS:
+            for model in models:
+                values = [r["tasks"][j][f"{metric}_{model}"] for r in runs]
+                if any(v is None for v in values):
+                    row[f"{metric}_{model}"] = row[f"{metric}_{model}_sd"] = None
+                    continue
+                row[f"{metric}_{model}"] = float(np.mean(values))
+                row[f"{metric}_{model}_sd"] = (
+                    float(np.std(values, ddof=1)) if len(runs) > 1 else 0.0
+                )
+        tasks.append(row)
+    eligible = [
+        t
+        for j, t in enumerate(tasks)
+        if runs[0]["tasks"][j]["train_positive_share"] >= 0.01 and t["auroc_rnn"] is not None
+    ]
+    wins = sum(t["auroc_rnn"] > t["auroc_kmer_lr"] for t in eligible)
+    shares = [r["rnn_win_share"] for r in runs if r["rnn_win_share"] is not None]
+    return {
+        "seeds": len(runs),
+        "tasks": tasks,
+        "wins_on_means": wins,
+        "eligible_tasks": len(eligible),
+        "win_share_on_means": wins / len(eligible) if eligible else None,
+        "win_share_per_seed": shares,
+        "win_share_mean": float(np.mean(shares)) if shares else None,
+        "win_share_sd": float(np.std(shares, ddof=1)) if len(shares) > 1 else 0.0,
     }

@@ -1,20 +1,14 @@
-"""``lsgm experiment genome-lm`` and ``lsgm experiment chromatin`` (genome-RNN paper §4).
+"""``lsgm experiment genome-lm`` (genome-RNN paper §4; ``chromatin`` is in its own module).
 
 * ``genome-lm``: the paper's perplexity sanity checks on its two bundled 30,000-base
   synthetic genomes (random ≈ 4.003, repeating ``AGCTTGAGGC`` ≈ 1.002), then for each
   ``--genome FASTA`` character-level RNNs (vanilla / GRU / LSTM), a ``K``-state HMM and an
   LSGM: held-out perplexity and parameter counts (:mod:`lsgm.apps.genome_lm`).
-* ``chromatin``: multitask bidirectional GRU vs k-mer logistic regression (vs an LSGM
-  likelihood-ratio classifier): F1 per task and the share of tasks the RNN wins
-  (:mod:`lsgm.apps.chromatin`).
 """
 
 from __future__ import annotations
 
-import sys
 import time
-
-import numpy as np
 
 from lsgm.cli.common import (
     add_output_options,
@@ -70,49 +64,6 @@ def register(sub) -> None:
     p.add_argument("--no-synthetic", action="store_true", help="skip the synthetic checks")
     add_output_options(p)
     p.set_defaults(run=run_genome_lm)
-
-    c = sub.add_parser(
-        "chromatin",
-        help="multitask chromatin classification: BiGRU vs k-mer LR",
-        description=__doc__.split("\n\n")[1],
-    )
-    c.add_argument(
-        "--data",
-        action="append",
-        required=True,
-        metavar="DIR",
-        help="a DeepSEA-subset and/or DeepBind folder; repeat for several",
-    )
-    c.add_argument("--quick", action="store_true", help="tiny models and subsets (CI)")
-    c.add_argument("-o", "--output", default="lsgm-chromatin", help="output folder")
-    c.add_argument(
-        "--crop",
-        type=strict_int,
-        default=100,
-        help="DeepSEA: middle bases kept (100, the paper); 0 = full length",
-    )
-    c.add_argument(
-        "--max-positives",
-        type=strict_int,
-        default=1500,
-        help="DeepBind training peaks per task (1500; 0 = all)",
-    )
-    c.add_argument("--hidden", type=strict_int, default=128, help="GRU units (128)")
-    c.add_argument("--layers", type=strict_int, default=2, help="bidirectional layers (2)")
-    c.add_argument(
-        "--trunk", type=strict_int, default=128, help="shared trunk width (128; 0 = none)"
-    )
-    c.add_argument("--epochs", type=strict_int, default=10, help="RNN epochs at most (10)")
-    c.add_argument("--batch-size", type=strict_int, default=64, help="RNN batch (64)")
-    c.add_argument("--lr", type=strict_float, default=1e-3, help="RNN Adam rate (1e-3)")
-    c.add_argument("--dropout", type=strict_float, default=0.05, help="dropout rate (0.05)")
-    c.add_argument("--C", type=strict_float, default=1.0, help="logistic regression C (1.0)")
-    c.add_argument("--no-lsgm", action="store_true", help="skip the LSGM classifier")
-    c.add_argument("--lsgm-states", type=strict_int, default=4, help="LSGM states (4)")
-    c.add_argument("--lsgm-hidden", type=strict_int, default=16, help="LSGM GRU units (16)")
-    c.add_argument("--lsgm-epochs", type=strict_int, default=5, help="LSGM epochs (5)")
-    add_output_options(c)
-    c.set_defaults(run=run_chromatin)
 
 
 def _write(outdir, name: str, mode: str, seconds: float, lines: list[str], result: dict):
@@ -234,92 +185,6 @@ def run_genome_lm(args) -> int:
     seconds = time.perf_counter() - started
     result["seconds"] = seconds
     _write(outdir, "genome-lm", mode, seconds, lines, result)
-    emit(
-        args, result, [*lines, f"wrote results.md and results.json to {outdir}/ in {seconds:.0f} s"]
-    )
-    return 0
-
-
-def run_chromatin(args) -> int:
-    from lsgm.apps import chromatin as c
-
-    outdir = output_folder(args, args.data)
-    started, mode = time.perf_counter(), "quick" if args.quick else "full"
-    crop = None if args.crop == 0 else args.crop
-    max_pos = 60 if args.quick else (args.max_positives or None)
-    tasks = c.load_tasks(args.data, crop=crop, max_positives=max_pos, seed=args.seed)
-    if args.quick:
-        tasks = [t.subset(120, 60, seed=args.seed) for t in tasks]
-    rnn = (
-        dict(
-            hidden_size=16,
-            num_layers=1,
-            trunk_size=16,
-            epochs=2,
-            batch_size=64,
-            learning_rate=1e-2,
-            dropout=args.dropout,
-        )
-        if args.quick
-        else dict(
-            hidden_size=args.hidden,
-            num_layers=args.layers,
-            trunk_size=args.trunk,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            learning_rate=args.lr,
-            dropout=args.dropout,
-        )
-    )
-    lsgm = (
-        dict(num_states=2, hidden_size=8, epochs=1)
-        if args.quick
-        else dict(
-            num_states=args.lsgm_states, hidden_size=args.lsgm_hidden, epochs=args.lsgm_epochs
-        )
-    )
-    log = (lambda text: message(args, text)) if not args.quick else None
-    r = c.run_chromatin(
-        tasks,
-        rnn_kwargs=rnn,
-        lsgm_kwargs=lsgm,
-        with_lsgm=not args.no_lsgm,
-        C=args.C,
-        seed=args.seed,
-        log=log,
-    )
-    header = ["task", "train", "test", "train pos.", "F1 BiGRU", "F1 k-mer LR"]
-    header += [] if args.no_lsgm else ["F1 LSGM"]
-    rows = [header]
-    for t in r["tasks"]:
-        row = [
-            t["task"],
-            str(t["train"]),
-            str(t["test"]),
-            f"{t['train_positive_share']:.3f}",
-            f"{t['f1_rnn']:.3f}",
-            f"{t['f1_kmer_lr']:.3f}",
-        ]
-        rows.append(row + ([] if args.no_lsgm else [f"{t['f1_lsgm']:.3f}"]))
-    seconds = time.perf_counter() - started
-    lines = markdown_table(rows) + [
-        "",
-        f"BiGRU ({r['rnn']['n_parameters']:,} parameters, best epoch {r['rnn']['best_epoch']}, "
-        f"{r['rnn']['seconds']:.0f} s) beats k-mer LR on {r['rnn_wins']} of "
-        f"{r['eligible_tasks']} tasks with >= 1% training positives "
-        f"({100 * r['rnn_win_share']:.1f} %; paper: 81.9 %).",
-    ]
-    # A task whose test split holds no positive has F1 0 whatever the model does.
-    empty = [t.name for t in tasks if not np.asarray(t.test_y).any()]
-    if empty:
-        warning = (
-            f"warning: {len(empty)} task(s) have no positive in their test split, so their F1 "
-            f"is 0 for every model and says nothing: {', '.join(empty)}"
-        )
-        print(f"lsgm experiment chromatin: {warning}", file=sys.stderr)
-        lines.append(warning + ".")
-    result = {"mode": mode, "seconds": seconds, **r, "tasks_without_test_positives": empty}
-    _write(outdir, "chromatin", mode, seconds, lines, result)
     emit(
         args, result, [*lines, f"wrote results.md and results.json to {outdir}/ in {seconds:.0f} s"]
     )
