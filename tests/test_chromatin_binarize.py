@@ -139,7 +139,7 @@ def test_binarize_matches_chromhmm(tmp_path):
             assert (c2[:, 2] == 2).all() and c2[:, :2].max() == 1
 
 
-def test_binarize_rejects_malformed_inputs(tmp_path):
+def test_binarize_rejects_malformed_inputs(tmp_path, capsys):
     _write_inputs(tmp_path)
     reads, sizes = tmp_path / "reads", tmp_path / "sizes.txt"
 
@@ -178,6 +178,15 @@ def test_binarize_rejects_malformed_inputs(tmp_path):
     with pytest.raises(ValueError, match=r"-p\) 1e-12: too small for a background of 1000"):
         poisson_threshold(1000.0, 1e-12)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    # ChromHMM's split outputs are refused, naming the option and what to do
+    parser = argparse.ArgumentParser(prog="lsgm chromatin", exit_on_error=False)
+    chromatin_tools.register(parser.add_subparsers())
+    for extra in (["-splitrows"], ["-j", "100"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["binarize", *extra, "s", "r", "t", "o"])
+    err = capsys.readouterr().err
+    assert "-splitrows: not offered: lsgm writes one file per cell and chromosome" in err
+    assert "-j: goes with -splitrows/-splitcols" in err
 
 
 def _bed_to_bam(bed: Path, bam: Path) -> None:

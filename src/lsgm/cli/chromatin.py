@@ -441,6 +441,7 @@ def run_learn(args) -> int:
                 converge_delta=args.d,
                 information_smooth=args.h,
                 on_fit=fitted,
+                file_list=args.f,
             )
             K = selection["chosen"]
             if show:

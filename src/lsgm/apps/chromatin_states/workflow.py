@@ -468,6 +468,7 @@ def select_states(
     converge_delta: float = chrom_model.CONVERGE_DELTA,
     information_smooth: float = chrom_model.INFORMATION_SMOOTH,
     on_fit: Callable[[dict], None] | None = None,
+    file_list: str | os.PathLike[str] | None = None,
 ) -> dict:
     """Fit every ``K`` in ``states`` on the training files and pick ``K`` (beyond ChromHMM).
 
@@ -478,7 +479,8 @@ def select_states(
     * ``BIC = -2 log p(x_train) + p log T_train`` with ``p = (K - 1) + K (K - 1) + K D``
       free parameters.
 
-    The chosen ``K`` has the largest held-out log-likelihood per bin. Writes
+    The chosen ``K`` has the largest held-out log-likelihood per bin (``file_list``: only
+    the files of ``inputdir`` it names, ChromHMM's ``-f``). Writes
     ``state_selection.txt`` (a table) and ``state_selection.png/.svg`` (both criteria
     against ``K``) into ``outputdir``.
 
@@ -489,8 +491,8 @@ def select_states(
 
     from lsgm.data import atomic_path, atomic_write_text
 
-    data = read_binarized_folder(inputdir)
-    files = binarized_files(inputdir)
+    data = read_binarized_folder(inputdir, file_list=file_list)
+    files = binarized_files(inputdir, file_list)
     names = ["state_selection.txt", "state_selection.png", "state_selection.svg"]
     out = check_output(outputdir, [Path(inputdir), *files], folder=True, contents=names)
     train, held, holdout = holdout_split(data, holdout)
