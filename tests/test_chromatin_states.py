@@ -1,6 +1,6 @@
 """``lsgm chromatin learn/segment`` (issue 21): ChromHMM's files, its information
 initialisation, the CLI's outputs (with ChromHMM's naming, ordering and file options, the
-posterior track, the E-step split over 4 devices), and ChromHMM itself (where installed)
+posterior track, --devices), and ChromHMM itself (where installed)
 reading our model and agreeing with our numbers."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import run_on_four_devices
 
 from lsgm.apps import chromatin_states as cs
 from lsgm.apps.chromatin_states import enrichment
@@ -297,28 +296,11 @@ def test_learn_and_segment_cli(folder, tmp_path, capsys):
     assert main([*argv[:2], "-p", "2", *argv[2:]]) == 1
     assert "-n with -p (a new random subset" in capsys.readouterr().err
 
-    # the E-step split in time over 4 devices (a jax.sharding.Mesh) gives the same model;
-    # --devices asks JAX for them (here 1 device: the error says how to get more)
+    # --devices asks JAX for a mesh of N devices (here 1 device: the error says how to get
+    # more); that N devices give the same model is benchmarks/chromatin_devices.py's check
+    # (a subprocess with 4 virtual devices costs more than this test's budget)
     assert main(["chromatin", "learn", "--devices", "4", str(d), str(tmp_path / "x"), "3"]) == 1
     assert "xla_force_host_platform_device_count" in capsys.readouterr().err
-    script = (
-        "import json, jax\n"
-        "from lsgm.apps.chromatin_states import model as cm\n"
-        "from lsgm.data import read_binarized_folder, write_chromhmm_model\n"
-        "from lsgm.distributed import make_mesh\n"
-        f"data = read_binarized_folder({str(d)!r})\n"
-        "with jax.enable_x64(True):\n"
-        "    start = cm.information_init([b.x for b in data], 3, data[0].marks)\n"
-        "    m = cm.fit(data, start, max_iterations=30, mesh=make_mesh(4)).model\n"
-        "m = cm.reorder(m, cm.emission_order(m.emission))\n"
-        f"write_chromhmm_model({str(tmp_path / 'four.txt')!r}, m)\n"
-        "print('RESULT ' + json.dumps(jax.device_count()))\n"
-    )
-    assert run_on_four_devices(script) == 4
-    four = read_chromhmm_model(tmp_path / "four.txt")
-    for name in ("initial", "transition", "emission"):
-        np.testing.assert_allclose(getattr(four, name), getattr(fitted, name), atol=1e-9)
-    assert four.iterations == fitted.iterations
 
     java = shutil.which("ChromHMM")
     if java is None:

@@ -45,6 +45,17 @@ HEADER = (
     f"{'Iteration':>10}  {'Estimated Log Likelihood':>26}  {'Change':>12}  "
     f"{'Total Time (secs)':>18}"
 )
+STYLE_FLAGS = {
+    "gzip": "segmentation, browser and per-bin files gzipped",
+    "nobrowserheader": "no track/browser lines in the tracks",
+}
+LEARN_ONLY_FLAGS = {
+    "holdcolumnorder": "marks of emissions_K.* in the data's order (default: ChromHMM's "
+    "correlation order)",
+    "holdroworder": "states as trained (labels F1, F2, ...)",
+    "pseudo": "pseudo-counts of 1 in every M-step (MAP EM under Dirichlet(2)/Beta(2,2) priors)",
+    "nopseudolast": "with -pseudo: none for the initial states and the last mark",
+}
 NO_OPS = {
     "noautoopen": "accepted for ChromHMM's command lines; nothing is opened",
     "lowmem": "accepted; changes nothing (lsgm keeps no per-bin tables it could drop)",
@@ -96,7 +107,6 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-i",
         metavar="outfileID",
-        default="",
         help="add _outfileID after K in every output name (model_K_ID.txt, CELL_K_ID_*)",
     )
     p.add_argument(
@@ -104,12 +114,8 @@ def _common(p: argparse.ArgumentParser) -> None:
         metavar="chromosomelengthfile",
         help="chrom<TAB>length lines: segment ends never pass a chromosome's length",
     )
-    p.add_argument(
-        "-gzip", action="store_true", help="segmentation, browser and per-bin files gzipped"
-    )
-    p.add_argument(
-        "-nobrowserheader", action="store_true", help="no track/browser lines in the tracks"
-    )
+    for flag, text in STYLE_FLAGS.items():
+        p.add_argument(f"-{flag}", action="store_true", help=text)
     p.add_argument(
         "--posterior-track",
         action="store_true",
@@ -224,29 +230,13 @@ def register(sub) -> argparse.ArgumentParser:
         metavar="r,g,b",
         help="heatmap colour of the highest value (0,0,255)",
     )
-    learn.add_argument(
-        "-holdcolumnorder",
-        action="store_true",
-        help="marks of emissions_K.* in the data's order (default: ChromHMM's correlation order)",
-    )
-    learn.add_argument(
-        "-holdroworder", action="store_true", help="states as trained (labels F1, F2, ...)"
-    )
+    for flag, text in LEARN_ONLY_FLAGS.items():
+        learn.add_argument(f"-{flag}", action="store_true", help=text)
     learn.add_argument(
         "-stateordering",
         choices=("emission", "transition"),
         default="emission",
         help="order the states by their emissions (E1, ...) or transitions (T1, ...)",
-    )
-    learn.add_argument(
-        "-pseudo",
-        action="store_true",
-        help="pseudo-counts of 1 in every M-step (MAP EM under Dirichlet(2)/Beta(2,2) priors)",
-    )
-    learn.add_argument(
-        "-nopseudolast",
-        action="store_true",
-        help="with -pseudo: none for the initial states and the last mark",
     )
     learn.add_argument(
         "--devices",
@@ -349,7 +339,7 @@ def _options(args, assembly: str | None = None) -> dict:
             print(f"note: -{flag} {text}.", file=sys.stderr)
     lengths = args.l or chromatin_states.default_chrom_lengths(assembly)
     style = chromatin_states.Style(
-        outfile_id=args.i,
+        outfile_id=args.i or "",
         color=getattr(args, "color", (0, 0, 255)),
         hold_columns=getattr(args, "holdcolumnorder", False),
         gzip=args.gzip,
