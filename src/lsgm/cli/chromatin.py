@@ -366,6 +366,11 @@ def _enrichment_folders(args, assembly: str | None) -> dict | None:
     }
 
 
+def _pseudo(args) -> str | None:
+    """``-pseudo`` (``"all"``) and ``-nopseudolast`` (``"nolast"``) as ``learn``'s ``pseudo``."""
+    return ("nolast" if args.nopseudolast else "all") if args.pseudo else None
+
+
 def _precision(args):
     """float64 (``jax.enable_x64``) unless ``--float32``, for the command only."""
     import jax
@@ -432,6 +437,9 @@ def run_learn(args) -> int:
                 information_smooth=args.h,
                 on_fit=fitted,
                 file_list=args.f,
+                max_seconds=args.x,
+                pseudo=_pseudo(args),
+                devices=args.devices,
             )
             K = selection["chosen"]
             if show:
@@ -465,7 +473,7 @@ def run_learn(args) -> int:
             file_list=args.f,
             numseq=args.n,
             max_seconds=args.x,
-            pseudo=("nolast" if args.nopseudolast else "all") if args.pseudo else None,
+            pseudo=_pseudo(args),
             devices=args.devices,
         )
         if args.states:

@@ -469,6 +469,9 @@ def select_states(
     information_smooth: float = chrom_model.INFORMATION_SMOOTH,
     on_fit: Callable[[dict], None] | None = None,
     file_list: str | os.PathLike[str] | None = None,
+    max_seconds: float = -1.0,
+    pseudo: str | None = None,
+    devices: int | None = None,
 ) -> dict:
     """Fit every ``K`` in ``states`` on the training files and pick ``K`` (beyond ChromHMM).
 
@@ -480,7 +483,8 @@ def select_states(
       free parameters.
 
     The chosen ``K`` has the largest held-out log-likelihood per bin (``file_list``: only
-    the files of ``inputdir`` it names, ChromHMM's ``-f``). Writes
+    the files of ``inputdir`` it names, ChromHMM's ``-f``; ``max_seconds``, ``pseudo`` and
+    ``devices`` apply to every fit, as in :func:`learn`). Writes
     ``state_selection.txt`` (a table) and ``state_selection.png/.svg`` (both criteria
     against ``K``) into ``outputdir``.
 
@@ -497,6 +501,7 @@ def select_states(
     out = check_output(outputdir, [Path(inputdir), *files], folder=True, contents=names)
     train, held, holdout = holdout_split(data, holdout)
     marks = data[0].marks
+    mesh = _mesh(devices)
     T_train = sum(len(d.x) for d in train)
     T_held = sum(len(d.x) for d in held)
     rows = []
@@ -507,7 +512,13 @@ def select_states(
         except ValueError:
             start, init = chrom_model.random_init(K, marks, seed), "random"
         fitted = chrom_model.fit(
-            train, start, max_iterations=max_iterations, converge_delta=converge_delta
+            train,
+            start,
+            max_iterations=max_iterations,
+            converge_delta=converge_delta,
+            max_seconds=max_seconds,
+            prior=None if pseudo is None else chrom_model.pseudo_prior(len(marks), pseudo == "all"),
+            mesh=mesh,
         )
         D = len(marks)
         params = (K - 1) + K * (K - 1) + K * D
