@@ -160,7 +160,7 @@ def _configs(args) -> tuple[dict, dict, list[float], list[float]]:
         if args.model == "bigru":
             config = dict(hidden_size=8, num_layers=1, trunk_size=8)
         train = dict(epochs=2, batch_size=64, patience=2)
-        return {**config, "dropout": args.dropout}, train, [1e-2], [1.0]
+        return {**config, "dropout": 0.0}, train, [1e-2], [1.0]  # no dropout: a faster compile
     if args.model == "danq":
         config = dict(
             filters=args.filters,
