@@ -31,15 +31,24 @@ On ChromHMM's sample (15 states, chunks of 820 steps) a warm-up of a third of a 
 of the E-step), while the full warm-up sweep costs 4% more than the third: measured, so the
 sweep runs whole chunks. A chain that still has not converged after :data:`MAX_SWEEPS`
 stored passes (e.g. a periodic or absorbing structure with uninformative emissions) gets the
-**chunk transfer products** (``O(T K^3)``, exact for every chain, as in
-:mod:`lsgm.inference.chunked`) and one more stored pass. Either way the result equals the
+**chunk transfer products** (``O(T K^3)``, exact for every chain: every chunk run forward
+from each of the ``K`` unit vectors, its rows scaled by their log-normalisers) and one more
+stored pass.
+
+**One program.** Sweeps, stored passes and the rows of the products are iterations of one
+loop that runs the one forward pass (:func:`_forward`: end messages, the chunk's
+log-normaliser, and a checkpoint every ``m ≈ sqrt(L)`` steps) and then, by phase, a backward
+sweep or the counting pass, so each pass is compiled once. XLA:CPU's compile time is about
+30 ms per distinct kernel (measured: ~130 kernels for the E-step, ~190 for an EM step);
+it does not grow with ``T``. Either way the result equals the
 sequential kernels up to floating-point round-off; :class:`BatchCounts` reports the passes and whether the fallback ran.
 
 A uniform start has full support, so a chunk whose end message is all zero in any sweep is
 truly dead (every path has probability 0): such a sequence is impossible (``log p = -inf``,
 NaN posteriors), and it does not hold the sweeps back.
 
-**Counts**, fused into the stored backward pass (nothing but the marginals is written): with
+**Counts**, fused into the stored backward pass, which recomputes each block of ``m``
+forward messages from its checkpoint (nothing but the marginals is written): with
 ``g_t = sum_k a_t b_t``, ``gamma_t = a_t b_t / g_t`` and ``w_t = e_t b_t / (s_t g_t)``, the
 summed pairwise marginals are ``sum_t xi_{t-1,t} = A ⊙ sum_t a_{t-1} w_t^T`` — one small
 matrix product per step; the pair that crosses a chunk boundary uses the entering message
@@ -57,9 +66,7 @@ M-step. :func:`shard_chunks` splits the chunk axis over a mesh (sequence paralle
 :meth:`~lsgm.distributions.base.Emission.pattern_codes`: DNA symbols, ChromHMM's binary
 marks): the observations take ``V`` distinct values, so the emissions are a ``[V, K]`` table
 and ``[L, N·C]`` codes. Every scan step looks its ``[K, N·C]`` emissions up in the table
-(which stays in cache), the stored forward pass keeps a checkpoint every ``m ≈ sqrt(L)``
-steps instead of every message, the counting pass recomputes each block of ``m`` messages
-from its checkpoint, and the state marginals are summed per code into ``[V, K]`` (the
+(which stays in cache), and the state marginals are summed per code into ``[V, K]`` (the
 M-step's sufficient statistics, for any family whose M-step is a weighted sum over
 observations) instead of being written as ``[L, N·C, K]``: no array of ``T·K`` numbers is
 written or read. On this 2-core VM's memory, writing a fresh ``[T, K]`` array costs several
@@ -127,24 +134,25 @@ class BatchCounts(NamedTuple):
 
 
 class _Layout(NamedTuple):
-    """A padded batch cut into chunks for the recursions: ``[L, K, N·C]``, the step inside
+    """A padded batch cut into chunks for the recursions: ``[L', K, N·C]``, the step inside
     the chunk first, the chunk index last (the minor axis: every per-step operation is
-    vectorised over the ``N·C`` chunks; chunk ``c`` of row ``n`` is column ``n·C + c``)."""
+    vectorised over the ``N·C`` chunks; chunk ``c`` of row ``n`` is column ``n·C + c``).
+    ``L' = J·m >= L``: the chunk's ``L`` steps in ``J`` blocks of ``m ≈ sqrt(L)`` steps
+    (:func:`_blocks`), the last ``L' - L`` steps padding (stay, invalid, emitting 1)."""
 
-    emit: Array  # [L, K, NC] exp(log_emit - shift), 1 on padding; or [L, NC] codes (table)
-    log_shift: Array  # [L, NC] the per-step shift; 0 on padding
-    stay: Array  # [L, NC] bool: no transition into this step (t == 0 or padding)
-    valid: Array  # [L, NC] bool: t < length
+    emit: Array  # [L', K, NC] exp(log_emit - shift), 1 on padding; or [L', NC] codes (table)
+    log_shift: Array  # [L', NC] the per-step shift; 0 on padding
+    stay: Array  # [L', NC] bool: no transition into this step (t == 0 or padding)
+    valid: Array  # [L', NC] bool: a step of the chunk with t < length
     first: Array  # [NC] bool: the chunk starts its sequence
     last: Array  # [NC] bool: no later chunk of its sequence has a valid step
     used: Array  # [NC] bool: the chunk has a valid step (its messages matter)
     num_chunks: int  # C
+    steps: int  # L, the steps of a chunk (before the padding to J·m)
+    block: int  # m: the forward pass keeps the message entering every block of m steps
     #: ``[V + 1, K]`` ``exp(log_table - shift)`` when ``emit`` holds pattern codes (row
     #: ``V``: padding, all 1), looked up one step at a time inside the scans; None otherwise
     table: Array | None = None
-    #: ``m > 0``: the stored forward pass keeps a checkpoint every ``m`` steps (``L`` is a
-    #: multiple of ``m``, see :func:`_coded_layout`); 0: it keeps every step's message
-    block: int = 0
 
 
 def _emission(lay: _Layout, e_l: Array) -> Array:
@@ -202,16 +210,23 @@ def unblock(x: Array, num_rows: int, num_steps: int) -> Array:
     return x.reshape((num_rows, -1) + x.shape[3:])[:, :num_steps]
 
 
+def _blocks(L: int) -> tuple[int, int]:
+    """``(J, m)``: ``J`` blocks of ``m ≈ sqrt(L)`` steps, ``J·m >= L`` (``J·m - L < J``)."""
+    J = -(-L // max(1, math.isqrt(L)))
+    return J, -(-L // J)
+
+
 def _layout(log_emit: Array, lengths: Array, num_steps: int) -> _Layout:
     """``log_emit [L, N·C, K]`` (:func:`block` layout) and ``lengths [N]`` as a
-    :class:`_Layout` (one fused pass: floor, shift, exponentiate, to ``[L, K, N·C]``)."""
+    :class:`_Layout` (one fused pass: floor, shift, exponentiate, to ``[L', K, N·C]``)."""
     L, NC, K = log_emit.shape
     lay = _positions(L, NC, lengths, num_steps)
     x = jnp.swapaxes(log_emit, 1, 2)  # [L, K, NC]
+    x = jnp.pad(x, ((0, lay.valid.shape[0] - L), (0, 0), (0, 0)))
     # (a NaN at a valid step survives: it makes that step's normaliser NaN, hence log p(x),
     # which marks the row as invalid input; no separate pass over [L, K, NC] looks for it)
     x = jnp.where(lay.valid[:, None, :], jnp.maximum(x, LOG_FLOOR), 0.0)
-    shift = jnp.max(x, axis=1)  # [L, NC]
+    shift = jnp.max(x, axis=1)  # [L', NC]
     return lay._replace(emit=jnp.exp(x - shift[:, None, :]), log_shift=shift)
 
 
@@ -225,38 +240,29 @@ def _coded_layout(log_table: Array, codes: Array, lengths: Array, num_steps: int
     x = jnp.maximum(log_table, LOG_FLOOR)  # (NaN stays NaN: an invalid pattern)
     shift = jnp.concatenate([jnp.max(x, axis=1), jnp.zeros((1,), x.dtype)])  # [V + 1]
     table = jnp.concatenate([jnp.exp(x - shift[:V, None]), jnp.ones((1, K), x.dtype)])
+    codes = jnp.pad(codes, ((0, lay.valid.shape[0] - L), (0, 0)))
     codes = jnp.where(lay.valid, codes, V).astype(jnp.int32)
-    # blocks of m ≈ sqrt(L) steps for the checkpoints; L padded to J·m with padding steps
-    # (stay, invalid, code V: they change no message and count nothing)
-    J = -(-L // max(1, math.isqrt(L)))
-    m = -(-L // J)
-    pad = ((0, J * m - L), (0, 0))
-    return lay._replace(
-        emit=jnp.pad(codes, pad, constant_values=V),
-        log_shift=jnp.pad(shift[codes], pad),
-        stay=jnp.pad(lay.stay, pad, constant_values=True),
-        valid=jnp.pad(lay.valid, pad),
-        table=table,
-        block=m,
-    )
+    return lay._replace(emit=codes, log_shift=shift[codes], table=table)
 
 
 def _positions(L: int, NC: int, lengths: Array, num_steps: int) -> _Layout:
     """The parts of a :class:`_Layout` that depend only on the lengths (``emit`` and
-    ``log_shift`` left None)."""
+    ``log_shift`` left None), for chunks of ``L`` steps padded to ``J·m``."""
     N = lengths.shape[0]
     C = NC // N
+    J, m = _blocks(L)
     chunk = jnp.broadcast_to(jnp.arange(C), (N, C)).reshape(-1)  # [NC]
-    t = chunk[None, :] * L + jnp.arange(L)[:, None]  # [L, NC] global step
+    step = jnp.arange(J * m)[:, None]
+    t = chunk[None, :] * L + step  # [L', NC] global step
     lengths = jnp.maximum(jnp.minimum(lengths, num_steps), 1)  # step 0 always counts
-    valid = t < jnp.repeat(lengths, C)[None, :]
+    valid = (step < L) & (t < jnp.repeat(lengths, C)[None, :])
     used = valid.any(0)
     # padding chunks pass messages through unchanged, so the chunk holding a sequence's last
     # step starts its backward pass from the uniform vector itself (no sweep has to carry it)
     last = (chunk == C - 1) | ~jnp.roll(used, -1)
     stay = (t == 0) | ~valid
     none: Array = None  # type: ignore[assignment]
-    return _Layout(none, none, stay, valid, chunk == 0, last, used, C)
+    return _Layout(none, none, stay, valid, chunk == 0, last, used, C, L, m)
 
 
 def _normalise(x: Array, axes=0) -> tuple[Array, Array]:
@@ -272,29 +278,20 @@ def _advance(lay: _Layout, trans: Array, a: Array, e_l: Array, stay_l: Array):
 
 
 def _in_blocks(lay: _Layout, xs):
-    """``xs`` (arrays ``[L, ...]``) as ``[J, m, ...]``: the :attr:`_Layout.block` steps."""
+    """``xs`` (arrays ``[L', ...]``) as ``[J, m, ...]``: the :attr:`_Layout.block` steps."""
     return jax.tree.map(lambda x: x.reshape((-1, lay.block) + x.shape[1:]), xs)
 
 
-def _forward(lay: _Layout, trans: Array, entering: Array, trans_shift=None, keep=False):
-    """Forward through every chunk from ``entering [K, NC]``.
+def _forward(lay: _Layout, trans: Array, entering: Array, trans_shift: Array):
+    """Forward through every chunk from ``entering [K, NC]``: ``(end [K, NC], chunk_log
+    [NC], checkpoints [J, K, NC])``. ``chunk_log`` is the sum over the chunk's valid steps
+    of ``log s_t`` plus the shifts (Kahan-compensated, so float32 keeps ~1 ulp per chunk);
+    the checkpoints are the messages entering every block of ``m`` steps, from which the
+    counting pass recomputes each block's messages (an ``[L, K, NC]`` array written and
+    read back costs more than the recomputation, measured). The one forward program of the
+    E-step: sweeps, stored passes and the rows of the chunk products all run it."""
 
-    ``trans_shift`` None: only ``end [K, NC]`` (a sweep). Otherwise ``(end, chunk_log [NC],
-    alphas, s)``: ``chunk_log`` is the sum over the chunk's valid steps of ``log s_t`` plus
-    the shifts (Kahan-compensated, so float32 keeps ~1 ulp per chunk); ``alphas [L, K, NC]``
-    and ``s [L, NC]`` are kept only when ``keep`` (None otherwise). With pattern codes
-    (:attr:`_Layout.block` set) ``alphas`` are checkpoints instead, ``[L / m, K, NC]``: the
-    message entering every block of ``m`` steps (``s`` None), from which the counting pass
-    recomputes each block's messages (an ``[L, K, NC]`` array written and read back costs
-    more than the recomputation, measured)."""
-    if trans_shift is None:
-
-        def sweep(a, xs):
-            return _advance(lay, trans, a, *xs)[0], None
-
-        return jax.lax.scan(sweep, entering, (lay.emit, lay.stay))[0]
-
-    def step(carry, xs, keep=keep):
+    def step(carry, xs):
         a, total, comp = carry
         e_l, stay_l, valid_l, shift_l = xs
         a, s = _advance(lay, trans, a, e_l, stay_l)
@@ -302,20 +299,15 @@ def _forward(lay: _Layout, trans: Array, entering: Array, trans_shift=None, keep
         log_s = jnp.where(positive, jnp.log(jnp.where(positive, s, 1.0)), floor_or_nan(s))
         term = log_s + shift_l + jnp.where(stay_l, 0.0, trans_shift)
         total, comp = _kahan(total, comp, jnp.where(valid_l, term, 0.0))
-        return (a, total, comp), (a, s) if keep else None
+        return (a, total, comp), None
+
+    def block(carry, xs_j):
+        return jax.lax.scan(step, carry, xs_j)[0], carry[0]
 
     zeros = jnp.zeros(entering.shape[1:], entering.dtype)
-    xs = (lay.emit, lay.stay, lay.valid, lay.log_shift)
-    if keep and lay.block:  # checkpoints: the message entering each block
-
-        def block(carry, xs_j):
-            return jax.lax.scan(partial(step, keep=False), carry, xs_j)[0], carry[0]
-
-        init = (entering, zeros, zeros)
-        (end, chunk_log, _), checkpoints = jax.lax.scan(block, init, _in_blocks(lay, xs))
-        return end, chunk_log, checkpoints, None
-    (end, chunk_log, _), out = jax.lax.scan(step, (entering, zeros, zeros), xs)
-    return (end, chunk_log, *out) if keep else (end, chunk_log, None, None)
+    xs = _in_blocks(lay, (lay.emit, lay.stay, lay.valid, lay.log_shift))
+    (end, chunk_log, _), checkpoints = jax.lax.scan(block, (entering, zeros, zeros), xs)
+    return end, chunk_log, checkpoints
 
 
 def _backward(lay: _Layout, trans: Array, leaving: Array) -> Array:
@@ -344,20 +336,22 @@ class _Counts(NamedTuple):
 def _backward_counts(lay: _Layout, trans: Array, leaving: Array, fwd, weights: Array):
     """The backward pass fused with the expected counts (one pass, nothing else stored).
 
-    At step ``l`` (``b`` = beta_l): ``gamma_l = a_l b_l / g_l``, ``w_l = e_l b_l / (s_l g_l)``
-    (times the row weight; 0 without a transition into step ``l``), and the pair
-    ``(l, l+1)`` adds ``a_l w_{l+1}^T`` to the ``[K, K]`` accumulator; after the scan the
-    pair that enters the chunk adds ``entering w_0^T``. ``fwd = (entering, alphas, s)``.
-    With pattern codes (``lay.table``) the marginals are not stored: they are summed per
-    code, times the chunk's weight, into a ``[V + 1, K]`` accumulator (a scatter-add per
-    step), all that an M-step on ``(patterns, pattern counts)`` needs."""
-    entering, alphas, s = fwd
+    ``fwd = (entering, checkpoints)`` (:func:`_forward`): block by block, last first, the
+    block's ``m`` forward messages are recomputed from its checkpoint, then counted
+    backwards. At step ``l`` (``b`` = beta_l): ``gamma_l = a_l b_l / g_l``,
+    ``w_l = e_l b_l / (s_l g_l)`` (times the row weight; 0 without a transition into step
+    ``l``), and the pair ``(l, l+1)`` adds ``a_l w_{l+1}^T`` to the ``[K, K]`` accumulator;
+    after the scan the pair that enters the chunk adds ``entering w_0^T``. With pattern
+    codes (``lay.table``) the marginals are not stored: they are summed per code, times the
+    chunk's weight, into a ``[V + 1, K]`` accumulator (a scatter-add per step), all that an
+    M-step on ``(patterns, pattern counts)`` needs."""
+    entering, checkpoints = fwd
     K, NC = entering.shape
     keep = weights > 0
     coded = lay.table is not None
 
     def step(carry, xs):
-        b, w_next, acc, first, by_code = carry
+        b, w_next, acc, _, by_code = carry
         e_l, stay_l, valid_l, a_l, s_l = xs
         emit_l = _emission(lay, e_l)
         joint = a_l * b
@@ -372,33 +366,29 @@ def _backward_counts(lay: _Layout, trans: Array, leaving: Array, fwd, weights: A
         if coded:  # the pattern counts; nothing stored per step
             by_code = by_code.at[e_l].add(gamma * weights[:, None], mode="promise_in_bounds")
             return (moved, w, acc, gamma, by_code), None
-        return (moved, w, acc, first, by_code), gamma  # [NC, K]: the observations' layout
+        return (moved, w, acc, gamma, by_code), gamma  # [NC, K]: the observations' layout
+
+    def block(carry, xs_j):
+        e_j, stay_j, valid_j, a_j = xs_j
+
+        def advance(a, xs):
+            a, s = _advance(lay, trans, a, *xs)
+            return a, (a, s)
+
+        _, (alphas_j, s_j) = jax.lax.scan(advance, a_j, (e_j, stay_j))
+        return jax.lax.scan(step, carry, (e_j, stay_j, valid_j, alphas_j, s_j), reverse=True)
 
     zeros = jnp.zeros((K, NC), entering.dtype)
     by_code = jnp.zeros((0 if lay.table is None else lay.table.shape[0], K), entering.dtype)
-    # (the marginals of each chunk's first step: carried with pattern codes, else gamma[0])
-    init = (leaving, zeros, jnp.zeros((K, K), entering.dtype), zeros.T[:, : K * coded], by_code)
-    if lay.block:  # alphas are checkpoints: recompute each block's messages, then count
-
-        def block(carry, xs_j):
-            e_j, stay_j, valid_j, a_j = xs_j
-
-            def advance(a, xs):
-                a, s = _advance(lay, trans, a, *xs)
-                return a, (a, s)
-
-            _, (alphas_j, s_j) = jax.lax.scan(advance, a_j, (e_j, stay_j))
-            xs = (e_j, stay_j, valid_j, alphas_j, s_j)
-            return jax.lax.scan(step, carry, xs, reverse=True)[0], None
-
-        xs = (*_in_blocks(lay, (lay.emit, lay.stay, lay.valid)), alphas)
-        (begin, w_first, acc, first, by_code), _ = jax.lax.scan(block, init, xs, reverse=True)
-        return _Counts(begin, by_code, acc + entering @ w_first.T, first)
-    xs = (lay.emit, lay.stay, lay.valid, alphas, s)
-    (begin, w_first, acc, first, by_code), gamma = jax.lax.scan(step, init, xs, reverse=True)
+    # (the carried marginals end as those of each chunk's first step)
+    init = (leaving, zeros, jnp.zeros((K, K), entering.dtype), zeros.T, by_code)
+    xs = (*_in_blocks(lay, (lay.emit, lay.stay, lay.valid)), checkpoints)
+    (begin, w_first, acc, first, by_code), gamma = jax.lax.scan(block, init, xs, reverse=True)
+    acc = acc + entering @ w_first.T
     if coded:
-        return _Counts(begin, by_code, acc + entering @ w_first.T, first)
-    return _Counts(begin, gamma, acc + entering @ w_first.T, gamma[0])
+        return _Counts(begin, by_code, acc, first)
+    gamma = gamma.reshape((-1,) + gamma.shape[2:])[: lay.steps]  # [L, NC, K]
+    return _Counts(begin, gamma, acc, first)
 
 
 def _next_entering(lay: _Layout, start: Array, end: Array) -> Array:
@@ -430,21 +420,18 @@ def _moved(lay: _Layout, new: Array, old: Array, tol: float) -> Array:
     return jnp.any((moved > tol) & ~dead)  # NaN compares False: invalid input stops too
 
 
-def _products(lay: _Layout, trans: Array, start: Array):
-    """Exact boundary messages by chunk transfer products: ``(entering, leaving)``.
+def _exact_messages(lay: _Layout, rows: Array, logs: Array, start: Array, backward: bool):
+    """Exact boundary messages by chunk transfer products: ``(entering, leaving)``
+    (``leaving`` None unless ``backward``).
 
-    ``P_c = prod_l M_l`` (normalised after every step), then sequential passes over the
-    chunks of every sequence: ``m_c ∝ m_{c-1} P_{c-1}`` and ``b_{c-1} ∝ P_c b_c``."""
-    K, NC, dtype = trans.shape[0], lay.valid.shape[1], trans.dtype
+    ``rows [K, K, NC]``: the end message of every chunk run from the unit vector ``i`` (row
+    ``i``), ``logs [K, NC]`` its log-normaliser (:func:`_forward`), so that the chunk's
+    transfer product is ``P_c[i, j] ∝ exp(logs[i, c]) rows[i, j, c]``; then sequential
+    passes over the chunks of every sequence: ``m_c ∝ m_{c-1} P_{c-1}`` and
+    ``b_{c-1} ∝ P_c b_c``."""
+    K, _, NC = rows.shape
     C = lay.num_chunks
-    eye = jnp.broadcast_to(jnp.eye(K, dtype=dtype)[:, :, None], (K, K, NC))
-
-    def step(prod, xs):
-        e_l, stay_l = xs
-        moved = jnp.where(stay_l, prod, _left(prod, trans))
-        return _normalise(moved * _emission(lay, e_l)[None], (0, 1))[0], None
-
-    prods, _ = jax.lax.scan(step, eye, (lay.emit, lay.stay))  # [K, K, NC]
+    prods = rows * jnp.exp(logs - jnp.max(logs, 0))[:, None, :]  # [K, K, NC]
     prods = prods.transpose(2, 0, 1).reshape(-1, C, K, K).transpose(1, 0, 2, 3)  # [C, N, ..]
     N = prods.shape[1]
 
@@ -452,13 +439,15 @@ def _products(lay: _Layout, trans: Array, start: Array):
         return _normalise(jnp.einsum("nk,nkj->nj", m, p), 1)[0], m
 
     _, entering = jax.lax.scan(forward, jnp.broadcast_to(start, (N, K)), prods)  # [C, N, K]
+    as_layout = lambda x: x.transpose(2, 1, 0).reshape(K, NC)  # noqa: E731
+    if not backward:
+        return as_layout(entering), None
 
-    def backward(b, p):
+    def backward_step(b, p):
         return _normalise(jnp.einsum("nkj,nj->nk", p, b), 1)[0], b
 
-    b0 = jnp.full((N, K), 1.0 / K, dtype)
-    _, leaving = jax.lax.scan(backward, b0, prods, reverse=True)  # [C, N, K]
-    as_layout = lambda x: x.transpose(2, 1, 0).reshape(K, NC)  # noqa: E731
+    b0 = jnp.full((N, K), 1.0 / K, rows.dtype)
+    _, leaving = jax.lax.scan(backward_step, b0, prods, reverse=True)  # [C, N, K]
     return as_layout(entering), as_layout(leaving)
 
 
@@ -466,7 +455,6 @@ class _Passes(NamedTuple):
     """The stored forward and backward passes from exact boundary messages."""
 
     chunk_log: Array  # [NC] log-normalisers of each chunk's steps, summed
-    s: Array | None  # [L, NC] per-step normalisers (with the backward pass only)
     counts: _Counts | None
     sweeps: Array  # [] int32: forward and backward passes run, stored ones included
     fallback: Array  # [] bool: the exact chunk products were needed
@@ -479,6 +467,28 @@ class _Passes(NamedTuple):
 #: start keeps full support (so an all-zero end message still proves a chunk dead), and the
 #: mixture's error is contracted by the sweep like any other.
 GUESS_MIX = 1e-12
+
+#: Phases of :func:`_passes`' loop.
+_WARM, _STORED, _ROWS = 0, 1, 2
+
+
+class _Loop(NamedTuple):
+    """The state of :func:`_passes`' loop."""
+
+    phase: Array  # [] int32: _WARM sweeps, _STORED passes, _ROWS of the chunk products
+    i: Array  # [] int32: iterations of this phase so far
+    e: Array  # [K, NC] the entering messages the next pass runs from
+    b: Array | None  # [K, NC] the leaving messages (None: forward only)
+    out: tuple  # (chunk_log, counts) of the last stored pass
+    ok: Array  # [] bool: the last stored pass ran from a fixed point
+    moved: Array  # [] bool: the last warm sweep moved a message
+    stored: Array  # [] int32: stored passes run
+    fell: Array  # [] bool: the messages came from the chunk products
+    done: Array  # [] bool: the last stored pass ran from a fixed point or the products
+    e_used: Array  # the messages the last stored pass ran from
+    b_used: Array | None
+    rows: Array  # [K, K, NC] the chunk products' rows (phase _ROWS)
+    logs: Array  # [K, NC] their log-normalisers
 
 
 def _passes(lay: _Layout, su, max_sweeps: int, weights=None, guess=None):
@@ -493,76 +503,114 @@ def _passes(lay: _Layout, su, max_sweeps: int, weights=None, guess=None):
     the stored pass is itself a sweep: it runs again from the messages it just produced
     (after ``s`` passes the first ``s`` chunks of every sequence are exact whatever the
     chain), at most ``max_sweeps`` times; a chain that still moves gets the exact chunk
-    products and one more stored pass."""
+    products (every chunk run from each unit vector: ``K`` more forward passes) and one
+    more stored pass.
+
+    All of it is one loop whose body runs :func:`_forward` once (a sweep, a stored pass or
+    a row of the products) and then, by phase, the backward sweep or the counting pass: each
+    pass appears once in the program, which keeps the compile time at a few seconds."""
     trans, start, trans_shift, tol = su.trans, su.start, su.trans_shift, su.tol
-    K, NC = trans.shape[0], lay.valid.shape[1]
-    uniform = jnp.full((K, NC), 1.0 / K, trans.dtype)
+    K, NC, dtype = trans.shape[0], lay.valid.shape[1], trans.dtype
+    uniform = jnp.full((K, NC), 1.0 / K, dtype)
     backward = weights is not None
     per_pass = jnp.int32(1 + backward)  # passes run by one stored pass
-
-    def stored(entering, leaving):
-        """``(outputs, ok, next entering, next leaving)``: ``ok`` when the messages are a
-        fixed point (the next ones equal these)."""
-        end, chunk_log, alphas, s = _forward(lay, trans, entering, trans_shift, backward)
-        entering_next = _next_entering(lay, start, end)
-        ok = ~_moved(lay, entering_next, entering, tol)
-        counts, leaving_next = None, leaving
-        if backward:
-            counts = _backward_counts(lay, trans, leaving, (entering, alphas, s), weights)
-            leaving_next = _next_leaving(lay, counts.begin)
-            ok = ok & ~_moved(lay, leaving_next, leaving, tol)
-        return (chunk_log, s, counts), ok, entering_next, leaving_next
 
     # first guess: every chunk run from the uniform vector or the guess (one sweep each way;
     # two when the guess says the last call needed them)
     from_f = from_b = uniform
     two = jnp.bool_(False)
     if guess is not None:
-        mix = lambda m: (1 - GUESS_MIX) * m.astype(uniform.dtype) + GUESS_MIX * uniform  # noqa: E731
+        mix = lambda m: (1 - GUESS_MIX) * m.astype(dtype) + GUESS_MIX * uniform  # noqa: E731
         from_f, from_b, two = mix(guess[0]), mix(guess[1]), guess[2]
+    warm_sweeps = 1 + two.astype(jnp.int32)
+    after_warm = _STORED if max_sweeps > 0 else _ROWS
 
-    def warm(e, b):
-        e = _next_entering(lay, start, _forward(lay, trans, e))
-        return e, _next_leaving(lay, _backward(lay, trans, b)) if backward else None
+    def counted(e, b, checkpoints, chunk_log):
+        counts = _backward_counts(lay, trans, b, (e, checkpoints), weights)
+        return _next_leaving(lay, counts.begin), (chunk_log, counts)
 
-    def second(e, b):
-        e2, b2 = warm(e, b)
-        moved = _moved(lay, e2, e, tol)
-        return e2, b2, moved | _moved(lay, b2, b, tol) if backward else moved
+    def body(c):
+        warm, stored, rows_phase = (c.phase == p for p in (_WARM, _STORED, _ROWS))
+        unit = (jnp.arange(K) == c.i).astype(dtype)[:, None]
+        entering = jnp.where(rows_phase, unit, c.e)
+        end, chunk_log, checkpoints = _forward(lay, trans, entering, trans_shift)
+        e_next = _next_entering(lay, start, end)
+        moved = _moved(lay, e_next, c.e, tol)
+        b_next, out = c.b, c.out
+        if backward:
+            branches = [
+                lambda: (_next_leaving(lay, _backward(lay, trans, c.b)), c.out),
+                lambda: counted(c.e, c.b, checkpoints, chunk_log),
+                lambda: (c.b, c.out),
+            ]
+            b_next, out = jax.lax.switch(c.phase, branches)
+            moved = moved | (~rows_phase & _moved(lay, b_next, c.b, tol))
+        else:
+            out = (jnp.where(stored, chunk_log, c.out[0]), None)
+        ok = stored & ~moved
+        # the rows of the products, and the exact messages from them after the last
+        row = jnp.where(rows_phase, c.i, K)  # (out of range: dropped)
+        rows = c.rows.at[row].set(end, mode="drop")
+        logs = c.logs.at[row].set(chunk_log, mode="drop")
+        rows_done = rows_phase & (c.i == K - 1)
+        exact = lambda: _exact_messages(lay, rows, logs, start, backward)  # noqa: E731
+        e_next, b_next = jax.lax.cond(rows_done, exact, lambda: (e_next, b_next))
+        # the next phase
+        count = c.stored + stored.astype(jnp.int32)
+        to_rows = stored & ~ok & ~c.fell & (count >= max_sweeps)
+        phase = jnp.where(warm & (c.i + 1 >= warm_sweeps), after_warm, c.phase)
+        phase = jnp.where(to_rows, _ROWS, jnp.where(rows_done, _STORED, phase))
+        return _Loop(
+            phase,
+            jnp.where(phase == c.phase, c.i + 1, 0),
+            jnp.where(rows_phase & ~rows_done, c.e, e_next),
+            b_next if not backward else jnp.where(rows_phase & ~rows_done, c.b, b_next),
+            out,
+            ok,
+            jnp.where(warm, moved, c.moved),
+            count,
+            c.fell | rows_done,
+            stored & (ok | c.fell),
+            jnp.where(stored, c.e, c.e_used),
+            c.b_used if not backward else jnp.where(stored, c.b, c.b_used),
+            rows,
+            logs,
+        )
 
-    entering, leaving = warm(from_f, from_b)
-    entering, leaving, moved = jax.lax.cond(
-        two, second, lambda e, b: (e, b, jnp.bool_(False)), entering, leaving
+    false, zero = jnp.bool_(False), jnp.int32(0)
+    leaving = from_b if backward else None
+    chunk_log = jnp.zeros((NC,), dtype)
+    if backward:
+        checkpoints = jnp.zeros((lay.valid.shape[0] // lay.block, K, NC), dtype)
+        shapes = jax.eval_shape(lambda: counted(uniform, uniform, checkpoints, chunk_log)[1][1])
+        blank = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)
+        out: tuple = (chunk_log, blank)
+    else:
+        out = (chunk_log, None)
+    init = _Loop(
+        jnp.int32(_WARM),
+        zero,
+        from_f,
+        leaving,
+        out,
+        false,
+        false,
+        zero,
+        false,
+        false,
+        from_f,
+        leaving,
+        jnp.zeros((K, K, NC), dtype),
+        jnp.zeros((K, NC), dtype),
     )
-
-    def again(carry):
-        _, _, e, b, count, _, _ = carry
-        return (*stored(e, b), count + 1, e, b)
-
-    # the first stored pass, then retries while it moves (one copy of the pass in the program)
-    blank = jax.tree.map(
-        lambda x: jnp.zeros(x.shape, x.dtype), jax.eval_shape(stored, entering, leaving)[0]
-    )
-    out, ok, _, _, count, e_used, b_used = jax.lax.while_loop(
-        lambda c: ~c[1] & (c[4] < max_sweeps),
-        again,
-        (blank, jnp.bool_(False), entering, leaving, jnp.int32(0), entering, leaving),
-    )
-    sweeps = per_pass * (1 + two + count)  # the warm-up sweeps and the stored passes
+    c = jax.lax.while_loop(lambda c: ~c.done, body, init)
+    # the warm-up sweeps and the stored passes (the fallback's included)
+    sweeps = per_pass * (warm_sweeps + c.stored)
     # the next call's warm-up: two sweeps when one left the first stored pass off the fixed
     # point, or when two were run and the second still moved a message
-    two_next = jnp.where(two, moved, ~(ok & (count == 1)))
-
-    def exact():
-        entering, leaving = _products(lay, trans, start)
-        leaving = leaving if backward else None
-        return stored(entering, leaving)[0], entering, leaving
-
-    # (e, b: the messages the last stored pass ran from, exact when it found a fixed point)
-    out, e, b = jax.lax.cond(ok, lambda: (out, e_used, b_used), exact)
-    chunk_log, s, counts = out
-    sweeps = jnp.where(ok, sweeps, sweeps + per_pass)
-    return _Passes(chunk_log, s, counts, sweeps, ~ok, e, b, two_next)
+    two_next = jnp.where(two, c.moved, ~(c.ok & (c.stored == 1)))
+    chunk_log, counts = c.out
+    return _Passes(chunk_log, counts, sweeps, c.fell, c.e_used, c.b_used, two_next)
 
 
 def _pairwise_sum(x: Array) -> Array:
@@ -715,7 +763,7 @@ def _batch_counts(su: _Setup, lengths, weights, max_sweeps: int, guess) -> Batch
         states = jnp.where(any_bad, jnp.nan, gamma[:-1])
     else:  # [L, NC, K]
         row_bad = jnp.repeat(undefined, C)  # [NC]
-        states = jnp.where((row_bad[None, :] & lay.valid)[..., None], jnp.nan, gamma)
+        states = jnp.where((row_bad[None, :] & lay.valid[: lay.steps])[..., None], jnp.nan, gamma)
     log_z = jnp.where(bad, jnp.nan, to_public_log(log_z))
     messages = (ps.entering, ps.leaving, ps.two)
     return BatchCounts(log_z, states, initial, transitions, ps.sweeps, ps.fallback, messages)
