@@ -702,7 +702,7 @@ def _epoch_line(kind: str) -> Callable[[Loop], str]:
 def network_scores(model: nnx.Module, tasks: Sequence[Task], split: str) -> list[np.ndarray]:
     """Per task, ``p(y = 1 | x)`` from its own output for the sequences of ``split``."""
     x, n, _, m = _stack(tasks, split, _width(tasks))
-    probs = jax.nn.sigmoid(predict_logits(model, x, n))
+    probs = _sigmoid(predict_logits(model, x, n))
     task_of = m.argmax(1)
     return [np.asarray(probs[task_of == j, j]) for j in range(len(tasks))]
 
@@ -749,7 +749,12 @@ def kmer_lr_scores(params: dict, seqs: Sequence[np.ndarray], k_max: int = 5) -> 
     """``[N]`` probabilities ``σ(((f - mean) / scale)·coef + intercept)`` of the k-mer
     logistic regression ``params`` (:func:`fit_kmer_baseline`) for ``f`` the k-mer counts."""
     z = (kmer_features(seqs, k_max) - params["mean"]) / params["scale"]
-    return 1.0 / (1.0 + np.exp(-(z @ params["coef"] + params["intercept"][0])))
+    return _sigmoid(z @ params["coef"] + params["intercept"][0])
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    """``σ(z) = 1 / (1 + e^{-z})`` in NumPy (no XLA compile per shape)."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(z)))
 
 
 def _nll_objective(model, batch, carry):
@@ -938,7 +943,7 @@ class ChromatinModel:
         for i, s in enumerate(seqs):
             x[i, : len(s)] = s
         lengths = np.array([len(s) for s in seqs], np.int32)
-        probs = np.asarray(jax.nn.sigmoid(predict_logits(self.network, x, lengths, batch_size)))
+        probs = _sigmoid(predict_logits(self.network, x, lengths, batch_size))
         out = {}
         for j, name in enumerate(self.tasks):
             out[f"{name}_rnn"] = probs[:, j]
@@ -981,7 +986,7 @@ def run_chromatin(
     Returns ``(result, model)``.
     """
     config = dict(config or {})
-    best = None
+    best, by_lr = None, []
     for lr in learning_rates:
         if log is not None:
             log(f"  {kind}, learning rate {lr}")
@@ -996,11 +1001,13 @@ def run_chromatin(
         )
         history["learning_rate"] = lr
         history["valid_auroc"] = _mean_auroc(tasks, network_scores(net, tasks, "valid"))
+        by_lr.append(history["valid_auroc"])
+        if log is not None:
+            log(f"  {kind}, learning rate {lr}: mean validation AUROC {history['valid_auroc']:.4f}")
         if best is None or history["valid_auroc"] > best[1]["valid_auroc"]:
             best = (net, history)
-        elif log is not None:
-            log(f"  (learning rate {lr} not kept)")
     net, history = best
+    history["valid_auroc_by_lr"] = by_lr
     rnn_test = network_scores(net, tasks, "test")
     width = _width(tasks)
     rows, kmer = [], []
