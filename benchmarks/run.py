@@ -65,13 +65,13 @@ def demote(text: str) -> str:
 
 
 def run_script(argv: list[str], timeout: float, quick: bool = False) -> tuple[int, str, str, float]:
-    """Run one benchmark script; ``quick``: with XLA's backend optimisations off (they only
-    cost compile time there: quick runs measure nothing)."""
+    """Run one benchmark script; ``quick``: with XLA's backend optimisations and its CPU fusion
+    emitters off (both only cost compile time there: quick runs measure nothing)."""
     env = dict(os.environ)
     if quick:
-        env["XLA_FLAGS"] = (
-            env.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
-        ).strip()
+        for flag in ("--xla_backend_optimization_level=0", "--xla_cpu_use_fusion_emitters=false"):
+            if flag.split("=")[0] not in env.get("XLA_FLAGS", ""):
+                env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + flag).strip()
     start = time.perf_counter()
     try:
         done = subprocess.run(

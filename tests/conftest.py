@@ -13,16 +13,19 @@ import sys
 import tempfile
 from pathlib import Path
 
-# The tests run tiny problems, where XLA's compile time dominates. Two settings, made before
-# JAX starts, cut the run by more than half: compiling without backend optimisation (the xdist
-# workers and the CLI subprocesses inherit it; numbers agree to the tests' tolerances;
-# benchmarks never run this way), and a compilation cache for this run (new and empty, removed
-# after it) that the CLI subprocesses, which compile the same programs again and again, share.
+# The tests run tiny problems, where XLA's compile time dominates. Three settings, made before
+# JAX starts, cut the run by more than half: compiling without backend optimisation and with
+# XLA:CPU's older loop emitters instead of its fusion emitters (which compile each fused kernel
+# separately: this halved the CPU time of test_inference_chunked + test_training_labels, 54 ->
+# 29 s, 2026-12-07; the programs run up to 25 % slower, which tiny problems never notice) —
+# the xdist workers and the CLI subprocesses inherit both; numbers agree to the tests'
+# tolerances; benchmarks never run this way — and a compilation cache for this run (new and
+# empty, removed after it) that the CLI subprocesses, which compile the same programs again
+# and again, share.
 # The test processes themselves do not use it (their own jit caches serve them).
-if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
-    ).strip()
+for _flag in ("--xla_backend_optimization_level=0", "--xla_cpu_use_fusion_emitters=false"):
+    if _flag.split("=")[0] not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _flag).strip()
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     _cache = tempfile.mkdtemp(prefix="lsgm-tests-jax-cache-")
     atexit.register(shutil.rmtree, _cache, ignore_errors=True)
@@ -79,7 +82,14 @@ def _compiled_programs_per_test():
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``gpu`` skip, with the reason, where JAX's default backend is not a GPU."""
+    """Tests marked ``slow`` run first; tests marked ``gpu`` skip where there is no GPU.
+
+    Slow first: xdist hands out the remaining tests to whichever worker is free, so a long
+    test drawn last keeps one worker busy while the other idles (up to a minute and a half of
+    a ten-minute run). Started first, the long tests overlap and the short ones fill the gaps.
+    The order is stable, so every worker collects the same list.
+    """
+    items.sort(key=lambda item: "slow" not in item.keywords)
     if jax.default_backend() == "gpu":
         return
     skip = pytest.mark.skip(reason=f"needs a GPU; JAX's default backend is {jax.default_backend()}")

@@ -58,11 +58,12 @@ def _worker_env() -> dict[str, str]:
         "HOME": os.environ.get("HOME", str(HERE)),
         "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p),
         "JAX_PLATFORMS": "cpu",
-        # optimisation level 0: compiles ~30% faster (the test budget); the SPMD partitioning,
-        # and so the cross-process all-reduces and all-gathers, is the same
+        # optimisation level 0 and the older loop emitters: compiles much faster (the test
+        # budget; see conftest.py); the SPMD partitioning, and so the cross-process all-reduces
+        # and all-gathers, is the same
         "XLA_FLAGS": (
             f"--xla_force_host_platform_device_count={DEVICES_PER_PROCESS} "
-            "--xla_backend_optimization_level=0"
+            "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
         ),
     }
     if "TMPDIR" in os.environ:
