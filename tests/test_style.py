@@ -21,6 +21,7 @@ def test_ruff(args):
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("mypy") is None, reason="mypy is a test extra")
 def test_mypy_on_the_typed_core(tmp_path):
     """``[tool.mypy] files`` in pyproject.toml: the inference kernels, the emission families,

@@ -343,6 +343,7 @@ print("RESULT " + json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_sequence_parallel_over_four_devices_equals_one_device():
     """Chunks split over 4 virtual devices: the same fit and scores as one device, boundary
     messages exchanged by collective permutes, and nothing of size ``[T, K]`` gathered."""
