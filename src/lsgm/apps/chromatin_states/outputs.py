@@ -48,6 +48,7 @@ from lsgm.data import (
     ChromHMMModel,
     atomic_write_bytes,
     atomic_write_text,
+    value_runs,
     write_chromhmm_model,
 )
 
@@ -256,15 +257,11 @@ def _ends(s: Segmentation, bin_size: int, style: Style) -> tuple[np.ndarray, np.
 
 
 def _posterior_track(s: Segmentation, bin_size: int, end: int) -> list[str]:
-    """bedGraph lines of ``max_k p(z_t = k | x)`` (4 decimals), equal neighbours merged."""
-    ticks = np.rint(np.clip(s.posterior.max(1).astype(np.float64), 0, 1) * 10_000).astype(int)
-    change = np.flatnonzero(ticks[1:] != ticks[:-1]) + 1
-    a = np.concatenate([[0], change]) * bin_size
-    b = np.minimum(np.concatenate([change * bin_size, [end]]), end)
-    text = _TICKS[ticks[a // bin_size]]
-    chrom = s.data.chrom
+    """bedGraph lines of ``max_k p(z_t = k | x)`` (4 decimals, equal neighbours merged by
+    :func:`lsgm.data.value_runs`); the last one ends at ``end`` (the chromosome's end)."""
     return [
-        f"{chrom}\t{i}\t{j}\t{v}\n" for i, j, v in zip(a.tolist(), b.tolist(), text, strict=True)
+        f"{s.data.chrom}\t{a * bin_size}\t{min(b * bin_size, end)}\t{v:g}\n"
+        for a, b, v in value_runs(s.posterior.max(1), 4)
     ]
 
 
