@@ -10,8 +10,17 @@ predicts the next base; the metric is the perplexity
 * **Data.** :func:`read_genome` streams a FASTA (gzip or plain) or raw-text genome once into
   a compact ``int8`` array (``A=0, C=1, G=2, T=3``; 4.6 MB for *E. coli*; no per-base Python
   objects). :func:`split_genome` keeps the last ``test_fraction`` of it as the held-out
-  region. Every model is fed windows *by index* into that array; no padded copy of the genome
-  is ever made.
+  (test) region and, with ``valid_fraction``, the ``valid_fraction`` of the genome just
+  before it as the validation region: ``[train | valid | test]``, three contiguous pieces.
+  Every model is fed windows *by index* into that array; no padded copy of the genome is
+  ever made.
+* **Protocol** (``docs/experiments/README.md``): each model trains for at most ``epochs``
+  epochs; after every epoch its validation perplexity is computed (:func:`evaluate` on the
+  validation region), the parameters of the best epoch are kept and training stops after
+  ``patience`` epochs without a lower validation NLL (:class:`~lsgm.training.EarlyStopping`).
+  The test region is scored once per model and seed, after training. :func:`run_genome`
+  repeats every model over ``seeds`` and reports the mean and SD (``ddof = 1``) of the test
+  perplexity and of the bits per base ``log2 PP = NLL / ln 2``.
 * **RNN** (:class:`CharRNN`): embedding → ``num_layers`` vanilla-RNN / GRU / LSTM layers →
   softmax over 4 bases. :func:`fit_char_rnn` trains it as char-rnn does (the paper's code):
   the training region is cut into ``batch_size`` contiguous streams, each read in chunks of
@@ -43,10 +52,22 @@ import numpy as np
 import optax
 from flax import nnx
 
+from lsgm.apps.music import _mean_sd as mean_sd
 from lsgm.data import dna
 from lsgm.distributions import Categorical
 from lsgm.models import CELL_TYPES, HMM, LSGM, Carry, recurrent_layers, scan_stack, zero_carry
-from lsgm.training import HyperOptimizer, Loop, StepLog, Trainer, batch_nll, mean_loss, run_epochs
+from lsgm.training import (
+    Callback,
+    EarlyStopping,
+    FitDivergedError,
+    HyperOptimizer,
+    Loop,
+    StepLog,
+    Trainer,
+    batch_nll,
+    mean_loss,
+    run_epochs,
+)
 
 Array = jax.Array
 #: The cells of :class:`CharRNN`: ``"rnn"`` (vanilla tanh), ``"gru"``, ``"lstm"``.
@@ -54,6 +75,13 @@ CELLS = tuple(CELL_TYPES)
 SYNTHETIC = {"random": "randomgenome_input.txt", "repeat": "repeatgenome_input.txt"}
 #: The paper's perplexities on its two synthetic genomes (§4.2).
 PAPER_SYNTHETIC = {"random": 4.003, "repeat": 1.002}
+#: The paper's held-out *E. coli* perplexity (§4.2: GRU/RNN, one epoch, on U00096.2 with its
+#: own split) and a strong DNA compressor's published rate on the same genome, in bits per
+#: base (Moruga; it codes the whole genome adaptively, so it is a reference, not a held-out
+#: score).
+PAPER_ECOLI = {"perplexity": 3.679, "moruga_bits_per_base": 1.909}
+#: FASTA accessions of *E. coli* K-12 MG1655 (the paper's U00096.2 and its RefSeq twin).
+ECOLI_ACCESSIONS = ("NC_000913", "U00096")
 
 
 # ------------------------------------------------------------------ reading a genome
@@ -133,17 +161,45 @@ def load_synthetic_genome(name: str) -> np.ndarray:
     return read_genome(data_path(SYNTHETIC[name]))
 
 
-def split_genome(codes: np.ndarray, test_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
-    """``(train, test)`` views: the held-out region is the last ``round(N·test_fraction)``
-    bases (a contiguous region, not random bases)."""
+def split_genome(
+    codes: np.ndarray, test_fraction: float = 0.1, valid_fraction: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(train, valid, test)`` views of ``codes [N]``, three contiguous regions in that order.
+
+    ``test`` is the last ``round(N·test_fraction)`` bases, ``valid`` the
+    ``round(N·valid_fraction)`` bases just before it (carved from the end of the training
+    part; empty when ``valid_fraction = 0``), ``train`` the rest.
+
+    Raises:
+        ValueError: a fraction outside its range, or a region of fewer than 2 bases.
+    """
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1); got {test_fraction}.")
-    n_test = int(round(len(codes) * test_fraction))
-    if n_test < 2 or len(codes) - n_test < 2:
+    if not 0 <= valid_fraction < 1 - test_fraction:
         raise ValueError(
-            f"a genome of {len(codes)} bases is too short to hold out {test_fraction:.0%} of it."
+            f"valid_fraction must be in [0, 1 - test_fraction) = [0, {1 - test_fraction:g}); "
+            f"got {valid_fraction}."
         )
-    return codes[:-n_test], codes[-n_test:]
+    n_test = int(round(len(codes) * test_fraction))
+    n_valid = int(round(len(codes) * valid_fraction))
+    n_train = len(codes) - n_test - n_valid
+    if n_test < 2 or n_train < 2 or (valid_fraction > 0 and n_valid < 2):
+        raise ValueError(
+            f"a genome of {len(codes)} bases is too short to hold out {test_fraction:.0%} "
+            f"(test) and {valid_fraction:.0%} (validation) of it."
+        )
+    return codes[:n_train], codes[n_train : n_train + n_valid], codes[n_train + n_valid :]
+
+
+def genome_accession(path) -> str | None:
+    """The first word of the first FASTA header of ``path`` (gzip ok), or None without one."""
+    with _open_binary(Path(path)) as handle:
+        for raw in handle:
+            words = raw.split()
+            if words:
+                first = words[0]
+                return first[1:].decode(errors="replace") if first.startswith(b">") else None
+    return None
 
 
 # ------------------------------------------------------------------ the character-level RNN
@@ -203,6 +259,71 @@ def _adam(learning_rate: float, clip_norm: float) -> HyperOptimizer:
     return HyperOptimizer(optax.adam, {"learning_rate": learning_rate}, clip_norm=clip_norm)
 
 
+class _Validation(Callback):
+    """After each epoch: fail on a non-finite training NLL, and with a validation region
+    put its NLL per base in ``loop.logs["valid_nll"]`` (for :class:`EarlyStopping`) and its
+    perplexity in ``perplexities``."""
+
+    def __init__(self, model, valid: np.ndarray | None, eval_length: int, perplexities: list):
+        self.model, self.valid, self.eval_length = model, valid, eval_length
+        self.perplexities = perplexities
+
+    def on_epoch_end(self, loop: Loop) -> None:
+        train = loop.logs.get("train_nll", math.nan)
+        if not math.isfinite(train):
+            raise FitDivergedError(
+                f"{type(self.model).__name__} diverged in epoch {loop.epoch + 1}: training NLL "
+                f"{train}; lower the learning rate."
+            )
+        if self.valid is None or len(self.valid) == 0:
+            return
+        r = evaluate(self.model, self.valid, eval_length=self.eval_length)
+        if not math.isfinite(r["nll_per_base"]):
+            raise FitDivergedError(
+                f"{type(self.model).__name__} diverged in epoch {loop.epoch + 1}: validation "
+                f"NLL {r['nll_per_base']}; lower the learning rate."
+            )
+        loop.logs["valid_nll"] = r["nll_per_base"]
+        self.perplexities.append(r["perplexity"])
+
+
+def _train(
+    trainer: Trainer,
+    batches,
+    *,
+    epochs: int,
+    valid: np.ndarray | None,
+    patience: int | None,
+    eval_length: int,
+    metrics,
+    step_log: StepLog | None,
+    carry=None,
+) -> dict:
+    """:func:`run_epochs` with per-epoch validation and early stopping; the model ends with
+    the best epoch's parameters. Returns ``{"valid_perplexity": [per epoch], "best_epoch"
+    (1-based; None without validation), "epochs_run", "stopped_early"}``."""
+    if patience is not None and patience < 1:
+        raise ValueError(f"patience must be >= 1 (or None: run every epoch); got {patience}.")
+    perplexities: list[float] = []
+    early = EarlyStopping(trainer.model, "valid_nll", patience=patience)
+    callbacks = [_Validation(trainer.model, valid, eval_length, perplexities), early]
+    loop = run_epochs(
+        trainer,
+        batches,
+        epochs=epochs,
+        metrics=metrics,
+        callbacks=callbacks + ([] if step_log is None else [step_log]),
+        carry=carry,
+    )
+    epochs_run = loop.epoch + 1
+    return {
+        "valid_perplexity": perplexities,
+        "best_epoch": None if early.best_epoch is None else early.best_epoch + 1,
+        "epochs_run": epochs_run,
+        "stopped_early": epochs_run < epochs,
+    }
+
+
 def _next_base_nll(model, chunk, carry):
     """Objective: mean cross-entropy of bases ``1..L`` of ``chunk [B, L + 1]`` given the
     previous ones and the incoming ``carry``; the carry after the chunk goes to the next step."""
@@ -220,6 +341,9 @@ def fit_char_rnn(
     epochs: int = 1,
     learning_rate: float = 2e-3,
     clip_norm: float = 5.0,
+    valid: np.ndarray | None = None,
+    patience: int | None = None,
+    eval_length: int = 10_000,
     log: Callable[[str], object] | None = None,
 ) -> dict:
     """Train ``model`` in place on ``codes [N]`` by truncated BPTT over contiguous streams.
@@ -228,7 +352,17 @@ def fit_char_rnn(
     ``[batch_size, n]`` streams (a reshape, no copy); step ``s`` of an epoch reads columns
     ``s·L .. s·L + L`` (``L = seq_length``; inputs ``L`` bases, targets shifted by one) and
     starts from the carry the previous step ended with. Loss: mean cross-entropy per
-    predicted base. Returns ``{"train_nll": [per-epoch mean], "steps": int, "seconds": float}``.
+    predicted base. At most ``epochs`` epochs; with ``valid`` (bases ``[M]``) the validation
+    perplexity is computed after each epoch (:func:`evaluate`, windows of ``eval_length``),
+    the best epoch's parameters are kept and training stops after ``patience`` epochs without
+    improvement. The minibatches are deterministic (no shuffling): only the initialisation
+    depends on the model's seed.
+
+    Returns ``{"train_nll": [per-epoch mean], "valid_perplexity": [per epoch], "best_epoch",
+    "epochs_run", "stopped_early", "steps": int, "seconds": float}``.
+
+    Raises:
+        FitDivergedError: a non-finite training or validation NLL.
     """
     if seq_length < 1 or batch_size < 1 or epochs < 1:
         raise ValueError(
@@ -261,16 +395,23 @@ def fit_char_rnn(
     def line(loop: Loop, step: int, loss) -> str:
         return f"  {model.cell} epoch {loop.epoch + 1} step {step}/{steps} nll {float(loss):.4f}"
 
-    callbacks = [] if log is None else [StepLog(500, log, line)]
-    run_epochs(
+    run = _train(
         trainer,
         batches,
         epochs=epochs,
+        valid=valid,
+        patience=patience,
+        eval_length=eval_length,
         metrics=metrics,
-        callbacks=callbacks,
+        step_log=None if log is None else StepLog(500, log, line),
         carry=lambda epoch: model.zero_carry(batch_size),
     )
-    return {"train_nll": history, "steps": steps * epochs, "seconds": time.perf_counter() - start}
+    return {
+        "train_nll": history,
+        **run,
+        "steps": steps * run["epochs_run"],
+        "seconds": time.perf_counter() - start,
+    }
 
 
 # ------------------------------------------------------------------ HMM and LSGM on windows
@@ -308,6 +449,9 @@ def fit_windows(
     clip_norm: float = 5.0,
     max_windows: int | None = None,
     seed: int = 0,
+    valid: np.ndarray | None = None,
+    patience: int | None = None,
+    eval_length: int = 10_000,
     log: Callable[[str], object] | None = None,
 ) -> dict:
     """Train an HMM or LSGM in place on non-overlapping windows of ``codes``.
@@ -317,7 +461,9 @@ def fit_windows(
     minibatches of ``batch_size`` gathered by index, minimising the exact NLL per base
     ``-sum_b log p(x_b) / (B·W)`` with Adam. The last incomplete minibatch of an epoch is
     skipped (at most ``batch_size - 1`` windows). ``max_windows``: use only that many windows
-    spread evenly over the region (for a time budget). Returns the history dict.
+    spread evenly over the region (for a time budget). ``valid``, ``patience``,
+    ``eval_length``: validation and early stopping as in :func:`fit_char_rnn`. Returns the
+    history dict (:func:`fit_char_rnn`'s keys and ``"windows"``).
     """
     n_windows = len(codes) // window
     if max_windows is not None and max_windows < n_windows:
@@ -346,11 +492,20 @@ def fit_windows(
     def line(loop: Loop, step: int, loss) -> str:
         return f"  {type(model).__name__} epoch {loop.epoch + 1} step {step} nll {float(loss):.4f}"
 
-    callbacks = [] if log is None else [StepLog(200, log, line)]
-    run_epochs(trainer, batches, epochs=epochs, metrics=metrics, callbacks=callbacks)
+    run = _train(
+        trainer,
+        batches,
+        epochs=epochs,
+        valid=valid,
+        patience=patience,
+        eval_length=eval_length,
+        metrics=metrics,
+        step_log=None if log is None else StepLog(200, log, line),
+    )
     return {
         "train_nll": history,
-        "steps": n_batches * epochs,
+        **run,
+        "steps": n_batches * run["epochs_run"],
         "windows": int(len(chosen)),
         "seconds": time.perf_counter() - start,
     }
@@ -384,10 +539,12 @@ def evaluate(model, codes: np.ndarray, *, eval_length: int = 10_000, group: int 
     """Held-out perplexity of ``model`` (a :class:`CharRNN`, HMM or LSGM) on ``codes``.
 
     ``codes`` is cut by :func:`eval_windows`; windows are scored ``group`` at a time, padded
-    to one ``[min(group, windows), eval_length]`` shape (one compile; memory: that many
-    positions; padding rows and positions count for nothing). RNN: ``sum log p(x_t | x_{window start..t-1})`` over
+    to one ``[min(group, windows), eval_length]`` shape (one compile, shared by every region
+    of at least ``group`` windows: validation and test; memory: that many positions; padding
+    rows and positions count for nothing). RNN: ``sum log p(x_t | x_{window start..t-1})`` over
     bases ``2..n`` of each window. HMM/LSGM: ``sum log p(window)`` (exact forward algorithm),
-    all ``n`` bases. Returns ``{"perplexity", "nll_per_base", "bases", "windows"}``.
+    all ``n`` bases. Returns ``{"perplexity", "nll_per_base", "bits_per_base" (``NLL / ln 2 =
+    log2 PP``), "bases", "windows"}``.
     """
     spans = eval_windows(len(codes), eval_length)
     total, bases = 0.0, 0
@@ -403,10 +560,28 @@ def evaluate(model, codes: np.ndarray, *, eval_length: int = 10_000, group: int 
             total += float(np.sum(model.score_samples(x, np.maximum(lengths, 1))[real]))
             bases += int(lengths.sum())
     nll = -total / bases
-    return {"perplexity": math.exp(nll), "nll_per_base": nll, "bases": bases, "windows": len(spans)}
+    return {
+        "perplexity": math.exp(nll),
+        "nll_per_base": nll,
+        "bits_per_base": nll / math.log(2),
+        "bases": bases,
+        "windows": len(spans),
+    }
 
 
 # ------------------------------------------------------------------ one genome, all models
+def _summary(runs: list[dict]) -> dict:
+    """The per-seed runs of one model and the mean / SD over them of the test perplexity,
+    bits per base, best validation perplexity and fit time."""
+    out: dict = {"seeds": [r["seed"] for r in runs], "runs": runs}
+    for key in ("perplexity", "bits_per_base", "nll_per_base", "fit_seconds"):
+        out[key], out[key + "_sd"] = mean_sd([r[key] for r in runs])
+    best = [min(r["valid_perplexity"]) for r in runs if r["valid_perplexity"]]
+    if best:
+        out["valid_perplexity"], out["valid_perplexity_sd"] = mean_sd(best)
+    return out
+
+
 def run_genome(
     codes: np.ndarray,
     *,
@@ -420,76 +595,85 @@ def run_genome(
     num_states: int = 8,
     lsgm_hidden: int = 32,
     window: int = 100,
-    window_epochs: int = 1,
     max_windows: int | None = None,
     test_fraction: float = 0.1,
+    valid_fraction: float = 0.0,
+    patience: int | None = None,
     eval_length: int = 10_000,
-    generative: bool = True,
-    with_hmm: bool = True,
-    seed: int = 0,
+    window_models=("hmm", "lsgm"),
+    seeds=(0,),
     log: Callable[[str], object] | None = None,
 ) -> dict:
-    """Fit RNNs (one per cell in ``cells``) and, with ``generative``, a ``num_states`` LSGM and
-    (``with_hmm``) HMM on the training region of ``codes``; held-out perplexity, parameter
-    counts, times.
+    """Fit RNNs (one per cell in ``cells``) and the ``window_models`` (``"hmm"``: a
+    ``num_states`` HMM, ``"lsgm"``: a ``num_states`` LSGM with a ``lsgm_hidden`` GRU) on the
+    training region of ``codes``, once per seed in ``seeds``.
 
-    Returns ``{"bases": {...}, "models": {name: {"perplexity", "n_parameters",
-    "fit_seconds", "train_nll", ...}}}``.
+    Split: :func:`split_genome` (``[train | valid | test]``). Every model gets the same
+    budget: at most ``epochs`` epochs, validation perplexity after each, the best epoch kept,
+    early stopping after ``patience`` epochs without improvement. Then the test region is
+    scored once per model and seed. Seed ``s`` initialises RNN cell ``i`` with ``s + i`` and
+    the HMM / LSGM with ``s`` (their window order too).
+
+    Returns ``{"bases": {"total", "train", "valid", "test"}, "models": {name: {"kind",
+    "n_parameters", "seeds", "runs": [per seed], "perplexity", "perplexity_sd",
+    "bits_per_base", "bits_per_base_sd", "valid_perplexity", ...}}}`` (``*_sd``: None for one
+    seed).
     """
-    train, test = split_genome(codes, test_fraction)
-    results = {}
-    for i, cell in enumerate(cells):
-        model = CharRNN(cell, hidden_size, num_layers, rngs=nnx.Rngs(seed + i))
-        history = fit_char_rnn(
-            model,
-            train,
-            seq_length=seq_length,
-            batch_size=batch_size,
-            epochs=epochs,
-            learning_rate=learning_rate,
-            log=log,
-        )
-        name = f"{cell.upper()} {num_layers}x{hidden_size}"
-        results[name] = {
-            "kind": "rnn",
-            "n_parameters": model.n_parameters(),
-            "fit_seconds": history["seconds"],
-            "train_nll": history["train_nll"],
-            "steps": history["steps"],
-            **evaluate(model, test, eval_length=eval_length),
-        }
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds is empty; give at least one seed (the protocol asks for 3).")
+    for kind in window_models:
+        if kind not in ("hmm", "lsgm"):
+            raise ValueError(f"window model {kind!r} is not 'hmm' or 'lsgm'.")
+    train, valid, test = split_genome(codes, test_fraction, valid_fraction)
+    fit = dict(epochs=epochs, valid=valid if len(valid) else None, patience=patience)
+    fit["eval_length"] = eval_length
+    runs: dict[str, tuple[str, int, list[dict]]] = {}
+
+    def record(name: str, kind: str, model, seed: int, history: dict) -> None:
+        seconds = history.pop("seconds")
+        run = {"seed": seed, **history, "fit_seconds": seconds}
+        run.update(evaluate(model, test, eval_length=eval_length))  # the test, once
+        runs.setdefault(name, (kind, int(model.n_parameters()), []))[2].append(run)
         if log is not None:
-            log(f"  {name}: perplexity {results[name]['perplexity']:.4f}")
-    if generative:
-        models = [("lsgm", make_lsgm(num_states, hidden_size=lsgm_hidden, seed=seed))]
-        if with_hmm:
-            models.insert(0, ("hmm", make_hmm(num_states, seed=seed)))
-        for kind, model in models:
+            log(f"  {name} seed {seed}: test perplexity {run['perplexity']:.4f}")
+
+    for seed in seeds:
+        for i, cell in enumerate(cells):
+            model = CharRNN(cell, hidden_size, num_layers, rngs=nnx.Rngs(seed + i))
+            history = fit_char_rnn(
+                model,
+                train,
+                seq_length=seq_length,
+                batch_size=batch_size,
+                learning_rate=learning_rate,
+                log=log,
+                **fit,
+            )
+            record(f"{cell.upper()} {num_layers}x{hidden_size}", "rnn", model, seed, history)
+        for kind in window_models:
+            if kind == "hmm":
+                model, name = make_hmm(num_states, seed=seed), f"HMM K={num_states}"
+            else:
+                model = make_lsgm(num_states, hidden_size=lsgm_hidden, seed=seed)
+                name = f"LSGM K={num_states} GRU {lsgm_hidden}"
             history = fit_windows(
                 model,
                 train,
                 window=window,
                 batch_size=batch_size,
-                epochs=window_epochs,
                 max_windows=max_windows,
                 seed=seed,
                 log=log,
+                **fit,
             )
-            name = (
-                f"HMM K={num_states}" if kind == "hmm" else f"LSGM K={num_states} GRU {lsgm_hidden}"
-            )
-            results[name] = {
-                "kind": kind,
-                "n_parameters": int(model.n_parameters()),
-                "fit_seconds": history["seconds"],
-                "train_nll": history["train_nll"],
-                "steps": history["steps"],
-                "train_windows": history["windows"],
-                **evaluate(model, test, eval_length=eval_length),
-            }
-            if log is not None:
-                log(f"  {name}: perplexity {results[name]['perplexity']:.4f}")
+            history["train_windows"] = history.pop("windows")
+            record(name, kind, model, seed, history)
+    bases = {"total": len(codes), "train": len(train), "valid": len(valid), "test": len(test)}
     return {
-        "bases": {"total": int(len(codes)), "train": int(len(train)), "test": int(len(test))},
-        "models": results,
+        "bases": {k: int(v) for k, v in bases.items()},
+        "models": {
+            name: {"kind": kind, "n_parameters": n, **_summary(r)}
+            for name, (kind, n, r) in runs.items()
+        },
     }
