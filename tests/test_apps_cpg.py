@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
+from lsgm.apps import seeds
 from lsgm.apps.genomics import cpg
 from lsgm.datasets.cpg import Window, load_cpg_islands
 
@@ -22,8 +23,13 @@ def windows():
 
 
 @pytest.fixture(scope="module")
-def quick_results():
-    return cpg.run_cpg(quick=True)
+def quick_seeds():
+    return cpg.run_cpg_seeds(quick=True, seeds=(0,))
+
+
+@pytest.fixture(scope="module")
+def quick_results(quick_seeds):
+    return quick_seeds["first"]
 
 
 def _window(bases: str, labels: str, start: int = 100, chrom: str = "chrT") -> Window:
@@ -199,3 +205,23 @@ def test_quick_run_finds_islands(quick_results):
     assert sum(iv.end - iv.start for iv in r["test_intervals"]) == called > 0
     history = r["lsgm_history"]
     assert len(history["train_nll"]) == 2 and history["best_epoch"] is not None
+
+
+def test_seed_summary_is_the_mean_and_sample_sd(quick_seeds, quick_results):
+    # one seed: the mean is that run's score and there is no SD
+    lsgm_row = quick_seeds["summary"]["lsgm"]
+    assert lsgm_row["f1"] == quick_results["models"]["lsgm"]["f1"] and lsgm_row["f1_sd"] is None
+    assert quick_seeds["lsgm_epochs"] == [{"seed": 0, **quick_results["lsgm_epochs"]}]
+    assert quick_results["lsgm_epochs"]["cap"] == 2 and 1 <= quick_results["lsgm_epochs"]["best"]
+    table = cpg.format_results(quick_seeds)
+    assert f"| lsgm | {lsgm_row['precision']:.3f} |" in table and "seed 0: best" in table
+    # several seeds: numpy's mean and ddof=1 SD, written "mean ± SD"
+    rows = [{"f1": 0.5, "recall": 1.0}, {"f1": 0.7, "recall": 0.0}, {"f1": 0.6, "recall": 0.5}]
+    got = seeds.summarise(rows, ("f1", "recall"))
+    assert got["f1"] == pytest.approx(0.6) and got["f1_sd"] == pytest.approx(0.1)
+    assert got["recall_sd"] == pytest.approx(np.std([1.0, 0.0, 0.5], ddof=1))
+    assert seeds.mean_sd_text(got["f1"], got["f1_sd"]) == "0.600 ± 0.100"
+    with pytest.raises(ValueError, match="NaN .* a run diverged"):
+        seeds.mean_sd([0.5, float("nan")])
+    with pytest.raises(ValueError, match="seeds must be distinct"):
+        cpg.run_cpg_seeds(quick=True, seeds=(1, 1))

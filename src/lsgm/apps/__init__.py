@@ -3,7 +3,8 @@
 :mod:`lsgm.apps.genome_lm` (genome language models), :mod:`lsgm.apps.chromatin` (chromatin
 classification), :mod:`lsgm.apps.chromatin_states` (chromatin states as ChromHMM makes
 them), :mod:`lsgm.apps.music` (polyphonic music) and :mod:`lsgm.apps.synthetic` (the
-synthetic benchmarks).
+synthetic benchmarks); :mod:`lsgm.apps.seeds` holds what they share for repeating a run over
+seeds (mean ± SD).
 
 The public names of this package are the applications themselves, imported on first use
 (``from lsgm.apps import music``, then ``music.run_music(...)``; :mod:`lsgm.lazy`): each pulls in JAX, Flax and
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
         genome_lm,
         genomics,
         music,
+        seeds,
         synthetic,
         tf_binding,
     )
@@ -35,6 +37,7 @@ __getattr__, __dir__ = lazy_exports(
         "genome_lm",
         "genomics",
         "music",
+        "seeds",
         "synthetic",
         "tf_binding",
     ),
@@ -46,6 +49,7 @@ __all__ = [
     "genome_lm",
     "genomics",
     "music",
+    "seeds",
     "synthetic",
     "tf_binding",
 ]

@@ -42,6 +42,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from lsgm.apps.seeds import mean_sd as _mean_sd
 from lsgm.data import pad_sequences
 from lsgm.distributions import Bernoulli, BetaPrior
 from lsgm.models import HMM, LSGM
@@ -394,12 +395,6 @@ def run_music(
         },
         "test": test,
     }
-
-
-def _mean_sd(values: list[float]) -> tuple[float, float | None]:
-    """Mean and sample standard deviation (``ddof=1``; None for one value)."""
-    v = np.asarray(values, np.float64)
-    return float(v.mean()), (float(v.std(ddof=1)) if v.size > 1 else None)
 
 
 def compare_with_paper(name: str, model: str, run: dict, full: dict[str, int]) -> dict:

@@ -13,5 +13,6 @@ from lsgm.apps.genomics.cpg import format_results as format_results
 from lsgm.apps.genomics.cpg import island_calls as island_calls
 from lsgm.apps.genomics.cpg import per_base_scores as per_base_scores
 from lsgm.apps.genomics.cpg import run_cpg as run_cpg
+from lsgm.apps.genomics.cpg import run_cpg_seeds as run_cpg_seeds
 from lsgm.apps.genomics.cpg import split_windows as split_windows
 from lsgm.apps.genomics.gene_structure import run_gene_structure as run_gene_structure

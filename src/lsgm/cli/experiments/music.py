@@ -139,13 +139,12 @@ def _load(spec: str):
     return name, data
 
 
-def _cell(mean: float, sd: float | None) -> str:
-    return f"{mean:.3f}" if sd is None else f"{mean:.3f} ± {sd:.3f}"
-
-
 def table_lines(results: dict) -> list[str]:
     """The Markdown table of ``{dataset: run_music_seeds summary}``: one row per data set and
     model, with the paper's value, met / not met and what differs from the paper's setup."""
+    from lsgm.apps import seeds
+
+    _cell = seeds.mean_sd_text
     lines = [
         "| data set | model | test LL per frame | valid LL per frame | seeds | epochs (best) "
         "| parameters | paper | met | like for like | what differs |",
