@@ -52,7 +52,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from lsgm.apps.music import _mean_sd as mean_sd
+from lsgm.apps.seeds import check_seeds, mean_sd, summarise
 from lsgm.data import dna
 from lsgm.distributions import Categorical
 from lsgm.models import CELL_TYPES, HMM, LSGM, Carry, recurrent_layers, scan_stack, zero_carry
@@ -573,9 +573,8 @@ def evaluate(model, codes: np.ndarray, *, eval_length: int = 10_000, group: int 
 def _summary(runs: list[dict]) -> dict:
     """The per-seed runs of one model and the mean / SD over them of the test perplexity,
     bits per base, best validation perplexity and fit time."""
-    out: dict = {"seeds": [r["seed"] for r in runs], "runs": runs}
-    for key in ("perplexity", "bits_per_base", "nll_per_base", "fit_seconds"):
-        out[key], out[key + "_sd"] = mean_sd([r[key] for r in runs])
+    keys = ("perplexity", "bits_per_base", "nll_per_base", "fit_seconds")
+    out: dict = {"seeds": [r["seed"] for r in runs], "runs": runs, **summarise(runs, keys)}
     best = [min(r["valid_perplexity"]) for r in runs if r["valid_perplexity"]]
     if best:
         out["valid_perplexity"], out["valid_perplexity_sd"] = mean_sd(best)
@@ -619,9 +618,7 @@ def run_genome(
     "bits_per_base", "bits_per_base_sd", "valid_perplexity", ...}}}`` (``*_sd``: None for one
     seed).
     """
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise ValueError("seeds is empty; give at least one seed (the protocol asks for 3).")
+    seeds = check_seeds(seeds)
     for kind in window_models:
         if kind not in ("hmm", "lsgm"):
             raise ValueError(f"window model {kind!r} is not 'hmm' or 'lsgm'.")

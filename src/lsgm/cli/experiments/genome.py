@@ -122,8 +122,9 @@ def _names(text: str, allowed: tuple, option: str) -> tuple[str, ...]:
 
 def _cell(m: dict, key: str, digits: int = 4) -> str:
     """``mean ± SD`` of ``m[key]`` (the mean alone for one seed)."""
-    sd = m.get(key + "_sd")
-    return f"{m[key]:.{digits}f}" if sd is None else f"{m[key]:.{digits}f} ± {sd:.{digits}f}"
+    from lsgm.apps import seeds
+
+    return seeds.mean_sd_text(m[key], m.get(key + "_sd"), digits)
 
 
 def _like_for_like(accession: str | None, epochs: int, patience: int | None, args) -> str:
