@@ -9,12 +9,16 @@ of random stationary float32 potentials, one thread, by
   ``method="auto"`` picks for a few long sequences, :func:`lsgm.inference.choose_method`).
 
 Each is the minimum of repeats after one warm-up call, with compile time measured apart
-(``jit(...).lower(...).compile()``). Four sweeps:
+(``jit(...).lower(...).compile()``). Five sweeps:
 
 * T = 10^3 … 10^7 steps, one sequence, K = 4 (compile time should not grow with T);
 * K = 2 … 64 states, one sequence, T = 10^6;
-* N = 1 … 256 sequences of T = 10^4 steps, K = 8 (where a batch vectorises the scan by
-  itself: the reason ``"auto"`` keeps the scan for many rows);
+* N = 1 … 256 sequences of T = 10^4 steps, K = 8 (from N = 128 on, ``time_parallel``
+  runs one chunk per row: the rows alone fill the blocks of its scans);
+* rows: many short sequences (N = 128 … 2,000 rows of T = 25 … 1,000 steps, K = 2 … 32), the
+  shape of hmmlearn's users, where ``"auto"`` picks the time-parallel kernels with one chunk
+  per row (:data:`lsgm.inference.time_parallel.ONE_CHUNK_ROWS`): every scan step is one
+  ``[K, K] x [K, N]`` matrix product instead of ``N`` matrix–vector products under ``vmap``;
 * accuracy: float32 against float64 ``log p(x)`` on the longest sequence, and the chunked
   float64 E-step against the plain float64 one (largest absolute difference).
 
@@ -26,6 +30,7 @@ column).
 
     python benchmarks/long_sequences.py              # ~10 min on a 2-core VM
     python benchmarks/long_sequences.py --quick      # tiny sizes (tests/test_benchmarks_long.py)
+    python benchmarks/long_sequences.py --sweeps rows  # many short rows only (~2 min)
 """
 
 from __future__ import annotations
@@ -53,6 +58,10 @@ FULL = {
     "N": [1, 8, 64, 256],
 }
 QUICK = {"T": [2_000, 4_096], "K": [4], "N": [1]}  # the K row reuses the first T row
+#: the "rows" sweep: ``(N, T, K)``
+ROWS = [(128, 100, 2), (128, 100, 4), (128, 500, 8), (300, 300, 8), (500, 100, 3), (2000, 50, 2)]
+ROWS += [(1000, 25, 30), (200, 1000, 32)]
+QUICK_ROWS = [(128, 16, 3)]
 
 
 def potentials(rng, N: int, T: int, K: int, dtype=np.float32):
@@ -95,15 +104,17 @@ def measure(args: tuple, repeats: int) -> dict[str, tuple[float, float, bool]]:
     return out
 
 
-def sweep(name: str, sizes: list[int], shape, repeats: int, rng) -> list[str]:
-    """Table rows of one sweep; ``shape(size) -> (N, T, K)``."""
+def sweep(name: str, sizes: list, shape, repeats: int, rng) -> list[str]:
+    """Table rows of one sweep; ``shape(size) -> (N, T, K)`` (``size``: an int, or the shape
+    itself)."""
     rows = []
     for size in sizes:
         N, T, K = shape(size)
         got = measure(potentials(rng, N, T, K), repeats)
         (scan_s, scan_c, _), (ch_s, ch_c, fallback) = got["scan"], got["chunked"]
+        label = name if isinstance(size, tuple) else f"{name} = {size:,}"
         rows.append(
-            f"| {name} = {size:,} | {N} × {T:,}, K = {K} | {scan_s:.4f} | {ch_s:.4f} | "
+            f"| {label} | {N} × {T:,}, K = {K} | {scan_s:.4f} | {ch_s:.4f} | "
             f"{scan_s / ch_s:.2f}× | {scan_c:.2f} | {ch_c:.2f} | {'yes' if fallback else 'no'} |"
         )
         print(rows[-1], flush=True)
@@ -136,7 +147,16 @@ def main(argv=None) -> str:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--output", type=Path, help="write the Markdown here (atomically)")
+    parser.add_argument(
+        "--sweeps",
+        default="T,K,N,rows",
+        help="comma-separated sweeps to run (T,K,N,rows; default all; the accuracy lines and "
+        "the peak memory need T)",
+    )
     args = parser.parse_args(argv)
+    chosen = set(args.sweeps.split(","))
+    if not chosen <= {"T", "K", "N", "rows"}:
+        parser.error(f"--sweeps {args.sweeps!r}: choose from T, K, N, rows")
     sizes = QUICK if args.quick else FULL
     repeats = 1 if args.quick else args.repeats
     rng = np.random.default_rng(0)
@@ -147,12 +167,18 @@ def main(argv=None) -> str:
     ]
     lines = [f"Machine: {machine_line()}", "", *header]
     print("\n".join(lines), flush=True)
-    lines += sweep("T", sizes["T"], lambda t: (1, t, 4), repeats, rng)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    lines += sweep("K", sizes["K"], lambda k: (1, sizes["T"][-2], k), repeats, rng)
-    lines += sweep("N", sizes["N"], lambda n: (n, sizes["T"][1], 8), repeats, rng)
-    lines += ["", f"- peak resident memory after the T sweep: {peak:,.0f} MB."]
-    lines += accuracy(sizes["T"][-1], rng)
+    if "T" in chosen:
+        lines += sweep("T", sizes["T"], lambda t: (1, t, 4), repeats, rng)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if "K" in chosen:
+        lines += sweep("K", sizes["K"], lambda k: (1, sizes["T"][-2], k), repeats, rng)
+    if "N" in chosen:
+        lines += sweep("N", sizes["N"], lambda n: (n, sizes["T"][1], 8), repeats, rng)
+    if "rows" in chosen:
+        lines += sweep("rows", QUICK_ROWS if args.quick else ROWS, lambda s: s, repeats, rng)
+    if "T" in chosen:
+        lines += ["", f"- peak resident memory after the T sweep: {peak:,.0f} MB."]
+        lines += accuracy(sizes["T"][-1], rng)
     text = "\n".join(lines) + "\n"
     print("\n".join(lines[-3:]))
     if args.output is not None:

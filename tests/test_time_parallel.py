@@ -233,7 +233,11 @@ def test_kernel_methods_and_gradients(x64):
             np.testing.assert_allclose(a, b, **TOL)
     assert inference.choose_method(1, 10**6) == "chunked"
     assert inference.choose_method(1, 10**6, stationary=False) == "scaled"
-    assert inference.choose_method(500, 10**4) == "scaled"
+    assert inference.choose_method(500, 10**4) == "chunked"  # many rows: one chunk each
+    assert inference.choose_method(500, 10**4, devices=2) == "scaled"  # rows split instead
+    assert inference.choose_method(100, 10**4) == "scaled"
+    assert inference.choose_method(128, 100, num_states=2) == "scaled"  # N·K too small
+    assert inference.choose_method(128, 100, num_states=3) == "chunked"
     assert inference.choose_method(2, 100) == "scaled"
     varying = Potentials(p.log_init, jnp.zeros((399, 4, 4)), p.log_emit)
     with pytest.raises(ValueError, match="stationary"):
@@ -290,6 +294,29 @@ def test_model_apis_chunked_equal_scaled_and_auto_picks_chunked(x64):
     assert model.score(xs) == pytest.approx(model.score(xs, method="scaled"), rel=1e-12)
     with pytest.raises(ValueError, match="method="):
         model.score(xs, method="fast")
+
+
+def test_many_short_rows_run_one_chunk_per_row(x64):
+    """``ONE_CHUNK_ROWS`` ragged rows (lengths 1 … 40, a label mask, MAP priors): ``auto``
+    picks the time-parallel kernels with one chunk per row (no sweep), and EM, scores,
+    posteriors and Viterbi paths equal the per-sequence scans'."""
+    rng = np.random.default_rng(3)
+    N = time_parallel.ONE_CHUNK_ROWS
+    xs = [rng.integers(0, 4, size=n) for n in rng.integers(1, 41, size=N)]
+    assert time_parallel.chunk_layout(40, num_rows=N) == (40, 1)
+    labels = [np.where(rng.random(len(x)) < 0.1, rng.integers(0, 3, len(x)), -1) for x in xs]
+    a, b = _hmm(), _hmm()
+    assert a.inference_method("auto", N, 40) == "chunked"
+    kwargs = {"priors": HMMPrior(transition=1.5), "state_labels": labels}
+    _, ha = fit_em(a, xs, max_iter=3, tol=-np.inf, method="scaled", **kwargs)
+    _, hb = fit_em(b, xs, max_iter=3, tol=-np.inf, **kwargs)
+    np.testing.assert_allclose(ha.objectives, hb.objectives, rtol=1e-10)
+    for pa, pb in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_allclose(pa, pb, rtol=1e-9, atol=1e-12)
+    for name in ("score_samples", "predict_proba", "predict"):
+        got, want = getattr(a, name)(xs), getattr(a, name)(xs, method="scaled")
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
 
 
 def test_lsgm_refuses_chunked_and_auto_runs_the_scan():

@@ -61,13 +61,28 @@ CHUNKED_MIN_STEPS = 4096
 CHUNKED_MAX_ROWS = 16
 
 
-def choose_method(num_sequences: int, num_steps: int, stationary: bool = True) -> str:
+def choose_method(
+    num_sequences: int,
+    num_steps: int,
+    stationary: bool = True,
+    devices: int = 1,
+    num_states: int | None = None,
+) -> str:
     """What ``method="auto"`` runs for a padded batch of ``num_sequences`` rows of
-    ``num_steps`` steps: ``"chunked"`` (time-parallel) when the potentials are stationary,
-    the rows are long (``>= CHUNKED_MIN_STEPS``) and few (``<= CHUNKED_MAX_ROWS``: many rows
-    already vectorise a plain scan), else ``"scaled"`` (measured in
-    ``benchmarks/long_sequences.py``)."""
-    if stationary and num_steps >= CHUNKED_MIN_STEPS and num_sequences <= CHUNKED_MAX_ROWS:
+    ``num_steps`` steps on ``devices`` devices: ``"chunked"`` (:mod:`~lsgm.inference.
+    time_parallel`) when the potentials are stationary and either the rows are long
+    (``>= CHUNKED_MIN_STEPS``) and few (``<= CHUNKED_MAX_ROWS``) or, on one device, many
+    (``>=`` :data:`~lsgm.inference.time_parallel.ONE_CHUNK_ROWS`, and ``N·K >= 3 x`` that
+    when ``num_states`` is given: one chunk per row, every scan step one matrix product
+    over the rows; with 2 states and 128 rows the plain scan is faster); else ``"scaled"``
+    (measured in ``benchmarks/long_sequences.py``)."""
+    if not stationary:
+        return "scaled"
+    if num_steps >= CHUNKED_MIN_STEPS and num_sequences <= CHUNKED_MAX_ROWS:
+        return "chunked"
+    rows = time_parallel.ONE_CHUNK_ROWS
+    wide = num_states is None or num_sequences * num_states >= 3 * rows
+    if devices == 1 and num_sequences >= rows and wide:
         return "chunked"
     return "scaled"
 

@@ -45,6 +45,8 @@ class SequenceModel(nnx.Module):
     supports_chunked: bool = False
     #: The emission family (every model has one; it validates the data).
     emission: Emission
+    #: ``K``, the number of hidden states.
+    num_states: int
 
     def potentials(self, x: Array) -> Potentials:  # pragma: no cover - abstract
         """Potentials of one sequence ``x [T, ...]``."""
@@ -98,15 +100,20 @@ class SequenceModel(nnx.Module):
         return inference.viterbi(self.potentials(self._checked(x)), length)
 
     # -------------------------------------------------------- many sequences
-    def inference_method(self, method: str, num_sequences: int, num_steps: int) -> str:
+    def inference_method(
+        self, method: str, num_sequences: int, num_steps: int, devices: int = 1
+    ) -> str:
         """The kernel a batch of ``num_sequences`` rows of ``num_steps`` steps runs under
-        ``method`` (one of :data:`lsgm.inference.EXPECTATION_METHODS`): ``"auto"`` picks
-        ``"chunked"`` for a few long sequences of a model that supports it
-        (:func:`lsgm.inference.choose_method`), ``"scaled"`` otherwise."""
+        ``method`` (one of :data:`lsgm.inference.EXPECTATION_METHODS`) on ``devices``
+        devices: ``"auto"`` picks ``"chunked"`` for a few long sequences, or many rows on one
+        device, of a model that supports it (:func:`lsgm.inference.choose_method`),
+        ``"scaled"`` otherwise."""
         if method not in inference.EXPECTATION_METHODS:
             raise ValueError(f"method={method!r} is not one of {inference.EXPECTATION_METHODS}.")
         if method == "auto":
-            return inference.choose_method(num_sequences, num_steps, self.supports_chunked)
+            return inference.choose_method(
+                num_sequences, num_steps, self.supports_chunked, devices, self.num_states
+            )
         if method == "chunked" and not self.supports_chunked:
             raise ValueError(
                 f"method='chunked' needs stationary potentials with per-step emissions; a "
@@ -125,7 +132,9 @@ class SequenceModel(nnx.Module):
         ``[T, K]`` array is ever transposed. Needs :attr:`supports_chunked`."""
         if not self.supports_chunked:
             raise ValueError(f"{type(self).__name__} cannot be cut into chunks.")
-        L, C = time_parallel.chunk_layout(data.shape[1], 1 if mesh is None else mesh.size)
+        L, C = time_parallel.chunk_layout(
+            data.shape[1], 1 if mesh is None else mesh.size, data.shape[0]
+        )
         blocked = time_parallel.shard_chunks(time_parallel.block(data, L, C), mesh)
         p = jax.vmap(self.potentials)(blocked)  # per step l: the [N·C] chunks as one "row"
         return Potentials(p.log_init[0], p.log_trans[0], p.log_emit), blocked
@@ -291,7 +300,8 @@ def _batched(
     count; the filler rows are dropped from the result) and the parameters replicated; with
     the chunked kernels (``method``, see :meth:`SequenceModel.inference_method`) the rows are
     replicated and the chunks of every row split instead."""
-    method = model.inference_method(method, batch.num_sequences, batch.max_length)
+    devices = 1 if mesh is None else mesh.size
+    method = model.inference_method(method, batch.num_sequences, batch.max_length, devices)
     graphdef, state = nnx.split(model)
     if method == "chunked" and op in ("log_z", "states", "viterbi"):
         data, lengths = jnp.asarray(batch.data), jnp.asarray(batch.lengths, jnp.int32)
@@ -314,9 +324,9 @@ def _chunked_impl(graphdef, op: str, mesh, state, data, lengths):
     model = nnx.merge(graphdef, state)
     N, T = data.shape[:2]
     if op == "viterbi":  # max-plus chunk products per sequence (lsgm.inference.chunked)
-        return jax.vmap(lambda x, n: chunked_viterbi(model.potentials(x), length=n)[0])(
-            data, lengths
-        )
+        one_chunk = time_parallel.chunk_layout(T, 1 if mesh is None else mesh.size, N)[1] == 1
+        decode = inference.viterbi if one_chunk else chunked_viterbi  # many short rows: plain
+        return jax.vmap(lambda x, n: decode(model.potentials(x), length=n)[0])(data, lengths)
     p, _ = model.chunked_potentials(data, mesh)
     if op == "log_z":
         return time_parallel.blocked_log_partition(p.log_init, p.log_trans, p.log_emit, lengths, T)

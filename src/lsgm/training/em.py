@@ -199,7 +199,7 @@ def _chunked_e_step(model, data, lengths, log_mask, weights, mesh, messages) -> 
     coded = _pattern_codes(model, data, log_mask, mesh)
     if coded is not None:
         codes, patterns = coded
-        L, C = time_parallel.chunk_layout(T)
+        L, C = time_parallel.chunk_layout(T, num_rows=N)
         counts = time_parallel.blocked_pattern_counts(
             model.log_initial(),
             model.log_transition(),
@@ -429,7 +429,7 @@ def _first_messages(model, batch: PaddedBatch, mesh, method: str):
     if method != "chunked":
         return None
     N, T = batch.data.shape[:2]
-    _, C = time_parallel.chunk_layout(T, 1 if mesh is None else mesh.size)
+    _, C = time_parallel.chunk_layout(T, 1 if mesh is None else mesh.size, N)
     params = jax.tree.leaves(nnx.state(model, nnx.Param))
     dtype = jnp.result_type(jnp.float32, *(x.dtype for x in params))
     K = model.num_states
@@ -607,7 +607,8 @@ class _EMRun:
         init = n_init > 1 if init is None else bool(init)
         if mesh is not None:
             row_sharding(mesh)  # a clear error for a wrong mesh argument
-        method = model.inference_method(method, batch.num_sequences, batch.max_length)
+        devices = 1 if mesh is None else mesh.size
+        method = model.inference_method(method, batch.num_sequences, batch.max_length, devices)
         monotone = model.emission.log_prior(prior.emission) is not None
         step = em_step_for(nnx.graphdef(model), prior, freeze, mesh, method)
         return cls(batch, log_mask, prior, freeze, init, n_init, mesh, method, monotone, step)

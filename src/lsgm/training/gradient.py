@@ -248,7 +248,7 @@ def _chunked_rows(model: SequenceModel, data: Array) -> bool:
     streams: its log-likelihood goes through the time-parallel kernels."""
     if not model.supports_chunked or jax.tree.leaves(nnx.state(model, nnx.RngState)):
         return False
-    return inference.choose_method(data.shape[0], data.shape[1]) == "chunked"
+    return model.inference_method("auto", data.shape[0], data.shape[1]) == "chunked"
 
 
 def _chunked_terms(
