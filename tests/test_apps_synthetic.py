@@ -184,7 +184,18 @@ def test_scalar_study_quick(tmp_path, capsys):
     assert lsgm_row["train_ll"] > best["train_ll"] and lsgm_row["test_ll"] > best["test_ll"]
     assert result["oracle_test_ll"] > lsgm_row["test_ll"]
     assert (out / "bic_curve.png").read_bytes()[:8] == PNG
-    assert "BIC-selected" in (out / "results.md").read_text()
+    text = (out / "results.md").read_text()
+    assert "BIC-selected" in text and "chosen on validation" in text
+    # one seed: the summary is that seed's numbers, with no SD
+    summary = result["summary"]
+    assert result["seeds"] == [0] and len(result["per_seed"]) == 1 and result["chosen"] == 0
+    assert summary["best"]["test_ll"] == best["test_ll"] and summary["best"]["test_ll_sd"] is None
+    assert summary["chosen"]["parameter_ratio"] == pytest.approx(lsgm_row["parameter_ratio"])
+    assert summary["chosen"]["seeds_meeting_target"] == int(
+        lsgm_row["parameter_ratio"] >= 10 and lsgm_row["test_ll"] > best["test_ll"]
+    )
+    assert main(["experiment", "synthetic-scalar", "--quick", "--seeds", "0", "-o", str(out)])
+    assert "--seeds must be a positive integer; got 0" in capsys.readouterr().err
 
 
 def test_lambda_calibration_quick(tmp_path, capsys):
