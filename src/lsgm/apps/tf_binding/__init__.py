@@ -6,10 +6,10 @@
 * :mod:`~lsgm.apps.tf_binding.baselines` — DeepBind, DeeperBind and k-mer regression;
 * :mod:`~lsgm.apps.tf_binding.regression` — the shared MSE training flow (Adam, early stopping
   on validation Spearman) and metrics;
-* :mod:`~lsgm.apps.tf_binding.experiment` — the paper's experiment (:func:`run_pbm`, settings
+* :mod:`~lsgm.apps.tf_binding.experiment` — the paper's experiment (:func:`run_pbm`, :func:`run_pbm_seeds`, settings
   :class:`PBMSettings`, :data:`QUICK` for a short run), re-exported here.
 """
 
-from lsgm.apps.tf_binding.experiment import QUICK, PBMSettings, run_pbm
+from lsgm.apps.tf_binding.experiment import QUICK, PBMSettings, run_pbm, run_pbm_seeds
 
-__all__ = ["QUICK", "PBMSettings", "run_pbm"]
+__all__ = ["QUICK", "PBMSettings", "run_pbm", "run_pbm_seeds"]
