@@ -151,13 +151,13 @@ def _check_best_epoch_kept(codes: np.ndarray) -> None:
     perplexity is the minimum of the per-epoch ones); a NaN loss is an error, not a number.
     The quick run's LSGM and shapes, so its compiled programs serve (no new compile)."""
     train, valid, _ = g.split_genome(codes, 0.1, 0.1)
-    fit = dict(window=50, batch_size=16, epochs=3, valid=valid, eval_length=3000)
+    fit = dict(window=50, batch_size=16, epochs=3, valid=valid, eval_length=1200)
     lsgm = g.make_lsgm(3, hidden_size=8, seed=5)
     history = g.fit_windows(lsgm, train, learning_rate=0.05, patience=1, **fit)
     ppl = history["valid_perplexity"]
     assert len(ppl) == history["epochs_run"] and history["epochs_run"] <= 3
     assert history["best_epoch"] == int(np.argmin(ppl)) + 1
-    assert g.evaluate(lsgm, valid, eval_length=3000)["perplexity"] == pytest.approx(min(ppl))
+    assert g.evaluate(lsgm, valid, eval_length=1200)["perplexity"] == pytest.approx(min(ppl))
     assert history["stopped_early"] == (history["epochs_run"] < 3)
     with pytest.raises(FitDivergedError, match="diverged in epoch 1: training NLL nan"):
         g.fit_windows(lsgm, train, learning_rate=float("nan"), **fit)

@@ -274,7 +274,7 @@ def run_genome_lm(args) -> int:
                 num_states=3,
                 lsgm_hidden=8,
                 window=50,
-                eval_length=3000,
+                eval_length=1200,  # the 1,200-base validation and test regions: one window
                 window_models=("lsgm",),
                 epochs=2,
                 patience=1,
