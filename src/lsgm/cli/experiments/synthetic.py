@@ -514,12 +514,12 @@ def run_scalar(args) -> int:
 def _scalar_lines(result: dict) -> list[str]:
     """The scalar study's table: mean ± SD over the seeds of ``result["per_seed"]``, the
     BIC-selected HMM, every LSGM variant and the LSGM chosen on validation in each seed."""
-    from lsgm.apps.seeds import mean_sd_text
+    from lsgm.apps import seeds
 
     summary, n_seeds = result["summary"], len(result["per_seed"])
 
     def cell(stats: dict, key: str, digits: int = 3) -> str:
-        return mean_sd_text(stats[key], stats[key + "_sd"], digits)
+        return seeds.mean_sd_text(stats[key], stats[key + "_sd"], digits)
 
     rows = [["model", "states", "params", "HMM params / params", "LL/point (train)"]]
     rows[0] += ["LL/point (test)", "chosen on validation"]
