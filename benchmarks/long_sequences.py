@@ -9,7 +9,7 @@ of random stationary float32 potentials, one thread, by
   ``method="auto"`` picks for a few long sequences, :func:`lsgm.inference.choose_method`).
 
 Each is the minimum of repeats after one warm-up call, with compile time measured apart
-(``jit(...).lower(...).compile()``). Five sweeps:
+(``jit(...).lower(...).compile()``). Six sweeps:
 
 * T = 10^3 … 10^7 steps, one sequence, K = 4 (compile time should not grow with T);
 * K = 2 … 64 states, one sequence, T = 10^6;
@@ -19,6 +19,8 @@ Each is the minimum of repeats after one warm-up call, with compile time measure
   shape of hmmlearn's users, where ``"auto"`` picks the time-parallel kernels with one chunk
   per row (:data:`lsgm.inference.time_parallel.ONE_CHUNK_ROWS`): every scan step is one
   ``[K, K] x [K, N]`` matrix product instead of ``N`` matrix–vector products under ``vmap``;
+* em: ``fit_em`` per iteration on such batches, ``method="scaled"`` against ``"auto"`` (CPU
+  seconds of the process; categorical and Gaussian emissions);
 * accuracy: float32 against float64 ``log p(x)`` on the longest sequence, and the chunked
   float64 E-step against the plain float64 one (largest absolute difference).
 
@@ -30,7 +32,7 @@ column).
 
     python benchmarks/long_sequences.py              # ~10 min on a 2-core VM
     python benchmarks/long_sequences.py --quick      # tiny sizes (tests/test_benchmarks_long.py)
-    python benchmarks/long_sequences.py --sweeps rows  # many short rows only (~2 min)
+    python benchmarks/long_sequences.py --sweeps rows,em  # many short rows only (~4 min)
 """
 
 from __future__ import annotations
@@ -58,6 +60,12 @@ FULL = {
     "N": [1, 8, 64, 256],
 }
 QUICK = {"T": [2_000, 4_096], "K": [4], "N": [1]}  # the K row reuses the first T row
+#: the "em" sweep: ``(N, T, K, emission)``: ``fit_em`` per iteration, ``method="scaled"`` vs
+#: ``"auto"`` (one chunk per row for these shapes)
+EM_ROWS = [(200, 1000, 4, "categorical"), (200, 1000, 8, "categorical"), (200, 1000, 8, "gaussian")]
+EM_ROWS += [(300, 300, 8, "gaussian"), (500, 200, 4, "gaussian"), (1000, 25, 30, "gaussian")]
+EM_ROWS += [(128, 500, 16, "gaussian")]
+QUICK_EM_ROWS = [(128, 8, 3, "categorical")]
 #: the "rows" sweep: ``(N, T, K)``
 ROWS = [(128, 100, 2), (128, 100, 4), (128, 500, 8), (300, 300, 8), (500, 100, 3), (2000, 50, 2)]
 ROWS += [(1000, 25, 30), (200, 1000, 32)]
@@ -121,6 +129,48 @@ def sweep(name: str, sizes: list, shape, repeats: int, rng) -> list[str]:
     return rows
 
 
+def em_sweep(shapes: list, iterations: int, rng) -> list[str]:
+    """``fit_em`` on ``N`` random rows of ``T`` steps (4 symbols, or 1-D Gaussian values), a
+    ``K``-state HMM: process CPU seconds per iteration over ``iterations`` iterations after a
+    2-iteration warm-up call that compiles the step, ``method="scaled"`` against ``"auto"``
+    (the same start, ``tol=-inf``: every run does every iteration)."""
+    import time
+
+    import lsgm
+    from lsgm.distributions import Categorical, Gaussian
+    from lsgm.training import fit_em
+
+    def build(K: int, kind: str):
+        r = np.random.default_rng(1)
+        trans = 0.8 * np.eye(K) + 0.2 * r.dirichlet(np.ones(K), K)
+        if kind == "categorical":
+            emission = Categorical.from_probs(r.dirichlet(np.ones(4), K))
+        else:
+            emission = Gaussian.from_params(r.normal(size=(K, 1)), np.ones((K, 1)))
+        return lsgm.HMM.from_probs(r.dirichlet(np.ones(K)), trans, emission)
+
+    rows = [
+        "",
+        "| EM shape | scaled (ms / iteration) | auto (ms / iteration) | auto speed-up |",
+        "|---|---:|---:|---:|",
+    ]
+    for N, T, K, kind in shapes:
+        if kind == "categorical":
+            xs = [rng.integers(0, 4, size=T) for _ in range(N)]
+        else:
+            xs = [rng.normal(size=(T, 1)) for _ in range(N)]
+        per_iteration = {}
+        for method in ("scaled", "auto"):
+            fit_em(build(K, kind), xs, max_iter=2, tol=-np.inf, method=method)  # compile
+            start = time.process_time()
+            fit_em(build(K, kind), xs, max_iter=iterations, tol=-np.inf, method=method)
+            per_iteration[method] = (time.process_time() - start) / iterations * 1e3
+        a, b = per_iteration["scaled"], per_iteration["auto"]
+        rows.append(f"| {N} × {T:,}, K = {K}, {kind} | {a:.1f} | {b:.1f} | {a / b:.2f}× |")
+        print(rows[-1], flush=True)
+    return rows
+
+
 def accuracy(T: int, rng) -> list[str]:
     """float32 vs float64 log p(x) (chunked) on one T-step sequence; chunked vs scan float64."""
     with jax.enable_x64(True):
@@ -149,14 +199,14 @@ def main(argv=None) -> str:
     parser.add_argument("--output", type=Path, help="write the Markdown here (atomically)")
     parser.add_argument(
         "--sweeps",
-        default="T,K,N,rows",
-        help="comma-separated sweeps to run (T,K,N,rows; default all; the accuracy lines and "
-        "the peak memory need T)",
+        default="T,K,N,rows,em",
+        help="comma-separated sweeps to run (T,K,N,rows,em; default all; the accuracy lines "
+        "and the peak memory need T)",
     )
     args = parser.parse_args(argv)
     chosen = set(args.sweeps.split(","))
-    if not chosen <= {"T", "K", "N", "rows"}:
-        parser.error(f"--sweeps {args.sweeps!r}: choose from T, K, N, rows")
+    if not chosen <= {"T", "K", "N", "rows", "em"}:
+        parser.error(f"--sweeps {args.sweeps!r}: choose from T, K, N, rows, em")
     sizes = QUICK if args.quick else FULL
     repeats = 1 if args.quick else args.repeats
     rng = np.random.default_rng(0)
@@ -176,6 +226,8 @@ def main(argv=None) -> str:
         lines += sweep("N", sizes["N"], lambda n: (n, sizes["T"][1], 8), repeats, rng)
     if "rows" in chosen:
         lines += sweep("rows", QUICK_ROWS if args.quick else ROWS, lambda s: s, repeats, rng)
+    if "em" in chosen:
+        lines += em_sweep(QUICK_EM_ROWS if args.quick else EM_ROWS, 2 if args.quick else 12, rng)
     if "T" in chosen:
         lines += ["", f"- peak resident memory after the T sweep: {peak:,.0f} MB."]
         lines += accuracy(sizes["T"][-1], rng)

@@ -152,6 +152,9 @@ def test_long_sequences_quick(tmp_path):
     rows = [line for line in text.splitlines() if line.startswith("| T =")]
     assert len(rows) == 2 and all(line.endswith("| no |") for line in rows)
     assert sum(line.startswith("| rows | 128 × 16, K = 3 |") for line in text.splitlines()) == 1
+    assert (
+        sum(line.startswith("| 128 × 8, K = 3, categorical |") for line in text.splitlines()) == 1
+    )
     rel = float(text.split("relative difference ")[1].split(" ")[0])
     exact = float(text.split("marginals and transition counts ")[1].split(" ")[0])
     assert rel <= 1e-5 and exact <= 1e-10
