@@ -90,6 +90,23 @@ def _says(text: str, default) -> bool:
     return False
 
 
+def add_seeds_option(
+    parser: argparse.ArgumentParser, default: int | None = None, varies: str = "initialisation"
+) -> None:
+    """``--seeds S``: run with the seeds ``--seed .. --seed+S-1`` and report mean ± SD over
+    them (``docs/experiments/README.md``, rule 3); ``varies``: what a seed changes;
+    ``default`` None: the command picks (3, and 1 with ``--quick``)."""
+    chosen = "3; 1 with --quick" if default is None else str(default)
+    parser.add_argument(
+        "--seeds",
+        type=strict_int,
+        default=default,
+        metavar="S",
+        help=f"run with the seeds --seed .. --seed+S-1 (each its own {varies}) and report "
+        f"mean ± SD over them; the protocol asks for >= 3 (default {chosen})",
+    )
+
+
 def add_output_options(parser: argparse.ArgumentParser) -> None:
     """``--quiet``, ``--json`` and ``--seed``, shared by every subcommand."""
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars or messages")

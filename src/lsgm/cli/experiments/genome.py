@@ -18,6 +18,7 @@ import time
 
 from lsgm.cli.common import (
     add_output_options,
+    add_seeds_option,
     emit,
     markdown_table,
     message,
@@ -76,14 +77,7 @@ def register(sub) -> None:
         help="stop after this many epochs without a lower validation NLL (default: run "
         "--epochs; the best epoch is kept either way)",
     )
-    p.add_argument(
-        "--seeds",
-        type=strict_int,
-        default=1,
-        metavar="S",
-        help="train every model with the seeds --seed .. --seed+S-1 and report mean ± SD "
-        "(the protocol asks for >= 3)",
-    )
+    add_seeds_option(p, 1, "initialisation and minibatch order")
     p.add_argument("--lr", type=strict_float, default=8e-4, help="RNN Adam rate on a genome (8e-4)")
     p.add_argument("--states", type=strict_int, default=8, help="HMM/LSGM states (8)")
     p.add_argument("--lsgm-hidden", type=strict_int, default=32, help="LSGM GRU units (32)")

@@ -7,6 +7,7 @@ from pathlib import Path
 from lsgm.cli.common import (
     RESULT_FILES,
     add_output_options,
+    add_seeds_option,
     emit,
     message,
     output_folder,
@@ -33,13 +34,7 @@ def register(sub) -> None:
         help="the LSGM's epoch cap; the epoch kept is chosen by early stopping on the "
         "validation windows (default: the mode's, 40 for the full run)",
     )
-    p.add_argument(
-        "--seeds",
-        type=strict_int,
-        default=None,
-        help="run with the seeds --seed .. --seed+N-1 (each its own split, initialisation and "
-        "minibatch order) and report mean ± SD over them (default 3; 1 with --quick)",
-    )
+    add_seeds_option(p, None, "split, initialisation and minibatch order")
     p.add_argument("-o", "--output", default="lsgm-cpg", help="output folder")
     add_output_options(p)
     p.set_defaults(run=run_cpg)

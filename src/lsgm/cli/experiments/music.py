@@ -6,6 +6,7 @@ from pathlib import Path
 
 from lsgm.cli.common import (
     add_output_options,
+    add_seeds_option,
     check_resume,
     emit,
     message,
@@ -96,14 +97,7 @@ def register(sub) -> None:
             help=f"use N {split} pieces, a seeded subsample (seed 0, the same for every "
             "--seed; default: all)",
         )
-    p.add_argument(
-        "--seeds",
-        type=strict_int,
-        default=1,
-        metavar="S",
-        help="train every model with the seeds --seed .. --seed+S-1 and report mean ± SD "
-        "(the protocol asks for >= 3)",
-    )
+    add_seeds_option(p, 1, "initialisation and minibatch order")
     p.add_argument(
         "--batch-size",
         type=strict_int,

@@ -14,6 +14,7 @@ import numpy as np
 
 from lsgm.cli.common import (
     add_output_options,
+    add_seeds_option,
     emit,
     markdown_table,
     message,
@@ -78,12 +79,7 @@ def register(sub) -> None:
         help="epoch cap of every model (30; the LSGM's includes its HMM's epochs)",
     )
     p.add_argument("--patience", type=strict_int, help="early-stopping patience (4)")
-    p.add_argument(
-        "--seeds",
-        type=strict_int,
-        help="seeds --seed .. --seed+N-1 (each its own 70:30 split, initialisation and "
-        "minibatch order); mean ± SD over them (3; 1 with --quick)",
-    )
+    add_seeds_option(p, None, "70:30 split, initialisation and minibatch order")
     p.add_argument("--max-train", type=strict_int, help="random subset of array 1 (all)")
     p.add_argument("--max-test", type=strict_int, help="random subset of array 2 (all)")
     add_output_options(p)

@@ -22,6 +22,7 @@ import time
 from lsgm.cli.common import (
     RESULT_FILES,
     add_output_options,
+    add_seeds_option,
     emit,
     message,
     output_folder,
@@ -116,12 +117,7 @@ def register(sub) -> None:
         type=strict_float,
         help="the generator's noise standard deviation (default 0.005)",
     )
-    p.add_argument(
-        "--seeds",
-        type=strict_int,
-        help="run the study with the seeds --seed .. --seed+S-1 (new data, initialisations and "
-        "minibatch orders each) and report mean ± SD (default 3; 1 with --quick)",
-    )
+    add_seeds_option(p, None, "data, initialisations and minibatch order")
     add_output_options(p)
     p.set_defaults(run=run_scalar)
 
