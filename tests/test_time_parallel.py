@@ -204,6 +204,50 @@ def test_pattern_codes_equal_the_dense_emissions(x64):
     assert np.isnan(bad.log_z).any() and np.isnan(bad.states).all()
 
 
+def test_tiny_filtered_probabilities_with_large_smoothed_ones(x64):
+    """Float64 scales the backward variable by the forward normalisers (Rabiner), so it grows
+    like ``1 / a_t(k)`` for a state the past makes very unlikely: here a switch of
+    probability 1e-120 that the second half of the sequence makes certain, and a state that
+    can never be reached (``a_t(k) = 0``) whose emissions are e^30 times likelier than the
+    others' at every step (its backward variable would overflow within 24 steps if it were
+    propagated), with chunk boundaries. A sweep from the uniform vector lands on the
+    unreachable state and the stored passes correct one chunk each: chunks of 64 steps
+    need fewer than ``MAX_SWEEPS``, chunks of 32 get the chunk products (in log space,
+    the backward messages kept to the reachable states). Float32 keeps normalised backward
+    messages, which underflow here: the marginals are then undefined (NaN), never 0. The counts equal a log-space
+    forward-backward's, dense and with pattern codes."""
+    T = 200
+    with np.errstate(divide="ignore"):
+        li = np.log([1.0, 0.0, 0.0, 0.0])
+        lt = np.log(
+            [
+                [1 - 1e-120, 1e-120, 0.0, 0.0],
+                [0.0, 0.99, 0.01, 0.0],
+                [0.0, 0.0, 1.0, 0.0],
+                [0.0, 0.0, 0.0, 1.0],
+            ]
+        )
+    table = np.array([[-30.0, -35.0, -35.0, 0.0], [-38.0, -30.0, -31.0, 0.0]])
+    codes = (np.arange(T) >= 100).astype(int)[None]  # two patterns
+    lengths = np.array([T])
+    log_z, gamma, initial, transitions = _numpy_counts(li, lt, table[codes], lengths, np.ones(1))
+    for chunk in (32, 64):
+        out = time_parallel.batch_expected_counts(li, lt, table[codes], lengths, chunk=chunk)
+        assert bool(out.fallback) == (chunk == 32)
+        np.testing.assert_allclose(out.log_z, log_z, **TOL)
+        np.testing.assert_allclose(out.states, gamma, **TOL)
+        np.testing.assert_allclose(out.transitions, transitions, **TOL)
+        blocked = time_parallel.block(jnp.asarray(codes), chunk)
+        got = time_parallel.blocked_pattern_counts(li, lt, table, blocked, lengths, T)
+        by_code = np.stack([gamma[0][codes[0] == v].sum(0) for v in range(2)])
+        np.testing.assert_allclose(got.states, by_code, **TOL)
+        np.testing.assert_allclose(got.initial, initial, **TOL)
+        np.testing.assert_allclose(got.transitions, transitions, **TOL)
+    single = [np.float32(x) for x in (li, lt, table[codes])]
+    out = time_parallel.batch_expected_counts(*single, lengths, chunk=64)
+    assert out.states.dtype == np.float32 and np.isnan(out.states).all()
+
+
 def test_nan_input_is_nan_never_a_number(x64):
     # (the shapes of test_equals_brute_force_and_the_plain_kernels[3]: no new compile)
     rng = np.random.default_rng(3)

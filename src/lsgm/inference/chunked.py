@@ -132,11 +132,9 @@ def _unblock(x: Array, T: int) -> Array:
 
 
 def _left(x: Array, m: Array) -> Array:
-    """``y[..., j, c] = sum_k x[..., k, c] m[k, j]`` (row vectors times ``m``), as a matrix
+    """``y[k', j, c] = sum_k x[k', k, c] m[k, j]`` (row vectors times ``m``), as a matrix
     product: measured on one CPU core, 4× (float32) to 20× (float64) faster than a
     broadcast-multiply-reduce even for ``K = 8``."""
-    if x.ndim == 2:
-        return m.T @ x
     return jnp.einsum("...kc,kj->...jc", x, m)
 
 
@@ -239,9 +237,11 @@ def _posteriors(p: Potentials, chunk: int) -> Array:
     entering, log_z = _boundary_forward(sp)
     leaving = _boundary_backward(sp)
 
+    trans_t = sp.trans.T  # materialised once: a transpose inside the step costs a product
+
     def forward_step(alpha, inputs):  # alpha [K, C]
         emit_l, stay_l = inputs
-        moved = jnp.where(stay_l, alpha, _left(alpha, sp.trans))
+        moved = jnp.where(stay_l, alpha, trans_t @ alpha)
         new, _ = _normalise(moved * emit_l, 0)
         return new, new
 

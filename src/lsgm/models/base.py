@@ -122,6 +122,15 @@ class SequenceModel(nnx.Module):
             )
         return method
 
+    def chunk_layout(self, num_rows: int, num_steps: int, mesh: Mesh | None = None):
+        """``(L, C)``, the chunks the time-parallel kernels cut a ``[num_rows, num_steps]``
+        batch into on ``mesh`` (:func:`lsgm.inference.time_parallel.chunk_layout`, sized for
+        this model's ``K`` and the precision of its parameters)."""
+        params = jax.tree.leaves(nnx.state(self, nnx.Param))
+        itemsize = jnp.result_type(jnp.float32, *(x.dtype for x in params)).itemsize
+        devices = 1 if mesh is None else mesh.size
+        return time_parallel.chunk_layout(num_steps, devices, num_rows, self.num_states, itemsize)
+
     def chunked_potentials(self, data: Array, mesh: Mesh | None = None) -> tuple[Potentials, Array]:
         """Potentials of a padded batch ``data [N, T, ...]`` cut into chunks.
 
@@ -132,9 +141,7 @@ class SequenceModel(nnx.Module):
         ``[T, K]`` array is ever transposed. Needs :attr:`supports_chunked`."""
         if not self.supports_chunked:
             raise ValueError(f"{type(self).__name__} cannot be cut into chunks.")
-        L, C = time_parallel.chunk_layout(
-            data.shape[1], 1 if mesh is None else mesh.size, data.shape[0]
-        )
+        L, C = self.chunk_layout(data.shape[0], data.shape[1], mesh)
         blocked = time_parallel.shard_chunks(time_parallel.block(data, L, C), mesh)
         p = jax.vmap(self.potentials)(blocked)  # per step l: the [N·C] chunks as one "row"
         return Potentials(p.log_init[0], p.log_trans[0], p.log_emit), blocked
@@ -324,7 +331,7 @@ def _chunked_impl(graphdef, op: str, mesh, state, data, lengths):
     model = nnx.merge(graphdef, state)
     N, T = data.shape[:2]
     if op == "viterbi":  # max-plus chunk products per sequence (lsgm.inference.chunked)
-        one_chunk = time_parallel.chunk_layout(T, 1 if mesh is None else mesh.size, N)[1] == 1
+        one_chunk = model.chunk_layout(N, T, mesh)[1] == 1
         decode = inference.viterbi if one_chunk else chunked_viterbi  # many short rows: plain
         return jax.vmap(lambda x, n: decode(model.potentials(x), length=n)[0])(data, lengths)
     p, _ = model.chunked_potentials(data, mesh)

@@ -199,7 +199,7 @@ def _chunked_e_step(model, data, lengths, log_mask, weights, mesh, messages) -> 
     coded = _pattern_codes(model, data, log_mask, mesh)
     if coded is not None:
         codes, patterns = coded
-        L, C = time_parallel.chunk_layout(T, num_rows=N)
+        L, C = model.chunk_layout(N, T)
         counts = time_parallel.blocked_pattern_counts(
             model.log_initial(),
             model.log_transition(),
@@ -429,7 +429,7 @@ def _first_messages(model, batch: PaddedBatch, mesh, method: str):
     if method != "chunked":
         return None
     N, T = batch.data.shape[:2]
-    _, C = time_parallel.chunk_layout(T, 1 if mesh is None else mesh.size, N)
+    _, C = model.chunk_layout(N, T, mesh)
     params = jax.tree.leaves(nnx.state(model, nnx.Param))
     dtype = jnp.result_type(jnp.float32, *(x.dtype for x in params))
     K = model.num_states
