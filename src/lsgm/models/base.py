@@ -122,7 +122,9 @@ class SequenceModel(nnx.Module):
             )
         return method
 
-    def chunk_layout(self, num_rows: int, num_steps: int, mesh: Mesh | None = None):
+    def chunk_layout(
+        self, num_rows: int, num_steps: int, mesh: Mesh | None = None
+    ) -> tuple[int, int]:
         """``(L, C)``, the chunks the time-parallel kernels cut a ``[num_rows, num_steps]``
         batch into on ``mesh`` (:func:`lsgm.inference.time_parallel.chunk_layout`, sized for
         this model's ``K`` and the precision of its parameters)."""
