@@ -218,6 +218,13 @@ def blocked_codes(model, data: Array, log_mask, mesh) -> BlockedCodes | None:
     return BlockedCodes(time_parallel.block(coded[0], L, C), coded[1], T)
 
 
+@partial(jax.jit, static_argnums=0)
+def _blocked_codes_once(graphdef, state, data: Array) -> BlockedCodes | None:
+    """:func:`blocked_codes` of a batch on one device, compiled (as eager operations it
+    took 0.65 s on ChromHMM's sample; compiled, 0.01 s plus its compile)."""
+    return blocked_codes(nnx.merge(graphdef, state), data, None, None)
+
+
 def _chunked_e_step(model, data, lengths, log_mask, weights, mesh, messages) -> EStepStats:
     """:func:`e_step` by :func:`lsgm.inference.time_parallel.blocked_expected_counts`: the
     observations are cut into chunks (``[L, N·C, ...]``) before the emission potentials are
@@ -490,7 +497,8 @@ def _run_em(
     if mesh is None:
         data, lengths = jnp.asarray(batch.data), jnp.asarray(batch.lengths)
         mask = None if log_mask is None else jnp.asarray(log_mask)
-        coded = blocked_codes(model, data, mask, mesh) if method == "chunked" else None
+        plain = method == "chunked" and mask is None
+        coded = _blocked_codes_once(*nnx.split(model), data) if plain else None
         inputs: tuple = (data if coded is None else coded, lengths, mask)
     else:
         inputs = sharded_inputs(batch, log_mask, mesh, method)
