@@ -204,6 +204,38 @@ def test_pattern_codes_equal_the_dense_emissions(x64):
     assert np.isnan(bad.log_z).any() and np.isnan(bad.states).all()
 
 
+@pytest.mark.parametrize("single", [False, True])
+def test_pattern_codes_decode_every_step(x64, single):
+    """``decode=True``: the counting pass also writes every step's most probable state and
+    its posterior, equal to the argmax and max of the forward-backward marginals (float64
+    and float32), -1 and NaN in an impossible row; the counts are unchanged."""
+    rng = np.random.default_rng(11)
+    K, V, T = 3, 4, 50
+    li, lt, _, lengths = _batch(rng, [T, 17, 1, 30], K)
+    table = rng.normal(size=(V, K))
+    table[2, :] = -np.inf  # pattern 2 is impossible in every state
+    codes = rng.integers(0, V, (4, T))
+    codes[codes == 2] = 0
+    codes[3, 5] = 2  # the last row is impossible
+    weights = np.array([1.0, 1.0, 1.0, 0.0])
+    dtype = np.float32 if single else np.float64
+    args = [np.asarray(x, dtype) for x in (li, lt, table)]
+    blocked = time_parallel.block(jnp.asarray(codes), 7)
+    plain = time_parallel.blocked_pattern_counts(*args, blocked, lengths, T, weights)
+    got = time_parallel.blocked_pattern_counts(*args, blocked, lengths, T, weights, decode=True)
+    np.testing.assert_array_equal(got.states, plain.states)
+    states = np.asarray(time_parallel.unblock(got.decoded[0], 4, T))
+    probs = np.asarray(time_parallel.unblock(got.decoded[1], 4, T))
+    with np.errstate(invalid="ignore"):  # (the impossible row)
+        _, gamma, _, _ = _numpy_counts(li, lt, table[codes], lengths, weights)
+    tol = dict(rtol=2e-5, atol=2e-6) if single else TOL
+    for n in range(3):
+        m = lengths[n]
+        np.testing.assert_array_equal(states[n, :m], gamma[n, :m].argmax(1))
+        np.testing.assert_allclose(probs[n, :m], gamma[n, :m].max(1), **tol)
+    assert (states[3] == -1).all() and np.isnan(probs[3]).all()
+
+
 def test_tiny_filtered_probabilities_with_large_smoothed_ones(x64):
     """Float64 scales the backward variable by the forward normalisers (Rabiner), so it grows
     like ``1 / a_t(k)`` for a state the past makes very unlikely: here a switch of
@@ -319,6 +351,21 @@ def test_fit_em_chunked_equals_scaled_with_priors_masks_and_labels(x64):
         np.testing.assert_allclose(ha.objectives, hb.objectives, rtol=1e-10)
         for pa, pb in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
             np.testing.assert_allclose(pa, pb, rtol=1e-9, atol=1e-12)
+
+
+def test_posterior_decode_equals_the_argmax_of_the_posteriors(x64):
+    """``HMM.posterior_decode``: by the pattern-code E-step (``decode``) for a few long
+    records, by ``predict_proba`` otherwise; the same states and posteriors either way, and
+    an impossible record raises as ``predict_proba`` does."""
+    rng = np.random.default_rng(4)
+    xs = [rng.integers(0, 4, size=n) for n in (900, 37, 450)]
+    model = _hmm()
+    posteriors = model.predict_proba(xs, method="scaled")
+    for method in ("chunked", "scaled"):
+        decoded = model.posterior_decode(xs, method=method)
+        for (states, probs), p in zip(decoded, posteriors, strict=True):
+            np.testing.assert_array_equal(states, np.argmax(p, axis=1))
+            np.testing.assert_allclose(probs, np.max(p, axis=1), **TOL)
 
 
 def test_model_apis_chunked_equal_scaled_and_auto_picks_chunked(x64):

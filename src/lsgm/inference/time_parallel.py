@@ -128,6 +128,10 @@ class BatchCounts(NamedTuple):
             ``[K, N·C]``) and whether one warm-up sweep fell short, to start the next call
             from (``guess``: an EM iteration's messages are close to the next one's, and so is
             how fast its chain forgets).
+        decoded: with ``decode=True`` (:func:`blocked_pattern_counts`), ``(states, probs)``
+            in the :func:`block` layout ``[L, N·C]``: the most probable state of every step,
+            ``argmax_k p(z_t = k | x)`` (the first on ties; -1 in an undefined row), and its
+            posterior (NaN there); garbage on padding. None otherwise.
     """
 
     log_z: Array
@@ -137,6 +141,7 @@ class BatchCounts(NamedTuple):
     sweeps: Array
     fallback: Array
     messages: tuple[Array, Array, Array]
+    decoded: tuple[Array, Array] | None = None
 
 
 class _Layout(NamedTuple):
@@ -388,10 +393,19 @@ class _Counts(NamedTuple):
     #: [NC] bool: the chunk's forward and leaving messages have disjoint supports (the
     #: backward message underflowed: the chunk's marginals would be 0, so they are undefined)
     lost: Array
+    #: ``decode``: ``(states [L, NC] int32, probs [L, NC])``, the most probable state of every
+    #: step and its posterior; None otherwise
+    decoded: tuple[Array, Array] | None = None
 
 
 def _backward_counts(
-    lay: _Layout, trans: Array, trans_t: Array, leaving: Array, fwd, weights: Array
+    lay: _Layout,
+    trans: Array,
+    trans_t: Array,
+    leaving: Array,
+    fwd,
+    weights: Array,
+    decode: bool = False,
 ):
     """The backward pass fused with the expected counts (one pass, nothing else stored).
 
@@ -460,10 +474,16 @@ def _backward_counts(
             u = emit_l * b * jnp.where(pair, weights / jnp.where(pair, norm, 1.0), 0.0)
             acc = acc + a_l @ (w_next * inv_l).T
             moved, _ = _normalise(jnp.where(stay_l, b, _right(trans, emit_l * b)))
-        if coded:  # the pattern counts; nothing stored per step
+        if coded:  # the pattern counts; nothing stored per step (but the decoded states)
             counted = gamma if weighted else gamma * weights[:, None]
             by_code = by_code.at[e_l].add(counted, mode="promise_in_bounds")
-            return (moved, u, acc, by_code), None
+            if not decode:
+                return (moved, u, acc, by_code), None
+            # the most probable state and its posterior (joint / its sum: the weight or g)
+            total = weights if rescaled else g
+            scale = jnp.where(total > 0, 1.0 / jnp.where(total > 0, total, 1.0), 0.0)
+            best = (jnp.argmax(joint, axis=0).astype(jnp.int32), jnp.max(joint, 0) * scale)
+            return (moved, u, acc, by_code), best
         return (moved, u, acc, by_code), gamma  # [NC, K]: the observations' layout
 
     def block(carry, xs_j):
@@ -497,7 +517,10 @@ def _backward_counts(
     if rescaled:
         begin = _normalise(begin)[0]
     if coded:
-        return _Counts(begin, by_code, acc, first, lost)
+        decoded = None
+        if decode:  # [J, m, NC] -> [L, NC]
+            decoded = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:])[: lay.steps], gamma)
+        return _Counts(begin, by_code, acc, first, lost, decoded)
     gamma = gamma.reshape((-1,) + gamma.shape[2:])[: lay.steps]  # [L, NC, K]
     return _Counts(begin, gamma, acc, first, lost)
 
@@ -621,7 +644,7 @@ class _Loop(NamedTuple):
     logs: Array  # [K, NC] their log-normalisers
 
 
-def _passes(lay: _Layout, su, max_sweeps: int, weights=None, guess=None):
+def _passes(lay: _Layout, su, max_sweeps: int, weights=None, guess=None, decode=False):
     """Stored passes from exact boundary messages: forward, and with ``weights [NC]`` (the
     row weight of every chunk) the counting backward pass too.
 
@@ -646,7 +669,7 @@ def _passes(lay: _Layout, su, max_sweeps: int, weights=None, guess=None):
     backward = weights is not None
     per_pass = jnp.int32(1 + backward)  # passes run by one stored pass
     if lay.num_chunks == 1:  # every chunk is a whole row: its boundary messages are known
-        return _one_chunk_passes(lay, su, uniform, weights)
+        return _one_chunk_passes(lay, su, uniform, weights, decode)
 
     # first guess: every chunk run from the uniform vector or the guess (one sweep each way;
     # two when the guess says the last call needed them)
@@ -659,7 +682,8 @@ def _passes(lay: _Layout, su, max_sweeps: int, weights=None, guess=None):
     after_warm = _STORED if max_sweeps > 0 else _ROWS
 
     def counted(e, b, checkpoints, chunk_log, end):
-        counts = _backward_counts(lay, trans, trans_t, b, (e, checkpoints, end), weights)
+        fwd = (e, checkpoints, end)
+        counts = _backward_counts(lay, trans, trans_t, b, fwd, weights, decode)
         return _next_leaving(lay, counts.begin), (chunk_log, counts)
 
     def body(c):
@@ -750,7 +774,7 @@ def _passes(lay: _Layout, su, max_sweeps: int, weights=None, guess=None):
     return _Passes(chunk_log, counts, sweeps, c.fell, c.e_used, c.b_used, two_next)
 
 
-def _one_chunk_passes(lay: _Layout, su, uniform: Array, weights) -> _Passes:
+def _one_chunk_passes(lay: _Layout, su, uniform: Array, weights, decode=False) -> _Passes:
     """:func:`_passes` when every row is one chunk (short rows, :func:`default_chunk`): the
     entering message is ``pi`` and the leaving one uniform, exactly, so the stored passes run
     once, with no sweep and no loop: a batched forward–backward whose every step is one
@@ -762,7 +786,7 @@ def _one_chunk_passes(lay: _Layout, su, uniform: Array, weights) -> _Passes:
     if weights is not None:
         leaving = uniform
         fwd = (entering, checkpoints, end)
-        counts = _backward_counts(lay, su.trans, su.trans_t, leaving, fwd, weights)
+        counts = _backward_counts(lay, su.trans, su.trans_t, leaving, fwd, weights, decode)
     passes = jnp.int32(1 if weights is None else 2)
     return _Passes(chunk_log, counts, passes, jnp.bool_(False), entering, leaving, jnp.bool_(False))
 
@@ -879,6 +903,7 @@ def blocked_pattern_counts(
     *,
     max_sweeps: int = MAX_SWEEPS,
     guess: tuple[Array, Array, Array] | None = None,
+    decode: bool = False,
 ) -> BatchCounts:
     """:func:`blocked_expected_counts` of ``log_emit = log_table[codes]`` for observations
     that take few distinct values ("patterns": symbols, binary vectors), without a
@@ -895,18 +920,24 @@ def blocked_pattern_counts(
         ``sum_n w_n sum_{t < length_n: codes = v} p(z_t = k | x_n)`` (NaN when a row of
         positive weight is impossible or invalid), so that an M-step on
         ``(patterns [V, ...], states)`` equals one on the observations and their marginals.
+        ``decode`` (static): also ``decoded``, every step's most probable state and its
+        posterior, written by the counting pass (``[L, N·C]`` int32 and float: ~12 bytes a
+        step, where the marginals would take ``8 K``), so that a decoding after EM can run
+        the EM step's own program.
     """
     su = _setup(log_init, log_trans, log_table, lengths, num_steps, codes)
-    return _batch_counts(su, lengths, weights, max_sweeps, guess)
+    return _batch_counts(su, lengths, weights, max_sweeps, guess, decode)
 
 
-def _batch_counts(su: _Setup, lengths, weights, max_sweeps: int, guess) -> BatchCounts:
+def _batch_counts(
+    su: _Setup, lengths, weights, max_sweeps: int, guess, decode: bool = False
+) -> BatchCounts:
     lay = su.lay
     N, C = jnp.shape(lengths)[0], lay.num_chunks
     dtype = su.trans.dtype
     w_rows = jnp.ones((N,), dtype) if weights is None else jnp.asarray(weights, dtype)
     w_chunks = jnp.repeat(w_rows, C)  # [NC]
-    ps = _passes(lay, su, max_sweeps, w_chunks, guess)
+    ps = _passes(lay, su, max_sweeps, w_chunks, guess, decode)
     log_z = _sequence_log_z(lay, ps.chunk_log, su.log_start)
     bad = su.bad | jnp.isnan(log_z)  # [N] NaN input (parameters, or a valid step)
     lost = ps.counts.lost.reshape(N, C).any(1)  # the backward message underflowed
@@ -923,7 +954,12 @@ def _batch_counts(su: _Setup, lengths, weights, max_sweeps: int, guess) -> Batch
         states = jnp.where((row_bad[None, :] & lay.valid[: lay.steps])[..., None], jnp.nan, gamma)
     log_z = jnp.where(bad, jnp.nan, to_public_log(log_z))
     messages = (ps.entering, ps.leaving, ps.two)
-    return BatchCounts(log_z, states, initial, transitions, ps.sweeps, ps.fallback, messages)
+    decoded = ps.counts.decoded
+    if decoded is not None:  # undefined rows: state -1, posterior NaN
+        row_bad = jnp.repeat(undefined, C)[None, :]  # [1, NC]
+        decoded = (jnp.where(row_bad, -1, decoded[0]), jnp.where(row_bad, jnp.nan, decoded[1]))
+    counts = (log_z, states, initial, transitions, ps.sweeps, ps.fallback, messages)
+    return BatchCounts(*counts, decoded)
 
 
 @partial(jax.custom_jvp, nondiff_argnums=(4,))

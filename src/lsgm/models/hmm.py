@@ -21,7 +21,7 @@ from flax import nnx
 
 from lsgm.distributions import Emission
 from lsgm.inference import Potentials
-from lsgm.models.base import SequenceModel
+from lsgm.models.base import LengthsLike, SequenceModel, SequencesLike
 
 Array = jax.Array
 
@@ -192,6 +192,63 @@ class HMM(SequenceModel):
             self.log_initial(), self.log_transition(), key_states, int(num_steps)
         )
         return states, self.emission.sample(key_obs, states)
+
+    def posterior_decode(
+        self, xs: SequencesLike, lengths: LengthsLike | None = None, *, method: str = "auto"
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Posterior decoding (hmmlearn's ``algorithm="map"``; ChromHMM's segmentation): per
+        sequence ``(states [T_i], probs [T_i])``, ``states_t = argmax_k p(z_t = k | x)`` (the
+        first on ties) and ``probs_t`` that posterior.
+
+        For a few long sequences whose emission has
+        :meth:`~lsgm.distributions.base.Emission.pattern_codes` (symbols, binary marks) the
+        time-parallel E-step writes these two numbers per step while it counts
+        (:func:`lsgm.inference.time_parallel.blocked_pattern_counts` with ``decode``):
+        no ``[T, K]`` array (on ChromHMM's sample, 2 x 672,261 bins, K = 15: 0.27 s instead
+        of 0.64 s for :meth:`predict_proba` and the argmax). Otherwise the argmax and max of
+        :meth:`predict_proba`.
+
+        Raises:
+            ValueError: a sequence is impossible under the model, as :meth:`predict_proba`.
+        """
+        batch = self.batch(xs, lengths)
+        method = self.inference_method(method, batch.num_sequences, batch.max_length)
+        if method == "chunked" and type(self).potentials is HMM.potentials:
+            graphdef, state = nnx.split(self)
+            data, n = jnp.asarray(batch.data), jnp.asarray(batch.lengths, jnp.int32)
+            out = _posterior_decode(graphdef, state, data, n)
+            if out is not None:
+                states, probs = (np.asarray(jax.device_get(x)) for x in out)
+                self._raise_if_impossible(batch, states[:, 0] < 0)
+                return [(states[i, :m], probs[i, :m]) for i, m in enumerate(batch.lengths)]
+        posteriors = self.predict_proba(batch.data, batch.lengths, method=method)
+        rows = [np.asarray(p)[:m] for p, m in zip(posteriors, batch.lengths, strict=True)]
+        return [(np.argmax(p, axis=1), np.max(p, axis=1)) for p in rows]
+
+
+@partial(jax.jit, static_argnums=0)
+def _posterior_decode(graphdef, state, data: Array, lengths: Array):
+    """``(states [N, T], probs [N, T])`` by the pattern-code E-step, or None when the
+    emission has no pattern codes (too many patterns)."""
+    from lsgm.inference import time_parallel
+
+    model = nnx.merge(graphdef, state)
+    coded = model.emission.pattern_codes(data)
+    if coded is None:
+        return None
+    N, T = data.shape[:2]
+    L, C = model.chunk_layout(N, T)
+    counts = time_parallel.blocked_pattern_counts(
+        model.log_initial(),
+        model.log_transition(),
+        model.emission.log_prob(coded[1]),
+        time_parallel.block(coded[0], L, C),
+        lengths,
+        T,
+        decode=True,
+    )
+    assert counts.decoded is not None
+    return tuple(time_parallel.unblock(x, N, T) for x in counts.decoded)
 
 
 @partial(jax.jit, static_argnums=(3,))

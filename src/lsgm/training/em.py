@@ -207,7 +207,9 @@ jax.tree_util.register_dataclass(
 )
 
 
-def blocked_codes(model, data: Array, log_mask, mesh) -> BlockedCodes | None:
+def blocked_codes(
+    model: HMM, data: Array, log_mask: Array | None, mesh: Mesh | None
+) -> BlockedCodes | None:
     """``data [N, T, ...]`` as :class:`BlockedCodes` when the chunked E-step can use pattern
     codes (see :func:`_pattern_codes`), else None."""
     coded = _pattern_codes(model, data, log_mask, mesh)

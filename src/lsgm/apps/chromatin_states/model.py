@@ -407,9 +407,25 @@ def calls(posterior: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
         ``c_s = mean_{t in s} p(z_t = k_s | x)``.
     """
     states = np.argmax(posterior, axis=1)
+    return (states, *runs(states, posterior[np.arange(len(states)), states]))
+
+
+def runs(states: np.ndarray, called: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(starts [S], ends [S], confidence [S])`` of the runs of equal ``states [T]``, each
+    run's confidence the mean of ``called [T]`` (the posterior of the called state) over it
+    (:func:`calls`)."""
     change = np.flatnonzero(states[1:] != states[:-1]) + 1
     starts = np.concatenate([[0], change])
     ends = np.concatenate([change, [len(states)]])
-    called = posterior[np.arange(len(states)), states]
     confidence = np.add.reduceat(called, starts) / (ends - starts)
-    return states, starts, ends, confidence
+    return starts, ends, confidence
+
+
+def decoded_calls(
+    model: ChromHMMModel, data: Sequence[Binarized]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per file ``(states [T], called [T])``: the most probable state of every bin and its
+    posterior (:meth:`lsgm.HMM.posterior_decode`), what the segmentations need without
+    ``-printposterior``."""
+    hmm = to_hmm(model.with_marks(data[0].marks), any(d.missing() for d in data))
+    return hmm.posterior_decode([d.x for d in data])

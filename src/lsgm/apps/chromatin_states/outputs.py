@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lsgm.apps.chromatin_states.model import calls, emission_order
+from lsgm.apps.chromatin_states.model import calls, emission_order, runs
 from lsgm.data import (
     Binarized,
     ChromHMMModel,
@@ -130,21 +130,40 @@ def state_colours(K: int) -> list[str]:
 @dataclass
 class Segmentation:
     """The state calls of one binarized file: ``states [T]`` (0-based) and its runs
-    ``[start, end)`` in bins with their confidences (:func:`model.calls`)."""
+    ``[start, end)`` in bins with their confidences (:func:`model.calls`), ``called [T]``
+    the posterior of the called state per bin, ``posterior [T, K]`` all of them (None when
+    the calls came from a decoding: :func:`decoded_segmentations`)."""
 
     data: Binarized
-    posterior: np.ndarray
+    posterior: np.ndarray | None
     states: np.ndarray
     starts: np.ndarray
     ends: np.ndarray
     confidence: np.ndarray
+    called: np.ndarray
 
 
 def segmentations(
     data: Sequence[Binarized], posteriors: Sequence[np.ndarray]
 ) -> list[Segmentation]:
     """One :class:`Segmentation` per file from its posterior ``[T, K]``."""
-    return [Segmentation(d, p, *calls(p)) for d, p in zip(data, posteriors, strict=True)]
+    out = []
+    for d, p in zip(data, posteriors, strict=True):
+        states, *rest = calls(p)
+        out.append(Segmentation(d, p, states, *rest, p[np.arange(len(states)), states]))
+    return out
+
+
+def decoded_segmentations(
+    data: Sequence[Binarized], decoded: Sequence[tuple[np.ndarray, np.ndarray]]
+) -> list[Segmentation]:
+    """One :class:`Segmentation` per file from its decoding ``(states [T], called [T])``
+    (:func:`lsgm.training.fit_em`'s ``decode``: the most probable state of every bin and
+    its posterior), the same calls as :func:`segmentations` of the posteriors."""
+    return [
+        Segmentation(d, None, states, *runs(states, called), called)
+        for d, (states, called) in zip(data, decoded, strict=True)
+    ]
 
 
 def output_names(K: int, data: Sequence[Binarized], options: dict) -> list[str]:
@@ -261,7 +280,7 @@ def _posterior_track(s: Segmentation, bin_size: int, end: int) -> list[str]:
     :func:`lsgm.data.value_runs`); the last one ends at ``end`` (the chromosome's end)."""
     return [
         f"{s.data.chrom}\t{a * bin_size}\t{min(b * bin_size, end)}\t{v:g}\n"
-        for a, b, v in value_runs(s.posterior.max(1), 4)
+        for a, b, v in value_runs(s.called, 4)
     ]
 
 
@@ -361,6 +380,7 @@ def write_by_line(
     for s in segs:
         head = f"{s.data.cell}\t{s.data.chrom}\n"
         if kind == "posterior":
+            assert s.posterior is not None, "-printposterior needs the posteriors"
             head += "\t".join(f"{style.letter}{k + 1}" for k in range(K)) + "\n"
             # 4 decimals, trailing zeros dropped ("0", "0.25", "1"): a lookup of 10,001 texts
             ticks = np.rint(np.clip(s.posterior.astype(np.float64), 0, 1) * 10_000).astype(int)

@@ -73,7 +73,10 @@ def _write_all(
     K = model.num_states
     style = outputs.style_of(options)
     outputs.write_parameters(out, model, images=not options.get("noimage"), style=style)
-    segs = outputs.segmentations(data, chrom_model.posteriors(model, data))
+    if options.get("printposterior"):  # every posterior is written
+        segs = outputs.segmentations(data, chrom_model.posteriors(model, data))
+    else:  # the calls alone (posterior decoding: no [T, K] array)
+        segs = outputs.decoded_segmentations(data, chrom_model.decoded_calls(model, data))
     outputs.write_segments(
         out,
         K,
