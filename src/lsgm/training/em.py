@@ -475,6 +475,20 @@ def _first_messages(model, batch: PaddedBatch, mesh, method: str):
     return messages if mesh is None else replicate(messages, mesh)
 
 
+def _step_inputs(model, batch: PaddedBatch, log_mask, mesh, method: str) -> tuple:
+    """``(state, inputs)`` for the EM step: the parameters, and ``(data, lengths, log_mask)``
+    (or :func:`sharded_inputs` on a mesh); on one device the chunked E-step's pattern codes
+    are blocked once here (:class:`BlockedCodes`) instead of in every iteration."""
+    _, state = nnx.split(model)
+    if mesh is not None:
+        return replicate(state, mesh), sharded_inputs(batch, log_mask, mesh, method)
+    data, lengths = jnp.asarray(batch.data), jnp.asarray(batch.lengths)
+    mask = None if log_mask is None else jnp.asarray(log_mask)
+    plain = method == "chunked" and mask is None
+    coded = _blocked_codes_once(*nnx.split(model), data) if plain else None
+    return state, (data if coded is None else coded, lengths, mask)
+
+
 def _run_em(
     model,
     step,
@@ -495,16 +509,7 @@ def _run_em(
     Convergence and the decrease warning (only when ``monotone``: the objective is one EM
     maximises) follow the objective, log-likelihood + log-prior."""
     history = FitHistory() if history is None else history
-    _, state = nnx.split(model)
-    if mesh is None:
-        data, lengths = jnp.asarray(batch.data), jnp.asarray(batch.lengths)
-        mask = None if log_mask is None else jnp.asarray(log_mask)
-        plain = method == "chunked" and mask is None
-        coded = _blocked_codes_once(*nnx.split(model), data) if plain else None
-        inputs: tuple = (data if coded is None else coded, lengths, mask)
-    else:
-        inputs = sharded_inputs(batch, log_mask, mesh, method)
-        state = replicate(state, mesh)
+    state, inputs = _step_inputs(model, batch, log_mask, mesh, method)
     last = history.n_iter if history.converged else max_iter
     bar = progress(range(history.n_iter, last), "EM", show)
     # the chunked E-step's boundary messages, from one iteration to the next
