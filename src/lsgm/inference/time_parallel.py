@@ -343,7 +343,12 @@ def _in_blocks(lay: _Layout, xs):
 def _forward(lay: _Layout, trans_t: Array, entering: Array, trans_shift: Array):
     """Forward through every chunk from ``entering [K, NC]``: ``(end [K, NC], chunk_log
     [NC], checkpoints [J, K, NC])``. ``chunk_log`` is the sum over the chunk's valid steps
-    of ``log s_t`` plus the shifts (Kahan-compensated, so float32 keeps ~1 ulp per chunk);
+    of ``log s_t`` plus the shifts (Kahan-compensated, so float32 keeps ~1 ulp per chunk).
+    In float64 the normalisers of each block are multiplied instead, the product kept as
+    a mantissa and a power of two (:func:`jax.numpy.frexp`: no underflow, whatever the
+    normalisers), with one logarithm per block, and the shifts are summed apart: a
+    logarithm a step cost 6% of the E-step on ChromHMM's sample (0.150 s against 0.143 s,
+    interleaved runs on one core). Padding steps multiply by 1 (their message sums to 1);
     the checkpoints are the messages entering every block of ``m`` steps, from which the
     counting pass recomputes each block's messages (an ``[L, K, NC]`` array written and
     read back costs more than the recomputation, measured). The one forward program of the
@@ -362,7 +367,29 @@ def _forward(lay: _Layout, trans_t: Array, entering: Array, trans_shift: Array):
     def block(carry, xs_j):  # the checkpoint: the normalised message entering the block
         return jax.lax.scan(step, carry, xs_j)[0], carry[0] * carry[1]
 
+    def product_step(carry, xs):  # float64: the normalisers multiplied, no logarithm
+        y, inv, mant, expo = carry
+        y, s = _advance_lazily(lay, trans_t, y, inv, *xs)
+        mant, e = jnp.frexp(mant * s)
+        return (y, _inverse(s), mant, expo + e), None
+
+    def product_block(carry, xs_j):
+        y, inv, total = carry
+        start = (y, inv, jnp.ones_like(total), jnp.zeros(total.shape, jnp.int32))
+        (y, inv, mant, expo), _ = jax.lax.scan(product_step, start, xs_j)
+        positive = mant > 0
+        log = jnp.where(positive, jnp.log(jnp.where(positive, mant, 1.0)), floor_or_nan(mant))
+        return (y, inv, total + log + expo * math.log(2.0)), carry[0] * carry[1]
+
     zeros = jnp.zeros(entering.shape[1:], entering.dtype)
+    if entering.dtype == jnp.float64:
+        shifts = lay.log_shift + jnp.where(lay.stay, 0.0, trans_shift)
+        shifts = jnp.sum(jnp.where(lay.valid, shifts, 0.0), axis=0)  # [NC]
+        xs = _in_blocks(lay, (lay.emit, lay.stay))
+        (y, inv, chunk_log), checkpoints = jax.lax.scan(
+            product_block, (entering, jnp.ones_like(zeros), zeros), xs
+        )
+        return y * inv, chunk_log + shifts, checkpoints
     xs = _in_blocks(lay, (lay.emit, lay.stay, lay.valid, lay.log_shift))
     init = (entering, jnp.ones_like(zeros), zeros, zeros)
     (y, inv, chunk_log, _), checkpoints = jax.lax.scan(block, init, xs)
