@@ -20,6 +20,7 @@ import numpy.typing as npt
 from flax import nnx
 
 from lsgm.distributions import Emission
+from lsgm.distributions._common import zeros
 from lsgm.inference import Potentials
 from lsgm.models.base import LengthsLike, SequenceModel, SequencesLike
 
@@ -72,7 +73,8 @@ class HMM(SequenceModel):
     Args:
         num_states: ``K``.
         emission: an :class:`~lsgm.distributions.Emission` with ``num_states == K``.
-        rngs: random initialisation of the initial and transition logits.
+        rngs: random initialisation of the initial and transition logits (None: zeros, i.e.
+            uniform probabilities, with nothing compiled; what the ``from_*`` constructors use).
         transition_mask: optional ``[K, K]`` bool; ``False`` entries are structural zeros
             (e.g. left-to-right or gene-structure grammars). Each row needs a ``True``.
 
@@ -97,7 +99,7 @@ class HMM(SequenceModel):
         num_states: int,
         emission: Emission,
         *,
-        rngs: nnx.Rngs,
+        rngs: nnx.Rngs | None,
         transition_mask: npt.ArrayLike | None = None,
     ) -> None:
         if int(num_states) < 1:
@@ -111,9 +113,13 @@ class HMM(SequenceModel):
         mask = check_transition_mask(transition_mask, K)
         self.num_states = K
         self.emission = emission
-        key_init, key_trans = jax.random.split(rngs.params())
-        self.initial_logits = nnx.Param(0.1 * jax.random.normal(key_init, (K,)))
-        self.transition_logits = nnx.Param(0.1 * jax.random.normal(key_trans, (K, K)))
+        if rngs is None:  # placeholders the from_* constructors overwrite: nothing compiled
+            self.initial_logits = nnx.Param(zeros((K,)))
+            self.transition_logits = nnx.Param(zeros((K, K)))
+        else:
+            key_init, key_trans = jax.random.split(rngs.params())
+            self.initial_logits = nnx.Param(0.1 * jax.random.normal(key_init, (K,)))
+            self.transition_logits = nnx.Param(0.1 * jax.random.normal(key_trans, (K, K)))
         self.transition_mask = TransitionMask(jnp.asarray(mask))
 
     @classmethod
@@ -145,7 +151,7 @@ class HMM(SequenceModel):
         K = initial.shape[0] if initial.ndim == 1 else -1
         _check_probs("initial", initial, (K,))
         _check_probs("transition", transition, (K, K))
-        model = cls(K, emission, rngs=nnx.Rngs(0), transition_mask=transition_mask)
+        model = cls(K, emission, rngs=None, transition_mask=transition_mask)
         model.initial_logits[...] = jnp.asarray(_log64(initial), model.initial_logits.dtype)
         model.transition_logits[...] = jnp.asarray(
             _log64(transition), model.transition_logits.dtype
