@@ -20,7 +20,6 @@ import numpy.typing as npt
 from flax import nnx
 
 from lsgm.distributions import Emission
-from lsgm.distributions._common import zeros
 from lsgm.inference import Potentials
 from lsgm.models.base import LengthsLike, SequenceModel, SequencesLike
 
@@ -114,8 +113,8 @@ class HMM(SequenceModel):
         self.num_states = K
         self.emission = emission
         if rngs is None:  # placeholders the from_* constructors overwrite: nothing compiled
-            self.initial_logits = nnx.Param(zeros((K,)))
-            self.transition_logits = nnx.Param(zeros((K, K)))
+            self.initial_logits = nnx.Param(jnp.asarray(np.zeros(K)))
+            self.transition_logits = nnx.Param(jnp.asarray(np.zeros((K, K))))
         else:
             key_init, key_trans = jax.random.split(rngs.params())
             self.initial_logits = nnx.Param(0.1 * jax.random.normal(key_init, (K,)))
