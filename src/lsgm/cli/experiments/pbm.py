@@ -145,7 +145,7 @@ def _configs(row: dict) -> str:
         counts[c] = counts.get(c, 0) + 1
     if len(counts) == 1:
         return row["configs"][0]
-    return "; ".join(f"{c} ({n} seeds)" for c, n in counts.items())
+    return "; ".join(f"{c} ({n} seed{'s' if n != 1 else ''})" for c, n in counts.items())
 
 
 def _epochs(row: dict) -> str:
@@ -196,7 +196,7 @@ def run_pbm_command(args) -> int:
             "valid ρ",
             metric,
             "epochs best/run per seed (* = cap)",
-            "train s (all configurations)",
+            "train s per seed (mean; all configurations)",
             "like for like",
         ]
     ]
