@@ -82,6 +82,7 @@ grow with ``T``: the program scans ``L`` steps, whatever the data.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple
 
@@ -482,15 +483,14 @@ def _backward_counts(
         b, w_next, acc, by_code = carry
         e_l, stay_l, valid_l, y_l, s_l = xs  # a_l = y_l / s_l (see _advance_lazily)
         emit_l = _emission(lay, e_l)
-        inv_l = _inverse(s_l)
-        a_l = y_l  # (its normaliser is applied where it is used)
+        inv_l = _inverse(s_l)  # (a_l's normaliser, applied where a_l is used)
         joint = y_l * (b * inv_l)
         if rescaled:  # sum_k joint = 1 (or the weight; see above): no normaliser to compute
             gamma = jnp.where(valid_l & keep, joint, 0.0).T  # [NC, K]
             pair = ~stay_l & (s_l > 0) & keep
             scale = jnp.where(pair, 1.0 / jnp.where(pair, s_l, 1.0), 0.0)
-            u = jnp.where(a_l > 0, emit_l * b * scale, 0.0)
-            acc = acc + a_l @ (w_next * (inv_l if weighted else inv_l * weights)).T
+            u = jnp.where(y_l > 0, emit_l * b * scale, 0.0)
+            acc = acc + y_l @ (w_next * (inv_l if weighted else inv_l * weights)).T
             moved = jnp.where(stay_l, b, _right(trans, u))
         else:
             g = joint.sum(0)
@@ -499,7 +499,7 @@ def _backward_counts(
             norm = s_l * g
             pair = ok & ~stay_l & (norm > 0) & keep
             u = emit_l * b * jnp.where(pair, weights / jnp.where(pair, norm, 1.0), 0.0)
-            acc = acc + a_l @ (w_next * inv_l).T
+            acc = acc + y_l @ (w_next * inv_l).T
             moved, _ = _normalise(jnp.where(stay_l, b, _right(trans, emit_l * b)))
         if coded:  # the pattern counts; nothing stored per step (but the decoded states)
             counted = gamma if weighted else gamma * weights[:, None]
@@ -919,6 +919,23 @@ def blocked_expected_counts(
     return _batch_counts(su, lengths, weights, max_sweeps, guess)
 
 
+@dataclass(frozen=True)
+class BlockedCodes:
+    """A padded batch as the pattern codes of its steps, cut into chunks (:func:`block`):
+    what :func:`blocked_pattern_counts` reads (see :meth:`lsgm.HMM.blocked_codes`). EM codes
+    and blocks its data once per fit (measured on ChromHMM's sample: 8–12 ms, 5–8% of a
+    float64 EM iteration, when it was done in every one)."""
+
+    codes: Array  # [L, N·C] int32, the pattern of every step
+    patterns: Array  # [V + 1, ...] the observation of every code
+    num_steps: int  # T
+
+
+jax.tree_util.register_dataclass(
+    BlockedCodes, data_fields=["codes", "patterns"], meta_fields=["num_steps"]
+)
+
+
 def blocked_pattern_counts(
     log_init: Array,
     log_trans: Array,
@@ -1102,6 +1119,7 @@ def batch_expected_counts(
 __all__ = [
     "MAX_SWEEPS",
     "BatchCounts",
+    "BlockedCodes",
     "batch_expected_counts",
     "batch_log_partition",
     "block",

@@ -190,41 +190,11 @@ def e_step(
     )
 
 
-@dataclass(frozen=True)
-class BlockedCodes:
-    """A padded batch as the pattern codes of its steps, cut into chunks once per fit
-    (:func:`blocked_codes`): what the chunked E-step on pattern codes reads, in place of the
-    observations (measured on ChromHMM's sample: coding and blocking 2 x 672,261 rows of 10
-    marks took 8–12 ms, 5–8% of a float64 EM iteration, when it was done in every one)."""
-
-    codes: Array  # [L, N·C] int32 (time_parallel.block of [N, T] codes)
-    patterns: Array  # [V + 1, ...] the observation of every code
-    num_steps: int  # T
-
-
-jax.tree_util.register_dataclass(
-    BlockedCodes, data_fields=["codes", "patterns"], meta_fields=["num_steps"]
-)
-
-
-def blocked_codes(
-    model: HMM, data: Array, log_mask: Array | None, mesh: Mesh | None
-) -> BlockedCodes | None:
-    """``data [N, T, ...]`` as :class:`BlockedCodes` when the chunked E-step can use pattern
-    codes (see :func:`_pattern_codes`), else None."""
-    coded = _pattern_codes(model, data, log_mask, mesh)
-    if coded is None:
-        return None
-    N, T = data.shape[:2]
-    L, C = model.chunk_layout(N, T)
-    return BlockedCodes(time_parallel.block(coded[0], L, C), coded[1], T)
-
-
 @partial(jax.jit, static_argnums=0)
-def _blocked_codes_once(graphdef, state, data: Array) -> BlockedCodes | None:
-    """:func:`blocked_codes` of a batch on one device, compiled (as eager operations it
+def _blocked_codes_once(graphdef, state, data: Array) -> time_parallel.BlockedCodes | None:
+    """:func:`_pattern_codes` of a batch on one device, compiled (as eager operations it
     took 0.65 s on ChromHMM's sample; compiled, 0.01 s plus its compile)."""
-    return blocked_codes(nnx.merge(graphdef, state), data, None, None)
+    return _pattern_codes(nnx.merge(graphdef, state), data, None, None)
 
 
 def _chunked_e_step(model, data, lengths, log_mask, weights, mesh, messages) -> EStepStats:
@@ -232,20 +202,15 @@ def _chunked_e_step(model, data, lengths, log_mask, weights, mesh, messages) -> 
     observations are cut into chunks (``[L, N·C, ...]``) before the emission potentials are
     computed, so no ``[T, K]`` array is transposed, and the M-step reads the chunks (on a
     mesh, chunk by chunk, so that every device sums its own chunks). ``data`` may be
-    :class:`BlockedCodes` (pattern codes, blocked once per fit)."""
-    coded = data if isinstance(data, BlockedCodes) else blocked_codes(model, data, log_mask, mesh)
+    :class:`~lsgm.inference.time_parallel.BlockedCodes` (pattern codes, blocked once per
+    fit)."""
+    if isinstance(data, time_parallel.BlockedCodes):
+        coded: time_parallel.BlockedCodes | None = data
+    else:
+        coded = _pattern_codes(model, data, log_mask, mesh)
     if coded is not None:
         patterns = coded.patterns
-        counts = time_parallel.blocked_pattern_counts(
-            model.log_initial(),
-            model.log_transition(),
-            model.emission.log_prob(patterns),
-            coded.codes,
-            lengths,
-            coded.num_steps,
-            weights,
-            guess=messages,
-        )
+        counts = model.pattern_counts(coded, lengths, weights, guess=messages)
         log_z = counts.log_z if weights is None else jnp.where(weights > 0, counts.log_z, 0.0)
         return EStepStats(
             log_z.sum(),
@@ -274,17 +239,15 @@ def _chunked_e_step(model, data, lengths, log_mask, weights, mesh, messages) -> 
     return EStepStats(*stats)
 
 
-def _pattern_codes(model, data, log_mask, mesh) -> tuple[Array, Array] | None:
-    """The emission's :meth:`~lsgm.distributions.base.Emission.pattern_codes` of ``data``
-    when the chunked E-step can use them: an :class:`~lsgm.models.HMM` whose emission
-    potentials are the emission's own (no label mask), on one device. Then the E-step looks
-    the ``[V, K]`` table up inside its scans and the M-step reads ``[V, K]`` pattern counts
-    (:func:`lsgm.inference.time_parallel.blocked_pattern_counts`): no ``[T, K]`` array.
-    (Computing the codes once per fit instead of once per iteration measured no faster.)"""
-    plain = isinstance(model, HMM) and type(model).potentials is HMM.potentials
-    if not plain or log_mask is not None or mesh is not None:
+def _pattern_codes(model, data, log_mask, mesh) -> time_parallel.BlockedCodes | None:
+    """``data`` as :meth:`~lsgm.models.HMM.blocked_codes` when the chunked E-step can use
+    them: an :class:`~lsgm.models.HMM` whose emission potentials are the emission's own (no
+    label mask), on one device. Then the E-step looks the ``[V, K]`` table up inside its
+    scans and the M-step reads ``[V, K]`` pattern counts
+    (:meth:`~lsgm.models.HMM.pattern_counts`): no ``[T, K]`` array."""
+    if not isinstance(model, HMM) or log_mask is not None or mesh is not None:
         return None
-    return model.emission.pattern_codes(data)
+    return model.blocked_codes(data)
 
 
 def hmm_log_prior(model: HMM, prior: HMMPrior) -> Array | None:
@@ -478,7 +441,8 @@ def _first_messages(model, batch: PaddedBatch, mesh, method: str):
 def _step_inputs(model, batch: PaddedBatch, log_mask, mesh, method: str) -> tuple:
     """``(state, inputs)`` for the EM step: the parameters, and ``(data, lengths, log_mask)``
     (or :func:`sharded_inputs` on a mesh); on one device the chunked E-step's pattern codes
-    are blocked once here (:class:`BlockedCodes`) instead of in every iteration."""
+    are blocked once here (:class:`~lsgm.inference.time_parallel.BlockedCodes`) instead
+    of in every iteration."""
     _, state = nnx.split(model)
     if mesh is not None:
         return replicate(state, mesh), sharded_inputs(batch, log_mask, mesh, method)

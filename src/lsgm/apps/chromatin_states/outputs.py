@@ -158,8 +158,8 @@ def decoded_segmentations(
     data: Sequence[Binarized], decoded: Sequence[tuple[np.ndarray, np.ndarray]]
 ) -> list[Segmentation]:
     """One :class:`Segmentation` per file from its decoding ``(states [T], called [T])``
-    (:func:`lsgm.training.fit_em`'s ``decode``: the most probable state of every bin and
-    its posterior), the same calls as :func:`segmentations` of the posteriors."""
+    (:meth:`lsgm.HMM.posterior_decode`: the most probable state of every bin and its
+    posterior), the same calls as :func:`segmentations` of the posteriors."""
     return [
         Segmentation(d, None, states, *runs(states, called), called)
         for d, (states, called) in zip(data, decoded, strict=True)
