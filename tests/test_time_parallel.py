@@ -95,24 +95,31 @@ def test_weights_drop_rows_and_padding_changes_nothing(x64):
 
 
 def test_a_guess_changes_nothing(x64):
-    """EM passes one call's boundary messages to the next (``guess``): the counts are the same
-    from the uniform start, from the messages of other parameters, with a second warm-up
-    sweep, and from a guess full of zeros next to an impossible row (the guess keeps full
+    """EM passes one call's messages to the next (``guess``): the counts are the same from
+    the uniform start, from the messages of other parameters (whose tail sweep starts from
+    their messages inside every chunk), with a second warm-up sweep, with tails of every
+    length, and from a guess full of zeros next to an impossible row (the guess keeps full
     support, so a dead chunk is still a proof)."""
     rng = np.random.default_rng(11)
     li, lt, le, lengths = _batch(rng, [200, 90, 37], 3, neg_inf_frac=0.02)
     le[2, 30] = -np.inf  # an impossible row
-    blocked = time_parallel.block(jnp.asarray(le), 8)
+    blocked = time_parallel.block(jnp.asarray(le), 16)
     run = lambda lt, guess=None: time_parallel.blocked_expected_counts(  # noqa: E731
         li, lt, blocked, lengths, le.shape[1], guess=guess
     )
     want = run(lt)
-    other = run(lt + rng.normal(size=lt.shape))  # messages of other parameters
-    one_hot = jnp.zeros_like(other.messages[0]).at[0].set(1.0)
+    other = run(lt + rng.normal(size=lt.shape)).messages  # messages of other parameters
+    J = 4  # blocks of a 16-step chunk
+    assert 0 < int(other.tail) < J  # a tail sweep is next
+    one_hot = jnp.zeros_like(other.entering).at[0].set(1.0)
     guesses = [
-        other.messages,
-        (other.messages[0], other.messages[1], jnp.bool_(True)),
-        (one_hot, one_hot, jnp.bool_(False)),
+        other,
+        other._replace(two=jnp.bool_(True)),
+        other._replace(tail=jnp.int32(0), two=jnp.bool_(True)),  # two full sweeps
+        other._replace(tail=jnp.int32(1)),
+        other._replace(tail=jnp.int32(J - 1)),
+        other._replace(tail=jnp.int32(J)),  # a tail grown to the whole chunk
+        other._replace(entering=one_hot, leaving=one_hot, forward=one_hot, backward=one_hot),
     ]
     assert np.isneginf(want.log_z).any() and np.isfinite(want.log_z).any()
     for guess in guesses:
@@ -120,7 +127,34 @@ def test_a_guess_changes_nothing(x64):
         for a, b in zip(got[:4], want[:4], strict=True):
             np.testing.assert_allclose(a, b, **TOL)
     # the second warm-up sweep is asked for only when one fell short
-    assert not bool(want.messages[2]) or int(want.sweeps) > 4
+    assert not bool(want.messages.two) or int(want.sweeps) > 4
+
+
+def test_a_tail_that_falls_short_grows(x64):
+    """A tail sweep that leaves the stored pass off the fixed point costs one more stored
+    pass and doubles the next call's tail (up to the whole chunk, where the full sweeps
+    take over); one that lands keeps its length; neither changes the counts."""
+    K, T = 3, 512
+    li = np.log([0.2, 0.5, 0.3])
+    lt = np.log(np.full((K, K), 0.001) + np.eye(K))  # a chain that forgets slowly
+    le = np.random.default_rng(3).normal(size=(1, T, K)) * 0.05
+    blocked = time_parallel.block(jnp.asarray(le), 64)  # 8 blocks of 8 steps
+    run = lambda guess=None: time_parallel.blocked_expected_counts(  # noqa: E731
+        li, lt, blocked, jnp.asarray([T]), T, guess=guess
+    )
+    want = run()
+    exact = want.messages
+    assert int(exact.tail) == 4  # TAIL_SHARE of 8 blocks, after a first (full) call
+    again = run(exact)  # from its own messages: lands, keeps the tail
+    assert int(again.sweeps) == 4 and int(again.messages.tail) == 4
+    skewed = jnp.zeros_like(exact.forward).at[0].set(1.0)
+    short = exact._replace(tail=jnp.int32(1), forward=skewed, backward=skewed)
+    got = run(short)  # one block cannot forget that start: a second stored pass
+    assert int(got.sweeps) > 4 and int(got.messages.tail) == 2
+    for a, b in zip(got[:4], want[:4], strict=True):
+        np.testing.assert_allclose(a, b, **TOL)
+    whole = run(exact._replace(tail=jnp.int32(8), forward=skewed, backward=skewed))
+    assert int(whole.messages.tail) == 8  # stays whole
 
 
 def test_a_chain_that_never_forgets_falls_back_to_exact_products(x64):
@@ -177,8 +211,7 @@ def test_pattern_codes_equal_the_dense_emissions(x64):
     codes = rng.integers(0, V, (3, T))
     weights = np.array([1.0, 0.0, 1.0])
     blocked = time_parallel.block(jnp.asarray(codes), 7)
-    uniform = jnp.full((K, blocked.shape[1]), 1.0 / K)
-    start = (uniform, uniform, jnp.bool_(False))
+    start = time_parallel.first_messages(K, blocked.shape[1], jnp.float64)
     run = jax.jit(
         lambda lt, table, guess=start: time_parallel.blocked_pattern_counts(
             li, lt, table, blocked, lengths, T, weights, guess=guess

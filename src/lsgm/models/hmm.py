@@ -220,7 +220,7 @@ class HMM(SequenceModel):
         lengths: Array,
         weights: Array | None = None,
         *,
-        guess: tuple[Array, Array, Array] | None = None,
+        guess: time_parallel.Messages | None = None,
         decode: bool = False,
     ) -> time_parallel.BatchCounts:
         """The E-step of :meth:`blocked_codes` under this model's parameters

@@ -63,7 +63,7 @@ EM_CHECKPOINT = "em_checkpoint.msgpack"
 
 Array = jax.Array
 #: The time-parallel E-step's boundary messages (:attr:`EStepStats.messages`).
-Messages = tuple[Array, Array, Array]
+Messages = time_parallel.Messages
 #: A compiled EM iteration (:func:`em_step_for`): ``step(state, data, lengths, log_mask[,
 #: weights], messages=...) -> (new state, log-likelihood, log-prior, messages)``.
 EMStep = Callable[..., tuple[nnx.State, Array, Array, Messages | None]]
@@ -432,9 +432,7 @@ def _first_messages(model, batch: PaddedBatch, mesh, method: str):
     _, C = model.chunk_layout(N, T, mesh)
     params = jax.tree.leaves(nnx.state(model, nnx.Param))
     dtype = jnp.result_type(jnp.float32, *(x.dtype for x in params))
-    K = model.num_states
-    uniform = jnp.full((K, N * C), 1.0 / K, dtype)
-    messages = (uniform, uniform, jnp.bool_(False))
+    messages = time_parallel.first_messages(model.num_states, N * C, dtype)
     return messages if mesh is None else replicate(messages, mesh)
 
 
