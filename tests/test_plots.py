@@ -70,6 +70,18 @@ def test_writes_png_and_svg(tmp_path, name):
     assert plt.get_fignums() == []
 
 
+def test_one_drawing_saved_as_png_and_svg(tmp_path):
+    """The matrix heatmaps take several paths: drawn once, saved to each, the first
+    returned; a bad suffix among them is refused before anything is written."""
+    both = [tmp_path / "t.png", tmp_path / "t.svg"]
+    assert plots.plot_transition_matrix(A, both, state_names=NAMES) == both[0]
+    assert_png(both[0])
+    assert_svg(both[1])
+    with pytest.raises(ValueError, match="suffix"):
+        plots.plot_emission_matrix(B, [tmp_path / "e.png", tmp_path / "e.pdf"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.png", "t.svg"]
+
+
 def test_variants_long_inputs_and_other_kinds(tmp_path):
     """Long sequences (no letters), Gaussian/Bernoulli/Poisson tables, probability logos,
     velocity piano rolls, protein logos."""

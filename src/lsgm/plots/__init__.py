@@ -11,7 +11,7 @@ Invalid input raises a ``ValueError`` naming the argument, the problem and the f
 :func:`output_path` (the suffix check) serve figures drawn elsewhere.
 """
 
-from lsgm.plots._figure import figure, output_path
+from lsgm.plots._figure import figure, output_path, output_paths
 from lsgm.plots.curves import plot_training_curve, plot_viterbi_path
 from lsgm.plots.heatmaps import plot_emission_matrix, plot_posteriors, plot_transition_matrix
 from lsgm.plots.logo import logo_heights, plot_sequence_logo
@@ -31,6 +31,7 @@ __all__ = [
     "logo_heights",
     "note_name",
     "output_path",
+    "output_paths",
     "plot_emission_matrix",
     "plot_model",
     "plot_piano_roll",

@@ -24,6 +24,7 @@ from lsgm.plots._figure import (
     figure,
     label_positions,
     output_path,
+    output_paths,
     set_state_ticks,
 )
 
@@ -101,7 +102,7 @@ def plot_posteriors(
 
 
 def _matrix_heatmap(
-    path: Path,
+    paths: list[Path],
     values: np.ndarray,
     *,
     row_names: list[str],
@@ -118,7 +119,7 @@ def _matrix_heatmap(
     width = float(np.clip(2.5 + 0.55 * cols, 4.5, 16.0))
     height = float(np.clip(1.5 + 0.45 * rows, 3.0, 14.0))
     cmap = colormaps[cmap_name] if isinstance(cmap_name, str) else cmap_name
-    with figure(path, width, height) as fig:
+    with figure(paths, width, height) as fig:
         ax = fig.add_subplot()
         image = ax.imshow(values, cmap=cmap, norm=norm, aspect="auto", interpolation="nearest")
         if max(rows, cols) <= MAX_ANNOTATED:
@@ -129,7 +130,7 @@ def _matrix_heatmap(
         ax.set_ylabel(ylabel)
         ax.set_title(title)
         fig.colorbar(image, ax=ax, label=bar_label, fraction=0.05, pad=0.02)
-    return path
+    return paths[0]
 
 
 def plot_transition_matrix(
@@ -144,21 +145,22 @@ def plot_transition_matrix(
 
     Args:
         A: ``[K, K]``, rows = from-state, each row summing to 1.
-        path: output file, ``.png`` or ``.svg``.
+        path: output file, ``.png`` or ``.svg``, or several (drawn once, saved to each;
+            the first is returned).
         state_names: ``K`` labels of both axes.
         title: figure title (default ``"Transition matrix P(next | current)"``).
         cmap: a matplotlib colormap or its name (default ``"Blues"``).
 
     Cells carry their value (two decimals) when ``K <= MAX_ANNOTATED`` (20).
     """
-    path = output_path(path)
+    paths = output_paths(path)
     a = as_float_array(A, "A", 2, "[K, K]")
     if a.shape[0] != a.shape[1]:
         fail("A", f"expected a square [K, K] matrix, got shape {a.shape}", "pass the [K, K] table")
     check_rows_sum_to_one(a, "A", "row (from-state)")
     names = check_names(state_names, a.shape[0], "state_names", "state")
     return _matrix_heatmap(
-        path,
+        paths,
         a,
         row_names=names,
         col_names=names,
@@ -189,7 +191,8 @@ def plot_emission_matrix(
         B: ``[K, M]``. ``kind="categorical"``: ``B[k, m] = p(x = m | z = k)``, rows sum to 1;
             ``"bernoulli"``: ``p(x_d = 1 | z = k)`` in ``[0, 1]``; ``"gaussian"``: means
             (any finite values, diverging colours centred on 0); ``"poisson"``: rates ``>= 0``.
-        path: output file, ``.png`` or ``.svg``.
+        path: output file, ``.png`` or ``.svg``, or several (drawn once, saved to each;
+            the first is returned).
         state_names: ``K`` row labels.
         symbols: ``M`` column labels — a string of one-letter symbols (``"ACGT"``) or a
             sequence of names (default ``"0".."M-1"``).
@@ -201,7 +204,7 @@ def plot_emission_matrix(
 
     Cells carry their value when ``K, M <= MAX_ANNOTATED`` (20).
     """
-    path = output_path(path)
+    paths = output_paths(path)
     chosen = cmap
     if kind not in EMISSION_KINDS:
         fail("kind", f"{kind!r} is not supported", f"use one of {', '.join(EMISSION_KINDS)}")
@@ -232,7 +235,7 @@ def plot_emission_matrix(
         norm, cmap, fmt = Normalize(-top, top), "RdBu_r", ".3g"
         default_title = "Emission means per state"
     return _matrix_heatmap(
-        path,
+        paths,
         b,
         row_names=names,
         col_names=cols,

@@ -358,7 +358,7 @@ def neighborhood_table(
 # ------------------------------------------------------------------------- outputs
 def plot_enrichment(
     table: EnrichmentTable,
-    path: Path,
+    path: Path | list[Path],
     title: str,
     xlabel: str,
     column_scaled: bool,
@@ -366,12 +366,13 @@ def plot_enrichment(
 ) -> Path:
     """A ChromHMM-style heatmap of ``table`` (states × columns, white to ``color``); with
     ``column_scaled`` each column (and a first ``Genome %`` column) is shown as
-    ``(x - min) / max``; cells are written with their values when the table is small."""
+    ``(x - min) / max``; cells are written with their values when the table is small.
+    Several paths: drawn once, saved to each (the first is returned)."""
     from matplotlib.colors import LinearSegmentedColormap
 
-    from lsgm.plots import figure, output_path  # imports JAX: only when drawing
+    from lsgm.plots import figure, output_paths  # imports JAX: only when drawing
 
-    path = output_path(path)
+    paths = output_paths(path)
     values = table.fold
     cols = list(table.columns)
     if table.genome_percent is not None:
@@ -386,7 +387,7 @@ def plot_enrichment(
     rows = len(table.states)
     width = float(np.clip(2.0 + 0.6 * len(cols), 4.0, 18.0))
     height = float(np.clip(1.5 + 0.35 * rows, 3.0, 14.0))
-    with figure(path, width, height) as fig:
+    with figure(paths, width, height) as fig:
         ax = fig.add_subplot()
         ax.imshow(shown, cmap=cmap, aspect="auto", interpolation="nearest")
         if rows * len(cols) <= 400:
@@ -406,7 +407,7 @@ def plot_enrichment(
         ax.set_xlabel(xlabel)
         ax.set_ylabel(f"State ({table.order} order)")
         ax.set_title(title)
-    return path
+    return paths[0]
 
 
 def _write_all(
@@ -423,9 +424,10 @@ def _write_all(
     atomic_write_text(txt, table.format())
     written = [txt]
     xlabel = "Position" if neighborhood else "Category"
-    for ext in (".png", ".svg") if image else ():
-        path = prefix.with_name(prefix.name + ext)
-        written.append(plot_enrichment(table, path, title, xlabel, not neighborhood, color))
+    if image:  # drawn once, written as PNG and SVG
+        paths = [prefix.with_name(prefix.name + ext) for ext in (".png", ".svg")]
+        plot_enrichment(table, paths, title, xlabel, not neighborhood, color)
+        written += paths
     return written
 
 

@@ -231,26 +231,25 @@ def write_parameters(
         outdir / f"transitions_{tag}.txt",
         table(f"State (from\\to) ({style.order} order)", model.transition, states),
     )
-    if images:
+    if images:  # each drawn once, written as PNG and SVG
         cmap = style.cmap()
-        for ext in ("png", "svg"):
-            plot_emission_matrix(
-                model.emission[:, columns],
-                outdir / f"emissions_{tag}.{ext}",
-                state_names=states,
-                symbols=marks,
-                kind="bernoulli",
-                title=f"Emission probabilities, {K} states",
-                bar_label="p(mark present | state)",
-                cmap=cmap,
-            )
-            plot_transition_matrix(
-                model.transition,
-                outdir / f"transitions_{tag}.{ext}",
-                state_names=states,
-                title=f"Transition probabilities, {K} states",
-                cmap=cmap,
-            )
+        plot_emission_matrix(
+            model.emission[:, columns],
+            [outdir / f"emissions_{tag}.{ext}" for ext in ("png", "svg")],
+            state_names=states,
+            symbols=marks,
+            kind="bernoulli",
+            title=f"Emission probabilities, {K} states",
+            bar_label="p(mark present | state)",
+            cmap=cmap,
+        )
+        plot_transition_matrix(
+            model.transition,
+            [outdir / f"transitions_{tag}.{ext}" for ext in ("png", "svg")],
+            state_names=states,
+            title=f"Transition probabilities, {K} states",
+            cmap=cmap,
+        )
 
 
 def _by_cell(segs: Sequence[Segmentation]) -> dict[str, list[Segmentation]]:
