@@ -32,13 +32,14 @@ Otherwise the stored pass runs again from the messages it produced: it is itself
 boundary messages, and also the messages where the last ``tail`` blocks of every chunk start
 (forward) and where its first ``tail`` blocks end (backward). The next call's warm-up sweep
 then runs only those blocks, from those messages: the error it must wash out is the change of
-the parameters, not a uniform start, so a third of a chunk suffices where a whole one was
-needed before. Measured on ChromHMM's sample (15 states, chunks of 1,642 steps in 42 blocks,
-float64, one core): the E-step took 130 ms with whole-chunk sweeps and 108 ms with tails of 17
-blocks, which never fell short over a 200-iteration fit; in 12 iterations sampled from it,
-tails of 562 steps or more landed on all 820 boundaries (442 steps missed one). The stored pass still checks the fixed point, so nothing rests
-on this: a tail that falls short costs a stored pass and doubles for the next call (a whole
-chunk at most; then whole sweeps, two of them when one falls short).
+the parameters, not a uniform start, so well under half a chunk suffices where a whole one
+was needed before (:data:`TAIL_SHARE`). Measured on ChromHMM's sample (15 states, chunks of
+1,642 steps in 42 blocks, float64, one core): the E-step took 130 ms with whole-chunk sweeps
+and 108 ms with tails of 17 blocks, which never fell short over a 200-iteration fit; in 12
+iterations sampled from it, tails of 562 steps or more landed on all 820 boundaries (442
+steps missed one). The stored pass still checks the fixed point, so nothing rests on this: a
+tail that falls short costs a stored pass and doubles for the next call (a whole chunk at
+most; then whole sweeps, two of them when one falls short).
 
 A chain that still has not converged after :data:`MAX_SWEEPS`
 stored passes (e.g. a periodic or absorbing structure with uninformative emissions) gets the
@@ -384,8 +385,9 @@ def _forward(lay: _Layout, trans_t: Array, entering: Array, trans_shift: Array, 
     """Forward through every chunk from ``entering [K, NC]``: ``(end [K, NC], chunk_log
     [NC], checkpoints [J, K, NC])``; with ``first_block`` (``[]`` int32, traced) from the
     message ``entering`` block ``first_block`` instead (a tail sweep, see :func:`_passes`:
-    the blocks before it are skipped, and ``chunk_log`` and their checkpoints mean nothing). ``chunk_log`` is the sum over the chunk's valid steps
-    of ``log s_t`` plus the shifts (Kahan-compensated, so float32 keeps ~1 ulp per chunk).
+    the blocks before it are skipped, and ``chunk_log`` and their checkpoints mean
+    nothing). ``chunk_log`` is the sum over the chunk's valid steps of ``log s_t`` plus the
+    shifts (Kahan-compensated, so float32 keeps ~1 ulp per chunk).
     In float64 the normalisers of each block are multiplied instead, the product kept as
     a mantissa and a power of two (:func:`jax.numpy.frexp`: no underflow, whatever the
     normalisers), with one logarithm per block, and the shifts are summed apart: a
