@@ -408,21 +408,14 @@ def _forward(lay: _Layout, trans_t: Array, entering: Array, trans_shift: Array, 
         total, comp = _kahan(total, comp, jnp.where(valid_l, term, 0.0))
         return (y, _inverse(s), total, comp), None
 
-    def block(carry, xs_j):  # the checkpoint: the normalised message entering the block
-        return jax.lax.scan(step, carry, xs_j)[0], carry[0] * carry[1]
+    def checkpoint(carry):  # the normalised message entering a block
+        return carry[0] * carry[1]
 
-    def skipping(run):  # blocks before ``first_block`` pass their message on unchanged
-        if first_block is None:
-            return run
+    def block(carry, xs_j):
+        return jax.lax.scan(step, carry, xs_j)[0], checkpoint(carry)
 
-        def maybe(carry, xs_j):
-            j, xs_j = xs_j
-            return jax.lax.cond(j >= first_block, run, lambda c, _: (c, c[0] * c[1]), carry, xs_j)
-
-        return maybe
-
-    def blocked(xs):
-        return xs if first_block is None else (jnp.arange(xs[0].shape[0]), xs)
+    # blocks before ``first_block`` pass their message on unchanged
+    active = None if first_block is None else (lambda j: j >= first_block)
 
     def product_step(carry, xs):  # float64: the normalisers multiplied, no logarithm
         y, inv, mant, expo = carry
@@ -436,20 +429,20 @@ def _forward(lay: _Layout, trans_t: Array, entering: Array, trans_shift: Array, 
         (y, inv, mant, expo), _ = jax.lax.scan(product_step, start, xs_j)
         positive = mant > 0
         log = jnp.where(positive, jnp.log(jnp.where(positive, mant, 1.0)), floor_or_nan(mant))
-        return (y, inv, total + log + expo * math.log(2.0)), carry[0] * carry[1]
+        return (y, inv, total + log + expo * math.log(2.0)), checkpoint(carry)
 
     zeros = jnp.zeros(entering.shape[1:], entering.dtype)
     if entering.dtype == jnp.float64:
         shifts = lay.log_shift + jnp.where(lay.stay, 0.0, trans_shift)
         shifts = jnp.sum(jnp.where(lay.valid, shifts, 0.0), axis=0)  # [NC]
         xs = _in_blocks(lay, (lay.emit, lay.stay))
-        (y, inv, chunk_log), checkpoints = jax.lax.scan(
-            skipping(product_block), (entering, jnp.ones_like(zeros), zeros), blocked(xs)
+        (y, inv, chunk_log), checkpoints = _scan_blocks(
+            product_block, (entering, jnp.ones_like(zeros), zeros), xs, active, checkpoint
         )
         return y * inv, chunk_log + shifts, checkpoints
     xs = _in_blocks(lay, (lay.emit, lay.stay, lay.valid, lay.log_shift))
     init = (entering, jnp.ones_like(zeros), zeros, zeros)
-    (y, inv, chunk_log, _), checkpoints = jax.lax.scan(skipping(block), init, blocked(xs))
+    (y, inv, chunk_log, _), checkpoints = _scan_blocks(block, init, xs, active, checkpoint)
     return y * inv, chunk_log, checkpoints
 
 
@@ -466,14 +459,27 @@ def _backward(lay: _Layout, trans: Array, leaving: Array, last_block=None) -> Ar
         return moved, None
 
     def block(b, xs_j):
-        j, xs_j = xs_j
-        run = lambda b: jax.lax.scan(step, b, xs_j, reverse=True)[0]  # noqa: E731
-        if last_block is None:
-            return run(b), None
-        return jax.lax.cond(j < last_block, run, lambda b: b, b), None
+        return jax.lax.scan(step, b, xs_j, reverse=True)[0], None
 
+    active = None if last_block is None else (lambda j: j < last_block)
     xs = _in_blocks(lay, (lay.emit, lay.stay))
-    return jax.lax.scan(block, leaving, (jnp.arange(xs[0].shape[0]), xs), reverse=True)[0]
+    return _scan_blocks(block, leaving, xs, active, reverse=True)[0]
+
+
+def _scan_blocks(run, init, xs, active=None, idle=lambda carry: None, reverse=False):
+    """``jax.lax.scan(run, init, xs, reverse=reverse)`` over the blocks of ``xs``; with
+    ``active`` (block index -> ``[]`` bool, traced) the blocks where it is False are skipped
+    by a ``lax.cond``: the carry passes on and the block's output is ``idle(carry)``. A tail
+    sweep (:func:`_passes`) runs only some blocks of every chunk this way."""
+    if active is None:
+        return jax.lax.scan(run, init, xs, reverse=reverse)
+
+    def maybe(carry, xs_j):
+        j, xs_j = xs_j
+        return jax.lax.cond(active(j), run, lambda c, _: (c, idle(c)), carry, xs_j)
+
+    blocks = jnp.arange(jax.tree.leaves(xs)[0].shape[0])
+    return jax.lax.scan(maybe, init, (blocks, xs), reverse=reverse)
 
 
 class _Counts(NamedTuple):
